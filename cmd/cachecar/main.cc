@@ -1,0 +1,117 @@
+// cachecar: the process. Parses the subcommand and config, wires the store,
+// the namespaces, the worker pool, the service and the gRPC server together,
+// and shuts down cleanly on SIGTERM/SIGINT.
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "common/logging.h"
+#include "config/config.h"
+#include "server/grpc_server.h"
+#include "service/cache_service.h"
+#include "service/namespaces.h"
+#include "service/worker_pool.h"
+#include "spdlog/spdlog.h"
+#include "store/memory/memory_store.h"
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+// Blocks SIGTERM and SIGINT in this thread and every thread it starts later,
+// so only WaitForStopSignal() sees them.
+sigset_t BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+int WaitForStopSignal(const sigset_t& set) {
+  int signal = 0;
+  while (sigwait(&set, &signal) != 0) {
+  }
+  return signal;
+}
+
+int Serve(const cachecar::config::Config& config) {
+  using namespace cachecar;
+  const sigset_t stop_signals = BlockStopSignals();
+
+  store::MemoryStore store;
+  service::NamespaceSet namespaces(config);
+  service::WorkerPool pool(config.workers, config.worker_queue, "store");
+  service::CacheService cache(service::Limits::FromConfig(config), namespaces, store, pool);
+
+  server::ServerOptions options;
+  options.listen = config.listen;
+  options.max_message_bytes = static_cast<int>(config.max_message_bytes);
+  auto server = server::GrpcServer::Start(options, cache);
+  if (!server.ok()) {
+    spdlog::critical("cannot start: {}", std::string(server.status().message()));
+    return 1;
+  }
+  spdlog::info("cachecar {} serving on {} (store={}); {}", kVersion,
+               absl::StrJoin((*server)->bound_addresses(), ", "), std::string(store.Name()),
+               config::DescribeConfig(config));
+
+  const int signal = WaitForStopSignal(stop_signals);
+  spdlog::info("received {}; health NOT_SERVING, finishing calls in flight (grace {})",
+               signal == SIGTERM ? "SIGTERM" : "SIGINT",
+               absl::FormatDuration(config.shutdown_grace));
+  (*server)->Shutdown(config.shutdown_grace);
+  pool.Shutdown();
+  server->reset();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Debian's abseil is built without NDEBUG, so absl::Mutex would run its
+  // deadlock detector on every lock (about 2x the cost of a cache hit).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string command = "serve";
+  if (!args.empty() && (args[0] == "serve" || args[0] == "version" || args[0] == "help")) {
+    command = args[0];
+    args.erase(args.begin());
+  }
+  if (command == "help") {
+    std::cout << cachecar::config::HelpText();
+    return 0;
+  }
+  if (command == "version") {
+    std::cout << "cachecar " << kVersion << "\n";
+    return 0;
+  }
+
+  auto loaded = cachecar::config::LoadConfig(args, cachecar::config::ProcessEnvironment());
+  if (!loaded.ok()) {
+    std::cerr << "cachecar: " << loaded.status().message() << "\n";
+    return 2;
+  }
+  if (loaded->help) {
+    std::cout << cachecar::config::HelpText();
+    return 0;
+  }
+  if (loaded->version) {
+    std::cout << "cachecar " << kVersion << "\n";
+    return 0;
+  }
+  const cachecar::config::Config& config = loaded->config;
+  if (absl::Status s = cachecar::InitLogging(config.log_level, config.log_format); !s.ok()) {
+    std::cerr << "cachecar: " << s.message() << "\n";
+    return 2;
+  }
+  if (!config.config_file.empty()) spdlog::info("config file {}", config.config_file);
+  return Serve(config);
+}

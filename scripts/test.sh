@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs cachecar's whole test suite from a fresh clone: installs the Debian
+# packages and grpcurl, builds, and runs every test with ctest. Then, unless
+# --quick is given, the checker builds: clang -Wthread-safety -Werror (build
+# only), ASan+UBSan (all unit tests) and TSan (the tests where threads meet).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+jobs="${JOBS:-2}"
+
+step() { printf '\n=== %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
+
+step "dependencies"
+bash scripts/deps.sh
+grpcurl="$(bash scripts/install_grpcurl.sh)"
+
+step "build (gcc)"
+cmake --preset default -DGRPCURL="$grpcurl" >/dev/null
+cmake --build build -j"$jobs"
+
+step "tests (gcc): unit and end-to-end"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+[ "$quick" -eq 1 ] && exit 0
+
+step "clang -Wthread-safety -Werror (build)"
+cmake --preset clang-tsa >/dev/null
+cmake --build build-clang-tsa -j"$jobs"
+
+step "ASan + UBSan: unit tests"
+cmake --preset asan >/dev/null
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -L unit -j"$jobs"
+
+step "TSan: tests where threads meet"
+cmake --preset tsan >/dev/null
+cmake --build build-tsan -j"$jobs"
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build-tsan --output-on-failure -L 'stress|threads' -j"$jobs"

@@ -1,0 +1,510 @@
+// The engine: shards, each an index + replacement policy + fill tickets under
+// one absl::Mutex. See engine.h for the rules; the notes here say why.
+//
+// Version knowledge the engine drops (eviction, TTL, Invalidate, Flush) is
+// not lost: each shard keeps a small sketch, "the highest version forgotten
+// for keys hashing to this slot". An Apply for a key the engine does not
+// hold must be newer than its slot, so a late event can never re-insert a
+// version older than one a reader may already have seen (DESIGN.md C1).
+// Fills do not consult the sketch: a load starts after BeginFill, so it reads
+// at least every version applied before; later ones reach its ticket.
+#include "cache/engine.h"
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/synchronization/mutex.h"
+#include "cache/entry.h"
+#include "cache/eviction_policy.h"
+#include "cache/shard_lock.h"
+
+namespace cachecar::cache {
+namespace {
+
+using internal::Entry;
+
+// A key and its precomputed hash, for heterogeneous index lookups.
+struct KeyRef {
+  std::string_view key;
+  uint64_t hash;
+};
+
+struct EntryHash {
+  using is_transparent = void;
+  size_t operator()(const Entry* e) const { return e->hash; }
+  size_t operator()(const KeyRef& k) const { return k.hash; }
+};
+
+struct EntryEq {
+  using is_transparent = void;
+  // Keys are unique in the index, so the same key means the same entry.
+  bool operator()(const Entry* a, const Entry* b) const { return a == b; }
+  bool operator()(const Entry* e, const KeyRef& k) const {
+    return e->hash == k.hash && e->key() == k.key;
+  }
+  bool operator()(const KeyRef& k, const Entry* e) const {
+    return (*this)(e, k);
+  }
+};
+
+using Index = absl::flat_hash_set<Entry*, EntryHash, EntryEq>;
+
+// What to store for a key.
+struct Write {
+  uint64_t version;
+  bool negative;
+  std::string_view value;
+  int64_t expires_ns;  // 0 = never
+};
+
+// An open fill ticket: the newest version that reached its key since it
+// was taken.
+struct OpenFill {
+  uint64_t id;
+  uint64_t max_seen;
+};
+// Transparent std::string hashing (Debian's abseil has its own string_view,
+// so its default string hasher does not take std::string_view).
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return internal::HashKey(s); }
+};
+struct StringEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const {
+    return a == b;
+  }
+};
+using FillsByKey =
+    absl::flat_hash_map<std::string, absl::InlinedVector<OpenFill, 1>,
+                        StringHash, StringEq>;
+
+constexpr size_t kForgottenSlots = 1024;  // 8 KiB per shard
+
+size_t RoundUpToPowerOfTwo(size_t n) {
+  size_t p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+}  // namespace
+
+class alignas(64) Engine::Shard {
+ public:
+  Shard(EvictionPolicy policy, size_t capacity, const Clock& clock,
+        const std::atomic<uint64_t>& floor)
+      : capacity_(capacity),
+        clock_(clock),
+        floor_(floor),
+        policy_(internal::MakePolicy(policy, capacity)) {
+    forgotten_.fill(0);
+  }
+  ~Shard() {
+    internal::ShardLock lock(&mu_);
+    for (Entry* e : index_) Entry::Destroy(e);
+  }
+
+  // `counted`: a lookup on behalf of a caller (hit/miss counted, recency
+  // touched), not a re-check by the service (Engine::Peek).
+  Lookup Get(std::string_view key, uint64_t hash, bool counted) ABSL_LOCKS_EXCLUDED(mu_);
+  ApplyResult Apply(std::string_view key, uint64_t hash, ChangeKind kind,
+                    const Write& w) ABSL_LOCKS_EXCLUDED(mu_);
+  bool Invalidate(std::string_view key, uint64_t hash) ABSL_LOCKS_EXCLUDED(mu_);
+  void BeginFill(std::string_view key, uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  FillResult CompleteFill(std::string_view key, uint64_t hash, uint64_t id,
+                          const Write& w) ABSL_LOCKS_EXCLUDED(mu_);
+  void AbandonFill(std::string_view key, uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  size_t Flush() ABSL_LOCKS_EXCLUDED(mu_);
+  void AddStats(EngineStats& stats) const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  FillResult JudgeFill(std::string_view key, uint64_t hash, uint64_t id,
+                       const Write& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Inserts or replaces the key's entry, then evicts down to capacity.
+  void Upsert(Index::iterator it, std::string_view key, uint64_t hash,
+              const Write& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes an indexed entry for a reason other than eviction.
+  void DropAt(Index::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EvictOne() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Accounts for and frees an entry already out of the index and policy.
+  void Release(Entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Remembers that the engine no longer knows `version` for this hash.
+  void Forget(uint64_t hash, uint64_t version)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t& ForgottenSlot(uint64_t hash) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return forgotten_[(hash >> 20) & (kForgottenSlots - 1)];
+  }
+  // Tells the key's open tickets that `version` reached it.
+  void NoteVersion(std::string_view key, uint64_t version)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes a ticket; returns its max_seen, or nullopt if it was cancelled.
+  std::optional<uint64_t> TakeFill(std::string_view key, uint64_t id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A versioned Flush raises the floor before it reaches this shard; until
+  // then, entries at or below it are still here but must not be served.
+  bool BelowFloor(const Entry& e) const {
+    const uint64_t floor = floor_.load(std::memory_order_relaxed);
+    return floor > 0 && e.version <= floor;
+  }
+  bool Expired(const Entry& e) const {
+    return e.expires_ns != 0 && absl::ToUnixNanos(clock_.Now()) >= e.expires_ns;
+  }
+
+  // What every Get touches, on one cache line (the shard is 64-byte
+  // aligned): when two cores take turns on a shard, a Get moves one line.
+  mutable absl::Mutex mu_;
+  uint64_t hits_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t misses_ ABSL_GUARDED_BY(mu_) = 0;
+  Index index_ ABSL_GUARDED_BY(mu_);
+
+  // Constant after construction.
+  const size_t capacity_;
+  const Clock& clock_;
+  const std::atomic<uint64_t>& floor_;  // the engine's; read under mu_
+  const std::unique_ptr<internal::ReplacementPolicy> policy_
+      ABSL_PT_GUARDED_BY(mu_);
+
+  FillsByKey fills_ ABSL_GUARDED_BY(mu_);
+  std::array<uint64_t, kForgottenSlots> forgotten_ ABSL_GUARDED_BY(mu_);
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t open_fills_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t evictions_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t expirations_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t fills_rejected_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+Lookup Engine::Shard::Get(std::string_view key, uint64_t hash, bool counted) {
+  Lookup result;
+  internal::ShardLock lock(&mu_);
+  auto it = index_.find(KeyRef{key, hash});
+  if (it == index_.end()) {
+    if (counted) ++misses_;
+    return result;
+  }
+  Entry* e = *it;
+  const bool below_floor = BelowFloor(*e);
+  if (below_floor || Expired(*e)) {
+    if (!below_floor) ++expirations_;
+    if (counted) ++misses_;
+    DropAt(it);
+    return result;
+  }
+  if (counted) {
+    policy_->Touch(e);
+    ++hits_;
+  }
+  result.version = e->version;
+  if (e->negative) {
+    result.kind = Lookup::Kind::kNegative;
+  } else {
+    result.kind = Lookup::Kind::kHit;
+    result.value.assign(e->value().data(), e->value().size());
+  }
+  return result;
+}
+
+ApplyResult Engine::Shard::Apply(std::string_view key, uint64_t hash,
+                                 ChangeKind kind, const Write& w) {
+  internal::ShardLock lock(&mu_);
+  NoteVersion(key, w.version);
+  if (w.version <= floor_.load(std::memory_order_relaxed)) {
+    return ApplyResult::kStale;
+  }
+  auto it = index_.find(KeyRef{key, hash});
+  const uint64_t known =
+      it != index_.end() ? (*it)->version : ForgottenSlot(hash);
+  if (w.version <= known) return ApplyResult::kStale;
+  if (kind == ChangeKind::kInvalidate) {
+    if (it != index_.end()) DropAt(it);
+    Forget(hash, w.version);
+    return ApplyResult::kApplied;
+  }
+  Upsert(it, key, hash, w);
+  return ApplyResult::kApplied;
+}
+
+bool Engine::Shard::Invalidate(std::string_view key, uint64_t hash) {
+  internal::ShardLock lock(&mu_);
+  if (auto f = fills_.find(key); f != fills_.end()) {
+    open_fills_ -= f->second.size();
+    fills_.erase(f);
+  }
+  auto it = index_.find(KeyRef{key, hash});
+  if (it == index_.end()) return false;
+  DropAt(it);
+  return true;
+}
+
+void Engine::Shard::BeginFill(std::string_view key, uint64_t id) {
+  internal::ShardLock lock(&mu_);
+  auto it = fills_.find(key);
+  if (it == fills_.end()) it = fills_.try_emplace(std::string(key)).first;
+  it->second.push_back(OpenFill{id, 0});
+  ++open_fills_;
+}
+
+FillResult Engine::Shard::CompleteFill(std::string_view key, uint64_t hash,
+                                       uint64_t id, const Write& w) {
+  internal::ShardLock lock(&mu_);
+  const FillResult result = JudgeFill(key, hash, id, w);
+  if (result != FillResult::kAccepted) ++fills_rejected_;
+  return result;
+}
+
+FillResult Engine::Shard::JudgeFill(std::string_view key, uint64_t hash,
+                                    uint64_t id, const Write& w) {
+  const std::optional<uint64_t> max_seen = TakeFill(key, id);
+  const uint64_t floor = floor_.load(std::memory_order_relaxed);
+  if (floor > 0 && w.version <= floor) return FillResult::kBelowFloor;
+  if (!max_seen.has_value() || w.version < *max_seen) {
+    return FillResult::kSuperseded;
+  }
+  auto it = index_.find(KeyRef{key, hash});
+  if (it != index_.end()) {
+    const Entry& held = **it;
+    if (held.version > w.version) return FillResult::kSuperseded;
+    if (held.version == w.version && !Expired(held)) {
+      return FillResult::kAccepted;  // already there
+    }
+  }
+  // Concurrent loads of the key now know this version: one that read
+  // something older must not replace it after it is evicted.
+  NoteVersion(key, w.version);
+  Upsert(it, key, hash, w);
+  return FillResult::kAccepted;
+}
+
+void Engine::Shard::AbandonFill(std::string_view key, uint64_t id) {
+  internal::ShardLock lock(&mu_);
+  TakeFill(key, id);
+}
+
+size_t Engine::Shard::Flush() {
+  internal::ShardLock lock(&mu_);
+  const size_t dropped = index_.size();
+  for (Entry* e : index_) {
+    Forget(e->hash, e->version);
+    Entry::Destroy(e);
+  }
+  index_.clear();
+  policy_->Clear();
+  bytes_ = 0;
+  fills_.clear();
+  open_fills_ = 0;
+  return dropped;
+}
+
+void Engine::Shard::AddStats(EngineStats& stats) const {
+  internal::ShardLock lock(&mu_);
+  stats.entries += index_.size();
+  stats.bytes += bytes_;
+  stats.hits += hits_;
+  stats.misses += misses_;
+  stats.evictions += evictions_;
+  stats.expirations += expirations_;
+  stats.fills_rejected += fills_rejected_;
+  stats.open_fills += open_fills_;
+}
+
+void Engine::Shard::Upsert(Index::iterator it, std::string_view key,
+                           uint64_t hash, const Write& w) {
+  Entry* held = it != index_.end() ? *it : nullptr;
+  constexpr size_t kMaxField = std::numeric_limits<uint32_t>::max();
+  const size_t charge = key.size() + w.value.size() + internal::kEntryOverhead;
+  if (charge > capacity_ || key.size() > kMaxField ||
+      w.value.size() > kMaxField) {
+    // Too big to cache; what we held is older, so it goes too.
+    if (held != nullptr) DropAt(it);
+    Forget(hash, w.version);
+    return;
+  }
+  if (held != nullptr && held->value_size == w.value.size()) {
+    held->Assign(w.version, w.negative, w.value, w.expires_ns);
+    policy_->Touch(held);
+    return;
+  }
+  Entry* fresh =
+      Entry::Create(key, hash, w.version, w.negative, w.value, w.expires_ns);
+  if (held != nullptr) {
+    policy_->Replace(held, fresh);
+    policy_->Touch(fresh);
+    index_.erase(it);
+    bytes_ -= held->charge();
+    Entry::Destroy(held);
+  } else {
+    policy_->Insert(fresh);
+  }
+  index_.insert(fresh);
+  bytes_ += charge;
+  while (bytes_ > capacity_) EvictOne();
+}
+
+void Engine::Shard::DropAt(Index::iterator it) {
+  Entry* e = *it;
+  policy_->Remove(e);
+  index_.erase(it);
+  Release(e);
+}
+
+void Engine::Shard::EvictOne() {
+  Entry* victim = policy_->Evict();
+  index_.erase(victim);
+  if (Expired(*victim)) {
+    ++expirations_;
+  } else {
+    ++evictions_;
+  }
+  Release(victim);
+}
+
+void Engine::Shard::Release(Entry* e) {
+  bytes_ -= e->charge();
+  Forget(e->hash, e->version);
+  Entry::Destroy(e);
+  internal::ShrinkIfSparse(index_);
+}
+
+void Engine::Shard::Forget(uint64_t hash, uint64_t version) {
+  uint64_t& slot = ForgottenSlot(hash);
+  slot = std::max(slot, version);
+}
+
+void Engine::Shard::NoteVersion(std::string_view key, uint64_t version) {
+  if (fills_.empty()) return;
+  auto it = fills_.find(key);
+  if (it == fills_.end()) return;
+  for (OpenFill& fill : it->second) {
+    fill.max_seen = std::max(fill.max_seen, version);
+  }
+}
+
+std::optional<uint64_t> Engine::Shard::TakeFill(std::string_view key,
+                                                uint64_t id) {
+  auto it = fills_.find(key);
+  if (it == fills_.end()) return std::nullopt;
+  auto& open = it->second;
+  auto fill = std::find_if(open.begin(), open.end(),
+                           [id](const OpenFill& f) { return f.id == id; });
+  if (fill == open.end()) return std::nullopt;
+  const uint64_t max_seen = fill->max_seen;
+  open.erase(fill);
+  --open_fills_;
+  if (open.empty()) fills_.erase(it);
+  return max_seen;
+}
+
+// ---------------------------------------------------------------------------
+
+Engine::Engine(EngineOptions options)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : Clock::Real()) {
+  const size_t shards =
+      RoundUpToPowerOfTwo(std::max<size_t>(options_.shards, 1));
+  const size_t capacity = options_.max_bytes / shards;
+  shards_.reserve(shards);
+  for (size_t i = 0; i < shards; ++i) {
+    shards_.push_back(
+        std::make_unique<Shard>(options_.policy, capacity, clock_, floor_));
+  }
+}
+
+Engine::~Engine() = default;
+
+Engine::Shard& Engine::ShardFor(uint64_t hash) {
+  // The hash's top bits pick the shard; the index uses the low bits.
+  const auto index = static_cast<size_t>(
+      (static_cast<__uint128_t>(hash) * shards_.size()) >> 64);
+  return *shards_[index];
+}
+
+Engine::Shard& Engine::ShardFor(std::string_view key) {
+  return ShardFor(internal::HashKey(key));
+}
+
+int64_t Engine::ExpiryFor(std::optional<absl::Duration> ttl) const {
+  const absl::Duration d = ttl.value_or(options_.default_ttl);
+  if (d <= absl::ZeroDuration() || d == absl::InfiniteDuration()) return 0;
+  return std::max<int64_t>(absl::ToUnixNanos(clock_.Now() + d), 1);
+}
+
+Lookup Engine::Get(std::string_view key) {
+  const uint64_t hash = internal::HashKey(key);
+  return ShardFor(hash).Get(key, hash, /*counted=*/true);
+}
+
+Lookup Engine::Peek(std::string_view key) {
+  const uint64_t hash = internal::HashKey(key);
+  return ShardFor(hash).Get(key, hash, /*counted=*/false);
+}
+
+ApplyResult Engine::Apply(std::string_view key, uint64_t version,
+                          ChangeKind kind, std::string_view value,
+                          std::optional<absl::Duration> ttl) {
+  const uint64_t hash = internal::HashKey(key);
+  const bool negative = kind != ChangeKind::kValue;
+  const Write w{version, negative, negative ? std::string_view() : value,
+                kind == ChangeKind::kInvalidate ? 0 : ExpiryFor(ttl)};
+  return ShardFor(hash).Apply(key, hash, kind, w);
+}
+
+bool Engine::Invalidate(std::string_view key) {
+  const uint64_t hash = internal::HashKey(key);
+  return ShardFor(hash).Invalidate(key, hash);
+}
+
+FillTicket Engine::BeginFill(std::string_view key) {
+  const uint64_t id = next_fill_id_.fetch_add(1, std::memory_order_relaxed);
+  ShardFor(key).BeginFill(key, id);
+  return FillTicket(id, std::string(key));
+}
+
+FillResult Engine::CompleteFill(FillTicket ticket, uint64_t version,
+                                std::optional<std::string_view> value,
+                                std::optional<absl::Duration> ttl) {
+  const std::string_view key = ticket.key();
+  const uint64_t hash = internal::HashKey(key);
+  const Write w{version, !value.has_value(), value.value_or(std::string_view()),
+                ExpiryFor(ttl)};
+  return ShardFor(hash).CompleteFill(key, hash, ticket.id(), w);
+}
+
+void Engine::AbandonFill(FillTicket ticket) {
+  ShardFor(ticket.key()).AbandonFill(ticket.key(), ticket.id());
+}
+
+size_t Engine::Flush(std::optional<uint64_t> floor_version) {
+  if (floor_version.has_value()) {
+    // Raise the floor before dropping anything: an Apply that locks a shard
+    // after we flushed it must already see the new floor.
+    uint64_t cur = floor_.load(std::memory_order_relaxed);
+    while (cur < *floor_version &&
+           !floor_.compare_exchange_weak(cur, *floor_version,
+                                         std::memory_order_acq_rel)) {
+    }
+  }
+  size_t dropped = 0;
+  for (auto& shard : shards_) dropped += shard->Flush();
+  return dropped;
+}
+
+uint64_t Engine::floor() const {
+  return floor_.load(std::memory_order_acquire);
+}
+
+EngineStats Engine::Stats() const {
+  EngineStats stats;
+  for (const auto& shard : shards_) shard->AddStats(stats);
+  return stats;
+}
+
+size_t Engine::max_bytes() const { return options_.max_bytes; }
+
+size_t Engine::EntryOverhead() { return internal::kEntryOverhead; }
+
+}  // namespace cachecar::cache

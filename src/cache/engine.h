@@ -1,0 +1,185 @@
+// The cache engine for one namespace: a sharded, byte-bounded map from key to
+// a versioned value (or a negative entry: "absent at version v"), with the
+// version rules of the consistency contract (DESIGN.md C1, C3):
+//   - Apply() only moves a key forward: an older-or-equal version is a no-op.
+//   - A load takes a FillTicket (BeginFill) before it reads the store; the
+//     engine accepts the loaded value (CompleteFill) only if nothing newer
+//     than it, and no unversioned invalidation, reached the key meanwhile.
+//   - Flush() drops everything; a versioned flush also raises a floor so no
+//     value at or below it is ever inserted again.
+// Eviction is S3-FIFO (small FIFO + main FIFO + ghost keys) or plain LRU
+// (the baseline the benchmarks compare against), bounded by bytes: key +
+// value + a per-entry overhead that counts the entry, index and queue nodes.
+//
+// Thread-safety: all methods are safe to call concurrently. Each shard has
+// its own mutex; no method does I/O or calls back into the caller.
+#ifndef CACHECAR_CACHE_ENGINE_H_
+#define CACHECAR_CACHE_ENGINE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "cache/clock.h"
+
+namespace cachecar::cache {
+
+enum class EvictionPolicy { kS3Fifo, kLru };
+
+struct EngineOptions {
+  // Upper bound on accounted bytes (key + value + per-entry overhead) over
+  // all shards. Each shard gets max_bytes / shards.
+  size_t max_bytes = 64 << 20;
+  // Number of independently locked shards (rounded up to a power of two).
+  size_t shards = 16;
+  EvictionPolicy policy = EvictionPolicy::kS3Fifo;
+  // Time-to-live for entries whose Apply/CompleteFill passes no ttl;
+  // zero means entries do not expire (so does a zero, negative or infinite
+  // per-call ttl).
+  absl::Duration default_ttl = absl::ZeroDuration();
+  // Time source; nullptr means the real clock. Tests inject a ManualClock.
+  const Clock* clock = nullptr;
+};
+
+// What the engine knows about a key.
+struct Lookup {
+  enum class Kind { kMiss, kHit, kNegative };
+  Kind kind = Kind::kMiss;
+  std::string value;     // set for kHit
+  uint64_t version = 0;  // set for kHit and kNegative
+};
+
+// What an Apply carries.
+enum class ChangeKind {
+  kValue,       // the key now holds `value` at `version`
+  kTombstone,   // the key was deleted at `version` (cached as a negative entry)
+  kInvalidate,  // something changed at `version`; drop what we hold
+};
+
+enum class ApplyResult {
+  kApplied,  // the engine moved forward (replaced, inserted or dropped)
+  kStale,    // version <= what the engine already knew; nothing changed
+};
+
+// Opaque handle for a load in progress. Move-only; cheap. Pass it back to
+// exactly one of CompleteFill or AbandonFill.
+class FillTicket {
+ public:
+  FillTicket() = default;
+  FillTicket(FillTicket&&) = default;
+  FillTicket& operator=(FillTicket&&) = default;
+  FillTicket(const FillTicket&) = delete;
+  FillTicket& operator=(const FillTicket&) = delete;
+  uint64_t id() const { return id_; }
+  const std::string& key() const { return key_; }
+
+ private:
+  friend class Engine;
+  FillTicket(uint64_t id, std::string key) : id_(id), key_(std::move(key)) {}
+  uint64_t id_ = 0;
+  std::string key_;
+};
+
+enum class FillResult {
+  kAccepted,     // inserted (or the same version was already there)
+  kSuperseded,   // a newer version or an invalidation reached the key
+  kBelowFloor,   // the loaded version is at or below the namespace floor
+};
+
+struct EngineStats {
+  uint64_t entries = 0;     // live entries, negative ones included
+  uint64_t bytes = 0;       // accounted bytes, always <= max_bytes
+  uint64_t hits = 0;        // Get() found a value or a negative entry
+  uint64_t misses = 0;      // Get() found nothing usable
+  uint64_t evictions = 0;   // entries dropped to make room (not TTL, not invalidation)
+  uint64_t expirations = 0; // entries dropped because their TTL passed
+  uint64_t fills_rejected = 0;  // CompleteFill returned anything but kAccepted
+  uint64_t open_fills = 0;  // tickets not yet completed, abandoned or cancelled
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Looks a key up; counts a hit or a miss. Expired entries, and entries at
+  // or below the floor that a running Flush has not dropped yet, are misses.
+  Lookup Get(std::string_view key);
+
+  // Like Get, but neither counts a hit or miss nor marks the entry as used:
+  // for a caller re-checking a key it already looked up once.
+  Lookup Peek(std::string_view key);
+
+  // Applies a change that the store committed at `version` (a local write, or
+  // an event from the sync topic). Moves forward only: if the engine holds
+  // the key at a version >= `version`, or `version` <= the namespace floor,
+  // returns kStale. Versions of entries the engine dropped (eviction, TTL,
+  // Invalidate, Flush) are remembered per hash slot, so a key it does not
+  // hold also needs `version` above its slot's remembered version, else
+  // kStale: a late event never brings back a value older than one served.
+  // Open fill tickets for the key learn of `version` so a load that read
+  // something older is rejected. `ttl` overrides the default. A value larger
+  // than a shard's budget is not cached (kApplied; its version is remembered).
+  ApplyResult Apply(std::string_view key, uint64_t version, ChangeKind kind,
+                    std::string_view value = {},
+                    std::optional<absl::Duration> ttl = std::nullopt);
+
+  // Drops the key without a version (the caller does not know one: a local
+  // Invalidate RPC, or a write whose outcome is unknown). Cancels every open
+  // fill ticket for the key. Returns true if an entry was dropped.
+  bool Invalidate(std::string_view key);
+
+  // Takes a ticket before loading `key` from the store.
+  FillTicket BeginFill(std::string_view key);
+
+  // Offers what the load read: the value at `version`, or nullopt for
+  // "absent" (then `version` is the tombstone version, 0 if never written).
+  // Accepted only if no Apply with a version > `version` and no Invalidate
+  // reached the key since BeginFill, `version` is above the floor, and the
+  // engine does not already hold a newer version. Always releases the ticket.
+  // An accepted value too large for a shard is not cached.
+  FillResult CompleteFill(FillTicket ticket, uint64_t version,
+                          std::optional<std::string_view> value,
+                          std::optional<absl::Duration> ttl = std::nullopt);
+
+  // Releases a ticket whose load failed; nothing is inserted.
+  void AbandonFill(FillTicket ticket);
+
+  // Drops every entry and cancels every open ticket. With a version, also
+  // raises the floor to it: Apply/CompleteFill at or below it are rejected.
+  // Returns the number of entries dropped.
+  size_t Flush(std::optional<uint64_t> floor_version = std::nullopt);
+
+  uint64_t floor() const;
+  EngineStats Stats() const;
+  size_t max_bytes() const;
+
+  // Bytes charged for an entry beyond key and value (documented, tested):
+  // entry header, allocator slack, index slot and ghost slot; see
+  // kEntryOverhead in cache/entry.h for the derivation.
+  static size_t EntryOverhead();
+
+ private:
+  class Shard;
+  Shard& ShardFor(std::string_view key);
+  Shard& ShardFor(uint64_t hash);
+  int64_t ExpiryFor(std::optional<absl::Duration> ttl) const;
+
+  const EngineOptions options_;
+  const Clock& clock_;
+  std::atomic<uint64_t> floor_{0};
+  std::atomic<uint64_t> next_fill_id_{1};
+  std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+}  // namespace cachecar::cache
+
+#endif  // CACHECAR_CACHE_ENGINE_H_

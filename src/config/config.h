@@ -1,0 +1,112 @@
+// cachecar's configuration: one struct with a comment and a default for every
+// option, loaded once at start from (highest first) command-line flags,
+// CACHECAR_* environment variables, a YAML file, and the defaults here, then
+// validated. Errors name the field and the source it came from.
+//
+// Thread-safety: a Config is a plain value; build it once, then share it const.
+#ifndef CACHECAR_CONFIG_CONFIG_H_
+#define CACHECAR_CONFIG_CONFIG_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace cachecar::config {
+
+// A cache namespace, declared in the YAML file (`namespaces:` list) or with
+// repeated --namespace=name[:ttl[:share]] flags.
+struct NamespaceConfig {
+  std::string name;                        // [a-zA-Z0-9_.-]{1,64}
+  absl::Duration ttl = absl::ZeroDuration();  // 0 = entries do not expire
+  // Share of cache.max_bytes this namespace may hold, in (0, 1]. 0 here means
+  // "not set": namespaces without a share split what the others leave.
+  double max_bytes_share = 0;
+};
+
+struct Config {
+  // Addresses to serve gRPC on: host:port, [v6]:port, or unix:///abs/path.
+  std::vector<std::string> listen = {"127.0.0.1:50051"};
+
+  // Cache engine.
+  uint64_t max_bytes = 256ull << 20;  // bound over all namespaces
+  uint32_t shards = 16;               // engine shards per namespace
+  std::string eviction = "s3fifo";    // s3fifo | lru
+
+  // Request limits.
+  uint32_t max_key_bytes = 1024;
+  uint32_t max_value_bytes = 1 << 20;
+  // Largest gRPC message accepted; larger ones get RESOURCE_EXHAUSTED.
+  uint32_t max_message_bytes = 4 << 20;
+  uint32_t max_batch_keys = 1000;
+
+  // Worker pool that runs store I/O (misses and writes).
+  uint32_t workers = 8;
+  uint32_t worker_queue = 10000;
+
+  // Store: "memory" (embedded default) for now.
+  std::string store = "memory";
+
+  // On SIGTERM: health goes NOT_SERVING, then in-flight calls get this long.
+  absl::Duration shutdown_grace = absl::Seconds(10);
+
+  // Logging.
+  std::string log_level = "info";   // trace|debug|info|warn|error|critical|off
+  std::string log_format = "text";  // text | json
+
+  // Namespaces; when empty, one namespace "default" with the whole budget.
+  std::vector<NamespaceConfig> namespaces;
+
+  // Where the config file came from, if any (for logs).
+  std::string config_file;
+
+  // Where each option's value came from, by option name (the YAML key, or
+  // "config"): "default", "--max-bytes", "CACHECAR_MAX_BYTES", or
+  // "/etc/cachecar.yaml:12". Filled by LoadConfig; Validate quotes it in
+  // errors.
+  std::map<std::string, std::string> sources;
+};
+
+// What LoadConfig found on the command line besides options.
+struct LoadResult {
+  Config config;
+  bool help = false;     // --help / -h: print HelpText() and exit 0
+  bool version = false;  // --version
+};
+
+// Loads and validates. `argv` excludes the program name and subcommand.
+// `env` is the environment (tests pass their own). The YAML file comes from
+// --config or CACHECAR_CONFIG. With --help or --version nothing else is read
+// or checked: the result holds the flag and a default Config.
+absl::StatusOr<LoadResult> LoadConfig(const std::vector<std::string>& argv,
+                                      const std::map<std::string, std::string>& env);
+
+// Reads the process environment into a map (for LoadConfig).
+std::map<std::string, std::string> ProcessEnvironment();
+
+// Checks ranges and cross-field rules; names the field in the error.
+absl::Status Validate(Config& config);
+
+// The --help text: every option, its flag, env var, YAML key and default.
+std::string HelpText();
+
+// Parses "10s", "500ms", "2m", "1h", "1h30m", "0" into a duration; a unit is
+// required unless the value is 0, and negative or infinite values are errors.
+absl::StatusOr<absl::Duration> ParseDuration(const std::string& text);
+// Parses "1048576", "64KiB", "256MiB", "1GiB" (also KB/MB/GB as powers of 2,
+// Kubernetes' Ki/Mi/Gi, and TiB; units are case-insensitive).
+absl::StatusOr<uint64_t> ParseBytes(const std::string& text);
+
+// "256MiB" for 268435456, "1000" when no unit divides evenly.
+std::string FormatBytes(uint64_t bytes);
+
+// One line, `name=value` for every option, for the start-up log.
+std::string DescribeConfig(const Config& config);
+
+}  // namespace cachecar::config
+
+#endif  // CACHECAR_CONFIG_CONFIG_H_

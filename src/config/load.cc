@@ -1,0 +1,185 @@
+// LoadConfig: gathers flags and CACHECAR_* variables, applies the layers from
+// lowest to highest precedence (defaults, file, env, flags), then validates.
+
+#include <algorithm>
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "config/config.h"
+#include "config/options.h"
+#include "config/values.h"
+#include "config/yaml_file.h"
+
+extern char** environ;
+
+namespace cachecar::config {
+namespace {
+
+constexpr absl::string_view kEnvPrefix = "CACHECAR_";
+
+// One value for one option, before it is applied.
+struct Setting {
+  const Option* option;
+  std::string text;
+  std::string source;  // "--max-bytes" or "CACHECAR_MAX_BYTES"
+};
+
+std::string SuggestOption(absl::string_view word,
+                          absl::string_view Option::*spelling) {
+  std::vector<absl::string_view> names;
+  for (const Option& option : Options()) names.push_back(option.*spelling);
+  return DidYouMean(word, names);
+}
+
+bool IsHelp(absl::string_view arg) { return arg == "--help" || arg == "-h"; }
+bool IsVersion(absl::string_view arg) { return arg == "--version"; }
+
+absl::StatusOr<std::vector<Setting>> ReadFlags(
+    const std::vector<std::string>& argv) {
+  std::vector<Setting> settings;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& arg = argv[i];
+    if (arg == "--" && i + 1 == argv.size()) break;
+    if (arg.size() < 2 || arg[0] != '-' || arg == "--") {
+      const std::string& positional = arg == "--" ? argv[i + 1] : arg;
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: unexpected argument ", Quote(positional),
+          " (a subcommand goes first: cachecar serve [options]); see --help"));
+    }
+    const size_t equals = arg.find('=');
+    const std::string name = arg.substr(0, equals);
+    const Option* option = FindOptionByFlag(name);
+    if (option == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config: unknown flag ", name,
+                       SuggestOption(name, &Option::flag), "; see --help"));
+    }
+    std::string value;
+    if (equals != std::string::npos) {
+      value = arg.substr(equals + 1);
+    } else if (i + 1 < argv.size() && !absl::StartsWith(argv[i + 1], "--")) {
+      value = argv[++i];
+    } else {
+      return FieldError(option->name, name,
+                        absl::StrCat("needs a value: ", name, "=",
+                                     ValuePlaceholder(*option), " or ",
+                                     name, " ", ValuePlaceholder(*option)));
+    }
+    settings.push_back({option, std::move(value), name});
+  }
+  return settings;
+}
+
+// Kubernetes sets these for a Service named "cachecar" in the pod's namespace
+// (docker links did too); they are not ours and must not stop start-up.
+bool IsServiceLinkVariable(absl::string_view name) {
+  return name == "CACHECAR_PORT" || absl::StartsWith(name, "CACHECAR_PORT_") ||
+         absl::StartsWith(name, "CACHECAR_SERVICE_");
+}
+
+absl::StatusOr<std::vector<Setting>> ReadEnv(
+    const std::map<std::string, std::string>& env) {
+  std::vector<Setting> settings;
+  for (const auto& [name, value] : env) {
+    if (!absl::StartsWith(name, kEnvPrefix) || IsServiceLinkVariable(name)) {
+      continue;
+    }
+    const Option* option = FindOptionByEnv(name);
+    if (option == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config: unknown environment variable ", name,
+                       SuggestOption(name, &Option::env), "; see --help"));
+    }
+    // VAR= in a manifest usually means "not set", not "set to nothing".
+    if (absl::StripAsciiWhitespace(value).empty()) continue;
+    settings.push_back({option, value, name});
+  }
+  return settings;
+}
+
+// Applies one source's settings. A repeatable option is emptied on its first
+// setting here, so this source's list replaces a lower source's list.
+absl::Status ApplySettings(const std::vector<Setting>& settings,
+                           Config& config) {
+  std::vector<const Option*> cleared;
+  for (const Setting& s : settings) {
+    const Option& option = *s.option;
+    if (option.repeatable() &&
+        std::find(cleared.begin(), cleared.end(), &option) == cleared.end()) {
+      option.clear(config);
+      cleared.push_back(&option);
+    }
+    absl::Status status = option.set(config, s.text);
+    if (!status.ok()) {
+      return FieldError(option.name, s.source, status.message());
+    }
+    config.sources[std::string(option.name)] = s.source;
+  }
+  return absl::OkStatus();
+}
+
+// The last --config wins over CACHECAR_CONFIG; null if neither is set.
+const Setting* FindConfigFile(const std::vector<Setting>& flags,
+                              const std::vector<Setting>& env) {
+  const Option* config_option = FindOptionByFlag("--config");
+  for (const auto* settings : {&flags, &env}) {
+    for (auto it = settings->rbegin(); it != settings->rend(); ++it) {
+      if (it->option == config_option) return &*it;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::StatusOr<LoadResult> LoadConfig(
+    const std::vector<std::string>& argv,
+    const std::map<std::string, std::string>& env) {
+  LoadResult result;
+  for (const std::string& arg : argv) {
+    if (arg == "--") break;
+    result.help = result.help || IsHelp(arg);
+    result.version = result.version || IsVersion(arg);
+  }
+  if (result.help || result.version) return result;
+
+  absl::StatusOr<std::vector<Setting>> flags = ReadFlags(argv);
+  if (!flags.ok()) return flags.status();
+  absl::StatusOr<std::vector<Setting>> env_settings = ReadEnv(env);
+  if (!env_settings.ok()) return env_settings.status();
+
+  Config& config = result.config;
+  for (const Option& option : Options()) {
+    config.sources[std::string(option.name)] = "default";
+  }
+  if (const Setting* file = FindConfigFile(*flags, *env_settings)) {
+    absl::Status status =
+        ApplyYamlFile(std::string(absl::StripAsciiWhitespace(file->text)),
+                      file->source, config);
+    if (!status.ok()) return status;
+  }
+  for (const auto* settings : {&*env_settings, &*flags}) {
+    absl::Status status = ApplySettings(*settings, config);
+    if (!status.ok()) return status;
+  }
+  absl::Status status = Validate(config);
+  if (!status.ok()) return status;
+  return result;
+}
+
+std::map<std::string, std::string> ProcessEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    const absl::string_view text(*entry);
+    const size_t equals = text.find('=');
+    if (equals == absl::string_view::npos) continue;
+    env.emplace(text.substr(0, equals), text.substr(equals + 1));
+  }
+  return env;
+}
+
+}  // namespace cachecar::config

@@ -1,0 +1,298 @@
+#include "config/options.h"
+
+#include <algorithm>
+#include <type_traits>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "config/values.h"
+
+namespace cachecar::config {
+namespace {
+
+// Setters and printers, one template per value kind over the Config member.
+
+template <auto kField>
+absl::Status SetText(Config& c, absl::string_view text) {
+  c.*kField = std::string(absl::StripAsciiWhitespace(text));
+  return absl::OkStatus();
+}
+template <auto kField>
+std::string ShowText(const Config& c) {
+  return c.*kField;
+}
+
+template <auto kField>
+absl::Status SetBytes(Config& c, absl::string_view text) {
+  using Field = std::remove_reference_t<decltype(c.*kField)>;
+  if constexpr (std::is_same_v<Field, uint64_t>) {
+    absl::StatusOr<uint64_t> bytes = ParseBytes(std::string(text));
+    if (!bytes.ok()) return bytes.status();
+    c.*kField = *bytes;
+  } else {
+    static_assert(std::is_same_v<Field, uint32_t>);
+    absl::StatusOr<uint32_t> bytes = ParseBytes32(text);
+    if (!bytes.ok()) return bytes.status();
+    c.*kField = *bytes;
+  }
+  return absl::OkStatus();
+}
+template <auto kField>
+std::string ShowBytes(const Config& c) {
+  return FormatBytes(c.*kField);
+}
+
+template <auto kField>
+absl::Status SetCount(Config& c, absl::string_view text) {
+  absl::StatusOr<uint32_t> n = ParseCount(text);
+  if (!n.ok()) return n.status();
+  c.*kField = *n;
+  return absl::OkStatus();
+}
+template <auto kField>
+std::string ShowCount(const Config& c) {
+  return absl::StrCat(c.*kField);
+}
+
+template <auto kField>
+absl::Status SetDuration(Config& c, absl::string_view text) {
+  absl::StatusOr<absl::Duration> d = ParseDuration(std::string(text));
+  if (!d.ok()) return d.status();
+  c.*kField = *d;
+  return absl::OkStatus();
+}
+template <auto kField>
+std::string ShowDuration(const Config& c) {
+  return FormatDurationText(c.*kField);
+}
+
+absl::Status AddListen(Config& c, absl::string_view text) {
+  for (std::string& address : SplitList(text)) {
+    c.listen.push_back(std::move(address));
+  }
+  return absl::OkStatus();
+}
+std::string ShowListen(const Config& c) { return absl::StrJoin(c.listen, ","); }
+void ClearListen(Config& c) { c.listen.clear(); }
+
+absl::Status AddNamespaces(Config& c, absl::string_view text) {
+  for (const std::string& spec : SplitList(text)) {
+    absl::StatusOr<NamespaceConfig> ns = ParseNamespaceSpec(spec);
+    if (!ns.ok()) return ns.status();
+    c.namespaces.push_back(*std::move(ns));
+  }
+  return absl::OkStatus();
+}
+std::string ShowNamespaces(const Config& c) {
+  std::vector<std::string> specs;
+  for (const NamespaceConfig& ns : c.namespaces) {
+    specs.push_back(FormatNamespaceSpec(ns));
+  }
+  return absl::StrJoin(specs, ",");
+}
+void ClearNamespaces(Config& c) { c.namespaces.clear(); }
+
+std::vector<Option>* BuildOptions() {
+  using K = ValueKind;
+  return new std::vector<Option>{
+      {"config", "--config", "CACHECAR_CONFIG", "", K::kPath, "",
+       "YAML file to read options from; flags and env vars override it.",
+       &SetText<&Config::config_file>, &ShowText<&Config::config_file>,
+       nullptr},
+      {"listen", "--listen", "CACHECAR_LISTEN", "listen", K::kAddressList, "",
+       "Address to serve gRPC on: host:port, [v6]:port or unix:///abs/path. "
+       "Repeat the flag or give a comma-separated list for several.",
+       &AddListen, &ShowListen, &ClearListen},
+      {"max_bytes", "--max-bytes", "CACHECAR_MAX_BYTES", "max_bytes",
+       K::kBytes, "",
+       "Memory bound for cached keys and values over all namespaces "
+       "(at least 1MiB).",
+       &SetBytes<&Config::max_bytes>, &ShowBytes<&Config::max_bytes>,
+       nullptr},
+      {"shards", "--shards", "CACHECAR_SHARDS", "shards", K::kCount, "",
+       "Engine shards per namespace; a power of two from 1 to 1024.",
+       &SetCount<&Config::shards>, &ShowCount<&Config::shards>, nullptr},
+      {"eviction", "--eviction", "CACHECAR_EVICTION", "eviction", K::kText,
+       "s3fifo|lru",
+       "Eviction policy: s3fifo or lru.", &SetText<&Config::eviction>,
+       &ShowText<&Config::eviction>, nullptr},
+      {"max_key_bytes", "--max-key-bytes", "CACHECAR_MAX_KEY_BYTES",
+       "max_key_bytes", K::kBytes, "",
+       "Largest key accepted, from 1 byte to 64KiB.",
+       &SetBytes<&Config::max_key_bytes>, &ShowBytes<&Config::max_key_bytes>,
+       nullptr},
+      {"max_value_bytes", "--max-value-bytes", "CACHECAR_MAX_VALUE_BYTES",
+       "max_value_bytes", K::kBytes, "",
+       "Largest value accepted, from 1 byte to 64MiB.",
+       &SetBytes<&Config::max_value_bytes>,
+       &ShowBytes<&Config::max_value_bytes>, nullptr},
+      {"max_message_bytes", "--max-message-bytes",
+       "CACHECAR_MAX_MESSAGE_BYTES", "max_message_bytes", K::kBytes, "",
+       "Largest gRPC message accepted (larger: RESOURCE_EXHAUSTED); at least "
+       "max_key_bytes + max_value_bytes + 4096.",
+       &SetBytes<&Config::max_message_bytes>,
+       &ShowBytes<&Config::max_message_bytes>, nullptr},
+      {"max_batch_keys", "--max-batch-keys", "CACHECAR_MAX_BATCH_KEYS",
+       "max_batch_keys", K::kCount, "",
+       "Most keys in one batch request, from 1 to 100000.",
+       &SetCount<&Config::max_batch_keys>,
+       &ShowCount<&Config::max_batch_keys>, nullptr},
+      {"workers", "--workers", "CACHECAR_WORKERS", "workers", K::kCount, "",
+       "Threads that run store I/O (misses and writes), from 1 to 1024.",
+       &SetCount<&Config::workers>, &ShowCount<&Config::workers>, nullptr},
+      {"worker_queue", "--worker-queue", "CACHECAR_WORKER_QUEUE",
+       "worker_queue", K::kCount, "",
+       "Store calls that may wait for a worker (at least 1).",
+       &SetCount<&Config::worker_queue>, &ShowCount<&Config::worker_queue>,
+       nullptr},
+      {"store", "--store", "CACHECAR_STORE", "store", K::kText, "memory",
+       "Backing store: memory (embedded). postgres support arrives with the "
+       "PostgreSQL store.",
+       &SetText<&Config::store>, &ShowText<&Config::store>, nullptr},
+      {"shutdown_grace", "--shutdown-grace", "CACHECAR_SHUTDOWN_GRACE",
+       "shutdown_grace", K::kDuration, "",
+       "On SIGTERM, how long in-flight calls get after health turns "
+       "NOT_SERVING; 0 to 10m.",
+       &SetDuration<&Config::shutdown_grace>,
+       &ShowDuration<&Config::shutdown_grace>, nullptr},
+      {"log_level", "--log-level", "CACHECAR_LOG_LEVEL", "log_level",
+       K::kText, "LEVEL",
+       "trace, debug, info, warning, error, critical or off.",
+       &SetText<&Config::log_level>, &ShowText<&Config::log_level>, nullptr},
+      {"log_format", "--log-format", "CACHECAR_LOG_FORMAT", "log_format",
+       K::kText, "text|json", "text, or json for one JSON object per line.",
+       &SetText<&Config::log_format>, &ShowText<&Config::log_format>,
+       nullptr},
+      {"namespaces", "--namespace", "CACHECAR_NAMESPACES", "namespaces",
+       K::kNamespaceList, "",
+       "A cache namespace, name[:ttl[:share]]: ttl 0 means no expiry, share "
+       "is its fraction of max_bytes. Repeatable; \"default\" always exists.",
+       &AddNamespaces, &ShowNamespaces, &ClearNamespaces},
+  };
+}
+
+template <typename Key>
+const Option* FindOption(absl::string_view wanted, Key key) {
+  for (const Option& option : Options()) {
+    const absl::string_view have = option.*key;
+    if (!have.empty() && have == wanted) return &option;
+  }
+  return nullptr;
+}
+
+size_t EditDistance(absl::string_view a, absl::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1,
+                         diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+const std::vector<Option>& Options() {
+  static const std::vector<Option>* const options = BuildOptions();
+  return *options;
+}
+
+const Option* FindOptionByFlag(absl::string_view flag) {
+  return FindOption(flag, &Option::flag);
+}
+const Option* FindOptionByEnv(absl::string_view env) {
+  return FindOption(env, &Option::env);
+}
+const Option* FindOptionByYamlKey(absl::string_view key) {
+  return FindOption(key, &Option::yaml_key);
+}
+
+absl::string_view ValuePlaceholder(const Option& option) {
+  if (!option.placeholder.empty()) return option.placeholder;
+  switch (option.kind) {
+    case ValueKind::kText: return "NAME";
+    case ValueKind::kPath: return "PATH";
+    case ValueKind::kAddressList: return "ADDR";
+    case ValueKind::kBytes: return "SIZE";
+    case ValueKind::kCount: return "N";
+    case ValueKind::kDuration: return "DURATION";
+    case ValueKind::kNamespaceList: return "NAME[:TTL[:SHARE]]";
+  }
+  return "VALUE";
+}
+
+absl::string_view ExpectedForm(ValueKind kind) {
+  switch (kind) {
+    case ValueKind::kText: return "a string";
+    case ValueKind::kPath: return "a file path";
+    case ValueKind::kAddressList:
+      return "an address or a list of addresses (host:port, unix:///path)";
+    case ValueKind::kBytes: return kBytesForm;
+    case ValueKind::kCount: return kCountForm;
+    case ValueKind::kDuration: return kDurationForm;
+    case ValueKind::kNamespaceList:
+      return "a list of namespaces (maps with name, ttl, max_bytes_share)";
+  }
+  return "a value";
+}
+
+std::string DidYouMean(absl::string_view word,
+                       const std::vector<absl::string_view>& candidates) {
+  absl::string_view best;
+  size_t best_distance = 3;  // more edits than this is not a typo
+  for (absl::string_view candidate : candidates) {
+    const size_t d = EditDistance(word, candidate);
+    if (d < best_distance) {
+      best = candidate;
+      best_distance = d;
+    }
+  }
+  if (best.empty()) return "";
+  return absl::StrCat(" (did you mean ", best, "?)");
+}
+
+std::string FieldErrorText(absl::string_view field, absl::string_view source,
+                           absl::string_view reason) {
+  if (source.empty()) return absl::StrCat("config: ", field, ": ", reason);
+  return absl::StrCat("config: ", field, " (from ", source, "): ", reason);
+}
+
+absl::Status FieldError(absl::string_view field, absl::string_view source,
+                        absl::string_view reason) {
+  return absl::InvalidArgumentError(FieldErrorText(field, source, reason));
+}
+
+const char kExampleYaml[] = R"(# /etc/cachecar/cachecar.yaml
+listen:
+  - 127.0.0.1:50051
+  - unix:///run/cachecar/cachecar.sock
+max_bytes: 512MiB
+shards: 32
+eviction: s3fifo
+max_key_bytes: 1KiB
+max_value_bytes: 1MiB
+max_message_bytes: 4MiB
+max_batch_keys: 1000
+workers: 8
+worker_queue: 10000
+store: memory
+shutdown_grace: 15s
+log_level: info
+log_format: json
+namespaces:
+  - name: sessions
+    ttl: 30m
+    max_bytes_share: 0.25
+  - name: users
+    ttl: 10m
+  - name: default   # requests that name no namespace
+)";
+
+}  // namespace cachecar::config

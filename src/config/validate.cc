@@ -1,0 +1,241 @@
+// Validate: range and cross-field checks, run once after loading. Every
+// problem is reported, one per line, so a bad deployment is fixed in one go.
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "config/config.h"
+#include "config/options.h"
+#include "config/values.h"
+
+namespace cachecar::config {
+namespace {
+
+constexpr uint64_t kKiB = 1ull << 10;
+constexpr uint64_t kMiB = 1ull << 20;
+constexpr uint64_t kMessageOverhead = 4096;  // framing, fields around a value
+constexpr size_t kMaxUnixPath = 107;         // sun_path is 108 bytes with NUL
+constexpr double kShareSlack = 1e-9;         // 0.1 + 0.2 + 0.7 is not 1.0
+
+class Problems {
+ public:
+  explicit Problems(const Config& config) : config_(config) {}
+
+  void Add(absl::string_view field, absl::string_view reason) {
+    const auto it = config_.sources.find(std::string(field));
+    lines_.push_back(FieldErrorText(
+        field, it == config_.sources.end() ? "" : it->second, reason));
+  }
+
+  absl::Status ToStatus() const {
+    if (lines_.empty()) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrJoin(lines_, "\n"));
+  }
+
+ private:
+  const Config& config_;
+  std::vector<std::string> lines_;
+};
+
+// Empty if `address` is one gRPC can listen on, else why not.
+std::string CheckAddress(absl::string_view address) {
+  if (absl::StartsWith(address, "unix:")) {
+    absl::string_view path = address.substr(5);
+    if (absl::StartsWith(path, "//")) path.remove_prefix(2);
+    if (!absl::StartsWith(path, "/") || path.size() < 2) {
+      return "a unix socket needs an absolute path: unix:///abs/path";
+    }
+    if (path.size() > kMaxUnixPath) {
+      return absl::StrCat("unix socket path is ", path.size(),
+                          " bytes; the limit is ", kMaxUnixPath);
+    }
+    return "";
+  }
+  if (absl::StrContains(address, "/") || absl::StrContains(address, " ")) {
+    return "must be host:port, [v6]:port or unix:///abs/path";
+  }
+  absl::string_view host;
+  absl::string_view port;
+  if (absl::StartsWith(address, "[")) {
+    const size_t close = address.find(']');
+    if (close == absl::string_view::npos || close == 1 ||
+        address.substr(close + 1, 1) != ":") {
+      return "must be [v6]:port, e.g. [::1]:50051";
+    }
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+  } else {
+    const size_t colon = address.rfind(':');
+    if (colon == absl::string_view::npos) {
+      return "must be host:port, e.g. 127.0.0.1:50051";
+    }
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+    if (absl::StrContains(host, ":")) {
+      return "an IPv6 address needs brackets, e.g. [::1]:50051";
+    }
+    if (host.empty()) {
+      return "needs a host; 0.0.0.0 or [::] listen on all interfaces";
+    }
+  }
+  uint32_t number = 0;
+  const bool digits_only =
+      !port.empty() && port.size() <= 5 &&
+      std::all_of(port.begin(), port.end(),
+                  [](char c) { return absl::ascii_isdigit(c); });
+  if (!digits_only || !absl::SimpleAtoi(port, &number) || number > 65535) {
+    return absl::StrCat("port must be 0 to 65535, got ", Quote(port));
+  }
+  return "";
+}
+
+void CheckListen(const Config& c, Problems& problems) {
+  if (c.listen.empty()) {
+    problems.Add("listen", "must name at least one address");
+  }
+  std::set<std::string> seen;
+  for (const std::string& address : c.listen) {
+    const std::string reason = CheckAddress(address);
+    if (!reason.empty()) {
+      problems.Add("listen", absl::StrCat(Quote(address), ": ", reason));
+    } else if (!seen.insert(address).second) {
+      problems.Add("listen", absl::StrCat(Quote(address), " is listed twice"));
+    }
+  }
+}
+
+void CheckRange(Problems& problems, absl::string_view field, uint64_t value,
+                uint64_t low, uint64_t high, bool bytes) {
+  if (value >= low && value <= high) return;
+  const auto show = [bytes](uint64_t v) {
+    return bytes ? FormatBytes(v) : absl::StrCat(v);
+  };
+  if (high == std::numeric_limits<uint64_t>::max()) {
+    problems.Add(field, absl::StrCat("must be at least ", show(low), ", got ",
+                                     show(value)));
+  } else {
+    problems.Add(field, absl::StrCat("must be from ", show(low), " to ",
+                                     show(high), ", got ", show(value)));
+  }
+}
+
+void CheckEngineAndLimits(const Config& c, Problems& problems) {
+  constexpr uint64_t kNoLimit = std::numeric_limits<uint64_t>::max();
+  CheckRange(problems, "max_bytes", c.max_bytes, kMiB, kNoLimit, true);
+  if (c.shards < 1 || c.shards > 1024 || (c.shards & (c.shards - 1)) != 0) {
+    problems.Add("shards", absl::StrCat("must be a power of two from 1 to "
+                                        "1024, got ", c.shards));
+  }
+  if (c.eviction != "s3fifo" && c.eviction != "lru") {
+    problems.Add("eviction", absl::StrCat("must be s3fifo or lru, got ",
+                                          Quote(c.eviction)));
+  }
+  CheckRange(problems, "max_key_bytes", c.max_key_bytes, 1, 64 * kKiB, true);
+  CheckRange(problems, "max_value_bytes", c.max_value_bytes, 1, 64 * kMiB,
+             true);
+  const uint64_t needed = uint64_t{c.max_key_bytes} + c.max_value_bytes +
+                          kMessageOverhead;
+  if (c.max_message_bytes < needed) {
+    problems.Add("max_message_bytes",
+                 absl::StrCat("must be at least max_key_bytes + "
+                              "max_value_bytes + 4096 = ", needed,
+                              " so the largest Put fits, got ",
+                              FormatBytes(c.max_message_bytes)));
+  }
+  // gRPC takes the message limit as an int.
+  CheckRange(problems, "max_message_bytes", c.max_message_bytes, 0,
+             std::numeric_limits<int32_t>::max(), true);
+  CheckRange(problems, "max_batch_keys", c.max_batch_keys, 1, 100000, false);
+  CheckRange(problems, "workers", c.workers, 1, 1024, false);
+  CheckRange(problems, "worker_queue", c.worker_queue, 1, kNoLimit, false);
+}
+
+void CheckServing(const Config& c, Problems& problems) {
+  if (c.store != "memory") {
+    problems.Add("store", absl::StrCat(
+                              "must be memory (postgres support arrives with "
+                              "the PostgreSQL store), got ",
+                              Quote(c.store)));
+  }
+  if (c.shutdown_grace < absl::ZeroDuration() ||
+      c.shutdown_grace > absl::Minutes(10)) {
+    problems.Add("shutdown_grace",
+                 absl::StrCat("must be from 0 to 10m, got ",
+                              FormatDurationText(c.shutdown_grace)));
+  }
+  if (!IsValidLogLevel(c.log_level)) {
+    problems.Add("log_level",
+                 absl::StrCat("must be trace, debug, info, warning, error, "
+                              "critical or off, got ", Quote(c.log_level)));
+  }
+  if (c.log_format != "text" && c.log_format != "json") {
+    problems.Add("log_format", absl::StrCat("must be text or json, got ",
+                                            Quote(c.log_format)));
+  }
+}
+
+bool IsValidNamespaceName(absl::string_view name) {
+  return !name.empty() && name.size() <= 64 &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '-';
+         });
+}
+
+void CheckNamespaces(const Config& c, Problems& problems) {
+  std::set<std::string> seen;
+  double share_sum = 0;
+  for (const NamespaceConfig& ns : c.namespaces) {
+    const std::string who = absl::StrCat("namespace ", Quote(ns.name), ": ");
+    if (!IsValidNamespaceName(ns.name)) {
+      problems.Add("namespaces",
+                   absl::StrCat(who, "a name is 1 to 64 of a-z A-Z 0-9 _ . -"));
+    } else if (!seen.insert(ns.name).second) {
+      problems.Add("namespaces", absl::StrCat(who, "declared twice"));
+    }
+    if (ns.ttl < absl::ZeroDuration() || ns.ttl == absl::InfiniteDuration()) {
+      problems.Add("namespaces",
+                   absl::StrCat(who, "ttl must be 0 (no expiry) or more, got ",
+                                FormatDurationText(ns.ttl)));
+    }
+    if (ns.max_bytes_share != 0 &&
+        !(ns.max_bytes_share > 0 && ns.max_bytes_share <= 1)) {
+      problems.Add("namespaces",
+                   absl::StrCat(who, "max_bytes_share must be in (0, 1], got ",
+                                ns.max_bytes_share));
+    } else {
+      share_sum += ns.max_bytes_share;
+    }
+  }
+  if (share_sum > 1 + kShareSlack) {
+    problems.Add("namespaces",
+                 absl::StrCat("the max_bytes_share values add up to ",
+                              share_sum, "; they may add up to 1 at most"));
+  }
+}
+
+}  // namespace
+
+absl::Status Validate(Config& config) {
+  Problems problems(config);
+  CheckListen(config, problems);
+  CheckEngineAndLimits(config, problems);
+  CheckServing(config, problems);
+  CheckNamespaces(config, problems);
+  // An empty namespace in a request means "default", so it always exists.
+  const bool has_default = std::any_of(
+      config.namespaces.begin(), config.namespaces.end(),
+      [](const NamespaceConfig& ns) { return ns.name == "default"; });
+  if (!has_default) config.namespaces.push_back(NamespaceConfig{"default"});
+  return problems.ToStatus();
+}
+
+}  // namespace cachecar::config

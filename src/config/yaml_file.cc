@@ -1,0 +1,220 @@
+#include "config/yaml_file.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "config/options.h"
+#include "config/values.h"
+#include "yaml-cpp/yaml.h"
+
+namespace cachecar::config {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return absl::InvalidArgumentError(std::strerror(errno));
+  std::string data;
+  char buffer[8192];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), file)) > 0) {
+    data.append(buffer, n);
+  }
+  const int error = std::ferror(file) ? errno : 0;
+  std::fclose(file);
+  if (error != 0) return absl::InvalidArgumentError(std::strerror(error));
+  return data;
+}
+
+// Applies one file to a Config; remembers the path for "file:line" sources.
+class YamlApplier {
+ public:
+  YamlApplier(const std::string& path, Config& config)
+      : path_(path), config_(config) {}
+
+  absl::Status ApplyRoot(const YAML::Node& root) {
+    if (root.IsNull()) return absl::OkStatus();  // an empty file sets nothing
+    if (!root.IsMap()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: ", SourceOf(root),
+          ": expected a map of option names to values at the top level"));
+    }
+    std::set<std::string> seen;
+    for (const auto& entry : root) {
+      absl::Status status = ApplyEntry(entry.first, entry.second, seen);
+      if (!status.ok()) return status;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string SourceOf(const YAML::Node& node) const {
+    const YAML::Mark mark = node.Mark();
+    if (mark.is_null()) return path_;
+    return absl::StrCat(path_, ":", mark.line + 1);
+  }
+
+  static absl::string_view Shape(const YAML::Node& node) {
+    if (node.IsSequence()) return "a list";
+    if (node.IsMap()) return "a map";
+    if (node.IsNull()) return "no value";
+    return "a scalar";
+  }
+
+  absl::Status ApplyEntry(const YAML::Node& key, const YAML::Node& value,
+                          std::set<std::string>& seen) {
+    const std::string name = key.IsScalar() ? key.Scalar() : "";
+    const Option* option = FindOptionByYamlKey(name);
+    if (option == nullptr) return UnknownKey(key, name);
+    if (!seen.insert(name).second) {
+      return FieldError(name, SourceOf(key), "appears twice in the file");
+    }
+    const std::string source = SourceOf(value);
+    absl::Status status = option->repeatable()
+                              ? ApplyList(*option, value, source)
+                              : ApplyScalar(*option, value, source);
+    if (status.ok()) config_.sources[std::string(option->name)] = source;
+    return status;
+  }
+
+  absl::Status UnknownKey(const YAML::Node& key, const std::string& name) {
+    std::vector<absl::string_view> keys;
+    for (const Option& option : Options()) {
+      if (!option.yaml_key.empty()) keys.push_back(option.yaml_key);
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: unknown key ", Quote(name), " in ", SourceOf(key),
+                     DidYouMean(name, keys), "; see --help"));
+  }
+
+  absl::Status ApplyScalar(const Option& option, const YAML::Node& value,
+                           const std::string& source) {
+    if (!value.IsScalar()) {
+      return FieldError(option.name, source,
+                        absl::StrCat("expected ", ExpectedForm(option.kind),
+                                     ", got ", Shape(value)));
+    }
+    absl::Status status = option.set(config_, value.Scalar());
+    if (!status.ok()) return FieldError(option.name, source, status.message());
+    return absl::OkStatus();
+  }
+
+  // A list option takes a YAML list or one (comma-separated) string.
+  absl::Status ApplyList(const Option& option, const YAML::Node& value,
+                         const std::string& source) {
+    option.clear(config_);
+    if (value.IsScalar()) return ApplyScalar(option, value, source);
+    if (!value.IsSequence()) {
+      return FieldError(option.name, source,
+                        absl::StrCat("expected ", ExpectedForm(option.kind),
+                                     ", got ", Shape(value)));
+    }
+    for (size_t i = 0; i < value.size(); ++i) {
+      const YAML::Node item = value[i];
+      const std::string field = absl::StrCat(option.name, "[", i, "]");
+      absl::Status status =
+          item.IsMap() && option.kind == ValueKind::kNamespaceList
+              ? AddNamespace(item, field)
+              : AddListItem(option, item, field);
+      if (!status.ok()) return status;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status AddListItem(const Option& option, const YAML::Node& item,
+                           const std::string& field) {
+    if (!item.IsScalar()) {
+      return FieldError(field, SourceOf(item),
+                        absl::StrCat("expected ", ExpectedForm(option.kind),
+                                     ", got ", Shape(item)));
+    }
+    absl::Status status = option.set(config_, item.Scalar());
+    if (!status.ok()) {
+      return FieldError(field, SourceOf(item), status.message());
+    }
+    return absl::OkStatus();
+  }
+
+  // {name: users, ttl: 10m, max_bytes_share: 0.25}
+  absl::Status AddNamespace(const YAML::Node& item, const std::string& field) {
+    NamespaceConfig ns;
+    bool has_name = false;
+    for (const auto& entry : item) {
+      const std::string key =
+          entry.first.IsScalar() ? entry.first.Scalar() : "";
+      const std::string key_field = absl::StrCat(field, ".", key);
+      const YAML::Node& value = entry.second;
+      if (key != "name" && key != "ttl" && key != "max_bytes_share") {
+        return FieldError(
+            field, SourceOf(entry.first),
+            absl::StrCat("unknown key ", Quote(key),
+                         DidYouMean(key, {"name", "ttl", "max_bytes_share"}),
+                         "; a namespace has name, ttl and max_bytes_share"));
+      }
+      if (!value.IsScalar()) {
+        return FieldError(
+            key_field, SourceOf(value),
+            absl::StrCat("expected a scalar, got ", Shape(value)));
+      }
+      absl::Status status = SetNamespaceField(ns, key, value.Scalar());
+      if (!status.ok()) {
+        return FieldError(key_field, SourceOf(value), status.message());
+      }
+      has_name = has_name || key == "name";
+    }
+    if (!has_name) {
+      return FieldError(field, SourceOf(item), "a namespace needs a name");
+    }
+    config_.namespaces.push_back(std::move(ns));
+    return absl::OkStatus();
+  }
+
+  static absl::Status SetNamespaceField(NamespaceConfig& ns,
+                                        const std::string& key,
+                                        const std::string& text) {
+    if (key == "name") {
+      ns.name = text;
+    } else if (key == "ttl") {
+      absl::StatusOr<absl::Duration> ttl = ParseDuration(text);
+      if (!ttl.ok()) return ttl.status();
+      ns.ttl = *ttl;
+    } else {
+      absl::StatusOr<double> share = ParseShare(text);
+      if (!share.ok()) return share.status();
+      ns.max_bytes_share = *share;
+    }
+    return absl::OkStatus();
+  }
+
+  const std::string& path_;
+  Config& config_;
+};
+
+}  // namespace
+
+absl::Status ApplyYamlFile(const std::string& path,
+                           absl::string_view path_source, Config& config) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: cannot read config file ", Quote(path),
+                     " (from ", path_source, "): ", text.status().message()));
+  }
+  try {
+    const YAML::Node root = YAML::Load(*text);
+    return YamlApplier(path, config).ApplyRoot(root);
+  } catch (const YAML::Exception& e) {
+    // The mark is 0-based; editors count from 1.
+    const std::string where =
+        e.mark.is_null() ? path
+                         : absl::StrCat(path, ":", e.mark.line + 1, ":",
+                                        e.mark.column + 1);
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: cannot parse config file ", where, ": ", e.msg));
+  }
+}
+
+}  // namespace cachecar::config

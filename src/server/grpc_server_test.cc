@@ -1,0 +1,170 @@
+// GrpcServer over real gRPC on loopback: the Cache API end to end through a
+// generated stub, status codes, health, and refusing a second server on the
+// same port.
+#include "server/grpc_server.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "store/memory/memory_store.h"
+
+namespace cachecar::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+class GrpcServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.namespaces = {{"default", absl::ZeroDuration(), 0}};
+    namespaces_ = std::make_unique<service::NamespaceSet>(config_);
+    service_ = std::make_unique<service::CacheService>(
+        service::Limits::FromConfig(config_), *namespaces_, store_, pool_);
+    ServerOptions options;
+    options.listen = {"127.0.0.1:0"};
+    options.max_message_bytes = 4 << 20;
+    auto server = GrpcServer::Start(options, *service_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    address_ = server_->bound_addresses()[0];
+    channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+    stub_ = v1::Cache::NewStub(channel_);
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown(absl::Seconds(1));
+    pool_.Shutdown();
+  }
+
+  config::Config config_;
+  store::MemoryStore store_;
+  service::WorkerPool pool_{2, 100};
+  std::unique_ptr<service::NamespaceSet> namespaces_;
+  std::unique_ptr<service::CacheService> service_;
+  std::unique_ptr<GrpcServer> server_;
+  std::string address_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Cache::Stub> stub_;
+};
+
+TEST_F(GrpcServerTest, PutThenGetReturnsValueAndVersion) {
+  grpc::ClientContext put_ctx;
+  v1::PutRequest put;
+  put.set_key("user:1");
+  put.set_value("alice");
+  v1::PutResponse put_resp;
+  ASSERT_TRUE(stub_->Put(&put_ctx, put, &put_resp).ok());
+  EXPECT_GT(put_resp.version(), 0u);
+
+  grpc::ClientContext get_ctx;
+  v1::GetRequest get;
+  get.set_key("user:1");
+  v1::GetResponse get_resp;
+  ASSERT_TRUE(stub_->Get(&get_ctx, get, &get_resp).ok());
+  EXPECT_TRUE(get_resp.found());
+  EXPECT_EQ(get_resp.value(), "alice");
+  EXPECT_EQ(get_resp.version(), put_resp.version());
+  EXPECT_EQ(get_resp.source(), v1::SOURCE_CACHE);
+}
+
+TEST_F(GrpcServerTest, BadInputGetsTheDocumentedCodes) {
+  {
+    grpc::ClientContext ctx;
+    v1::GetRequest req;
+    v1::GetResponse resp;
+    grpc::Status s = stub_->Get(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("key is empty"));
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::PutRequest req;
+    req.set_key("k");
+    req.set_value(std::string(2 << 20, 'x'));
+    v1::PutResponse resp;
+    grpc::Status s = stub_->Put(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("max_value_bytes"));
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::PutRequest req;
+    req.set_key("k");
+    req.set_value(std::string(5 << 20, 'x'));
+    v1::PutResponse resp;
+    EXPECT_EQ(stub_->Put(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::PutRequest req;
+    req.set_key("k");
+    req.set_if_version(12345);
+    v1::PutResponse resp;
+    grpc::Status s = stub_->Put(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
+    EXPECT_THAT(s.error_message(), HasSubstr("expected version 12345"));
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::StatsRequest req;
+    req.set_namespace_("nope");
+    v1::StatsResponse resp;
+    EXPECT_EQ(stub_->Stats(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  // And the server still serves.
+  grpc::ClientContext ctx;
+  v1::StatsResponse resp;
+  ASSERT_TRUE(stub_->Stats(&ctx, v1::StatsRequest(), &resp).ok());
+  ASSERT_EQ(resp.namespaces_size(), 1);
+  EXPECT_EQ(resp.namespaces(0).namespace_(), "default");
+}
+
+TEST_F(GrpcServerTest, HealthIsServingThenNotServingOnShutdown) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  for (const char* name : {"", "cachecar.v1.Cache"}) {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(name);
+    grpc::health::v1::HealthCheckResponse resp;
+    ASSERT_TRUE(health->Check(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+  {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service("no.such.Service");
+    grpc::health::v1::HealthCheckResponse resp;
+    EXPECT_EQ(health->Check(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  // A Watch sees SERVING, then NOT_SERVING when the server shuts down, and
+  // the stream ends instead of holding the shutdown for its grace period.
+  grpc::ClientContext watch_ctx;
+  grpc::health::v1::HealthCheckRequest req;
+  auto reader = health->Watch(&watch_ctx, req);
+  grpc::health::v1::HealthCheckResponse resp;
+  ASSERT_TRUE(reader->Read(&resp));
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  const absl::Time start = absl::Now();
+  server_->Shutdown(absl::Seconds(30));
+  ASSERT_TRUE(reader->Read(&resp));
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_FALSE(reader->Read(&resp));
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30)) << "shutdown waited out its grace";
+}
+
+TEST_F(GrpcServerTest, SecondServerOnTheSamePortFailsLoudly) {
+  ServerOptions options;
+  options.listen = {address_};
+  auto second = GrpcServer::Start(options, *service_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(second.status().message(), HasSubstr("already in use"));
+}
+
+}  // namespace
+}  // namespace cachecar::server

@@ -1,0 +1,127 @@
+// CacheService: cachecar's read and write paths, with no gRPC in sight.
+//
+// Read path (Get, BatchGet): a cache hit answers inline, on the caller's
+// thread. A miss joins the key's in-flight load if there is one
+// (singleflight: N concurrent misses, one store read) or starts one on the
+// worker pool. A load takes a fill ticket before it reads the store, so a
+// value that something newer overtook meanwhile is never cached (C3).
+//
+// Write path (Put, Delete): on the worker pool; the store first, then the
+// engine at the version the store gave (read-your-writes, C2). A failed write
+// leaves the cache alone; a write whose outcome is unknown drops the key.
+//
+// Every answer is delivered through the `done` callback exactly once, either
+// inline (validation errors, hits) or from a worker thread.
+//
+// Thread-safety: all methods may be called concurrently from any thread.
+#ifndef CACHECAR_SERVICE_CACHE_SERVICE_H_
+#define CACHECAR_SERVICE_CACHE_SERVICE_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "config/config.h"
+#include "service/namespaces.h"
+#include "service/read_result.h"
+#include "service/single_flight.h"
+#include "service/worker_pool.h"
+#include "store/store.h"
+
+namespace cachecar::service {
+
+enum class Consistency { kCached, kStrong };
+
+struct WriteOptions {
+  store::Precondition precondition;
+  std::optional<absl::Duration> ttl;  // cached copy's ttl; unset = namespace's
+};
+
+struct DeleteOutcome {
+  bool found = false;
+  uint64_t version = 0;
+};
+
+struct NamespaceStatsView {
+  std::string name;
+  cache::EngineStats engine;
+  uint64_t max_bytes = 0;
+  uint64_t loads = 0;
+};
+
+struct Limits {
+  uint32_t max_key_bytes = 1024;
+  uint32_t max_value_bytes = 1 << 20;
+  uint32_t max_batch_keys = 1000;
+  static Limits FromConfig(const config::Config& config);
+};
+
+class CacheService {
+ public:
+  using ReadDone = std::function<void(absl::StatusOr<ReadResult>)>;
+  using BatchDone = std::function<void(absl::StatusOr<std::vector<ReadResult>>)>;
+  using PutDone = std::function<void(absl::StatusOr<uint64_t>)>;
+  using DeleteDone = std::function<void(absl::StatusOr<DeleteOutcome>)>;
+
+  // `namespaces`, `store` and `pool` must outlive the service.
+  CacheService(Limits limits, NamespaceSet& namespaces, store::Store& store,
+               WorkerPool& pool);
+
+  void Get(absl::string_view ns, std::string key, Consistency consistency,
+           absl::Time deadline, ReadDone done);
+  void BatchGet(absl::string_view ns, std::vector<std::string> keys,
+                Consistency consistency, absl::Time deadline, BatchDone done);
+  void Put(absl::string_view ns, std::string key, std::string value,
+           WriteOptions options, absl::Time deadline, PutDone done);
+  void Delete(absl::string_view ns, std::string key,
+              std::optional<uint64_t> if_version, absl::Time deadline,
+              DeleteDone done);
+
+  // Drops keys (or, with all, the namespace) from the local cache; returns
+  // how many entries were dropped. No I/O: safe to call inline.
+  absl::StatusOr<uint64_t> Invalidate(absl::string_view ns,
+                                      const std::vector<std::string>& keys,
+                                      bool all);
+
+  // Stats of one namespace, or all when `ns` is empty.
+  absl::StatusOr<std::vector<NamespaceStatsView>> Stats(absl::string_view ns) const;
+
+ private:
+  absl::Status CheckKey(absl::string_view key) const;
+
+  // Reads `key` from the store under a fill ticket and offers it to the
+  // engine; if something newer overtook the load, answers with that or reads
+  // again (a few times). Blocks: worker threads only.
+  absl::StatusOr<ReadResult> LoadOne(Namespace& ns, const std::string& key,
+                                     absl::Time deadline);
+  // The same for many keys, one store round trip per attempt.
+  absl::StatusOr<std::vector<ReadResult>> LoadMany(
+      Namespace& ns, const std::vector<std::string>& keys, absl::Time deadline);
+  // Offers one loaded record to the engine; nullopt if it was overtaken and
+  // the engine holds nothing newer to answer with.
+  std::optional<ReadResult> Settle(Namespace& ns, const std::string& key,
+                                   cache::FillTicket ticket,
+                                   const store::Record& record);
+
+  // Starts loads for `keys` (unique, all misses) whose flights this caller
+  // leads, on the worker pool; fails the flights if the pool is full.
+  void StartLoads(Namespace& ns, std::vector<std::string> keys,
+                  absl::Time deadline);
+
+  const Limits limits_;
+  NamespaceSet& namespaces_;
+  store::Store& store_;
+  WorkerPool& pool_;
+  SingleFlight flights_;
+};
+
+// Cache lookup result → ReadResult, if the engine could answer.
+std::optional<ReadResult> FromLookup(const cache::Lookup& lookup);
+
+}  // namespace cachecar::service
+
+#endif  // CACHECAR_SERVICE_CACHE_SERVICE_H_

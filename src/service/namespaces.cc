@@ -1,0 +1,55 @@
+// See namespaces.h.
+#include "service/namespaces.h"
+
+#include <algorithm>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace cachecar::service {
+
+NamespaceSet::NamespaceSet(const config::Config& config, const cache::Clock* clock) {
+  double claimed = 0;
+  size_t unclaimed = 0;
+  for (const config::NamespaceConfig& ns : config.namespaces) {
+    if (ns.max_bytes_share > 0) claimed += ns.max_bytes_share;
+    else ++unclaimed;
+  }
+  const double rest = unclaimed > 0 ? std::max(0.0, 1.0 - claimed) / unclaimed : 0;
+  for (const config::NamespaceConfig& ns : config.namespaces) {
+    const double share = ns.max_bytes_share > 0 ? ns.max_bytes_share : rest;
+    cache::EngineOptions options;
+    options.max_bytes = static_cast<size_t>(share * static_cast<double>(config.max_bytes));
+    options.shards = config.shards;
+    options.policy = config.eviction == "lru" ? cache::EvictionPolicy::kLru
+                                              : cache::EvictionPolicy::kS3Fifo;
+    options.default_ttl = ns.ttl;
+    options.clock = clock;
+    auto entry = std::make_unique<Namespace>();
+    entry->name = ns.name;
+    entry->ttl = ns.ttl;
+    entry->engine = std::make_unique<cache::Engine>(options);
+    by_name_.emplace(ns.name, std::move(entry));
+  }
+}
+
+absl::StatusOr<Namespace*> NamespaceSet::Find(absl::string_view name) const {
+  if (name.empty()) name = "default";
+  auto it = by_name_.find(name);
+  if (it != by_name_.end()) return it->second.get();
+  std::vector<absl::string_view> names;
+  for (const auto& [n, _] : by_name_) names.push_back(n);
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown namespace '", name.substr(0, 64), "': declared namespaces are [",
+      absl::StrJoin(names, ", "),
+      "]; use one of them or declare it under `namespaces:` in the config"));
+}
+
+std::vector<Namespace*> NamespaceSet::All() const {
+  std::vector<Namespace*> out;
+  for (const auto& [_, ns] : by_name_) out.push_back(ns.get());
+  return out;
+}
+
+}  // namespace cachecar::service

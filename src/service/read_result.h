@@ -1,0 +1,20 @@
+// ReadResult: one key's answer on the read path.
+#ifndef CACHECAR_SERVICE_READ_RESULT_H_
+#define CACHECAR_SERVICE_READ_RESULT_H_
+
+#include <cstdint>
+#include <string>
+
+namespace cachecar::service {
+
+struct ReadResult {
+  enum class Source { kCache, kStore };
+  bool found = false;     // the key holds a value
+  std::string value;      // when found
+  uint64_t version = 0;   // value's version, or the delete's when !found
+  Source source = Source::kCache;
+};
+
+}  // namespace cachecar::service
+
+#endif  // CACHECAR_SERVICE_READ_RESULT_H_

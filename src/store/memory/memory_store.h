@@ -1,0 +1,52 @@
+// MemoryStore: the embedded default store. Keeps every namespace's rows in
+// one map in process memory, with versions from one counter. Nothing
+// survives a restart; it lets cachecar run with no database at all.
+//
+// Deleted keys keep their delete version (a few bytes each) so a later read
+// reports "absent at version v" and versions keep moving forward.
+//
+// Thread-safety: all methods are safe to call concurrently (one mutex).
+#ifndef CACHECAR_STORE_MEMORY_MEMORY_STORE_H_
+#define CACHECAR_STORE_MEMORY_MEMORY_STORE_H_
+
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "store/store.h"
+
+namespace cachecar::store {
+
+class MemoryStore final : public Store {
+ public:
+  MemoryStore() = default;
+
+  absl::StatusOr<Record> Load(absl::string_view ns, absl::string_view key,
+                              const CallOptions& options) override;
+  absl::StatusOr<std::vector<Record>> LoadBatch(
+      absl::string_view ns, const std::vector<std::string>& keys,
+      const CallOptions& options) override;
+  absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key,
+                               absl::string_view value, Precondition precondition,
+                               const CallOptions& options) override;
+  absl::StatusOr<DeleteResult> Delete(absl::string_view ns, absl::string_view key,
+                                      std::optional<uint64_t> if_version,
+                                      const CallOptions& options) override;
+  absl::string_view Name() const override { return "memory"; }
+
+ private:
+  using RowKey = std::pair<std::string, std::string>;  // (namespace, key)
+
+  Record LoadLocked(absl::string_view ns, absl::string_view key) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  uint64_t last_version_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<RowKey, Record> rows_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace cachecar::store
+
+#endif  // CACHECAR_STORE_MEMORY_MEMORY_STORE_H_

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# End to end, as an operator would: start the real cachecar binary on a free
+# loopback port and a unix socket, then drive it with the real grpcurl
+# through server reflection. Usage: grpcurl_e2e.sh CACHECAR GRPCURL
+set -uo pipefail
+CACHECAR="$1"
+GRPCURL="$2"
+[ -x "$CACHECAR" ] || { echo "no cachecar binary at $CACHECAR"; exit 1; }
+[ -x "$GRPCURL" ] || { echo "no grpcurl at $GRPCURL (run scripts/install_grpcurl.sh)"; exit 1; }
+
+work="$(mktemp -d /tmp/cachecar-e2e.XXXXXX)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok   - $1"; }
+not_ok() { failed=$((failed + 1)); echo "FAIL - $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/       /'; }
+# check NAME HAYSTACK NEEDLE: passes if NEEDLE (fixed string) is in HAYSTACK.
+check() {
+  if grep -qF -- "$3" <<<"$2"; then ok "$1"; else not_ok "$1" "wanted: $3
+got: $2"; fi
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port="$(free_port)"
+addr="127.0.0.1:$port"
+sock="$work/cachecar.sock"
+gc() { "$GRPCURL" -plaintext "$@" 2>&1; }          # over TCP
+gu() { "$GRPCURL" -plaintext -unix "$@" 2>&1; }    # over the unix socket
+
+# Waits (bounded) until the server answers a health check.
+wait_serving() {
+  for _ in $(seq 1 100); do
+    if gc -max-time 1 "$addr" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+"$CACHECAR" --listen "$addr" --listen "unix://$sock" --log-format json \
+  --namespace users:60s >"$work/server.log" 2>&1 &
+server=$!
+pids+=("$server")
+if wait_serving; then ok "server starts and answers health"; else
+  not_ok "server starts" "$(cat "$work/server.log")"; echo "0 passed, 1 failed"; exit 1; fi
+
+# --- reflection: list and describe -------------------------------------------
+out="$(gc "$addr" list)"
+check "list shows the Cache service" "$out" "cachecar.v1.Cache"
+check "list shows the Health service" "$out" "grpc.health.v1.Health"
+check "list shows reflection" "$out" "grpc.reflection.v1alpha.ServerReflection"
+out="$(gc "$addr" describe cachecar.v1.Cache)"
+check "describe shows the RPCs" "$out" "rpc BatchGet ( .cachecar.v1.BatchGetRequest )"
+out="$(gc "$addr" describe cachecar.v1.PutRequest)"
+check "describe shows field docs" "$out" "compare-and-set"
+out="$(gc "$addr" describe grpc.health.v1.Health)"
+check "describe shows Health" "$out" "rpc Check"
+
+# --- health ----------------------------------------------------------------------
+out="$(gc -d '{"service":"cachecar.v1.Cache"}' "$addr" grpc.health.v1.Health/Check)"
+check "health of cachecar.v1.Cache is SERVING" "$out" '"status": "SERVING"'
+
+# --- Put / Get / BatchGet / Delete over TCP ----------------------------------
+# Values are bytes: base64 in grpcurl's JSON ("YWxpY2U=" is "alice").
+out="$(gc -d '{"key":"user:1","value":"YWxpY2U="}' "$addr" cachecar.v1.Cache/Put)"
+check "Put returns a version" "$out" '"version"'
+v1="$(sed -n 's/.*"version": "\([0-9]*\)".*/\1/p' <<<"$out")"
+out="$(gc -d '{"key":"user:1"}' "$addr" cachecar.v1.Cache/Get)"
+check "Get returns the value" "$out" '"value": "YWxpY2U="'
+check "Get returns the Put's version" "$out" "\"version\": \"$v1\""
+check "Get is served from the cache" "$out" '"source": "SOURCE_CACHE"'
+out="$(gc -d '{"key":"user:1","consistency":"CONSISTENCY_STRONG"}' "$addr" cachecar.v1.Cache/Get)"
+check "STRONG Get reads the store" "$out" '"source": "SOURCE_STORE"'
+out="$(gc -d '{"keys":["user:1","user:404"]}' "$addr" cachecar.v1.Cache/BatchGet)"
+check "BatchGet answers every key" "$out" '"key": "user:404"'
+out="$(gc -d "{\"key\":\"user:1\",\"value\":\"Ym9i\",\"if_version\":\"$v1\"}" "$addr" cachecar.v1.Cache/Put)"
+check "Put with the right if_version succeeds" "$out" '"version"'
+out="$(gc -d '{"key":"user:1","if_absent":true,"value":"eA=="}' "$addr" cachecar.v1.Cache/Put)"
+check "if_absent on a live key is Aborted" "$out" "Code: Aborted"
+out="$(gc -d "{\"key\":\"user:1\",\"value\":\"eA==\",\"if_version\":\"$v1\"}" "$addr" cachecar.v1.Cache/Put)"
+check "stale if_version is Aborted" "$out" "Code: Aborted"
+check "Aborted names the expected version" "$out" "expected version $v1"
+out="$(gc -d '{"key":"user:1"}' "$addr" cachecar.v1.Cache/Delete)"
+check "Delete finds the key" "$out" '"found": true'
+out="$(gc -d '{"key":"user:1"}' "$addr" cachecar.v1.Cache/Get)"
+if grep -q '"found": true' <<<"$out"; then not_ok "deleted key reads absent" "$out"; else ok "deleted key reads absent"; fi
+
+# --- namespaces, Invalidate, Stats ---------------------------------------------
+out="$(gc -d '{"namespace":"users","key":"k","value":"dg=="}' "$addr" cachecar.v1.Cache/Put)"
+check "Put into a declared namespace" "$out" '"version"'
+out="$(gc -d '{"namespace":"users","keys":["k"]}' "$addr" cachecar.v1.Cache/Invalidate)"
+check "Invalidate drops the key" "$out" '"dropped": "1"'
+out="$(gc -d '{"namespace":"users","key":"k"}' "$addr" cachecar.v1.Cache/Get)"
+check "after Invalidate the Get reloads" "$out" '"source": "SOURCE_STORE"'
+out="$(gc -d '{}' "$addr" cachecar.v1.Cache/Stats)"
+check "Stats lists namespaces" "$out" '"namespace": "users"'
+check "Stats counts loads" "$out" '"loads"'
+
+# --- bad input: codes and messages, and the server keeps serving --------------
+out="$(gc -d '{"key":""}' "$addr" cachecar.v1.Cache/Get)"
+check "empty key is InvalidArgument" "$out" "Code: InvalidArgument"
+check "empty key message says what to fix" "$out" "key is empty"
+python3 -c 'import base64,json; print(json.dumps({"key":"big","value":base64.b64encode(b"x"*(2<<20)).decode()}))' >"$work/big.json"
+out="$("$GRPCURL" -plaintext -max-msg-sz 16000000 -d @ "$addr" cachecar.v1.Cache/Put <"$work/big.json" 2>&1)"
+check "2 MiB value is InvalidArgument" "$out" "Code: InvalidArgument"
+check "2 MiB value message names the limit" "$out" "max_value_bytes"
+python3 -c 'import base64,json; print(json.dumps({"key":"huge","value":base64.b64encode(b"x"*(5<<20)).decode()}))' >"$work/huge.json"
+out="$("$GRPCURL" -plaintext -max-msg-sz 16000000 -d @ "$addr" cachecar.v1.Cache/Put <"$work/huge.json" 2>&1)"
+check "5 MiB message is ResourceExhausted" "$out" "Code: ResourceExhausted"
+out="$(gc -d '{"namespace":"nope","key":"k"}' "$addr" cachecar.v1.Cache/Get)"
+check "unknown namespace is InvalidArgument" "$out" "unknown namespace 'nope'"
+out="$(gc -d '{"key":"user:2","value":"eA=="}' "$addr" cachecar.v1.Cache/Put)"
+check "server still serves after bad input" "$out" '"version"'
+
+# --- the same over the unix socket ---------------------------------------------
+out="$(gu "$sock" list)"
+check "list over the unix socket" "$out" "cachecar.v1.Cache"
+out="$(gu -d '{"key":"user:2"}' "$sock" cachecar.v1.Cache/Get)"
+check "Get over the unix socket sees the TCP Put" "$out" '"value": "eA=="'
+out="$(gu "$sock" grpc.health.v1.Health/Check)"
+check "health over the unix socket" "$out" '"status": "SERVING"'
+
+# --- a second instance fails loudly -------------------------------------------
+out="$(timeout 20 "$CACHECAR" --listen "$addr" 2>&1)"; rc=$?
+if [ "$rc" -ne 0 ]; then ok "second instance on the same port exits non-zero"; else not_ok "second instance on the same port exits non-zero" "$out"; fi
+check "second instance says the address is in use" "$out" "already in use"
+other="$(free_port)"
+out="$(timeout 20 "$CACHECAR" --listen "127.0.0.1:$other" --listen "unix://$sock" 2>&1)"; rc=$?
+if [ "$rc" -ne 0 ]; then ok "second instance on the same socket exits non-zero"; else not_ok "second instance on the same socket exits non-zero" "$out"; fi
+check "second instance names the socket problem" "$out" "another cachecar"
+out="$(gu "$sock" grpc.health.v1.Health/Check)"
+check "the first instance still owns its socket" "$out" '"status": "SERVING"'
+
+# --- bad configuration ---------------------------------------------------------
+printf 'max_bytes: lots\n' >"$work/bad.yaml"
+out="$(timeout 20 "$CACHECAR" --config "$work/bad.yaml" 2>&1)"; rc=$?
+if [ "$rc" -eq 2 ]; then ok "garbage config exits 2"; else not_ok "garbage config exits 2 (got $rc)" "$out"; fi
+check "garbage config names the field" "$out" "max_bytes"
+out="$(timeout 20 "$CACHECAR" --no-such-flag 2>&1)"; rc=$?
+check "unknown flag is named" "$out" "no-such-flag"
+out="$("$CACHECAR" --help 2>&1)"
+check "--help documents the listen option" "$out" "--listen"
+check "--help documents env vars" "$out" "CACHECAR_MAX_BYTES"
+
+# --- SIGTERM: clean exit 0 -------------------------------------------------------
+kill -TERM "$server"
+wait "$server"; rc=$?
+if [ "$rc" -eq 0 ]; then ok "SIGTERM exits 0"; else not_ok "SIGTERM exits 0 (got $rc)" "$(tail -5 "$work/server.log")"; fi
+check "shutdown is logged" "$(cat "$work/server.log")" '"msg":"stopped"'
+if [ -e "$sock" ]; then not_ok "socket file removed on exit"; else ok "socket file removed on exit"; fi
+
+echo "e2e: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
