@@ -20,6 +20,7 @@ class GrpcServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     config_.namespaces = {{"default", absl::ZeroDuration(), 0}};
+    config_.max_bytes = 1 << 20;  // small, so a test can fill it past the bound
     namespaces_ = std::make_unique<service::NamespaceSet>(config_);
     service_ = std::make_unique<service::CacheService>(
         service::Limits::FromConfig(config_), *namespaces_, store_, pool_);
@@ -155,6 +156,64 @@ TEST_F(GrpcServerTest, HealthIsServingThenNotServingOnShutdown) {
   EXPECT_FALSE(reader->Read(&resp));
   EXPECT_TRUE(reader->Finish().ok());
   EXPECT_LT(absl::Now() - start, absl::Seconds(30)) << "shutdown waited out its grace";
+}
+
+TEST_F(GrpcServerTest, ThousandConcurrentGetsOnAMissingKeyMakeOneStoreLoad) {
+  constexpr int kCalls = 1000;
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::GetRequest request;
+    v1::GetResponse response;
+    grpc::Status status;
+  };
+  std::vector<Call> calls(kCalls);
+  absl::Mutex mu;
+  int done = 0;
+  for (Call& call : calls) {
+    call.request.set_key("cold-key");
+    stub_->async()->Get(&call.ctx, &call.request, &call.response,
+                        [&mu, &done, &call](grpc::Status s) {
+                          absl::MutexLock lock(&mu);
+                          call.status = std::move(s);
+                          ++done;
+                        });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(
+        +[](int* d) { return *d == kCalls; }, &done));
+  }
+  for (const Call& call : calls) {
+    ASSERT_TRUE(call.status.ok()) << call.status.error_message();
+    EXPECT_FALSE(call.response.found());
+  }
+  grpc::ClientContext ctx;
+  v1::StatsResponse stats;
+  ASSERT_TRUE(stub_->Stats(&ctx, v1::StatsRequest(), &stats).ok());
+  EXPECT_EQ(stats.namespaces(0).loads(), 1u);
+}
+
+TEST_F(GrpcServerTest, ByteBoundHoldsWhenFillingPastMaxBytes) {
+  const uint64_t max_bytes = config_.max_bytes;
+  const std::string value(8 << 10, 'v');  // well under a shard's share
+  const int puts = static_cast<int>(2 * max_bytes / value.size());
+  for (int i = 0; i < puts; ++i) {
+    grpc::ClientContext ctx;
+    v1::PutRequest put;
+    put.set_key("k" + std::to_string(i));
+    put.set_value(value);
+    v1::PutResponse resp;
+    ASSERT_TRUE(stub_->Put(&ctx, put, &resp).ok());
+  }
+  grpc::ClientContext ctx;
+  v1::StatsResponse stats;
+  ASSERT_TRUE(stub_->Stats(&ctx, v1::StatsRequest(), &stats).ok());
+  const v1::NamespaceStats& ns = stats.namespaces(0);
+  EXPECT_EQ(ns.max_bytes(), max_bytes);
+  EXPECT_LE(ns.bytes(), max_bytes);
+  EXPECT_GT(ns.bytes(), 0u);
+  EXPECT_GT(ns.evictions(), 0u);
+  EXPECT_LT(ns.entries(), static_cast<uint64_t>(puts));
 }
 
 TEST_F(GrpcServerTest, SecondServerOnTheSamePortFailsLoudly) {

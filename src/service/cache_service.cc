@@ -279,15 +279,16 @@ void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> 
 
   state->pending.store(misses.size(), std::memory_order_release);
   std::vector<std::string> leads;
-  for (auto& [key, indices] : misses) {
+  for (const auto& miss : misses) {
+    const std::string& key = miss.first;
+    const std::vector<size_t>& indices = miss.second;
     std::optional<ReadResult> answer;
     auto waiter = [state, indices, deadline](const absl::StatusOr<ReadResult>& r) {
       state->Deliver(indices, WithinDeadline(r, deadline));
     };
-    const std::string& k = key;
     SingleFlight::Role role = flights_.JoinOrLead(
         ns.name, key, deadline, waiter,
-        [&ns, &k] { return FromLookup(ns.engine->Peek(k)); }, &answer);
+        [&ns, &key] { return FromLookup(ns.engine->Peek(key)); }, &answer);
     if (role == SingleFlight::Role::kAnswered) waiter(std::move(*answer));
     if (role == SingleFlight::Role::kLeader) leads.push_back(key);
   }
