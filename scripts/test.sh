@@ -35,8 +35,11 @@ cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -L unit -j"$jobs"
 
+# Only the tests whose threads meet in our own code: Debian's gRPC and
+# abseil are not built with TSan, so hand-offs inside them are invisible to
+# it (our own hand-offs use pthread-based locks, see src/common/mutex.h).
 step "TSan: tests where threads meet"
 cmake --preset tsan >/dev/null
-cmake --build build-tsan -j"$jobs"
+cmake --build build-tsan -j"$jobs" --target engine_stress_test cache_service_test memory_store_test
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build-tsan --output-on-failure -L 'stress|threads' -j"$jobs"

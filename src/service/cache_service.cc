@@ -8,7 +8,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "store/outcome.h"
 
 namespace cachecar::service {
@@ -41,7 +41,7 @@ absl::StatusOr<ReadResult> WithinDeadline(const absl::StatusOr<ReadResult>& resu
 struct BatchState {
   explicit BatchState(size_t n, CacheService::BatchDone d)
       : results(n), done(std::move(d)) {}
-  absl::Mutex mu;
+  Mutex mu;
   std::vector<ReadResult> results ABSL_GUARDED_BY(mu);
   absl::Status error ABSL_GUARDED_BY(mu);
   std::atomic<size_t> pending{0};
@@ -50,7 +50,7 @@ struct BatchState {
   void Deliver(const std::vector<size_t>& indices,
                const absl::StatusOr<ReadResult>& result) {
     {
-      absl::MutexLock lock(&mu);
+      MutexLock lock(&mu);
       if (!result.ok()) {
         if (error.ok()) error = result.status();
       } else {
@@ -63,7 +63,7 @@ struct BatchState {
   void Finish() {
     absl::StatusOr<std::vector<ReadResult>> out;
     {
-      absl::MutexLock lock(&mu);
+      MutexLock lock(&mu);
       if (error.ok()) out = std::move(results);
       else out = error;
     }
@@ -266,7 +266,7 @@ void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> 
   // Unique missing keys → the request positions they answer.
   absl::flat_hash_map<std::string, std::vector<size_t>> misses;
   {
-    absl::MutexLock lock(&state->mu);
+    MutexLock lock(&state->mu);
     for (size_t i = 0; i < keys.size(); ++i) {
       if (std::optional<ReadResult> hit = FromLookup(ns.engine->Get(keys[i]))) {
         state->results[i] = std::move(*hit);

@@ -7,7 +7,7 @@
 #include <atomic>
 #include <thread>
 
-#include "absl/synchronization/notification.h"
+#include "common/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/memory/memory_store.h"
@@ -65,7 +65,7 @@ config::Config TestConfig() {
 // Blocks until a callback delivers a value.
 template <typename T>
 struct Waiter {
-  absl::Notification done;
+  Notification done;
   absl::StatusOr<T> result = absl::UnknownError("not delivered");
   std::function<void(absl::StatusOr<T>)> Callback() {
     return [this](absl::StatusOr<T> r) {
@@ -161,11 +161,11 @@ TEST_F(CacheServiceTest, StrongReadGoesToStoreEvenOnHit) {
 }
 
 TEST_F(CacheServiceTest, ThousandConcurrentMissesCauseOneStoreLoad) {
-  absl::Notification release;
+  Notification release;
   store_.before_load = [&] { release.WaitForNotification(); };
   constexpr int kCallers = 1000;
   std::atomic<int> answered{0}, not_found{0};
-  absl::Notification all_answered;
+  Notification all_answered;
   auto cb = [&](absl::StatusOr<ReadResult> r) {
     if (r.ok() && !r->found) not_found.fetch_add(1);
     if (answered.fetch_add(1) + 1 == kCallers) all_answered.Notify();
@@ -192,14 +192,14 @@ TEST_F(CacheServiceTest, ThousandConcurrentMissesCauseOneStoreLoad) {
 
 TEST_F(CacheServiceTest, LoadOvertakenByNewerWriteDoesNotCacheOldValue) {
   const uint64_t v1 = StoreWrite("k", "old");
-  absl::Notification loaded, release;
+  Notification loaded, release;
   Waiter<ReadResult> reader;
   HookedStore* s = &store_;
   // A store whose first Load reads, then parks: the value it returns is old.
   struct ReadThenPark final : public store::Store {
     HookedStore* inner;
-    absl::Notification* loaded;
-    absl::Notification* release;
+    Notification* loaded;
+    Notification* release;
     std::atomic<int> n{0};
     absl::StatusOr<store::Record> Load(absl::string_view ns, absl::string_view key,
                                        const store::CallOptions& o) override {
@@ -352,7 +352,7 @@ TEST_F(CacheServiceTest, PassedDeadlineIsDeadlineExceeded) {
 TEST_F(CacheServiceTest, FullWorkerQueueIsUnavailable) {
   WorkerPool tiny(1, 1);
   CacheService service(Limits::FromConfig(config_), namespaces_, store_, tiny);
-  absl::Notification started, release;
+  Notification started, release;
   ASSERT_TRUE(tiny.TrySubmit([&] { started.Notify(); release.WaitForNotification(); }));
   started.WaitForNotification();
   ASSERT_TRUE(tiny.TrySubmit([] {}));  // the queue's one slot

@@ -15,7 +15,7 @@ SingleFlight::Role SingleFlight::JoinOrLead(absl::string_view ns, absl::string_v
                                             const Recheck& recheck,
                                             std::optional<ReadResult>* answer) {
   Shard& shard = ShardFor(ns, key);
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   auto it = shard.flights.find(FlightKey(ns, key));
   if (it != shard.flights.end()) {
     it->second.deadline = std::max(it->second.deadline, deadline);
@@ -34,7 +34,7 @@ SingleFlight::Role SingleFlight::JoinOrLead(absl::string_view ns, absl::string_v
 
 absl::Time SingleFlight::Deadline(absl::string_view ns, absl::string_view key) const {
   Shard& shard = ShardFor(ns, key);
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   auto it = shard.flights.find(FlightKey(ns, key));
   return it == shard.flights.end() ? absl::InfinitePast() : it->second.deadline;
 }
@@ -44,7 +44,7 @@ void SingleFlight::Land(absl::string_view ns, absl::string_view key,
   std::vector<Waiter> waiters;
   {
     Shard& shard = ShardFor(ns, key);
-    absl::MutexLock lock(&shard.mu);
+    MutexLock lock(&shard.mu);
     auto it = shard.flights.find(FlightKey(ns, key));
     if (it == shard.flights.end()) return;
     waiters = std::move(it->second.waiters);
@@ -56,7 +56,7 @@ void SingleFlight::Land(absl::string_view ns, absl::string_view key,
 size_t SingleFlight::InFlight() const {
   size_t n = 0;
   for (const Shard& shard : shards_) {
-    absl::MutexLock lock(&shard.mu);
+    MutexLock lock(&shard.mu);
     n += shard.flights.size();
   }
   return n;

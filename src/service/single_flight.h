@@ -22,8 +22,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/mutex.h"
 #include "service/read_result.h"
 
 namespace cachecar::service {
@@ -63,7 +63,7 @@ class SingleFlight {
   };
   using FlightKey = std::pair<std::string, std::string>;
   struct Shard {
-    mutable absl::Mutex mu;
+    mutable Mutex mu;
     absl::flat_hash_map<FlightKey, Flight> flights ABSL_GUARDED_BY(mu);
   };
   static constexpr size_t kShards = 32;

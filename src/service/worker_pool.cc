@@ -19,25 +19,27 @@ WorkerPool::WorkerPool(size_t threads, size_t max_queued, std::string name)
 WorkerPool::~WorkerPool() { Shutdown(); }
 
 bool WorkerPool::TrySubmit(std::function<void()> task) {
-  absl::MutexLock lock(&mu_);
-  if (stopping_ || queue_.size() >= max_queued_) return false;
-  queue_.push_back(std::move(task));
+  {
+    MutexLock lock(&mu_);
+    if (stopping_ || queue_.size() >= max_queued_) return false;
+    queue_.push_back(std::move(task));
+  }
+  work_or_stop_.Signal();
   return true;
 }
 
 void WorkerPool::Shutdown() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
   }
+  work_or_stop_.SignalAll();
   for (std::thread& t : threads_) t.join();
 }
 
-bool WorkerPool::HasWorkOrStopping() const { return stopping_ || !queue_.empty(); }
-
 size_t WorkerPool::queued() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return queue_.size();
 }
 
@@ -45,8 +47,8 @@ void WorkerPool::Run() {
   for (;;) {
     std::function<void()> task;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(this, &WorkerPool::HasWorkOrStopping));
+      MutexLock lock(&mu_);
+      while (!stopping_ && queue_.empty()) work_or_stop_.Wait(&mu_);
       if (queue_.empty()) return;  // stopping, and everything queued has run
       task = std::move(queue_.front());
       queue_.pop_front();

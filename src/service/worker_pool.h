@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 
 namespace cachecar::service {
 
@@ -37,11 +37,11 @@ class WorkerPool {
 
  private:
   void Run();
-  bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const size_t max_queued_;
   std::vector<std::thread> threads_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  CondVar work_or_stop_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -3,7 +3,7 @@
 
 #include <atomic>
 
-#include "absl/synchronization/notification.h"
+#include "common/mutex.h"
 #include "gtest/gtest.h"
 
 namespace cachecar::service {
@@ -18,7 +18,7 @@ TEST(WorkerPoolTest, RunsEveryAcceptedTaskBeforeShutdownReturns) {
 }
 
 TEST(WorkerPoolTest, RefusesWhenQueueIsFull) {
-  absl::Notification started, release;
+  Notification started, release;
   WorkerPool pool(1, 2);
   ASSERT_TRUE(pool.TrySubmit([&] { started.Notify(); release.WaitForNotification(); }));
   started.WaitForNotification();  // the only thread is now busy

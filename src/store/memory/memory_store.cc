@@ -22,7 +22,7 @@ Record MemoryStore::LoadLocked(absl::string_view ns, absl::string_view key) cons
 absl::StatusOr<Record> MemoryStore::Load(absl::string_view ns, absl::string_view key,
                                          const CallOptions& options) {
   if (absl::Status s = CheckDeadline(options); !s.ok()) return s;
-  absl::ReaderMutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return LoadLocked(ns, key);
 }
 
@@ -32,7 +32,7 @@ absl::StatusOr<std::vector<Record>> MemoryStore::LoadBatch(
   if (absl::Status s = CheckDeadline(options); !s.ok()) return s;
   std::vector<Record> out;
   out.reserve(keys.size());
-  absl::ReaderMutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (const std::string& key : keys) out.push_back(LoadLocked(ns, key));
   return out;
 }
@@ -42,7 +42,7 @@ absl::StatusOr<uint64_t> MemoryStore::Put(absl::string_view ns, absl::string_vie
                                           Precondition precondition,
                                           const CallOptions& options) {
   if (absl::Status s = CheckDeadline(options); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   Record& row = rows_[RowKey(ns, key)];
   switch (precondition.kind) {
     case Precondition::Kind::kNone:
@@ -69,7 +69,7 @@ absl::StatusOr<DeleteResult> MemoryStore::Delete(absl::string_view ns,
                                                  std::optional<uint64_t> if_version,
                                                  const CallOptions& options) {
   if (absl::Status s = CheckDeadline(options); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = rows_.find(RowKey(ns, key));
   const bool found = it != rows_.end() && it->second.found;
   const uint64_t current = found ? it->second.version : 0;

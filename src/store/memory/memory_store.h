@@ -14,7 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "store/store.h"
 
 namespace cachecar::store {
@@ -40,9 +40,9 @@ class MemoryStore final : public Store {
   using RowKey = std::pair<std::string, std::string>;  // (namespace, key)
 
   Record LoadLocked(absl::string_view ns, absl::string_view key) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   uint64_t last_version_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<RowKey, Record> rows_ ABSL_GUARDED_BY(mu_);
 };
