@@ -4,12 +4,15 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <thread>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "common/logging.h"
 #include "config/config.h"
 #include "server/grpc_server.h"
@@ -62,13 +65,37 @@ int Serve(const cachecar::config::Config& config) {
                absl::StrJoin((*server)->bound_addresses(), ", "), std::string(store.Name()),
                config::DescribeConfig(config));
 
+  for (service::Namespace* ns : namespaces.All()) {
+    const uint64_t bytes = ns->engine->max_bytes();
+    spdlog::info("namespace {}: max_bytes={} shards={} ttl={}", ns->name, bytes, ns->shards,
+                 ns->ttl == absl::ZeroDuration() ? "none" : absl::FormatDuration(ns->ttl));
+    if (bytes / ns->shards < config.max_value_bytes) {
+      spdlog::warn("namespace {}: a shard holds {} bytes, less than max_value_bytes ({}); "
+                   "larger values are served but never cached (raise max_bytes or the "
+                   "namespace's max_bytes_share)",
+                   ns->name, bytes / ns->shards, config.max_value_bytes);
+    }
+  }
+
   const int signal = WaitForStopSignal(stop_signals);
   spdlog::info("received {}; health NOT_SERVING, finishing calls in flight (grace {})",
                signal == SIGTERM ? "SIGTERM" : "SIGINT",
                absl::FormatDuration(config.shutdown_grace));
+  // A store call that hangs past the grace period must not keep a pod in
+  // Terminating forever: give up a little after the grace period.
+  absl::Notification stopped;
+  std::thread watchdog([&stopped, grace = config.shutdown_grace] {
+    if (!stopped.WaitForNotificationWithTimeout(grace + absl::Seconds(5))) {
+      spdlog::error("shutdown did not finish within shutdown_grace + 5s; exiting now");
+      spdlog::shutdown();
+      std::_Exit(1);
+    }
+  });
   (*server)->Shutdown(config.shutdown_grace);
   pool.Shutdown();
   server->reset();
+  stopped.Notify();
+  watchdog.join();
   spdlog::info("stopped");
   return 0;
 }

@@ -94,7 +94,9 @@ std::string HelpText() {
 std::string DescribeConfig(const Config& config) {
   std::vector<std::string> parts;
   for (const Option& option : Options()) {
-    parts.push_back(absl::StrCat(option.name, "=", option.show(config)));
+    const std::string value = option.show(config);
+    if (value.empty()) continue;  // unset (no config file): nothing to say
+    parts.push_back(absl::StrCat(option.name, "=", value));
   }
   return absl::StrJoin(parts, " ");
 }

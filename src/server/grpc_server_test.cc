@@ -9,12 +9,70 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "common/mutex.h"
 #include "store/memory/memory_store.h"
+
+#include <thread>
 
 namespace cachecar::server {
 namespace {
 
 using ::testing::HasSubstr;
+
+// The real MemoryStore behind a gate: while closed, loads wait, so a test can
+// hold a call in flight for as long as it needs to.
+class GatedStore final : public store::Store {
+ public:
+  void Close() {
+    MutexLock lock(&mu_);
+    open_ = false;
+  }
+  void Open() {
+    MutexLock lock(&mu_);
+    open_ = true;
+    cv_.SignalAll();
+  }
+  // Returns once `n` loads are waiting at the gate.
+  void AwaitWaiting(int n) {
+    MutexLock lock(&mu_);
+    while (waiting_ < n) cv_.Wait(&mu_);
+  }
+
+  absl::StatusOr<store::Record> Load(absl::string_view ns, absl::string_view key,
+                                     const store::CallOptions& o) override {
+    {
+      MutexLock lock(&mu_);
+      ++waiting_;
+      cv_.SignalAll();
+      while (!open_) cv_.Wait(&mu_);
+      --waiting_;
+    }
+    return inner_.Load(ns, key, o);
+  }
+  absl::StatusOr<std::vector<store::Record>> LoadBatch(
+      absl::string_view ns, const std::vector<std::string>& keys,
+      const store::CallOptions& o) override {
+    return inner_.LoadBatch(ns, keys, o);
+  }
+  absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key,
+                               absl::string_view value, store::Precondition p,
+                               const store::CallOptions& o) override {
+    return inner_.Put(ns, key, value, p, o);
+  }
+  absl::StatusOr<store::DeleteResult> Delete(absl::string_view ns, absl::string_view key,
+                                             std::optional<uint64_t> v,
+                                             const store::CallOptions& o) override {
+    return inner_.Delete(ns, key, v, o);
+  }
+  absl::string_view Name() const override { return "gated"; }
+
+ private:
+  store::MemoryStore inner_;
+  Mutex mu_;
+  CondVar cv_;
+  bool open_ ABSL_GUARDED_BY(mu_) = true;
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
+};
 
 class GrpcServerTest : public ::testing::Test {
  protected:
@@ -40,7 +98,7 @@ class GrpcServerTest : public ::testing::Test {
   }
 
   config::Config config_;
-  store::MemoryStore store_;
+  GatedStore store_;
   service::WorkerPool pool_{2, 100};
   std::unique_ptr<service::NamespaceSet> namespaces_;
   std::unique_ptr<service::CacheService> service_;
@@ -214,6 +272,53 @@ TEST_F(GrpcServerTest, ByteBoundHoldsWhenFillingPastMaxBytes) {
   EXPECT_GT(ns.bytes(), 0u);
   EXPECT_GT(ns.evictions(), 0u);
   EXPECT_LT(ns.entries(), static_cast<uint64_t>(puts));
+}
+
+TEST_F(GrpcServerTest, CallerDeadlineIsHonouredWhileTheStoreIsSlow) {
+  store_.Close();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+  v1::GetRequest req;
+  req.set_key("slow");
+  v1::GetResponse resp;
+  // The gate stays closed until the call has returned: it cannot finish in time.
+  EXPECT_EQ(stub_->Get(&ctx, req, &resp).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  store_.Open();
+}
+
+TEST_F(GrpcServerTest, ShutdownLetsCallsInFlightFinishAndRefusesNewOnes) {
+  store_.Close();
+  grpc::ClientContext ctx;
+  v1::GetRequest req;
+  req.set_key("in-flight");
+  v1::GetResponse resp;
+  Notification answered;
+  grpc::Status status;
+  stub_->async()->Get(&ctx, &req, &resp, [&](grpc::Status s) {
+    status = std::move(s);
+    answered.Notify();
+  });
+  store_.AwaitWaiting(1);  // the Get is in flight, held in the store
+
+  std::thread shutdown([this] { server_->Shutdown(absl::Seconds(60)); });
+  // New calls are refused once shutdown has begun (bounded: each call is quick).
+  grpc::StatusCode refused = grpc::StatusCode::OK;
+  for (int i = 0; i < 10000 && refused == grpc::StatusCode::OK; ++i) {
+    grpc::ClientContext c;
+    c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::StatsResponse r;
+    refused = stub_->Stats(&c, v1::StatsRequest(), &r).error_code();
+  }
+  // gRPC refuses calls that arrive on a server shutting down (CANCELLED on an
+  // open connection, UNAVAILABLE on a new one).
+  EXPECT_NE(refused, grpc::StatusCode::OK);
+
+  store_.Open();  // the in-flight call may now finish, inside the grace period
+  answered.WaitForNotification();
+  shutdown.join();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_FALSE(resp.found());
+  server_.reset();
 }
 
 TEST_F(GrpcServerTest, SecondServerOnTheSamePortFailsLoudly) {

@@ -21,7 +21,13 @@ NamespaceSet::NamespaceSet(const config::Config& config, const cache::Clock* clo
     const double share = ns.max_bytes_share > 0 ? ns.max_bytes_share : rest;
     cache::EngineOptions options;
     options.max_bytes = static_cast<size_t>(share * static_cast<double>(config.max_bytes));
+    // Fewer shards for a small namespace, so that each shard (a slice of
+    // the budget) can still hold a few values of the largest allowed size.
     options.shards = config.shards;
+    while (options.shards > 1 &&
+           options.max_bytes / options.shards < 4 * uint64_t{config.max_value_bytes}) {
+      options.shards /= 2;
+    }
     options.policy = config.eviction == "lru" ? cache::EvictionPolicy::kLru
                                               : cache::EvictionPolicy::kS3Fifo;
     options.default_ttl = ns.ttl;
@@ -29,6 +35,7 @@ NamespaceSet::NamespaceSet(const config::Config& config, const cache::Clock* clo
     auto entry = std::make_unique<Namespace>();
     entry->name = ns.name;
     entry->ttl = ns.ttl;
+    entry->shards = options.shards;
     entry->engine = std::make_unique<cache::Engine>(options);
     by_name_.emplace(ns.name, std::move(entry));
   }

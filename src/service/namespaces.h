@@ -23,6 +23,7 @@ namespace cachecar::service {
 struct Namespace {
   std::string name;
   absl::Duration ttl;
+  size_t shards = 0;  // engine shards (fewer than configured when small)
   std::unique_ptr<cache::Engine> engine;
   std::atomic<uint64_t> loads{0};  // store reads made to fill this namespace
 };
@@ -30,7 +31,9 @@ struct Namespace {
 class NamespaceSet {
  public:
   // Splits config.max_bytes by each namespace's share (namespaces without one
-  // split what is left evenly). `clock` may be null (real time).
+  // split what is left evenly). A namespace too small to give every shard
+  // room for 4 values of max_value_bytes gets fewer shards. `clock` may be
+  // null (real time).
   explicit NamespaceSet(const config::Config& config,
                         const cache::Clock* clock = nullptr);
 
