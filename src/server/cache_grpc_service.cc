@@ -117,10 +117,11 @@ grpc::ServerUnaryReactor* CacheGrpcService::Invalidate(grpc::CallbackServerConte
                                                        v1::InvalidateResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   std::vector<std::string> keys(request->keys().begin(), request->keys().end());
-  absl::StatusOr<uint64_t> dropped =
-      service_.Invalidate(request->namespace_(), keys, request->all());
-  if (dropped.ok()) response->set_dropped(*dropped);
-  reactor->Finish(ToGrpcStatus(dropped.status()));
+  service_.Invalidate(request->namespace_(), std::move(keys), request->all(),
+                      [reactor, response](absl::StatusOr<uint64_t> dropped) {
+                        if (dropped.ok()) response->set_dropped(*dropped);
+                        reactor->Finish(ToGrpcStatus(dropped.status()));
+                      });
   return reactor;
 }
 

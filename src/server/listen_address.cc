@@ -42,6 +42,12 @@ absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& text) {
       return absl::InvalidArgumentError(absl::StrCat(
           "listen address '", text, "': a unix socket needs an absolute path, like unix:///run/cachecar.sock"));
     }
+    // gRPC reads the path as a URI (percent-decoding, ?query, #fragment);
+    // the lock and liveness checks must see the path gRPC binds.
+    if (path.find_first_of("%?#") != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "listen address '", text, "': a unix socket path may not contain %, ? or #"));
+    }
     if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "listen address '", text, "': socket path is longer than ",

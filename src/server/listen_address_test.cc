@@ -44,6 +44,9 @@ TEST(ParseListenAddressTest, RejectsBadFormsWithAHint) {
   EXPECT_THAT(ParseListenAddress("localhost:99999").status().message(), HasSubstr("0 to 65535"));
   EXPECT_THAT(ParseListenAddress("unix://relative.sock").status().message(),
               HasSubstr("absolute path"));
+  // gRPC would percent-decode this to /tmp/ccA.sock while we locked cc%41.sock.
+  EXPECT_THAT(ParseListenAddress("unix:///tmp/cc%41.sock").status().message(),
+              HasSubstr("may not contain"));
 }
 
 TEST(PreflightTcpTest, PortInUseIsAlreadyExists) {

@@ -14,8 +14,9 @@
 namespace cachecar::service {
 namespace {
 
-// A load overtaken by newer writes this many times answers with what it read.
-constexpr int kMaxLoadAttempts = 3;
+// A load overtaken by newer writes this many times in a row gives up with
+// UNAVAILABLE rather than answer with a value it knows is old.
+constexpr int kMaxLoadAttempts = 5;
 
 absl::Status Overloaded() {
   return absl::UnavailableError(
@@ -37,15 +38,33 @@ absl::StatusOr<ReadResult> WithinDeadline(const absl::StatusOr<ReadResult>& resu
   return result;
 }
 
-// Collects a BatchGet's answers; the last one to arrive calls `done`.
+absl::Status AnswerTooLarge(uint64_t limit) {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "the BatchGet answer would exceed ", limit,
+      " bytes of values (max_message_bytes): ask for fewer keys per call"));
+}
+
+// Collects a BatchGet's answers; the last one to arrive calls `done`. Stops
+// copying values once the answer outgrows `max_bytes`.
 struct BatchState {
-  explicit BatchState(size_t n, CacheService::BatchDone d)
-      : results(n), done(std::move(d)) {}
+  BatchState(size_t n, uint64_t max_bytes, CacheService::BatchDone d)
+      : results(n), max_bytes(max_bytes), done(std::move(d)) {}
   Mutex mu;
   std::vector<ReadResult> results ABSL_GUARDED_BY(mu);
+  uint64_t bytes ABSL_GUARDED_BY(mu) = 0;
   absl::Status error ABSL_GUARDED_BY(mu);
+  const uint64_t max_bytes;
   std::atomic<size_t> pending{0};
   CacheService::BatchDone done;
+
+  // Counts `more` bytes of values into the answer; false (and the error
+  // set) once the answer is too large.
+  bool Fits(uint64_t more) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    bytes += more;
+    if (bytes <= max_bytes) return true;
+    if (error.ok()) error = AnswerTooLarge(max_bytes);
+    return false;
+  }
 
   void Deliver(const std::vector<size_t>& indices,
                const absl::StatusOr<ReadResult>& result) {
@@ -53,7 +72,7 @@ struct BatchState {
       MutexLock lock(&mu);
       if (!result.ok()) {
         if (error.ok()) error = result.status();
-      } else {
+      } else if (error.ok() && Fits(result->value.size() * indices.size())) {
         for (size_t i : indices) results[i] = *result;
       }
     }
@@ -74,7 +93,8 @@ struct BatchState {
 }  // namespace
 
 Limits Limits::FromConfig(const config::Config& config) {
-  return Limits{config.max_key_bytes, config.max_value_bytes, config.max_batch_keys};
+  return Limits{config.max_key_bytes, config.max_value_bytes, config.max_batch_keys,
+                config.max_message_bytes};
 }
 
 std::optional<ReadResult> FromLookup(const cache::Lookup& lookup) {
@@ -106,6 +126,20 @@ absl::Status CacheService::CheckKey(absl::string_view key) const {
   return absl::OkStatus();
 }
 
+absl::Status CacheService::CheckKeys(const std::vector<std::string>& keys) const {
+  if (keys.size() > limits_.max_batch_keys) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the request has ", keys.size(), " keys, over max_batch_keys (",
+        limits_.max_batch_keys, "): split it or raise max_batch_keys"));
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (absl::Status s = CheckKey(keys[i]); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("keys[", i, "]: ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 void CacheService::Get(absl::string_view ns_name, std::string key,
                        Consistency consistency, absl::Time deadline, ReadDone done) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
@@ -115,7 +149,9 @@ void CacheService::Get(absl::string_view ns_name, std::string key,
 
   if (consistency == Consistency::kStrong) {
     if (!pool_.TrySubmit([this, &ns, key = std::move(key), deadline, done] {
-          done(LoadOne(ns, key, deadline));
+          absl::StatusOr<std::vector<ReadResult>> r = LoadKeys(ns, {key}, deadline, false);
+          if (!r.ok()) return done(r.status());
+          done(std::move((*r)[0]));
         })) {
       done(Overloaded());
     }
@@ -144,21 +180,9 @@ void CacheService::Get(absl::string_view ns_name, std::string key,
 
 void CacheService::StartLoads(Namespace& ns, std::vector<std::string> keys,
                               absl::Time deadline) {
-  auto task = [this, &ns, keys] {
-    absl::Time load_deadline = absl::InfinitePast();
-    for (const std::string& k : keys) {
-      load_deadline = std::max(load_deadline, flights_.Deadline(ns.name, k));
-    }
-    if (keys.size() == 1) {
-      flights_.Land(ns.name, keys[0], LoadOne(ns, keys[0], load_deadline));
-      return;
-    }
-    absl::StatusOr<std::vector<ReadResult>> results = LoadMany(ns, keys, load_deadline);
-    for (size_t i = 0; i < keys.size(); ++i) {
-      if (results.ok()) flights_.Land(ns.name, keys[i], (*results)[i]);
-      else flights_.Land(ns.name, keys[i], results.status());
-    }
-  };
+  // The load's deadline is read from the flights when it starts: joiners may
+  // have extended it while the task waited in the queue.
+  auto task = [this, &ns, keys] { LoadKeys(ns, keys, absl::InfinitePast(), true); };
   if (!pool_.TrySubmit(std::move(task))) {
     for (const std::string& k : keys) flights_.Land(ns.name, k, Overloaded());
   }
@@ -167,8 +191,8 @@ void CacheService::StartLoads(Namespace& ns, std::vector<std::string> keys,
 std::optional<ReadResult> CacheService::Settle(Namespace& ns, const std::string& key,
                                                cache::FillTicket ticket,
                                                const store::Record& record) {
-  std::optional<std::string_view> value;  // the engine speaks std::string_view
-  if (record.found) value = record.value;
+  std::optional<std::string_view> value;
+  if (record.found) value = std::string_view(record.value.data(), record.value.size());
   cache::FillResult fill = ns.engine->CompleteFill(std::move(ticket), record.version, value);
   if (fill == cache::FillResult::kAccepted) return FromRecord(record);
   // Overtaken: something newer reached the key while we read. If the engine
@@ -178,58 +202,80 @@ std::optional<ReadResult> CacheService::Settle(Namespace& ns, const std::string&
   return std::nullopt;
 }
 
-absl::StatusOr<ReadResult> CacheService::LoadOne(Namespace& ns, const std::string& key,
-                                                 absl::Time deadline) {
-  std::optional<store::Record> last;
-  for (int attempt = 0; attempt < kMaxLoadAttempts; ++attempt) {
-    cache::FillTicket ticket = ns.engine->BeginFill(key);
-    ns.loads.fetch_add(1, std::memory_order_relaxed);
-    absl::StatusOr<store::Record> record = store_.Load(ns.name, key, {deadline});
-    if (!record.ok()) {
-      ns.engine->AbandonFill(std::move(ticket));
-      return record.status();
-    }
-    if (std::optional<ReadResult> r = Settle(ns, key, std::move(ticket), *record)) return *r;
-    last = std::move(*record);
-  }
-  // Still overtaken: what we read was the committed state when we read it.
-  return FromRecord(*last);
+absl::Time CacheService::FlightDeadline(const Namespace& ns,
+                                        const std::vector<std::string>& keys) const {
+  absl::Time deadline = absl::InfinitePast();
+  for (const std::string& k : keys) deadline = std::max(deadline, flights_.Deadline(ns.name, k));
+  return deadline;
 }
 
-absl::StatusOr<std::vector<ReadResult>> CacheService::LoadMany(
+absl::StatusOr<std::vector<store::Record>> CacheService::Read(
     Namespace& ns, const std::vector<std::string>& keys, absl::Time deadline) {
+  ns.loads.fetch_add(1, std::memory_order_relaxed);
+  if (keys.size() != 1) return store_.LoadBatch(ns.name, keys, {deadline});
+  absl::StatusOr<store::Record> record = store_.Load(ns.name, keys[0], {deadline});
+  if (!record.ok()) return record.status();
+  std::vector<store::Record> out;
+  out.push_back(std::move(*record));
+  return out;
+}
+
+absl::StatusOr<std::vector<ReadResult>> CacheService::LoadKeys(
+    Namespace& ns, const std::vector<std::string>& keys, absl::Time deadline,
+    bool land_flights) {
   std::vector<ReadResult> out(keys.size());
-  std::vector<size_t> pending(keys.size());
-  for (size_t i = 0; i < keys.size(); ++i) pending[i] = i;
-  std::vector<store::Record> last(keys.size());
-  for (int attempt = 0; attempt < kMaxLoadAttempts && !pending.empty(); ++attempt) {
-    std::vector<std::string> batch;
-    std::vector<cache::FillTicket> tickets;
-    for (size_t i : pending) {
-      batch.push_back(keys[i]);
-      tickets.push_back(ns.engine->BeginFill(keys[i]));
+  std::vector<std::string> batch = keys;  // the keys still to answer
+  std::vector<size_t> positions(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) positions[i] = i;
+  auto fail = [&](const absl::Status& status) -> absl::Status {
+    if (land_flights) {
+      for (const std::string& k : batch) flights_.Land(ns.name, k, status);
     }
-    ns.loads.fetch_add(1, std::memory_order_relaxed);
-    absl::StatusOr<std::vector<store::Record>> records =
-        store_.LoadBatch(ns.name, batch, {deadline});
+    return status;
+  };
+
+  for (int attempt = 0; !batch.empty(); ++attempt) {
+    if (attempt == kMaxLoadAttempts) {
+      // Never answer with a value we know was overtaken (C1, C2).
+      return fail(absl::UnavailableError(absl::StrCat(
+          "the key changed ", kMaxLoadAttempts,
+          " times while it was being read from the store; retry")));
+    }
+    if (land_flights) deadline = FlightDeadline(ns, batch);
+    std::vector<cache::FillTicket> tickets;
+    tickets.reserve(batch.size());
+    for (const std::string& k : batch) tickets.push_back(ns.engine->BeginFill(k));
+    absl::StatusOr<std::vector<store::Record>> records = Read(ns, batch, deadline);
     if (!records.ok()) {
       for (cache::FillTicket& t : tickets) ns.engine->AbandonFill(std::move(t));
-      return records.status();
+      // A caller that joined later may have time left: read again for it.
+      if (land_flights && records.status().code() == absl::StatusCode::kDeadlineExceeded &&
+          FlightDeadline(ns, batch) > absl::Now()) {
+        --attempt;
+        continue;
+      }
+      return fail(records.status());
     }
-    std::vector<size_t> overtaken;
-    for (size_t j = 0; j < pending.size(); ++j) {
-      const size_t i = pending[j];
-      if (std::optional<ReadResult> r =
-              Settle(ns, keys[i], std::move(tickets[j]), (*records)[j])) {
-        out[i] = std::move(*r);
+    std::vector<std::string> overtaken_keys;
+    std::vector<size_t> overtaken_positions;
+    for (size_t j = 0; j < batch.size(); ++j) {
+      std::optional<ReadResult> answer;
+      auto settle = [&]() -> std::optional<ReadResult> {
+        answer = Settle(ns, batch[j], std::move(tickets[j]), (*records)[j]);
+        return answer;
+      };
+      const bool settled =
+          land_flights ? flights_.LandIf(ns.name, batch[j], settle) : settle().has_value();
+      if (settled) {
+        out[positions[j]] = std::move(*answer);
       } else {
-        last[i] = std::move((*records)[j]);
-        overtaken.push_back(i);
+        overtaken_keys.push_back(std::move(batch[j]));
+        overtaken_positions.push_back(positions[j]);
       }
     }
-    pending = std::move(overtaken);
+    batch = std::move(overtaken_keys);
+    positions = std::move(overtaken_positions);
   }
-  for (size_t i : pending) out[i] = FromRecord(last[i]);
   return out;
 }
 
@@ -241,39 +287,33 @@ void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> 
   if (keys.empty()) {
     return done(absl::InvalidArgumentError("keys is empty: BatchGet needs at least one key"));
   }
-  if (keys.size() > limits_.max_batch_keys) {
-    return done(absl::InvalidArgumentError(absl::StrCat(
-        "BatchGet has ", keys.size(), " keys, over max_batch_keys (",
-        limits_.max_batch_keys, "): split the batch or raise max_batch_keys")));
-  }
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (absl::Status s = CheckKey(keys[i]); !s.ok()) {
-      return done(absl::InvalidArgumentError(absl::StrCat("keys[", i, "]: ", s.message())));
-    }
-  }
+  if (absl::Status s = CheckKeys(keys); !s.ok()) return done(s);
   Namespace& ns = **found;
 
   if (consistency == Consistency::kStrong) {
     if (!pool_.TrySubmit([this, &ns, keys = std::move(keys), deadline, done] {
-          done(LoadMany(ns, keys, deadline));
+          done(LoadStrong(ns, keys, deadline));
         })) {
       done(Overloaded());
     }
     return;
   }
 
-  auto state = std::make_shared<BatchState>(keys.size(), std::move(done));
+  auto state = std::make_shared<BatchState>(keys.size(), limits_.max_response_bytes,
+                                            std::move(done));
   // Unique missing keys → the request positions they answer.
   absl::flat_hash_map<std::string, std::vector<size_t>> misses;
   {
     MutexLock lock(&state->mu);
     for (size_t i = 0; i < keys.size(); ++i) {
       if (std::optional<ReadResult> hit = FromLookup(ns.engine->Get(keys[i]))) {
+        if (!state->Fits(hit->value.size())) break;
         state->results[i] = std::move(*hit);
       } else {
         misses[keys[i]].push_back(i);
       }
     }
+    if (!state->error.ok()) misses.clear();
   }
   if (misses.empty()) return state->Finish();
 
@@ -293,6 +333,28 @@ void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> 
     if (role == SingleFlight::Role::kLeader) leads.push_back(key);
   }
   if (!leads.empty()) StartLoads(ns, std::move(leads), deadline);
+}
+
+absl::StatusOr<std::vector<ReadResult>> CacheService::LoadStrong(
+    Namespace& ns, const std::vector<std::string>& keys, absl::Time deadline) {
+  // Each distinct key is read once; its answer is copied to every position.
+  std::vector<std::string> unique;
+  absl::flat_hash_map<std::string, size_t> index_of;
+  std::vector<size_t> slot(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto [it, added] = index_of.try_emplace(keys[i], unique.size());
+    if (added) unique.push_back(keys[i]);
+    slot[i] = it->second;
+  }
+  absl::StatusOr<std::vector<ReadResult>> loaded = LoadKeys(ns, unique, deadline, false);
+  if (!loaded.ok()) return loaded.status();
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < keys.size(); ++i) bytes += (*loaded)[slot[i]].value.size();
+  if (bytes > limits_.max_response_bytes) return AnswerTooLarge(limits_.max_response_bytes);
+  std::vector<ReadResult> out;
+  out.reserve(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) out.push_back((*loaded)[slot[i]]);
+  return out;
 }
 
 void CacheService::Put(absl::string_view ns_name, std::string key, std::string value,
@@ -342,25 +404,25 @@ void CacheService::Delete(absl::string_view ns_name, std::string key,
   if (!pool_.TrySubmit(std::move(task))) done(Overloaded());
 }
 
-absl::StatusOr<uint64_t> CacheService::Invalidate(absl::string_view ns_name,
-                                                  const std::vector<std::string>& keys,
-                                                  bool all) {
+void CacheService::Invalidate(absl::string_view ns_name, std::vector<std::string> keys,
+                              bool all, InvalidateDone done) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
-  if (!found.ok()) return found.status();
+  if (!found.ok()) return done(found.status());
   Namespace& ns = **found;
-  if (all) return ns.engine->Flush();
-  if (keys.empty()) {
-    return absl::InvalidArgumentError(
-        "nothing to invalidate: give keys, or set all to drop the whole namespace");
-  }
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (absl::Status s = CheckKey(keys[i]); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("keys[", i, "]: ", s.message()));
+  if (all) {
+    if (!pool_.TrySubmit([&ns, done] { done(uint64_t{ns.engine->Flush()}); })) {
+      done(Overloaded());
     }
+    return;
   }
+  if (keys.empty()) {
+    return done(absl::InvalidArgumentError(
+        "nothing to invalidate: give keys, or set all to drop the whole namespace"));
+  }
+  if (absl::Status s = CheckKeys(keys); !s.ok()) return done(s);
   uint64_t dropped = 0;
   for (const std::string& key : keys) dropped += ns.engine->Invalidate(key) ? 1 : 0;
-  return dropped;
+  done(dropped);
 }
 
 absl::StatusOr<std::vector<NamespaceStatsView>> CacheService::Stats(

@@ -57,6 +57,9 @@ struct Limits {
   uint32_t max_key_bytes = 1024;
   uint32_t max_value_bytes = 1 << 20;
   uint32_t max_batch_keys = 1000;
+  // Largest BatchGet answer (sum of its values); the client could not
+  // receive more than its own message limit anyway.
+  uint64_t max_response_bytes = 4 << 20;
   static Limits FromConfig(const config::Config& config);
 };
 
@@ -81,26 +84,40 @@ class CacheService {
               std::optional<uint64_t> if_version, absl::Time deadline,
               DeleteDone done);
 
-  // Drops keys (or, with all, the namespace) from the local cache; returns
-  // how many entries were dropped. No I/O: safe to call inline.
-  absl::StatusOr<uint64_t> Invalidate(absl::string_view ns,
-                                      const std::vector<std::string>& keys,
-                                      bool all);
+  using InvalidateDone = std::function<void(absl::StatusOr<uint64_t>)>;
+  // Drops keys (at most max_batch_keys) from the local cache inline, or with
+  // `all` the whole namespace on the worker pool (freeing a large namespace
+  // takes a while); answers how many entries were dropped.
+  void Invalidate(absl::string_view ns, std::vector<std::string> keys, bool all,
+                  InvalidateDone done);
 
   // Stats of one namespace, or all when `ns` is empty.
   absl::StatusOr<std::vector<NamespaceStatsView>> Stats(absl::string_view ns) const;
 
  private:
   absl::Status CheckKey(absl::string_view key) const;
+  // At most max_batch_keys keys, each valid; the error names the position.
+  absl::Status CheckKeys(const std::vector<std::string>& keys) const;
 
-  // Reads `key` from the store under a fill ticket and offers it to the
-  // engine; if something newer overtook the load, answers with that or reads
-  // again (a few times). Blocks: worker threads only.
-  absl::StatusOr<ReadResult> LoadOne(Namespace& ns, const std::string& key,
-                                     absl::Time deadline);
-  // The same for many keys, one store round trip per attempt.
-  absl::StatusOr<std::vector<ReadResult>> LoadMany(
-      Namespace& ns, const std::vector<std::string>& keys, absl::Time deadline);
+  // Reads `keys` from the store (one round trip per attempt) under fill
+  // tickets and offers each value to the engine; a key a newer write
+  // overtook is answered from the engine if it holds the newer value, else
+  // read again. With `land_flights`, the keys are flights this caller leads:
+  // each is landed with its answer (or the error) and the deadline is the
+  // flights' latest. Blocks: worker threads only.
+  absl::StatusOr<std::vector<ReadResult>> LoadKeys(Namespace& ns,
+                                                   const std::vector<std::string>& keys,
+                                                   absl::Time deadline, bool land_flights);
+  // A STRONG BatchGet: every distinct key read once, answers in key order.
+  absl::StatusOr<std::vector<ReadResult>> LoadStrong(Namespace& ns,
+                                                     const std::vector<std::string>& keys,
+                                                     absl::Time deadline);
+  // One store round trip for `keys`; counts a load.
+  absl::StatusOr<std::vector<store::Record>> Read(Namespace& ns,
+                                                  const std::vector<std::string>& keys,
+                                                  absl::Time deadline);
+  // The latest deadline among the callers waiting for `keys`.
+  absl::Time FlightDeadline(const Namespace& ns, const std::vector<std::string>& keys) const;
   // Offers one loaded record to the engine; nullopt if it was overtaken and
   // the engine holds nothing newer to answer with.
   std::optional<ReadResult> Settle(Namespace& ns, const std::string& key,

@@ -26,7 +26,9 @@ class HookedStore final : public store::Store {
                                      const store::CallOptions& o) override {
     loads.fetch_add(1);
     if (before_load) before_load();
-    return inner.Load(ns, key, o);
+    auto record = inner.Load(ns, key, o);
+    if (after_load) after_load();
+    return record;
   }
   absl::StatusOr<std::vector<store::Record>> LoadBatch(
       absl::string_view ns, const std::vector<std::string>& keys,
@@ -52,6 +54,7 @@ class HookedStore final : public store::Store {
   std::atomic<int> loads{0};
   std::atomic<int> batch_loads{0};
   std::function<void()> before_load;
+  std::function<void()> after_load;  // runs after the read, before it returns
   absl::Status put_error;
 };
 
@@ -97,6 +100,11 @@ class CacheServiceTest : public ::testing::Test {
                                WriteOptions opts = {}, std::string ns = "") {
     Waiter<uint64_t> w;
     service_.Put(ns, key, value, opts, absl::InfiniteFuture(), w.Callback());
+    return w.Wait();
+  }
+  absl::StatusOr<uint64_t> Invalidate(std::vector<std::string> keys, bool all) {
+    Waiter<uint64_t> w;
+    service_.Invalidate("", std::move(keys), all, w.Callback());
     return w.Wait();
   }
   uint64_t StoreWrite(const std::string& key, const std::string& value) {
@@ -251,6 +259,66 @@ TEST_F(CacheServiceTest, LoadOvertakenByNewerWriteDoesNotCacheOldValue) {
   EXPECT_GE((*service.Stats("default"))[0].engine.fills_rejected, 1u);
 }
 
+// A writer that commits after each read and reaches this replica only as an
+// invalidation (the engine holds nothing newer to answer with).
+void OvertakeLoads(HookedStore& store, NamespaceSet& namespaces, int times) {
+  auto count = std::make_shared<int>(0);
+  store.after_load = [&store, &namespaces, times, count] {
+    if ((*count)++ >= times) return;
+    auto v = store.inner.Put("default", "hot", "v" + std::to_string(*count),
+                             store::Precondition::None(), {});
+    (*namespaces.Find("default"))->engine->Apply("hot", *v, cache::ChangeKind::kInvalidate);
+  };
+}
+
+TEST_F(CacheServiceTest, LoadOvertakenTwiceAnswersWithTheNewestValue) {
+  StoreWrite("hot", "v0");
+  OvertakeLoads(store_, namespaces_, 2);
+  auto r = Get("hot");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->value, "v2");
+  EXPECT_EQ(r->version, store_.inner.Load("default", "hot", {})->version);
+  EXPECT_EQ(store_.loads.load(), 3);
+}
+
+TEST_F(CacheServiceTest, LoadOvertakenEveryTimeIsUnavailableNeverStale) {
+  StoreWrite("hot", "v0");
+  OvertakeLoads(store_, namespaces_, 1000);
+  auto r = Get("hot");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(r.status().message(), HasSubstr("changed"));
+  auto strong = Get("hot", "", Consistency::kStrong);
+  EXPECT_EQ(strong.status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(CacheServiceTest, BatchGetAnswerLargerThanTheMessageLimitIsResourceExhausted) {
+  ASSERT_TRUE(Put("big", std::string(512 << 10, 'x')).ok());  // cached
+  StoreWrite("big2", std::string(512 << 10, 'y'));            // loaded
+  for (Consistency c : {Consistency::kCached, Consistency::kStrong}) {
+    Waiter<std::vector<ReadResult>> w;
+    // 10 x 512 KiB of the same key: over the 4 MiB default.
+    service_.BatchGet("", std::vector<std::string>(10, "big"), c, absl::InfiniteFuture(),
+                      w.Callback());
+    EXPECT_EQ(w.Wait().status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_THAT(w.result.status().message(), HasSubstr("fewer keys"));
+  }
+  Waiter<std::vector<ReadResult>> misses;
+  service_.BatchGet("", std::vector<std::string>(10, "big2"), Consistency::kCached,
+                    absl::InfiniteFuture(), misses.Callback());
+  EXPECT_EQ(misses.Wait().status().code(), absl::StatusCode::kResourceExhausted);
+  Waiter<std::vector<ReadResult>> fits;
+  service_.BatchGet("", {"big", "big2"}, Consistency::kCached, absl::InfiniteFuture(),
+                    fits.Callback());
+  ASSERT_TRUE(fits.Wait().ok()) << fits.result.status();
+  EXPECT_EQ((*fits.result)[1].value.size(), 512u << 10);
+}
+
+TEST_F(CacheServiceTest, InvalidateOfTooManyKeysIsInvalidArgument) {
+  auto r = Invalidate(std::vector<std::string>(1001, "k"), false);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("max_batch_keys"));
+}
+
 TEST_F(CacheServiceTest, BatchGetLoadsAllMissesInOneStoreCall) {
   StoreWrite("a", "A");
   StoreWrite("b", "B");
@@ -310,10 +378,10 @@ TEST_F(CacheServiceTest, InvalidateDropsKeysAndAll) {
   ASSERT_TRUE(Put("a", "1").ok());
   ASSERT_TRUE(Put("b", "2").ok());
   ASSERT_TRUE(Put("c", "3").ok());
-  EXPECT_EQ(*service_.Invalidate("", {"a", "zzz"}, false), 1u);
+  EXPECT_EQ(*Invalidate({"a", "zzz"}, false), 1u);
   EXPECT_EQ(Get("a")->source, Source::kStore);
-  EXPECT_EQ(*service_.Invalidate("", {}, true), 3u);  // b, c and the reloaded a
-  EXPECT_EQ(service_.Invalidate("", {}, false).status().code(),
+  EXPECT_EQ(*Invalidate({}, true), 3u);  // b, c and the reloaded a
+  EXPECT_EQ(Invalidate({}, false).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 

@@ -53,6 +53,25 @@ void SingleFlight::Land(absl::string_view ns, absl::string_view key,
   for (Waiter& w : waiters) w(result);
 }
 
+bool SingleFlight::LandIf(absl::string_view ns, absl::string_view key,
+                          const std::function<std::optional<ReadResult>()>& settle) {
+  std::vector<Waiter> waiters;
+  std::optional<ReadResult> answer;
+  {
+    Shard& shard = ShardFor(ns, key);
+    MutexLock lock(&shard.mu);
+    answer = settle();
+    if (!answer.has_value()) return false;
+    auto it = shard.flights.find(FlightKey(ns, key));
+    if (it != shard.flights.end()) {
+      waiters = std::move(it->second.waiters);
+      shard.flights.erase(it);
+    }
+  }
+  for (Waiter& w : waiters) w(*answer);
+  return true;
+}
+
 size_t SingleFlight::InFlight() const {
   size_t n = 0;
   for (const Shard& shard : shards_) {

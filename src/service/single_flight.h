@@ -53,6 +53,14 @@ class SingleFlight {
   void Land(absl::string_view ns, absl::string_view key,
             const absl::StatusOr<ReadResult>& result);
 
+  // Runs `settle` under the flight's lock; if it returns an answer, ends the
+  // flight with it (waiters are called after the lock is released) and
+  // returns true. Offering a load to the cache and landing its flight must
+  // be one step: otherwise a Get that joins in between, after a newer write
+  // returned, would be answered with the older value.
+  bool LandIf(absl::string_view ns, absl::string_view key,
+              const std::function<std::optional<ReadResult>()>& settle);
+
   // Flights under way (tests, metrics).
   size_t InFlight() const;
 

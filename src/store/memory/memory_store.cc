@@ -43,21 +43,24 @@ absl::StatusOr<uint64_t> MemoryStore::Put(absl::string_view ns, absl::string_vie
                                           const CallOptions& options) {
   if (absl::Status s = CheckDeadline(options); !s.ok()) return s;
   MutexLock lock(&mu_);
-  Record& row = rows_[RowKey(ns, key)];
+  // Look before inserting: a failed precondition must not leave a row.
+  auto it = rows_.find(RowKey(ns, key));
+  // A version names a live value: an absent key matches nothing but 0.
+  const uint64_t live_version =
+      it != rows_.end() && it->second.found ? it->second.version : 0;
   switch (precondition.kind) {
     case Precondition::Kind::kNone:
       break;
     case Precondition::Kind::kIfVersion:
-      // A version names a live value: an absent key matches nothing but 0.
-      if ((row.found ? row.version : 0) != precondition.version) {
-        return VersionMismatchError(key, precondition.version,
-                                    row.found ? row.version : 0);
+      if (live_version != precondition.version) {
+        return VersionMismatchError(key, precondition.version, live_version);
       }
       break;
     case Precondition::Kind::kIfAbsent:
-      if (row.found) return NotAbsentError(key, row.version);
+      if (live_version != 0) return NotAbsentError(key, live_version);
       break;
   }
+  Record& row = rows_[RowKey(ns, key)];
   row.found = true;
   row.value.assign(value.data(), value.size());
   row.version = ++last_version_;
