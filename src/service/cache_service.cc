@@ -182,7 +182,8 @@ void CacheService::StartLoads(Namespace& ns, std::vector<std::string> keys,
                               absl::Time deadline) {
   // The load's deadline is read from the flights when it starts: joiners may
   // have extended it while the task waited in the queue.
-  auto task = [this, &ns, keys] { LoadKeys(ns, keys, absl::InfinitePast(), true); };
+  // The answers reach the callers through the flights; nothing to return.
+  auto task = [this, &ns, keys] { LoadKeys(ns, keys, absl::InfinitePast(), true).IgnoreError(); };
   if (!pool_.TrySubmit(std::move(task))) {
     for (const std::string& k : keys) flights_.Land(ns.name, k, Overloaded());
   }
