@@ -8,6 +8,20 @@
 // version older than one a reader may already have seen (DESIGN.md C1).
 // Fills do not consult the sketch: a load starts after BeginFill, so it reads
 // at least every version applied before; later ones reach its ticket.
+//
+// Flush and versions. A flush does not change the store: rows keep their
+// versions, all below a versioned flush's own. So fills are not judged by
+// the floor but by the flush epoch: a ticket taken in the current epoch
+// belongs to a load that reads the store after the last Flush began, and
+// what it reads is current whatever its version. Entries and tickets of an
+// older epoch are dead. Flush bumps the epoch before it sweeps, so an entry
+// in a shard not swept yet is already a miss. Events keep the version floor:
+// one at or below it took its version before the flush did, and its payload
+// is not trusted after the flush. It still says "the key changed at v",
+// though: store versions are taken before commit, so v can commit after the
+// flush was applied, and a load of the new epoch may have read the row from
+// before v. So the event drops an older entry instead of being ignored
+// (else that entry would stay: C2, C5).
 #include "cache/engine.h"
 
 #include <algorithm>
@@ -64,10 +78,11 @@ struct Write {
 };
 
 // An open fill ticket: the newest version that reached its key since it
-// was taken.
+// was taken, and the flush epoch it was taken in.
 struct OpenFill {
   uint64_t id;
   uint64_t max_seen;
+  uint64_t epoch;
 };
 // Transparent std::string hashing (Debian's abseil has its own string_view,
 // so its default string hasher does not take std::string_view).
@@ -98,10 +113,11 @@ size_t RoundUpToPowerOfTwo(size_t n) {
 class alignas(64) Engine::Shard {
  public:
   Shard(EvictionPolicy policy, size_t capacity, const Clock& clock,
-        const std::atomic<uint64_t>& floor)
+        const std::atomic<uint64_t>& floor, const std::atomic<uint64_t>& epoch)
       : capacity_(capacity),
         clock_(clock),
         floor_(floor),
+        epoch_(epoch),
         policy_(internal::MakePolicy(policy, capacity)) {
     forgotten_.fill(0);
   }
@@ -126,9 +142,11 @@ class alignas(64) Engine::Shard {
  private:
   FillResult JudgeFill(std::string_view key, uint64_t hash, uint64_t id,
                        const Write& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Inserts or replaces the key's entry, then evicts down to capacity.
+  // Inserts or replaces the key's entry, stamped with `epoch`, then evicts
+  // down to capacity.
   void Upsert(Index::iterator it, std::string_view key, uint64_t hash,
-              const Write& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+              const Write& w, uint64_t epoch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes an indexed entry for a reason other than eviction.
   void DropAt(Index::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EvictOne() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -143,14 +161,18 @@ class alignas(64) Engine::Shard {
   // Tells the key's open tickets that `version` reached it.
   void NoteVersion(std::string_view key, uint64_t version)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Removes a ticket; returns its max_seen, or nullopt if it was cancelled.
-  std::optional<uint64_t> TakeFill(std::string_view key, uint64_t id)
+  // Removes a ticket; returns it, or nullopt if it was cancelled.
+  std::optional<OpenFill> TakeFill(std::string_view key, uint64_t id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A versioned Flush raises the floor before it reaches this shard; until
-  // then, entries at or below it are still here but must not be served.
-  bool BelowFloor(const Entry& e) const {
-    const uint64_t floor = floor_.load(std::memory_order_relaxed);
-    return floor > 0 && e.version <= floor;
+  // The engine's flush epoch. Acquire: Flush raises the floor before it
+  // bumps the epoch, so whoever sees an epoch also sees its floor.
+  uint64_t Epoch() const {
+    return epoch_.load(std::memory_order_acquire);
+  }
+  // Flush bumps the epoch before it reaches this shard; until then, entries
+  // of an older epoch are still here but must not be served.
+  static bool Dead(const Entry& e, uint64_t epoch) {
+    return e.epoch != static_cast<uint32_t>(epoch);
   }
   bool Expired(const Entry& e) const {
     return e.expires_ns != 0 && absl::ToUnixNanos(clock_.Now()) >= e.expires_ns;
@@ -167,6 +189,7 @@ class alignas(64) Engine::Shard {
   const size_t capacity_;
   const Clock& clock_;
   const std::atomic<uint64_t>& floor_;  // the engine's; read under mu_
+  const std::atomic<uint64_t>& epoch_;  // the engine's; read under mu_
   const std::unique_ptr<internal::ReplacementPolicy> policy_
       ABSL_PT_GUARDED_BY(mu_);
 
@@ -188,9 +211,9 @@ Lookup Engine::Shard::Get(std::string_view key, uint64_t hash, bool counted) {
     return result;
   }
   Entry* e = *it;
-  const bool below_floor = BelowFloor(*e);
-  if (below_floor || Expired(*e)) {
-    if (!below_floor) ++expirations_;
+  const bool dead = Dead(*e, Epoch());
+  if (dead || Expired(*e)) {
+    if (!dead) ++expirations_;
     if (counted) ++misses_;
     DropAt(it);
     return result;
@@ -213,10 +236,18 @@ ApplyResult Engine::Shard::Apply(std::string_view key, uint64_t hash,
                                  ChangeKind kind, const Write& w) {
   internal::ShardLock lock(&mu_);
   NoteVersion(key, w.version);
-  if (w.version <= floor_.load(std::memory_order_relaxed)) {
-    return ApplyResult::kStale;
-  }
+  const uint64_t epoch = Epoch();
   auto it = index_.find(KeyRef{key, hash});
+  if (w.version <= floor_.load(std::memory_order_relaxed)) {
+    // Pre-flush news (see the top of this file): never inserted, but an
+    // older entry goes.
+    if (it == index_.end() || (*it)->version >= w.version) {
+      return ApplyResult::kStale;
+    }
+    DropAt(it);
+    Forget(hash, w.version);
+    return ApplyResult::kApplied;
+  }
   const uint64_t known =
       it != index_.end() ? (*it)->version : ForgottenSlot(hash);
   if (w.version <= known) return ApplyResult::kStale;
@@ -225,7 +256,7 @@ ApplyResult Engine::Shard::Apply(std::string_view key, uint64_t hash,
     Forget(hash, w.version);
     return ApplyResult::kApplied;
   }
-  Upsert(it, key, hash, w);
+  Upsert(it, key, hash, w, epoch);
   return ApplyResult::kApplied;
 }
 
@@ -245,7 +276,7 @@ void Engine::Shard::BeginFill(std::string_view key, uint64_t id) {
   internal::ShardLock lock(&mu_);
   auto it = fills_.find(key);
   if (it == fills_.end()) it = fills_.try_emplace(std::string(key)).first;
-  it->second.push_back(OpenFill{id, 0});
+  it->second.push_back(OpenFill{id, 0, Epoch()});
   ++open_fills_;
 }
 
@@ -259,13 +290,19 @@ FillResult Engine::Shard::CompleteFill(std::string_view key, uint64_t hash,
 
 FillResult Engine::Shard::JudgeFill(std::string_view key, uint64_t hash,
                                     uint64_t id, const Write& w) {
-  const std::optional<uint64_t> max_seen = TakeFill(key, id);
-  const uint64_t floor = floor_.load(std::memory_order_relaxed);
-  if (floor > 0 && w.version <= floor) return FillResult::kBelowFloor;
-  if (!max_seen.has_value() || w.version < *max_seen) {
+  const std::optional<OpenFill> fill = TakeFill(key, id);
+  const uint64_t epoch = Epoch();
+  // A ticket from before a Flush is dead even if the sweep has not reached
+  // this shard to cancel it.
+  if (!fill.has_value() || fill->epoch != epoch || w.version < fill->max_seen) {
     return FillResult::kSuperseded;
   }
   auto it = index_.find(KeyRef{key, hash});
+  if (it != index_.end() && Dead(**it, epoch)) {
+    // Cached before the Flush: as good as swept, whatever its version.
+    DropAt(it);
+    it = index_.end();
+  }
   if (it != index_.end()) {
     const Entry& held = **it;
     if (held.version > w.version) return FillResult::kSuperseded;
@@ -276,7 +313,7 @@ FillResult Engine::Shard::JudgeFill(std::string_view key, uint64_t hash,
   // Concurrent loads of the key now know this version: one that read
   // something older must not replace it after it is evicted.
   NoteVersion(key, w.version);
-  Upsert(it, key, hash, w);
+  Upsert(it, key, hash, w, epoch);
   return FillResult::kAccepted;
 }
 
@@ -287,16 +324,50 @@ void Engine::Shard::AbandonFill(std::string_view key, uint64_t id) {
 
 size_t Engine::Shard::Flush() {
   internal::ShardLock lock(&mu_);
-  const size_t dropped = index_.size();
-  for (Entry* e : index_) {
-    Forget(e->hash, e->version);
-    Entry::Destroy(e);
+  // Entries and tickets made since the epoch moved on (an Apply above the
+  // floor, a load begun after the bump) are what a finished flush would
+  // hold: they stay. Everything else goes.
+  const uint64_t epoch = Epoch();
+  size_t dropped = 0;
+  if (std::any_of(index_.begin(), index_.end(),
+                  [epoch](const Entry* e) { return !Dead(*e, epoch); })) {
+    for (auto it = index_.begin(); it != index_.end();) {
+      Entry* e = *it;
+      if (Dead(*e, epoch)) {
+        policy_->Remove(e);
+        bytes_ -= e->charge();
+        Forget(e->hash, e->version);
+        Entry::Destroy(e);
+        index_.erase(it++);
+        ++dropped;
+      } else {
+        ++it;
+      }
+    }
+    internal::ShrinkIfSparse(index_);
+  } else {
+    dropped = index_.size();
+    for (Entry* e : index_) {
+      Forget(e->hash, e->version);
+      Entry::Destroy(e);
+    }
+    index_.clear();
+    policy_->Clear();
+    bytes_ = 0;
   }
-  index_.clear();
-  policy_->Clear();
-  bytes_ = 0;
-  fills_.clear();
-  open_fills_ = 0;
+  for (auto it = fills_.begin(); it != fills_.end();) {
+    auto& open = it->second;
+    const auto live = std::remove_if(
+        open.begin(), open.end(),
+        [epoch](const OpenFill& f) { return f.epoch != epoch; });
+    open_fills_ -= static_cast<uint64_t>(open.end() - live);
+    open.erase(live, open.end());
+    if (open.empty()) {
+      fills_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
   return dropped;
 }
 
@@ -313,7 +384,7 @@ void Engine::Shard::AddStats(EngineStats& stats) const {
 }
 
 void Engine::Shard::Upsert(Index::iterator it, std::string_view key,
-                           uint64_t hash, const Write& w) {
+                           uint64_t hash, const Write& w, uint64_t epoch) {
   Entry* held = it != index_.end() ? *it : nullptr;
   constexpr size_t kMaxField = std::numeric_limits<uint32_t>::max();
   const size_t charge = key.size() + w.value.size() + internal::kEntryOverhead;
@@ -325,12 +396,13 @@ void Engine::Shard::Upsert(Index::iterator it, std::string_view key,
     return;
   }
   if (held != nullptr && held->value_size == w.value.size()) {
-    held->Assign(w.version, w.negative, w.value, w.expires_ns);
+    held->Assign(w.version, w.negative, w.value, w.expires_ns,
+                 static_cast<uint32_t>(epoch));
     policy_->Touch(held);
     return;
   }
-  Entry* fresh =
-      Entry::Create(key, hash, w.version, w.negative, w.value, w.expires_ns);
+  Entry* fresh = Entry::Create(key, hash, w.version, w.negative, w.value,
+                               w.expires_ns, static_cast<uint32_t>(epoch));
   if (held != nullptr) {
     policy_->Replace(held, fresh);
     policy_->Touch(fresh);
@@ -384,7 +456,7 @@ void Engine::Shard::NoteVersion(std::string_view key, uint64_t version) {
   }
 }
 
-std::optional<uint64_t> Engine::Shard::TakeFill(std::string_view key,
+std::optional<OpenFill> Engine::Shard::TakeFill(std::string_view key,
                                                 uint64_t id) {
   auto it = fills_.find(key);
   if (it == fills_.end()) return std::nullopt;
@@ -392,11 +464,11 @@ std::optional<uint64_t> Engine::Shard::TakeFill(std::string_view key,
   auto fill = std::find_if(open.begin(), open.end(),
                            [id](const OpenFill& f) { return f.id == id; });
   if (fill == open.end()) return std::nullopt;
-  const uint64_t max_seen = fill->max_seen;
+  const OpenFill taken = *fill;
   open.erase(fill);
   --open_fills_;
   if (open.empty()) fills_.erase(it);
-  return max_seen;
+  return taken;
 }
 
 // ---------------------------------------------------------------------------
@@ -410,7 +482,8 @@ Engine::Engine(EngineOptions options)
   shards_.reserve(shards);
   for (size_t i = 0; i < shards; ++i) {
     shards_.push_back(
-        std::make_unique<Shard>(options_.policy, capacity, clock_, floor_));
+        std::make_unique<Shard>(options_.policy, capacity, clock_, floor_,
+                                epoch_));
   }
 }
 
@@ -479,15 +552,26 @@ void Engine::AbandonFill(FillTicket ticket) {
 }
 
 size_t Engine::Flush(std::optional<uint64_t> floor_version) {
+  BeginFlush(floor_version);
+  return SweepShards();
+}
+
+void Engine::BeginFlush(std::optional<uint64_t> floor_version) {
   if (floor_version.has_value()) {
-    // Raise the floor before dropping anything: an Apply that locks a shard
-    // after we flushed it must already see the new floor.
+    // Raise the floor before the epoch: an Apply that sees the new epoch
+    // (and so makes an entry that outlives this flush) sees the new floor.
     uint64_t cur = floor_.load(std::memory_order_relaxed);
     while (cur < *floor_version &&
            !floor_.compare_exchange_weak(cur, *floor_version,
                                          std::memory_order_acq_rel)) {
     }
   }
+  // Bump before sweeping: from here on, what was cached or began loading
+  // before is dead in every shard, swept or not.
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+size_t Engine::SweepShards() {
   size_t dropped = 0;
   for (auto& shard : shards_) dropped += shard->Flush();
   return dropped;
@@ -495,6 +579,10 @@ size_t Engine::Flush(std::optional<uint64_t> floor_version) {
 
 uint64_t Engine::floor() const {
   return floor_.load(std::memory_order_acquire);
+}
+
+uint64_t Engine::epoch() const {
+  return epoch_.load(std::memory_order_acquire);
 }
 
 EngineStats Engine::Stats() const {

@@ -5,8 +5,10 @@
 //   - A load takes a FillTicket (BeginFill) before it reads the store; the
 //     engine accepts the loaded value (CompleteFill) only if nothing newer
 //     than it, and no unversioned invalidation, reached the key meanwhile.
-//   - Flush() drops everything; a versioned flush also raises a floor so no
-//     value at or below it is ever inserted again.
+//   - Flush() drops everything cached and cancels every load begun before
+//     it. A load begun after it read the store after it, so it is accepted
+//     whatever version it read. A versioned flush also raises a floor: an
+//     Apply at or below it is pre-flush news and inserts nothing.
 // Eviction is S3-FIFO (small FIFO + main FIFO + ghost keys) or plain LRU
 // (the baseline the benchmarks compare against), bounded by bytes: key +
 // value + a per-entry overhead that counts the entry, index and queue nodes.
@@ -88,8 +90,7 @@ class FillTicket {
 
 enum class FillResult {
   kAccepted,     // inserted (or the same version was already there)
-  kSuperseded,   // a newer version or an invalidation reached the key
-  kBelowFloor,   // the loaded version is at or below the namespace floor
+  kSuperseded,   // a newer version, an invalidation or a flush reached the key
 };
 
 struct EngineStats {
@@ -110,8 +111,8 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Looks a key up; counts a hit or a miss. Expired entries, and entries at
-  // or below the floor that a running Flush has not dropped yet, are misses.
+  // Looks a key up; counts a hit or a miss. Expired entries, and entries
+  // cached before a Flush that has not reached their shard yet, are misses.
   Lookup Get(std::string_view key);
 
   // Like Get, but neither counts a hit or miss nor marks the entry as used:
@@ -120,14 +121,18 @@ class Engine {
 
   // Applies a change that the store committed at `version` (a local write, or
   // an event from the sync topic). Moves forward only: if the engine holds
-  // the key at a version >= `version`, or `version` <= the namespace floor,
-  // returns kStale. Versions of entries the engine dropped (eviction, TTL,
-  // Invalidate, Flush) are remembered per hash slot, so a key it does not
-  // hold also needs `version` above its slot's remembered version, else
-  // kStale: a late event never brings back a value older than one served.
+  // the key at a version >= `version`, returns kStale. Versions of entries
+  // the engine dropped (eviction, TTL, Invalidate, Flush) are remembered per
+  // hash slot, so a key it does not hold also needs `version` above its
+  // slot's remembered version, else kStale: a late event never brings back a
+  // value older than one served.
   // Open fill tickets for the key learn of `version` so a load that read
   // something older is rejected. `ttl` overrides the default. A value larger
   // than a shard's budget is not cached (kApplied; its version is remembered).
+  // At or below the namespace floor, the change is pre-flush news: nothing is
+  // inserted, but it still reaches open tickets, and an entry older than it
+  // (a load that began after the flush yet read the store before this
+  // change committed) is dropped (kApplied); otherwise kStale.
   ApplyResult Apply(std::string_view key, uint64_t version, ChangeKind kind,
                     std::string_view value = {},
                     std::optional<absl::Duration> ttl = std::nullopt);
@@ -142,9 +147,12 @@ class Engine {
 
   // Offers what the load read: the value at `version`, or nullopt for
   // "absent" (then `version` is the tombstone version, 0 if never written).
-  // Accepted only if no Apply with a version > `version` and no Invalidate
-  // reached the key since BeginFill, `version` is above the floor, and the
-  // engine does not already hold a newer version. Always releases the ticket.
+  // Accepted only if no Apply with a version > `version`, no Invalidate and
+  // no Flush reached the key since BeginFill, and the engine does not
+  // already hold a newer version. The floor does not apply: a load that
+  // began after a Flush read the store after it, so whatever version it read
+  // (rows keep their versions across a flush) is current. Always releases
+  // the ticket.
   // An accepted value too large for a shard is not cached.
   FillResult CompleteFill(FillTicket ticket, uint64_t version,
                           std::optional<std::string_view> value,
@@ -153,12 +161,20 @@ class Engine {
   // Releases a ticket whose load failed; nothing is inserted.
   void AbandonFill(FillTicket ticket);
 
-  // Drops every entry and cancels every open ticket. With a version, also
-  // raises the floor to it: Apply/CompleteFill at or below it are rejected.
-  // Returns the number of entries dropped.
+  // Drops every entry cached, and cancels every ticket taken, before the
+  // call (what concurrent calls make once it has begun may stay: it is what
+  // a finished flush would hold). With a version, also raises the floor to
+  // it: an Apply at or below it inserts nothing. Returns the number of
+  // entries dropped.
+  //
+  // A flush is a namespace-wide epoch: Flush bumps it before it sweeps the
+  // shards, every entry and ticket records the epoch it was made in, and one
+  // from an older epoch is dead (Get misses, CompleteFill is kSuperseded)
+  // even in a shard the sweep has not reached yet.
   size_t Flush(std::optional<uint64_t> floor_version = std::nullopt);
 
   uint64_t floor() const;
+  uint64_t epoch() const;  // number of Flush calls begun
   EngineStats Stats() const;
   size_t max_bytes() const;
 
@@ -168,7 +184,12 @@ class Engine {
   static size_t EntryOverhead();
 
  private:
+  friend class EngineTestPeer;  // engine_test.cc: a Flush stopped mid-way
   class Shard;
+  // The two halves of Flush: raise the floor, then bump the epoch (an entry
+  // or ticket that sees the new epoch also sees the new floor); then sweep.
+  void BeginFlush(std::optional<uint64_t> floor_version);
+  size_t SweepShards();
   Shard& ShardFor(std::string_view key);
   Shard& ShardFor(uint64_t hash);
   int64_t ExpiryFor(std::optional<absl::Duration> ttl) const;
@@ -176,6 +197,7 @@ class Engine {
   const EngineOptions options_;
   const Clock& clock_;
   std::atomic<uint64_t> floor_{0};
+  std::atomic<uint64_t> epoch_{0};
   std::atomic<uint64_t> next_fill_id_{1};
   std::vector<std::unique_ptr<Shard>> shards_;
 };

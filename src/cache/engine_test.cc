@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -11,6 +12,19 @@
 #include "gtest/gtest.h"
 
 namespace cachecar::cache {
+
+// Stops a Flush half-way: the floor is raised and the epoch bumped, but no
+// shard has been swept yet (what a Get on a shard the sweep has not reached
+// sees).
+class EngineTestPeer {
+ public:
+  static void BeginFlush(Engine& engine,
+                         std::optional<uint64_t> floor_version = std::nullopt) {
+    engine.BeginFlush(floor_version);
+  }
+  static size_t SweepShards(Engine& engine) { return engine.SweepShards(); }
+};
+
 namespace {
 
 using Kind = Lookup::Kind;
@@ -344,20 +358,108 @@ TEST(EngineTest, FillSupersededByFlush) {
   ExpectMiss(engine, "k");
   ExpectMiss(engine, "x");
   EXPECT_EQ(engine.floor(), 0u);
+  EXPECT_EQ(engine.epoch(), 1u);
+  // Unversioned: no floor, so nothing stops a later event or load.
+  EXPECT_EQ(engine.Apply("y", 1, ChangeKind::kValue, "v1"), ApplyResult::kApplied);
+  EXPECT_EQ(Fill(engine, "k", 7, "v7"), FillResult::kAccepted);
+  ExpectHit(engine, "k", 7, "v7");
 }
 
-TEST(EngineTest, FillBelowFloorAfterVersionedFlush) {
+// A flush does not change the store: rows keep their old versions, all below
+// a versioned flush's. A load that began after the flush read the store
+// after it, so it is accepted whatever version it read.
+TEST(EngineTest, FillBegunAfterAVersionedFlushIsAcceptedAtAnyVersion) {
   Engine engine(EngineOptions{});
-  FillTicket during = engine.BeginFill("k");
-  engine.Flush(10);
-  EXPECT_EQ(engine.floor(), 10u);
-  EXPECT_EQ(engine.CompleteFill(std::move(during), 7, "v7"), FillResult::kBelowFloor);
-  EXPECT_EQ(Fill(engine, "k", 10, "v10"), FillResult::kBelowFloor);
-  EXPECT_EQ(Fill(engine, "never-written", 0, std::nullopt), FillResult::kBelowFloor);
-  EXPECT_EQ(Fill(engine, "k", 11, "v11"), FillResult::kAccepted);
-  ExpectHit(engine, "k", 11, "v11");
-  EXPECT_EQ(engine.Stats().fills_rejected, 3u);
+  engine.Apply("k", 5, ChangeKind::kValue, "v5");
+  EXPECT_EQ(engine.Flush(100), 1u);
+  EXPECT_EQ(engine.floor(), 100u);
+  ExpectMiss(engine, "k");
+  EXPECT_EQ(Fill(engine, "k", 5, "v5"), FillResult::kAccepted);
+  ExpectHit(engine, "k", 5, "v5");
+  ExpectHit(engine, "k", 5, "v5");
+  EXPECT_EQ(Fill(engine, "at-floor", 100, "v100"), FillResult::kAccepted);
+  ExpectHit(engine, "at-floor", 100, "v100");
+  EXPECT_EQ(Fill(engine, "never-written", 0, std::nullopt), FillResult::kAccepted);
+  EXPECT_EQ(engine.Get("never-written").kind, Kind::kNegative);
+  EXPECT_EQ(engine.Stats().fills_rejected, 0u);
   EXPECT_EQ(engine.Stats().open_fills, 0u);
+  // The other ticket rules still hold after the flush.
+  FillTicket ticket = engine.BeginFill("k");
+  engine.Apply("k", 101, ChangeKind::kValue, "v101");
+  EXPECT_EQ(engine.CompleteFill(std::move(ticket), 5, "v5"), FillResult::kSuperseded);
+  ExpectHit(engine, "k", 101, "v101");
+}
+
+TEST(EngineTest, FillBegunBeforeAFlushIsSupersededWhateverItsVersion) {
+  Engine engine(EngineOptions{});
+  FillTicket low = engine.BeginFill("a");
+  FillTicket high = engine.BeginFill("b");
+  FillTicket unversioned = engine.BeginFill("c");
+  EXPECT_EQ(engine.Stats().open_fills, 3u);
+  engine.Flush(100);
+  EXPECT_EQ(engine.Stats().open_fills, 0u);
+  EXPECT_EQ(engine.CompleteFill(std::move(low), 5, "v5"), FillResult::kSuperseded);
+  EXPECT_EQ(engine.CompleteFill(std::move(high), 150, "v150"),
+            FillResult::kSuperseded);
+  engine.Flush();
+  EXPECT_EQ(engine.CompleteFill(std::move(unversioned), 5, "v5"),
+            FillResult::kSuperseded);
+  ExpectMiss(engine, "a");
+  ExpectMiss(engine, "b");
+  ExpectMiss(engine, "c");
+  EXPECT_EQ(engine.Stats().fills_rejected, 3u);
+}
+
+// Flush bumps the epoch before it sweeps the shards one at a time: an entry
+// or ticket from before the flush is dead even in a shard not swept yet.
+TEST(EngineTest, FlushKillsEntriesAndTicketsBeforeItsSweepReachesThem) {
+  for (std::optional<uint64_t> floor : {std::optional<uint64_t>(100),
+                                        std::optional<uint64_t>()}) {
+    SCOPED_TRACE(floor.has_value() ? "versioned" : "unversioned");
+    Engine engine(SingleShard(1 << 20));
+    engine.Apply("applied", 5, ChangeKind::kValue, "v5");
+    EXPECT_EQ(Fill(engine, "filled", 6, "v6"), FillResult::kAccepted);
+    engine.Apply("gone", 7, ChangeKind::kTombstone);
+    engine.Apply("same", 50, ChangeKind::kValue, "v50");
+    FillTicket before = engine.BeginFill("loading");
+    const uint64_t epoch = engine.epoch();
+
+    EngineTestPeer::BeginFlush(engine, floor);
+    EXPECT_EQ(engine.epoch(), epoch + 1);
+    EXPECT_EQ(engine.Stats().entries, 4u);  // not swept
+    EXPECT_EQ(engine.Stats().open_fills, 1u);
+    ExpectMiss(engine, "applied");
+    EXPECT_EQ(engine.Peek("filled").kind, Kind::kMiss);
+    ExpectMiss(engine, "gone");
+    EXPECT_EQ(engine.Stats().entries, 1u);  // each dead one dropped on sight
+    EXPECT_EQ(engine.CompleteFill(std::move(before), 8, "v8"),
+              FillResult::kSuperseded);
+    ExpectMiss(engine, "loading");
+    // A load begun after the bump is accepted, even at the version of a dead
+    // entry still held: that entry counts as swept.
+    EXPECT_EQ(Fill(engine, "same", 50, "v50"), FillResult::kAccepted);
+    EXPECT_EQ(Fill(engine, "after", 5, "v5"), FillResult::kAccepted);
+    FillTicket open_after = engine.BeginFill("open-after");
+    EXPECT_EQ(engine.Apply("applied-after", 101, ChangeKind::kValue, "v101"),
+              ApplyResult::kApplied);
+
+    // The sweep drops nothing made since the bump, nor its tickets.
+    EXPECT_EQ(EngineTestPeer::SweepShards(engine), 0u);
+    EXPECT_EQ(engine.Stats().open_fills, 1u);
+    ExpectHit(engine, "same", 50, "v50");
+    ExpectHit(engine, "after", 5, "v5");
+    ExpectHit(engine, "applied-after", 101, "v101");
+    EXPECT_EQ(engine.CompleteFill(std::move(open_after), 3, "v3"),
+              FillResult::kAccepted);
+    ExpectHit(engine, "open-after", 3, "v3");
+    EXPECT_EQ(engine.Stats().entries, 4u);
+    EXPECT_EQ(engine.Stats().bytes,
+              Charge("same", "v50") + Charge("after", "v5") +
+                  Charge("applied-after", "v101") + Charge("open-after", "v3"));
+    // Dropped versions are still remembered.
+    EXPECT_EQ(engine.Apply("applied", 5, ChangeKind::kValue, "v5"),
+              ApplyResult::kStale);
+  }
 }
 
 TEST(EngineTest, ApplyAtOrBelowFloorIsStaleAndTheFloorNeverGoesDown) {
@@ -367,13 +469,39 @@ TEST(EngineTest, ApplyAtOrBelowFloorIsStaleAndTheFloorNeverGoesDown) {
   EXPECT_EQ(engine.Apply("k", 9, ChangeKind::kValue, "v9"), ApplyResult::kStale);
   EXPECT_EQ(engine.Apply("k", 10, ChangeKind::kValue, "v10"), ApplyResult::kStale);
   EXPECT_EQ(engine.Apply("k", 10, ChangeKind::kTombstone), ApplyResult::kStale);
+  EXPECT_EQ(engine.Apply("k", 10, ChangeKind::kInvalidate), ApplyResult::kStale);
+  EXPECT_EQ(engine.Apply("new", 1, ChangeKind::kValue, "v1"), ApplyResult::kStale);
   ExpectMiss(engine, "k");
+  ExpectMiss(engine, "new");
   engine.Flush(5);
   EXPECT_EQ(engine.floor(), 10u);
   engine.Flush();
   EXPECT_EQ(engine.floor(), 10u);
   EXPECT_EQ(engine.Apply("k", 11, ChangeKind::kValue, "v11"), ApplyResult::kApplied);
   ExpectHit(engine, "k", 11, "v11");
+}
+
+// Store versions are taken before commit, so a write can take v50, a flush
+// v100, and the write commit after the flush was applied. A load begun after
+// the flush may read the row from before v50; when v50's event arrives it is
+// below the floor and inserts nothing, but it must not leave the older value
+// cached (C5).
+TEST(EngineTest, EventBelowTheFloorDropsAnOlderEntryFilledAfterTheFlush) {
+  Engine engine(EngineOptions{});
+  engine.Flush(100);
+  EXPECT_EQ(Fill(engine, "k", 5, "v5"), FillResult::kAccepted);
+  EXPECT_EQ(engine.Apply("k", 5, ChangeKind::kValue, "v5"), ApplyResult::kStale);
+  EXPECT_EQ(engine.Apply("k", 4, ChangeKind::kInvalidate), ApplyResult::kStale);
+  ExpectHit(engine, "k", 5, "v5");
+  EXPECT_EQ(engine.Apply("k", 50, ChangeKind::kValue, "v50"), ApplyResult::kApplied);
+  ExpectMiss(engine, "k");
+  EXPECT_EQ(engine.Stats().bytes, 0u);
+  // Its version is remembered like any dropped one; a new load reads v50.
+  EXPECT_EQ(engine.Apply("k", 50, ChangeKind::kValue, "v50"), ApplyResult::kStale);
+  EXPECT_EQ(Fill(engine, "k", 50, "v50"), FillResult::kAccepted);
+  ExpectHit(engine, "k", 50, "v50");
+  EXPECT_EQ(engine.Apply("k", 101, ChangeKind::kValue, "v101"), ApplyResult::kApplied);
+  ExpectHit(engine, "k", 101, "v101");
 }
 
 TEST(EngineTest, FillDoesNotOverwriteANewerEntry) {
@@ -491,6 +619,72 @@ TEST(EngineTest, FillInterleavings) {
         case 'B': ticket = engine.BeginFill("k"); break;
         case 'A': engine.Apply("k", 7, ChangeKind::kValue, "v7"); break;
         case 'I': engine.Invalidate("k"); break;
+        case 'C': fill = engine.CompleteFill(std::move(ticket), 5, "v5"); break;
+      }
+    }
+    EXPECT_EQ(fill, c.fill);
+    const Lookup got = engine.Get("k");
+    EXPECT_EQ(got.kind, c.final_kind);
+    if (c.final_kind == Kind::kHit) {
+      EXPECT_EQ(got.version, c.final_version);
+      EXPECT_EQ(got.value, "v" + std::to_string(c.final_version));
+    }
+    EXPECT_EQ(engine.Stats().open_fills, 0u);
+  }
+}
+
+// Every ordering of {BeginFill, Flush(100), Apply(7), CompleteFill(5)} with
+// BeginFill before CompleteFill: versions below the floor, as after a
+// versioned flush of a store whose rows keep their versions.
+TEST(EngineTest, FlushFillInterleavings) {
+  struct Case {
+    const char* order;  // B=BeginFill F=Flush(100) A=Apply(7) C=CompleteFill(5)
+    FillResult fill;
+    Kind final_kind;
+    uint64_t final_version;
+  };
+  const Case kCases[] = {
+      {"BCAF", FillResult::kAccepted, Kind::kMiss, 0},
+      {"BCFA", FillResult::kAccepted, Kind::kMiss, 0},
+      {"BACF", FillResult::kSuperseded, Kind::kMiss, 0},
+      {"BAFC", FillResult::kSuperseded, Kind::kMiss, 0},
+      {"BFCA", FillResult::kSuperseded, Kind::kMiss, 0},
+      {"BFAC", FillResult::kSuperseded, Kind::kMiss, 0},
+      {"ABCF", FillResult::kSuperseded, Kind::kMiss, 0},
+      {"ABFC", FillResult::kSuperseded, Kind::kMiss, 0},
+      // As with AIBC above: a real load that starts after Apply(7) reads 7
+      // or newer, never 5.
+      {"AFBC", FillResult::kAccepted, Kind::kHit, 5},
+      {"FABC", FillResult::kAccepted, Kind::kHit, 5},
+      // Begun after the flush: accepted below the floor...
+      {"FBCA", FillResult::kAccepted, Kind::kMiss, 0},
+      // ...unless the key changed meanwhile. Apply(7) is below the floor, so
+      // it inserts nothing, but it still reaches the ticket (FBAC) or drops
+      // the older entry (FBCA).
+      {"FBAC", FillResult::kSuperseded, Kind::kMiss, 0},
+  };
+  std::string ops = "ABCF";
+  int valid = 0;
+  do {
+    if (ops.find('B') < ops.find('C')) {
+      ++valid;
+      EXPECT_TRUE(std::any_of(std::begin(kCases), std::end(kCases),
+                              [&](const Case& c) { return ops == c.order; }))
+          << ops;
+    }
+  } while (std::next_permutation(ops.begin(), ops.end()));
+  EXPECT_EQ(valid, static_cast<int>(std::size(kCases)));
+
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(c.order);
+    Engine engine(EngineOptions{});
+    FillTicket ticket;
+    std::optional<FillResult> fill;
+    for (const char* op = c.order; *op != '\0'; ++op) {
+      switch (*op) {
+        case 'B': ticket = engine.BeginFill("k"); break;
+        case 'F': engine.Flush(100); break;
+        case 'A': engine.Apply("k", 7, ChangeKind::kValue, "v7"); break;
         case 'C': fill = engine.CompleteFill(std::move(ticket), 5, "v5"); break;
       }
     }

@@ -19,13 +19,13 @@ struct Entry {
   // Creates an entry whose key and value bytes follow the header.
   static Entry* Create(std::string_view key, uint64_t hash, uint64_t version,
                        bool negative, std::string_view value,
-                       int64_t expires_ns) {
+                       int64_t expires_ns, uint32_t epoch) {
     void* mem = ::operator new(sizeof(Entry) + key.size() + value.size());
     Entry* e = new (mem) Entry;
     e->hash = hash;
     e->key_size = static_cast<uint32_t>(key.size());
     std::memcpy(e->data(), key.data(), key.size());
-    e->Assign(version, negative, value, expires_ns);
+    e->Assign(version, negative, value, expires_ns, epoch);
     return e;
   }
   static void Destroy(Entry* e) {
@@ -35,10 +35,12 @@ struct Entry {
 
   // Overwrites the version and value in place; value.size() must equal
   // value_size unless called from Create.
-  void Assign(uint64_t v, bool neg, std::string_view value, int64_t expiry) {
+  void Assign(uint64_t v, bool neg, std::string_view value, int64_t expiry,
+              uint32_t flush_epoch) {
     version = v;
     negative = neg;
     expires_ns = expiry;
+    epoch = flush_epoch;
     value_size = static_cast<uint32_t>(value.size());
     if (!value.empty()) {
       std::memcpy(data() + key_size, value.data(), value.size());
@@ -59,6 +61,12 @@ struct Entry {
   uint8_t queue = 0;  // which of the policy's lists holds it
   uint8_t freq = 0;   // S3-FIFO access counter, capped at 3
   bool negative = false;
+  // The engine's flush epoch when this was written, low 32 bits (it sits in
+  // what would be tail padding). Compared for equality only: an entry is
+  // never ahead of the engine, and one behind it is dropped by the sweep of
+  // the Flush that moved the epoch on, so it cannot lag by 2^32 unless that
+  // many Flush calls are in progress at once.
+  uint32_t epoch = 0;
 
  private:
   char* data() { return reinterpret_cast<char*>(this + 1); }
@@ -67,7 +75,8 @@ struct Entry {
 
 // Bytes charged per entry beyond its key and value. Every term is an upper
 // bound on what one entry costs in steady state (x86-64, glibc malloc):
-//   header     sizeof(Entry): links, hash, version, expiry, sizes, flags.
+//   header     sizeof(Entry): links, hash, version, expiry, sizes, flags,
+//              flush epoch (4 bytes in what was tail padding: still 56).
 //   malloc     8-byte chunk header + up to 15 bytes of rounding to 16.
 //   index      absl::flat_hash_set<Entry*> slot (8) + control byte (1), at
 //              the lowest load right after a growth (7/16): 9 * 16 / 7.
