@@ -97,10 +97,11 @@ Limits Limits::FromConfig(const config::Config& config) {
                 config.max_message_bytes};
 }
 
-std::optional<ReadResult> FromLookup(const cache::Lookup& lookup) {
+std::optional<ReadResult> FromLookup(cache::Lookup lookup) {
   switch (lookup.kind) {
     case cache::Lookup::Kind::kHit:
-      return ReadResult{true, lookup.value, lookup.version, ReadResult::Source::kCache};
+      return ReadResult{true, std::move(lookup.value), lookup.version,
+                        ReadResult::Source::kCache};
     case cache::Lookup::Kind::kNegative:
       return ReadResult{false, {}, lookup.version, ReadResult::Source::kCache};
     case cache::Lookup::Kind::kMiss:

@@ -136,8 +136,9 @@ class CacheService {
   SingleFlight flights_;
 };
 
-// Cache lookup result → ReadResult, if the engine could answer.
-std::optional<ReadResult> FromLookup(const cache::Lookup& lookup);
+// Cache lookup result → ReadResult (the value moved, not copied: this is
+// the hit path), if the engine could answer.
+std::optional<ReadResult> FromLookup(cache::Lookup lookup);
 
 }  // namespace cachecar::service
 
