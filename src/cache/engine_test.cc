@@ -571,45 +571,32 @@ TEST(EngineTest, UnknownOrDefaultTicketIsSuperseded) {
   EXPECT_EQ(engine.Stats().open_fills, 0u);
 }
 
-// Every ordering of {BeginFill, Apply(v7), Invalidate, CompleteFill(v5)} with
-// BeginFill before CompleteFill, and the state it must leave.
-TEST(EngineTest, FillInterleavings) {
-  struct Case {
-    const char* order;  // B=BeginFill A=Apply(7) I=Invalidate C=CompleteFill(5)
-    FillResult fill;
-    Kind final_kind;
-    uint64_t final_version;
-  };
-  const Case kCases[] = {
-      {"BCAI", FillResult::kAccepted, Kind::kMiss, 0},
-      {"BCIA", FillResult::kAccepted, Kind::kHit, 7},
-      {"BACI", FillResult::kSuperseded, Kind::kMiss, 0},
-      {"BAIC", FillResult::kSuperseded, Kind::kMiss, 0},
-      {"BICA", FillResult::kSuperseded, Kind::kHit, 7},
-      {"BIAC", FillResult::kSuperseded, Kind::kHit, 7},
-      {"ABCI", FillResult::kSuperseded, Kind::kMiss, 0},
-      {"ABIC", FillResult::kSuperseded, Kind::kMiss, 0},
-      // The engine cannot tell: a real load that starts after Apply(7)
-      // reads 7 or newer, never 5.
-      {"AIBC", FillResult::kAccepted, Kind::kHit, 5},
-      {"IABC", FillResult::kSuperseded, Kind::kHit, 7},
-      {"IBCA", FillResult::kAccepted, Kind::kHit, 7},
-      {"IBAC", FillResult::kSuperseded, Kind::kHit, 7},
-  };
-  // Make sure the table is every valid ordering.
-  std::string ops = "ABCI";
+// One interleaving of operations on key "k", by letter: B=BeginFill,
+// C=CompleteFill(5, "v5"), A=Apply(7, "v7"), I=Invalidate, F=Flush(100); with
+// the fill's result and what Get finds afterwards.
+struct InterleavingCase {
+  const char* order;
+  FillResult fill;
+  Kind final_kind;
+  uint64_t final_version;
+};
+
+// Checks that `cases` lists every ordering of `ops` with B before C, then
+// runs each one against a fresh engine.
+void CheckInterleavings(std::string ops, const std::vector<InterleavingCase>& cases) {
+  std::sort(ops.begin(), ops.end());
   int valid = 0;
   do {
     if (ops.find('B') < ops.find('C')) {
       ++valid;
-      EXPECT_TRUE(std::any_of(std::begin(kCases), std::end(kCases),
-                              [&](const Case& c) { return ops == c.order; }))
+      EXPECT_TRUE(std::any_of(cases.begin(), cases.end(),
+                              [&](const InterleavingCase& c) { return ops == c.order; }))
           << ops;
     }
   } while (std::next_permutation(ops.begin(), ops.end()));
-  EXPECT_EQ(valid, static_cast<int>(std::size(kCases)));
+  EXPECT_EQ(valid, static_cast<int>(cases.size()));
 
-  for (const Case& c : kCases) {
+  for (const InterleavingCase& c : cases) {
     SCOPED_TRACE(c.order);
     Engine engine(EngineOptions{});
     FillTicket ticket;
@@ -619,6 +606,7 @@ TEST(EngineTest, FillInterleavings) {
         case 'B': ticket = engine.BeginFill("k"); break;
         case 'A': engine.Apply("k", 7, ChangeKind::kValue, "v7"); break;
         case 'I': engine.Invalidate("k"); break;
+        case 'F': engine.Flush(100); break;
         case 'C': fill = engine.CompleteFill(std::move(ticket), 5, "v5"); break;
       }
     }
@@ -633,17 +621,32 @@ TEST(EngineTest, FillInterleavings) {
   }
 }
 
+// Every ordering of {BeginFill, Apply(v7), Invalidate, CompleteFill(v5)} with
+// BeginFill before CompleteFill, and the state it must leave.
+TEST(EngineTest, FillInterleavings) {
+  CheckInterleavings("ABCI", {
+      {"BCAI", FillResult::kAccepted, Kind::kMiss, 0},
+      {"BCIA", FillResult::kAccepted, Kind::kHit, 7},
+      {"BACI", FillResult::kSuperseded, Kind::kMiss, 0},
+      {"BAIC", FillResult::kSuperseded, Kind::kMiss, 0},
+      {"BICA", FillResult::kSuperseded, Kind::kHit, 7},
+      {"BIAC", FillResult::kSuperseded, Kind::kHit, 7},
+      {"ABCI", FillResult::kSuperseded, Kind::kMiss, 0},
+      {"ABIC", FillResult::kSuperseded, Kind::kMiss, 0},
+      // The engine cannot tell: a real load that starts after Apply(7)
+      // reads 7 or newer, never 5.
+      {"AIBC", FillResult::kAccepted, Kind::kHit, 5},
+      {"IABC", FillResult::kSuperseded, Kind::kHit, 7},
+      {"IBCA", FillResult::kAccepted, Kind::kHit, 7},
+      {"IBAC", FillResult::kSuperseded, Kind::kHit, 7},
+  });
+}
+
 // Every ordering of {BeginFill, Flush(100), Apply(7), CompleteFill(5)} with
 // BeginFill before CompleteFill: versions below the floor, as after a
 // versioned flush of a store whose rows keep their versions.
 TEST(EngineTest, FlushFillInterleavings) {
-  struct Case {
-    const char* order;  // B=BeginFill F=Flush(100) A=Apply(7) C=CompleteFill(5)
-    FillResult fill;
-    Kind final_kind;
-    uint64_t final_version;
-  };
-  const Case kCases[] = {
+  CheckInterleavings("ABCF", {
       {"BCAF", FillResult::kAccepted, Kind::kMiss, 0},
       {"BCFA", FillResult::kAccepted, Kind::kMiss, 0},
       {"BACF", FillResult::kSuperseded, Kind::kMiss, 0},
@@ -662,42 +665,9 @@ TEST(EngineTest, FlushFillInterleavings) {
       // it inserts nothing, but it still reaches the ticket (FBAC) or drops
       // the older entry (FBCA).
       {"FBAC", FillResult::kSuperseded, Kind::kMiss, 0},
-  };
-  std::string ops = "ABCF";
-  int valid = 0;
-  do {
-    if (ops.find('B') < ops.find('C')) {
-      ++valid;
-      EXPECT_TRUE(std::any_of(std::begin(kCases), std::end(kCases),
-                              [&](const Case& c) { return ops == c.order; }))
-          << ops;
-    }
-  } while (std::next_permutation(ops.begin(), ops.end()));
-  EXPECT_EQ(valid, static_cast<int>(std::size(kCases)));
-
-  for (const Case& c : kCases) {
-    SCOPED_TRACE(c.order);
-    Engine engine(EngineOptions{});
-    FillTicket ticket;
-    std::optional<FillResult> fill;
-    for (const char* op = c.order; *op != '\0'; ++op) {
-      switch (*op) {
-        case 'B': ticket = engine.BeginFill("k"); break;
-        case 'F': engine.Flush(100); break;
-        case 'A': engine.Apply("k", 7, ChangeKind::kValue, "v7"); break;
-        case 'C': fill = engine.CompleteFill(std::move(ticket), 5, "v5"); break;
-      }
-    }
-    EXPECT_EQ(fill, c.fill);
-    const Lookup got = engine.Get("k");
-    EXPECT_EQ(got.kind, c.final_kind);
-    if (c.final_kind == Kind::kHit) {
-      EXPECT_EQ(got.version, c.final_version);
-      EXPECT_EQ(got.value, "v" + std::to_string(c.final_version));
-    }
-    EXPECT_EQ(engine.Stats().open_fills, 0u);
-  }
+  });
 }
+
 
 // --- flush and stats -----------------------------------------------------------
 

@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "common/mutex.h"
-#include "store/memory/memory_store.h"
+#include "store/testing/forwarding_store.h"
 
 #include <thread>
 
@@ -21,7 +21,7 @@ using ::testing::HasSubstr;
 
 // The real MemoryStore behind a gate: while closed, loads wait, so a test can
 // hold a call in flight for as long as it needs to.
-class GatedStore final : public store::Store {
+class GatedStore final : public store::testing::ForwardingStore {
  public:
   void Close() {
     MutexLock lock(&mu_);
@@ -47,27 +47,10 @@ class GatedStore final : public store::Store {
       while (!open_) cv_.Wait(&mu_);
       --waiting_;
     }
-    return inner_.Load(ns, key, o);
+    return ForwardingStore::Load(ns, key, o);
   }
-  absl::StatusOr<std::vector<store::Record>> LoadBatch(
-      absl::string_view ns, const std::vector<std::string>& keys,
-      const store::CallOptions& o) override {
-    return inner_.LoadBatch(ns, keys, o);
-  }
-  absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key,
-                               absl::string_view value, store::Precondition p,
-                               const store::CallOptions& o) override {
-    return inner_.Put(ns, key, value, p, o);
-  }
-  absl::StatusOr<store::DeleteResult> Delete(absl::string_view ns, absl::string_view key,
-                                             std::optional<uint64_t> v,
-                                             const store::CallOptions& o) override {
-    return inner_.Delete(ns, key, v, o);
-  }
-  absl::string_view Name() const override { return "gated"; }
 
  private:
-  store::MemoryStore inner_;
   Mutex mu_;
   CondVar cv_;
   bool open_ ABSL_GUARDED_BY(mu_) = true;

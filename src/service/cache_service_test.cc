@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/memory/memory_store.h"
+#include "store/testing/forwarding_store.h"
 #include "store/outcome.h"
 
 namespace cachecar::service {
@@ -20,13 +21,13 @@ using ::testing::HasSubstr;
 using Source = ReadResult::Source;
 
 // MemoryStore plus counters and hooks for tests.
-class HookedStore final : public store::Store {
+class HookedStore final : public store::testing::ForwardingStore {
  public:
   absl::StatusOr<store::Record> Load(absl::string_view ns, absl::string_view key,
                                      const store::CallOptions& o) override {
     loads.fetch_add(1);
     if (before_load) before_load();
-    auto record = inner.Load(ns, key, o);
+    auto record = ForwardingStore::Load(ns, key, o);
     if (after_load) after_load();
     return record;
   }
@@ -35,22 +36,15 @@ class HookedStore final : public store::Store {
       const store::CallOptions& o) override {
     batch_loads.fetch_add(1);
     if (before_load) before_load();
-    return inner.LoadBatch(ns, keys, o);
+    return ForwardingStore::LoadBatch(ns, keys, o);
   }
   absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key,
                                absl::string_view value, store::Precondition p,
                                const store::CallOptions& o) override {
     if (!put_error.ok()) return put_error;
-    return inner.Put(ns, key, value, p, o);
+    return ForwardingStore::Put(ns, key, value, p, o);
   }
-  absl::StatusOr<store::DeleteResult> Delete(absl::string_view ns, absl::string_view key,
-                                             std::optional<uint64_t> v,
-                                             const store::CallOptions& o) override {
-    return inner.Delete(ns, key, v, o);
-  }
-  absl::string_view Name() const override { return "hooked"; }
 
-  store::MemoryStore inner;
   std::atomic<int> loads{0};
   std::atomic<int> batch_loads{0};
   std::function<void()> before_load;
@@ -108,7 +102,7 @@ class CacheServiceTest : public ::testing::Test {
     return w.Wait();
   }
   uint64_t StoreWrite(const std::string& key, const std::string& value) {
-    return *store_.inner.Put("default", key, value, store::Precondition::None(), {});
+    return *store_.memory().Put("default", key, value, store::Precondition::None(), {});
   }
 
   config::Config config_;
@@ -202,44 +196,15 @@ TEST_F(CacheServiceTest, LoadOvertakenByNewerWriteDoesNotCacheOldValue) {
   const uint64_t v1 = StoreWrite("k", "old");
   Notification loaded, release;
   Waiter<ReadResult> reader;
-  HookedStore* s = &store_;
-  // A store whose first Load reads, then parks: the value it returns is old.
-  struct ReadThenPark final : public store::Store {
-    HookedStore* inner;
-    Notification* loaded;
-    Notification* release;
-    std::atomic<int> n{0};
-    absl::StatusOr<store::Record> Load(absl::string_view ns, absl::string_view key,
-                                       const store::CallOptions& o) override {
-      auto r = inner->Load(ns, key, o);
-      if (n.fetch_add(1) == 0) {
-        loaded->Notify();
-        release->WaitForNotification();
-      }
-      return r;
+  std::atomic<int> loads{0};
+  // The first load reads v1, then parks: by the time it answers, it is old.
+  store_.after_load = [&] {
+    if (loads.fetch_add(1) == 0) {
+      loaded.Notify();
+      release.WaitForNotification();
     }
-    absl::StatusOr<std::vector<store::Record>> LoadBatch(
-        absl::string_view ns, const std::vector<std::string>& k,
-        const store::CallOptions& o) override {
-      return inner->LoadBatch(ns, k, o);
-    }
-    absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key,
-                                 absl::string_view v, store::Precondition p,
-                                 const store::CallOptions& o) override {
-      return inner->Put(ns, key, v, p, o);
-    }
-    absl::StatusOr<store::DeleteResult> Delete(absl::string_view ns, absl::string_view key,
-                                               std::optional<uint64_t> v,
-                                               const store::CallOptions& o) override {
-      return inner->Delete(ns, key, v, o);
-    }
-    absl::string_view Name() const override { return "park"; }
-  } parking;
-  parking.inner = s;
-  parking.loaded = &loaded;
-  parking.release = &release;
-  CacheService service(Limits::FromConfig(config_), namespaces_, parking, pool_);
-
+  };
+  CacheService& service = service_;
   service.Get("", "k", Consistency::kCached, absl::InfiniteFuture(), reader.Callback());
   loaded.WaitForNotification();  // the load has read v1 and is parked
   Waiter<uint64_t> writer;
@@ -265,7 +230,7 @@ void OvertakeLoads(HookedStore& store, NamespaceSet& namespaces, int times) {
   auto count = std::make_shared<int>(0);
   store.after_load = [&store, &namespaces, times, count] {
     if ((*count)++ >= times) return;
-    auto v = store.inner.Put("default", "hot", "v" + std::to_string(*count),
+    auto v = store.memory().Put("default", "hot", "v" + std::to_string(*count),
                              store::Precondition::None(), {});
     (*namespaces.Find("default"))->engine->Apply("hot", *v, cache::ChangeKind::kInvalidate);
   };
@@ -277,7 +242,7 @@ TEST_F(CacheServiceTest, LoadOvertakenTwiceAnswersWithTheNewestValue) {
   auto r = Get("hot");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->value, "v2");
-  EXPECT_EQ(r->version, store_.inner.Load("default", "hot", {})->version);
+  EXPECT_EQ(r->version, store_.memory().Load("default", "hot", {})->version);
   EXPECT_EQ(store_.loads.load(), 3);
 }
 
