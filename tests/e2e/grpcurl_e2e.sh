@@ -147,6 +147,30 @@ out="$("$CACHECAR" --help 2>&1)"
 check "--help documents the listen option" "$out" "--listen"
 check "--help documents env vars" "$out" "CACHECAR_MAX_BYTES"
 
+# --- every grpcurl line of the README, against a fresh server -------------------
+readme="$(dirname "$0")/../../README.md"
+port2="$(free_port)"
+sock2="$work/readme.sock"
+readme_sock=/tmp/cachecar.sock  # the README's example path, replaced by ours
+"$CACHECAR" --listen "127.0.0.1:$port2" --listen "unix://$sock2" >"$work/readme-server.log" 2>&1 &
+readme_server=$!
+pids+=("$readme_server")
+for _ in $(seq 1 100); do
+  gc -max-time 1 "127.0.0.1:$port2" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING && break
+  sleep 0.1
+done
+n=0
+while IFS= read -r line; do
+  n=$((n + 1))
+  cmd="${line#\$G }"
+  cmd="${cmd//127.0.0.1:50051/127.0.0.1:$port2}"
+  cmd="${cmd//"$readme_sock"/$sock2}"
+  if out="$(eval "\"\$GRPCURL\" $cmd" 2>&1)"; then ok "README line $n: ${line:0:70}"; else
+    not_ok "README line $n: $line" "$out"; fi
+done < <(grep -E '^\$G ' "$readme")
+if [ "$n" -ge 15 ]; then ok "README has $n grpcurl lines, all run"; else not_ok "README grpcurl lines found: $n (expected at least 15)"; fi
+kill -TERM "$readme_server"; wait "$readme_server"
+
 # --- SIGTERM: clean exit 0 -------------------------------------------------------
 kill -TERM "$server"
 wait "$server"; rc=$?
