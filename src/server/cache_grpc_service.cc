@@ -50,14 +50,16 @@ grpc::ServerUnaryReactor* CacheGrpcService::BatchGet(grpc::CallbackServerContext
                                                      v1::BatchGetResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   std::vector<std::string> keys(request->keys().begin(), request->keys().end());
+  // `request` stays valid until Finish: the answer takes its keys from there.
   service_.BatchGet(
-      request->namespace_(), keys, ToConsistency(request->consistency()), DeadlineOf(ctx),
-      [reactor, response, keys](absl::StatusOr<std::vector<service::ReadResult>> r) {
+      request->namespace_(), std::move(keys), ToConsistency(request->consistency()),
+      DeadlineOf(ctx),
+      [reactor, request, response](absl::StatusOr<std::vector<service::ReadResult>> r) {
         if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
         for (size_t i = 0; i < r->size(); ++i) {
           service::ReadResult& one = (*r)[i];
           v1::BatchGetEntry* entry = response->add_entries();
-          entry->set_key(keys[i]);
+          entry->set_key(request->keys(static_cast<int>(i)));
           entry->set_found(one.found);
           entry->set_value(std::move(one.value));
           entry->set_version(one.version);
