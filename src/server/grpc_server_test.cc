@@ -286,7 +286,7 @@ TEST_F(GrpcServerTest, ShutdownLetsCallsInFlightFinishAndRefusesNewOnes) {
   std::thread shutdown([this] { server_->Shutdown(absl::Seconds(60)); });
   // New calls are refused once shutdown has begun (bounded: each call is quick).
   grpc::StatusCode refused = grpc::StatusCode::OK;
-  for (int i = 0; i < 10000 && refused == grpc::StatusCode::OK; ++i) {
+  for (int i = 0; i < 100000 && refused == grpc::StatusCode::OK; ++i) {
     grpc::ClientContext c;
     c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     v1::StatsResponse r;
