@@ -67,13 +67,14 @@ int Serve(const cachecar::config::Config& config) {
 
   for (service::Namespace* ns : namespaces.All()) {
     const uint64_t bytes = ns->engine->max_bytes();
+    const uint64_t shard_bytes = bytes / ns->shards;
     spdlog::info("namespace {}: max_bytes={} shards={} ttl={}", ns->name, bytes, ns->shards,
                  ns->ttl == absl::ZeroDuration() ? "none" : absl::FormatDuration(ns->ttl));
-    if (bytes / ns->shards < config.max_value_bytes) {
+    if (shard_bytes < config.max_value_bytes) {
       spdlog::warn("namespace {}: a shard holds {} bytes, less than max_value_bytes ({}); "
                    "larger values are served but never cached (raise max_bytes or the "
                    "namespace's max_bytes_share)",
-                   ns->name, bytes / ns->shards, config.max_value_bytes);
+                   ns->name, shard_bytes, config.max_value_bytes);
     }
   }
 

@@ -175,15 +175,14 @@ void CacheService::Get(absl::string_view ns_name, std::string key,
     case SingleFlight::Role::kJoined:
       return;
     case SingleFlight::Role::kLeader:
-      return StartLoads(ns, {std::move(key)}, deadline);
+      return StartLoads(ns, {std::move(key)});
   }
 }
 
-void CacheService::StartLoads(Namespace& ns, std::vector<std::string> keys,
-                              absl::Time deadline) {
-  // The load's deadline is read from the flights when it starts: joiners may
-  // have extended it while the task waited in the queue.
-  // The answers reach the callers through the flights; nothing to return.
+void CacheService::StartLoads(Namespace& ns, std::vector<std::string> keys) {
+  // The load's deadline is read from the flights when it starts (joiners may
+  // have extended it while the task waited in the queue), and the answers
+  // reach the callers through the flights: nothing to pass, nothing to return.
   auto task = [this, &ns, keys] { LoadKeys(ns, keys, absl::InfinitePast(), true).IgnoreError(); };
   if (!pool_.TrySubmit(std::move(task))) {
     for (const std::string& k : keys) flights_.Land(ns.name, k, Overloaded());
@@ -334,7 +333,7 @@ void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> 
     if (role == SingleFlight::Role::kAnswered) waiter(std::move(*answer));
     if (role == SingleFlight::Role::kLeader) leads.push_back(key);
   }
-  if (!leads.empty()) StartLoads(ns, std::move(leads), deadline);
+  if (!leads.empty()) StartLoads(ns, std::move(leads));
 }
 
 absl::StatusOr<std::vector<ReadResult>> CacheService::LoadStrong(

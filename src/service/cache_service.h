@@ -126,8 +126,7 @@ class CacheService {
 
   // Starts loads for `keys` (unique, all misses) whose flights this caller
   // leads, on the worker pool; fails the flights if the pool is full.
-  void StartLoads(Namespace& ns, std::vector<std::string> keys,
-                  absl::Time deadline);
+  void StartLoads(Namespace& ns, std::vector<std::string> keys);
 
   const Limits limits_;
   NamespaceSet& namespaces_;

@@ -33,10 +33,10 @@ sock="$work/cachecar.sock"
 gc() { "$GRPCURL" -plaintext "$@" 2>&1; }          # over TCP
 gu() { "$GRPCURL" -plaintext -unix "$@" 2>&1; }    # over the unix socket
 
-# Waits (bounded) until the server answers a health check.
+# Waits (bounded) until the server at ADDRESS answers a health check.
 wait_serving() {
   for _ in $(seq 1 100); do
-    if gc -max-time 1 "$addr" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING; then return 0; fi
+    if gc -max-time 1 "$1" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING; then return 0; fi
     sleep 0.1
   done
   return 1
@@ -46,7 +46,7 @@ wait_serving() {
   --namespace users:60s >"$work/server.log" 2>&1 &
 server=$!
 pids+=("$server")
-if wait_serving; then ok "server starts and answers health"; else
+if wait_serving "$addr"; then ok "server starts and answers health"; else
   not_ok "server starts" "$(cat "$work/server.log")"; echo "0 passed, 1 failed"; exit 1; fi
 
 # --- reflection: list and describe -------------------------------------------
@@ -155,10 +155,8 @@ readme_sock=/tmp/cachecar.sock  # the README's example path, replaced by ours
 "$CACHECAR" --listen "127.0.0.1:$port2" --listen "unix://$sock2" >"$work/readme-server.log" 2>&1 &
 readme_server=$!
 pids+=("$readme_server")
-for _ in $(seq 1 100); do
-  gc -max-time 1 "127.0.0.1:$port2" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING && break
-  sleep 0.1
-done
+if wait_serving "127.0.0.1:$port2"; then ok "README server starts"; else
+  not_ok "README server starts" "$(cat "$work/readme-server.log")"; fi
 n=0
 while IFS= read -r line; do
   n=$((n + 1))
