@@ -20,7 +20,7 @@
 #include "service/namespaces.h"
 #include "service/worker_pool.h"
 #include "spdlog/spdlog.h"
-#include "store/memory/memory_store.h"
+#include "cmd/cachecar/store_factory.h"
 
 namespace {
 
@@ -44,11 +44,37 @@ int WaitForStopSignal(const sigset_t& set) {
   return signal;
 }
 
+// " table=app.users(id, profile)" for a namespace kept in its own table.
+std::string TableOf(const cachecar::config::Config& config, const std::string& name) {
+  if (config.store != "postgres") return "";
+  for (const auto& ns : config.namespaces) {
+    if (ns.name == name && !ns.table.empty()) {
+      return " table=" + ns.table + "(" + ns.key_column + ", " + ns.value_column + ")";
+    }
+  }
+  return " table=" + config.postgres_table;
+}
+
+int Migrate(const cachecar::config::Config& config) {
+  auto summary = cachecar::MigrateStore(config);
+  if (!summary.ok()) {
+    std::cerr << "cachecar migrate: " << summary.status().message() << "\n";
+    return 1;
+  }
+  for (const std::string& line : *summary) std::cout << line << "\n";
+  return 0;
+}
+
 int Serve(const cachecar::config::Config& config) {
   using namespace cachecar;
   const sigset_t stop_signals = BlockStopSignals();
 
-  store::MemoryStore store;
+  absl::StatusOr<std::unique_ptr<store::Store>> opened = OpenStore(config);
+  if (!opened.ok()) {
+    spdlog::critical("cannot start: {}", std::string(opened.status().message()));
+    return 1;
+  }
+  store::Store& store = **opened;
   service::NamespaceSet namespaces(config);
   service::WorkerPool pool(config.workers, config.worker_queue, "store");
   service::CacheService cache(service::Limits::FromConfig(config), namespaces, store, pool);
@@ -68,8 +94,9 @@ int Serve(const cachecar::config::Config& config) {
   for (service::Namespace* ns : namespaces.All()) {
     const uint64_t bytes = ns->engine->max_bytes();
     const uint64_t shard_bytes = bytes / ns->shards;
-    spdlog::info("namespace {}: max_bytes={} shards={} ttl={}", ns->name, bytes, ns->shards,
-                 ns->ttl == absl::ZeroDuration() ? "none" : absl::FormatDuration(ns->ttl));
+    spdlog::info("namespace {}: max_bytes={} shards={} ttl={}{}", ns->name, bytes, ns->shards,
+                 ns->ttl == absl::ZeroDuration() ? "none" : absl::FormatDuration(ns->ttl),
+                 TableOf(config, ns->name));
     if (shard_bytes < config.max_value_bytes) {
       spdlog::warn("namespace {}: a shard holds {} bytes, less than max_value_bytes ({}); "
                    "larger values are served but never cached (raise max_bytes or the "
@@ -109,7 +136,8 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::vector<std::string> args(argv + 1, argv + argc);
   std::string command = "serve";
-  if (!args.empty() && (args[0] == "serve" || args[0] == "version" || args[0] == "help")) {
+  if (!args.empty() && (args[0] == "serve" || args[0] == "migrate" || args[0] == "version" ||
+                        args[0] == "help")) {
     command = args[0];
     args.erase(args.begin());
   }
@@ -141,5 +169,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!config.config_file.empty()) spdlog::info("config file {}", config.config_file);
+  if (command == "migrate") return Migrate(config);
   return Serve(config);
 }

@@ -26,6 +26,11 @@ struct NamespaceConfig {
   // Share of cache.max_bytes this namespace may hold, in (0, 1]. 0 here means
   // "not set": namespaces without a share split what the others leave.
   double max_bytes_share = 0;
+  // store: postgres only, YAML only: keep this namespace in an existing
+  // application table instead of the shared one. All three or none.
+  std::string table;         // "users" or "app.users"
+  std::string key_column;    // needs a PRIMARY KEY or UNIQUE constraint
+  std::string value_column;  // bytea, or any type with a text form (text, jsonb)
 };
 
 struct Config {
@@ -48,8 +53,21 @@ struct Config {
   uint32_t workers = 8;
   uint32_t worker_queue = 10000;
 
-  // Store: "memory" (embedded default) for now.
+  // Store: "memory" (embedded default) or "postgres".
   std::string store = "memory";
+
+  // PostgreSQL (store: postgres). The DSN may hold a password: it is
+  // redacted wherever the config is printed.
+  std::string postgres_dsn;
+  std::string postgres_dsn_file;  // read at start (a mounted Secret)
+  uint32_t postgres_pool_size = 8;
+  absl::Duration postgres_connect_timeout = absl::Seconds(5);
+  absl::Duration postgres_query_timeout = absl::Seconds(5);
+  bool postgres_prepared_statements = true;  // false behind PgBouncer (transaction mode)
+  std::string postgres_table = "cachecar_entries";
+  uint32_t postgres_outbox_inline_max = 1024;  // bytes of value carried in outbox rows
+  absl::Duration postgres_tombstone_retention = absl::Hours(24);
+  bool migrate = false;  // create/update the schema at start
 
   // On SIGTERM: health goes NOT_SERVING, then in-flight calls get this long.
   absl::Duration shutdown_grace = absl::Seconds(10);

@@ -541,9 +541,16 @@ TEST(ConfigValidate, RangesNameTheFieldAndSource) {
       {{"--workers=1025"}, "workers (from --workers): must be from 1 to 1024"},
       {{"--worker-queue=0"},
        "worker_queue (from --worker-queue): must be at least 1, got 0"},
+      {{"--store=redis"}, "store (from --store): must be memory or postgres, got \"redis\""},
       {{"--store=postgres"},
-       "store (from --store): must be memory (postgres support arrives with "
-       "the PostgreSQL store), got \"postgres\""},
+       "postgres_dsn (from default): store is postgres but no DSN is set"},
+      {{"--postgres-pool-size=0"},
+       "postgres_pool_size (from --postgres-pool-size): must be from 1 to 1024"},
+      {{"--postgres-query-timeout=1ms"},
+       "postgres_query_timeout (from --postgres-query-timeout): must be from 10ms to 10m"},
+      {{"--postgres-table=users;drop"},
+       "postgres_table (from --postgres-table): \"users;drop\" is not a plain SQL name"},
+      {{"--migrate=maybe"}, "migrate (from --migrate): expected true or false, got \"maybe\""},
       {{"--shutdown-grace=11m"},
        "shutdown_grace (from --shutdown-grace): must be from 0 to 10m, got "
        "11m"},
@@ -658,6 +665,61 @@ TEST(ConfigHelp, ExampleFileLoadsAndUsesEveryKey) {
   const Config c = Load({"--config", file.path()});
   EXPECT_EQ(c.max_bytes, 512u << 20);
   EXPECT_THAT(NamespaceNames(c), ElementsAre("sessions", "users", "default"));
+}
+
+TEST(ConfigPostgres, DsnIsRedactedWhereverTheConfigIsPrinted) {
+  const Config c = Load({"--store=postgres",
+                         "--postgres-dsn=host=db user=app password=hunter2 dbname=x"});
+  EXPECT_EQ(c.postgres_dsn, "host=db user=app password=hunter2 dbname=x");
+  const std::string text = DescribeConfig(c);
+  EXPECT_THAT(text, HasSubstr("postgres_dsn=host=db user=app password=*** dbname=x"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("hunter2")));
+}
+
+TEST(ConfigPostgres, DsnFileIsReadAndTrimmed) {
+  TempYaml dsn("postgresql://app:hunter2@db/x\n");
+  const Config c = Load({"--store=postgres", "--postgres-dsn-file", dsn.path()});
+  EXPECT_EQ(c.postgres_dsn, "postgresql://app:hunter2@db/x");
+  EXPECT_THAT(DescribeConfig(c), ::testing::Not(HasSubstr("hunter2")));
+}
+
+TEST(ConfigPostgres, DsnFileErrorsSayWhatToFix) {
+  EXPECT_THAT(LoadError({"--store=postgres", "--postgres-dsn-file=/nonexistent/dsn"}),
+              HasSubstr("postgres_dsn_file (from --postgres-dsn-file): cannot read "
+                        "\"/nonexistent/dsn\": No such file or directory"));
+  TempYaml dsn("host=db");
+  EXPECT_THAT(LoadError({"--postgres-dsn=host=x", "--postgres-dsn-file", dsn.path()}),
+              HasSubstr("postgres_dsn is also set (from --postgres-dsn); set only one"));
+}
+
+TEST(ConfigPostgres, BareBooleanFlagMeansTrue) {
+  EXPECT_TRUE(Load({"--migrate"}).migrate);
+  EXPECT_FALSE(Load({"--migrate", "false"}).migrate);
+  EXPECT_FALSE(Load({"--postgres-prepared-statements=false"}).postgres_prepared_statements);
+  const Config c = Load({"--migrate", "--workers=3"});
+  EXPECT_TRUE(c.migrate);
+  EXPECT_EQ(c.workers, 3u);
+}
+
+TEST(ConfigPostgres, NamespaceTableNeedsAllThreeNamesAndPostgres) {
+  TempYaml partial("store: postgres\npostgres_dsn: host=db\nnamespaces:\n"
+                   "  - name: users\n    table: users\n");
+  EXPECT_THAT(LoadError({"--config", partial.path()}),
+              HasSubstr("namespace \"users\": table, key_column and value_column go "
+                        "together"));
+  TempYaml memory("namespaces:\n  - name: users\n    table: users\n    key_column: id\n"
+                  "    value_column: v\n");
+  EXPECT_THAT(LoadError({"--config", memory.path()}),
+              HasSubstr("table is set but store is \"memory\""));
+  TempYaml bad("store: postgres\npostgres_dsn: host=db\nnamespaces:\n  - name: users\n"
+               "    table: users\n    key_column: \"id; drop\"\n    value_column: v\n");
+  EXPECT_THAT(LoadError({"--config", bad.path()}), HasSubstr("must be plain SQL names"));
+  TempYaml good("store: postgres\npostgres_dsn: host=db\nnamespaces:\n  - name: users\n"
+                "    table: app.users\n    key_column: id\n    value_column: profile\n");
+  const Config c = Load({"--config", good.path()});
+  EXPECT_EQ(c.namespaces[0].table, "app.users");
+  EXPECT_EQ(c.namespaces[0].key_column, "id");
+  EXPECT_EQ(c.namespaces[0].value_column, "profile");
 }
 
 // The table is what the three spellings are generated from; keep them regular.

@@ -17,6 +17,8 @@ constexpr char kUsage[] = R"(cachecar: a cache sidecar served over gRPC.
 
 Usage:
   cachecar [serve] [options]   serve the cache (serve is the default)
+  cachecar migrate [options]   create or update the PostgreSQL schema (tables,
+                               version sequence, outbox, triggers) and exit
   cachecar version             print the version and exit
   cachecar help                print this help and exit
 
@@ -43,7 +45,9 @@ Sizes: 1048576, 64KiB, 256MiB, 1GiB (KB/MB/GB and Ki/Mi/Gi are powers of 2).
 Durations: 0, 500ms, 10s, 2m, 1h, 1h30m.
 Namespaces: an empty namespace in a request means "default", which exists
 even when not declared; a namespace without max_bytes_share shares what the
-others leave of max_bytes.
+others leave of max_bytes. With store: postgres, a namespace in the YAML
+file may name an existing table (table, key_column, value_column); migrate
+adds a cachecar_version column and triggers to it.
 
 Example YAML file:
 )";
@@ -68,10 +72,15 @@ std::string DescribeOption(const Option& option, const Config& defaults) {
   const std::string default_text = option.show(defaults);
   std::string out = absl::StrCat("  ", option.flag, "=",
                                  ValuePlaceholder(option), "\n");
-  absl::StrAppend(
-      &out, "      env ", option.env, ", yaml ",
-      option.yaml_key.empty() ? "(none: not in the file)" : option.yaml_key,
-      ", default ", default_text.empty() ? "(none)" : default_text, "\n");
+  const std::string yaml = absl::StrCat(
+      "yaml ", option.yaml_key.empty() ? "(none: not in the file)" : option.yaml_key,
+      ", default ", default_text.empty() ? "(none)" : default_text);
+  const std::string one_line = absl::StrCat("      env ", option.env, ", ", yaml);
+  if (one_line.size() <= kWidth) {
+    absl::StrAppend(&out, one_line, "\n");
+  } else {
+    absl::StrAppend(&out, "      env ", option.env, "\n      ", yaml, "\n");
+  }
   absl::StrAppend(&out, Wrap(option.help, "      "));
   return out;
 }

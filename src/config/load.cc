@@ -2,6 +2,9 @@
 // lowest to highest precedence (defaults, file, env, flags), then validates.
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include <utility>
 #include <vector>
@@ -61,6 +64,11 @@ absl::StatusOr<std::vector<Setting>> ReadFlags(
     std::string value;
     if (equals != std::string::npos) {
       value = arg.substr(equals + 1);
+    } else if (option->kind == ValueKind::kBool) {
+      // A bare boolean flag means true; "--migrate false" also works.
+      const bool next_is_bool = i + 1 < argv.size() &&
+                                (argv[i + 1] == "true" || argv[i + 1] == "false");
+      value = next_is_bool ? argv[++i] : "true";
     } else if (i + 1 < argv.size() && !absl::StartsWith(argv[i + 1], "--")) {
       value = argv[++i];
     } else {
@@ -134,6 +142,36 @@ const Setting* FindConfigFile(const std::vector<Setting>& flags,
   return nullptr;
 }
 
+// postgres_dsn_file: the DSN comes from a file (a mounted Secret); trailing
+// whitespace and newlines are dropped.
+absl::Status ReadDsnFile(Config& config) {
+  if (config.postgres_dsn_file.empty()) return absl::OkStatus();
+  const std::string& source = config.sources["postgres_dsn_file"];
+  if (!config.postgres_dsn.empty()) {
+    return FieldError("postgres_dsn_file", source,
+                      absl::StrCat("postgres_dsn is also set (from ",
+                                   config.sources["postgres_dsn"], "); set only one"));
+  }
+  std::FILE* file = std::fopen(config.postgres_dsn_file.c_str(), "rb");
+  if (file == nullptr) {
+    return FieldError("postgres_dsn_file", source,
+                      absl::StrCat("cannot read ", Quote(config.postgres_dsn_file), ": ",
+                                   std::strerror(errno)));
+  }
+  std::string text;
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), file)) > 0) text.append(buffer, n);
+  std::fclose(file);
+  config.postgres_dsn = std::string(absl::StripAsciiWhitespace(text));
+  if (config.postgres_dsn.empty()) {
+    return FieldError("postgres_dsn_file", source,
+                      absl::StrCat(Quote(config.postgres_dsn_file), " is empty"));
+  }
+  config.sources["postgres_dsn"] = config.postgres_dsn_file;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<LoadResult> LoadConfig(
@@ -166,6 +204,7 @@ absl::StatusOr<LoadResult> LoadConfig(
     absl::Status status = ApplySettings(*settings, config);
     if (!status.ok()) return status;
   }
+  if (absl::Status s = ReadDsnFile(config); !s.ok()) return s;
   absl::Status status = Validate(config);
   if (!status.ok()) return status;
   return result;

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/redact.h"
 #include "config/values.h"
 
 namespace cachecar::config {
@@ -66,6 +67,25 @@ template <auto kField>
 std::string ShowDuration(const Config& c) {
   return FormatDurationText(c.*kField);
 }
+
+template <auto kField>
+absl::Status SetBool(Config& c, absl::string_view text) {
+  const std::string v = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
+  if (v == "true" || v == "1" || v == "yes") {
+    c.*kField = true;
+  } else if (v == "false" || v == "0" || v == "no") {
+    c.*kField = false;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("expected true or false, got ", Quote(text)));
+  }
+  return absl::OkStatus();
+}
+template <auto kField>
+std::string ShowBool(const Config& c) {
+  return c.*kField ? "true" : "false";
+}
+
+std::string ShowDsn(const Config& c) { return RedactDsn(c.postgres_dsn); }
 
 absl::Status AddListen(Config& c, absl::string_view text) {
   for (std::string& address : SplitList(text)) {
@@ -146,10 +166,62 @@ std::vector<Option>* BuildOptions() {
        "Store calls that may wait for a worker (at least 1).",
        &SetCount<&Config::worker_queue>, &ShowCount<&Config::worker_queue>,
        nullptr},
-      {"store", "--store", "CACHECAR_STORE", "store", K::kText, "memory",
-       "Backing store: memory (embedded). postgres support arrives with the "
-       "PostgreSQL store.",
+      {"store", "--store", "CACHECAR_STORE", "store", K::kText, "memory|postgres",
+       "Backing store: memory (embedded, nothing survives a restart) or postgres "
+       "(read-through and write-through; see the postgres_* options).",
        &SetText<&Config::store>, &ShowText<&Config::store>, nullptr},
+      {"postgres_dsn", "--postgres-dsn", "CACHECAR_POSTGRES_DSN", "postgres_dsn", K::kSecret,
+       "DSN",
+       "libpq connection string, key=value or postgresql:// URI; sslmode and every other "
+       "libpq parameter pass through. Its password is never printed.",
+       &SetText<&Config::postgres_dsn>, &ShowDsn, nullptr},
+      {"postgres_dsn_file", "--postgres-dsn-file", "CACHECAR_POSTGRES_DSN_FILE",
+       "postgres_dsn_file", K::kPath, "",
+       "File holding the DSN (a mounted Kubernetes Secret); instead of postgres_dsn.",
+       &SetText<&Config::postgres_dsn_file>, &ShowText<&Config::postgres_dsn_file>, nullptr},
+      {"postgres_pool_size", "--postgres-pool-size", "CACHECAR_POSTGRES_POOL_SIZE",
+       "postgres_pool_size", K::kCount, "",
+       "PostgreSQL connections per replica, from 1 to 1024 (store calls beyond it wait).",
+       &SetCount<&Config::postgres_pool_size>, &ShowCount<&Config::postgres_pool_size>,
+       nullptr},
+      {"postgres_connect_timeout", "--postgres-connect-timeout",
+       "CACHECAR_POSTGRES_CONNECT_TIMEOUT", "postgres_connect_timeout", K::kDuration, "",
+       "How long one connection attempt may take, 1s to 10m.",
+       &SetDuration<&Config::postgres_connect_timeout>,
+       &ShowDuration<&Config::postgres_connect_timeout>, nullptr},
+      {"postgres_query_timeout", "--postgres-query-timeout", "CACHECAR_POSTGRES_QUERY_TIMEOUT",
+       "postgres_query_timeout", K::kDuration, "",
+       "Longest a statement may run when the request's deadline allows more (it is "
+       "cancelled then); 10ms to 10m.",
+       &SetDuration<&Config::postgres_query_timeout>,
+       &ShowDuration<&Config::postgres_query_timeout>, nullptr},
+      {"postgres_prepared_statements", "--postgres-prepared-statements",
+       "CACHECAR_POSTGRES_PREPARED_STATEMENTS", "postgres_prepared_statements", K::kBool,
+       "true|false",
+       "Use named prepared statements; set false behind PgBouncer in transaction pooling "
+       "mode.",
+       &SetBool<&Config::postgres_prepared_statements>,
+       &ShowBool<&Config::postgres_prepared_statements>, nullptr},
+      {"postgres_table", "--postgres-table", "CACHECAR_POSTGRES_TABLE", "postgres_table",
+       K::kText, "TABLE",
+       "Shared table for namespaces without a table of their own (table or schema.table).",
+       &SetText<&Config::postgres_table>, &ShowText<&Config::postgres_table>, nullptr},
+      {"postgres_outbox_inline_max", "--postgres-outbox-inline-max",
+       "CACHECAR_POSTGRES_OUTBOX_INLINE_MAX", "postgres_outbox_inline_max", K::kBytes, "",
+       "Outbox rows carry the value when it is at most this big (0 to 1MiB); applied by "
+       "migrate.",
+       &SetBytes<&Config::postgres_outbox_inline_max>,
+       &ShowBytes<&Config::postgres_outbox_inline_max>, nullptr},
+      {"postgres_tombstone_retention", "--postgres-tombstone-retention",
+       "CACHECAR_POSTGRES_TOMBSTONE_RETENTION", "postgres_tombstone_retention", K::kDuration,
+       "",
+       "How long a deleted key's version is kept (at least 1m); older deletes read as "
+       "\"absent at version 0\".",
+       &SetDuration<&Config::postgres_tombstone_retention>,
+       &ShowDuration<&Config::postgres_tombstone_retention>, nullptr},
+      {"migrate", "--migrate", "CACHECAR_MIGRATE", "migrate", K::kBool, "true|false",
+       "At start, create or update the PostgreSQL schema (as `cachecar migrate` does).",
+       &SetBool<&Config::migrate>, &ShowBool<&Config::migrate>, nullptr},
       {"shutdown_grace", "--shutdown-grace", "CACHECAR_SHUTDOWN_GRACE",
        "shutdown_grace", K::kDuration, "",
        "On SIGTERM, how long in-flight calls get after health turns "
@@ -224,6 +296,8 @@ absl::string_view ValuePlaceholder(const Option& option) {
     case ValueKind::kCount: return "N";
     case ValueKind::kDuration: return "DURATION";
     case ValueKind::kNamespaceList: return "NAME[:TTL[:SHARE]]";
+    case ValueKind::kBool: return "true|false";
+    case ValueKind::kSecret: return "SECRET";
   }
   return "VALUE";
 }
@@ -238,7 +312,10 @@ absl::string_view ExpectedForm(ValueKind kind) {
     case ValueKind::kCount: return kCountForm;
     case ValueKind::kDuration: return kDurationForm;
     case ValueKind::kNamespaceList:
-      return "a list of namespaces (maps with name, ttl, max_bytes_share)";
+      return "a list of namespaces (maps with name, ttl, max_bytes_share, table, "
+             "key_column, value_column)";
+    case ValueKind::kBool: return "true or false";
+    case ValueKind::kSecret: return "a string";
   }
   return "a value";
 }
@@ -282,7 +359,17 @@ max_message_bytes: 4MiB
 max_batch_keys: 1000
 workers: 8
 worker_queue: 10000
-store: memory
+store: postgres
+# The DSN, or postgres_dsn_file: /etc/cachecar/secret/dsn (a mounted Secret)
+postgres_dsn: host=db.internal dbname=app user=cachecar sslmode=require
+postgres_pool_size: 8
+postgres_connect_timeout: 5s
+postgres_query_timeout: 5s
+postgres_prepared_statements: true  # false behind PgBouncer
+postgres_table: cachecar_entries
+postgres_outbox_inline_max: 1KiB
+postgres_tombstone_retention: 24h
+migrate: false
 shutdown_grace: 15s
 log_level: info
 log_format: json
@@ -292,6 +379,9 @@ namespaces:
     max_bytes_share: 0.25
   - name: users
     ttl: 10m
+    table: app.users       # an existing table: cachecar migrate adds
+    key_column: id         # a cachecar_version column and triggers
+    value_column: profile
   - name: default   # requests that name no namespace
 )";
 

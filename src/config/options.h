@@ -24,6 +24,8 @@ enum class ValueKind {
   kCount,          // a whole number
   kDuration,       // ParseDuration forms
   kNamespaceList,  // repeatable; name[:ttl[:share]], comma-separated
+  kBool,           // true|false; a bare flag means true
+  kSecret,         // text shown redacted (a DSN)
 };
 
 struct Option {

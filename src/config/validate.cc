@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
+#include "common/sql_identifier.h"
 #include "config/config.h"
 #include "config/options.h"
 #include "config/values.h"
@@ -160,11 +161,8 @@ void CheckEngineAndLimits(const Config& c, Problems& problems) {
 }
 
 void CheckServing(const Config& c, Problems& problems) {
-  if (c.store != "memory") {
-    problems.Add("store", absl::StrCat(
-                              "must be memory (postgres support arrives with "
-                              "the PostgreSQL store), got ",
-                              Quote(c.store)));
+  if (c.store != "memory" && c.store != "postgres") {
+    problems.Add("store", absl::StrCat("must be memory or postgres, got ", Quote(c.store)));
   }
   if (c.shutdown_grace < absl::ZeroDuration() ||
       c.shutdown_grace > absl::Minutes(10)) {
@@ -183,11 +181,69 @@ void CheckServing(const Config& c, Problems& problems) {
   }
 }
 
+void CheckPostgres(const Config& c, Problems& problems) {
+  if (c.store == "postgres" && c.postgres_dsn.empty()) {
+    problems.Add("postgres_dsn",
+                 "store is postgres but no DSN is set: use --postgres-dsn, "
+                 "CACHECAR_POSTGRES_DSN or postgres_dsn_file (e.g. "
+                 "\"host=db dbname=app user=cachecar sslmode=require\")");
+  }
+  CheckRange(problems, "postgres_pool_size", c.postgres_pool_size, 1, 1024, false);
+  auto check_duration = [&](absl::string_view field, absl::Duration d, absl::Duration low,
+                            absl::Duration high) {
+    if (d < low || d > high) {
+      problems.Add(field, absl::StrCat("must be from ", FormatDurationText(low), " to ",
+                                       FormatDurationText(high), ", got ",
+                                       FormatDurationText(d)));
+    }
+  };
+  check_duration("postgres_connect_timeout", c.postgres_connect_timeout, absl::Seconds(1),
+                 absl::Minutes(10));
+  check_duration("postgres_query_timeout", c.postgres_query_timeout, absl::Milliseconds(10),
+                 absl::Minutes(10));
+  check_duration("postgres_tombstone_retention", c.postgres_tombstone_retention,
+                 absl::Minutes(1), absl::Hours(24 * 365));
+  CheckRange(problems, "postgres_outbox_inline_max", c.postgres_outbox_inline_max, 0, kMiB,
+             true);
+  if (!IsSqlTableName(c.postgres_table)) {
+    problems.Add("postgres_table", absl::StrCat(Quote(c.postgres_table),
+                                                " is not a plain SQL name: ",
+                                                kSqlIdentifierRule));
+  }
+}
+
 bool IsValidNamespaceName(absl::string_view name) {
   return !name.empty() && name.size() <= 64 &&
          std::all_of(name.begin(), name.end(), [](char c) {
            return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '-';
          });
+}
+
+// A namespace in an application table: all of table, key_column and
+// value_column, plain SQL names, and store postgres.
+void CheckNamespaceTable(const Config& c, const NamespaceConfig& ns, const std::string& who,
+                         Problems& problems) {
+  const int set = !ns.table.empty() + !ns.key_column.empty() + !ns.value_column.empty();
+  if (set == 0) return;
+  if (set != 3) {
+    problems.Add("namespaces", absl::StrCat(who, "table, key_column and value_column go "
+                                                 "together: set all three or none"));
+    return;
+  }
+  if (c.store != "postgres") {
+    problems.Add("namespaces",
+                 absl::StrCat(who, "table is set but store is ", Quote(c.store),
+                              "; an application table needs store: postgres"));
+  }
+  if (!IsSqlTableName(ns.table) || !IsSqlIdentifier(ns.key_column) ||
+      !IsSqlIdentifier(ns.value_column)) {
+    problems.Add("namespaces", absl::StrCat(who, "table, key_column and value_column must "
+                                                 "be plain SQL names: ",
+                                            kSqlIdentifierRule));
+  }
+  if (ns.key_column == ns.value_column) {
+    problems.Add("namespaces", absl::StrCat(who, "key_column and value_column must differ"));
+  }
 }
 
 void CheckNamespaces(const Config& c, Problems& problems) {
@@ -206,6 +262,7 @@ void CheckNamespaces(const Config& c, Problems& problems) {
                    absl::StrCat(who, "ttl must be 0 (no expiry) or more, got ",
                                 FormatDurationText(ns.ttl)));
     }
+    CheckNamespaceTable(c, ns, who, problems);
     if (ns.max_bytes_share != 0 &&
         !(ns.max_bytes_share > 0 && ns.max_bytes_share <= 1)) {
       problems.Add("namespaces",
@@ -229,6 +286,7 @@ absl::Status Validate(Config& config) {
   CheckListen(config, problems);
   CheckEngineAndLimits(config, problems);
   CheckServing(config, problems);
+  CheckPostgres(config, problems);
   CheckNamespaces(config, problems);
   // An empty namespace in a request means "default", so it always exists.
   const bool has_default = std::any_of(

@@ -1,5 +1,6 @@
 #include "config/yaml_file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -147,12 +148,14 @@ class YamlApplier {
           entry.first.IsScalar() ? entry.first.Scalar() : "";
       const std::string key_field = absl::StrCat(field, ".", key);
       const YAML::Node& value = entry.second;
-      if (key != "name" && key != "ttl" && key != "max_bytes_share") {
+      const std::vector<absl::string_view> known = {
+          "name", "ttl", "max_bytes_share", "table", "key_column", "value_column"};
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
         return FieldError(
             field, SourceOf(entry.first),
-            absl::StrCat("unknown key ", Quote(key),
-                         DidYouMean(key, {"name", "ttl", "max_bytes_share"}),
-                         "; a namespace has name, ttl and max_bytes_share"));
+            absl::StrCat("unknown key ", Quote(key), DidYouMean(key, known),
+                         "; a namespace has name, ttl, max_bytes_share, table, "
+                         "key_column and value_column"));
       }
       if (!value.IsScalar()) {
         return FieldError(
@@ -177,6 +180,12 @@ class YamlApplier {
                                         const std::string& text) {
     if (key == "name") {
       ns.name = text;
+    } else if (key == "table") {
+      ns.table = text;
+    } else if (key == "key_column") {
+      ns.key_column = text;
+    } else if (key == "value_column") {
+      ns.value_column = text;
     } else if (key == "ttl") {
       absl::StatusOr<absl::Duration> ttl = ParseDuration(text);
       if (!ttl.ok()) return ttl.status();

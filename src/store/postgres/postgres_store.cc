@@ -1,0 +1,450 @@
+// See postgres_store.h.
+#include "store/postgres/postgres_store.h"
+
+#include <array>
+#include <thread>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "common/mutex.h"
+#include "common/redact.h"
+#include "pqxx/binarystring"
+#include "pqxx/result"
+#include "pqxx/row"
+#include "pqxx/nontransaction"
+#include "pqxx/transaction"
+#include "spdlog/spdlog.h"
+#include "store/outcome.h"
+#include "store/postgres/connection_pool.h"
+#include "store/postgres/dsn.h"
+#include "store/postgres/pg_errors.h"
+#include "store/postgres/sql_names.h"
+
+namespace cachecar::store {
+
+using postgres::CallKind;
+using postgres::SchemaOptions;
+using postgres::TableMapping;
+
+namespace {
+
+enum Stmt { kLoad, kLoadBatch, kPut, kPutIfAbsent, kPutIfVersion, kRemove, kRemoveIfVersion,
+            kStmtCount };
+constexpr std::array<const char*, kStmtCount> kStmtNames = {
+    "load", "load_batch", "put", "put_if_absent", "put_if_version", "remove",
+    "remove_if_version"};
+constexpr int kMaxAttempts = 4;  // first try + retries of server-side rollbacks
+constexpr absl::Duration kCleanupEvery = absl::Minutes(1);
+constexpr int kCleanupBatch = 10000;
+
+// One table's statements, with their prepared names.
+struct Table {
+  TableMapping mapping;
+  std::array<std::string, kStmtCount> sql;
+  std::array<std::string, kStmtCount> names;
+};
+
+Table MakeTable(const TableMapping& mapping, size_t index) {
+  const postgres::TableStatements s = postgres::StatementsFor(mapping);
+  Table t{mapping, {s.load, s.load_batch, s.put, s.put_if_absent, s.put_if_version, s.remove,
+                    s.remove_if_version}, {}};
+  for (int i = 0; i < kStmtCount; ++i) t.names[i] = absl::StrCat("cachecar_t", index, "_", kStmtNames[i]);
+  return t;
+}
+
+absl::Status CheckKey(absl::string_view key) {
+  if (key.find('\0') != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        "keys may not contain NUL bytes when the store is postgres (PostgreSQL text cannot "
+        "hold them)");
+  }
+  return absl::OkStatus();
+}
+
+// Answer rows are (key text, found bool, value bytea, version bigint): the
+// live row and the tombstone, either or both.
+void Absorb(const pqxx::row& row, Record& record) {
+  const bool found = row[1].as<bool>();
+  const uint64_t version = static_cast<uint64_t>(row[3].as<int64_t>());
+  if (found) {
+    record.found = true;
+    record.value = pqxx::binarystring(row[2]).str();
+    record.version = version;
+  } else if (!record.found) {
+    record.version = version;
+  }
+}
+
+std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+}  // namespace
+
+struct PostgresStore::Impl {
+  PostgresOptions options;
+  std::string password;
+  std::string dsn;  // with defaults
+  Table shared;
+  std::vector<Table> mapped;
+  absl::flat_hash_map<std::string, const Table*> by_namespace;
+  std::unique_ptr<postgres::ConnectionPool> pool;
+
+  Mutex stop_mu;
+  CondVar stop_cv;
+  bool stopping ABSL_GUARDED_BY(stop_mu) = false;
+  std::thread maintenance;
+
+  const Table& TableFor(absl::string_view ns) const {
+    auto it = by_namespace.find(ns);
+    return it == by_namespace.end() ? shared : *it->second;
+  }
+
+  template <typename... Args>
+  pqxx::result Exec(pqxx::connection& c, const Table& t, Stmt s, absl::string_view ns,
+                    Args&&... args) {
+    pqxx::nontransaction tx(c);
+    pqxx::result r;
+    if (t.mapping.shared()) {
+      r = options.prepared_statements
+              ? tx.exec_prepared(t.names[s], std::string(ns), std::forward<Args>(args)...)
+              : tx.exec_params(t.sql[s], std::string(ns), std::forward<Args>(args)...);
+    } else {
+      r = options.prepared_statements ? tx.exec_prepared(t.names[s], std::forward<Args>(args)...)
+                                      : tx.exec_params(t.sql[s], std::forward<Args>(args)...);
+    }
+    tx.commit();
+    return r;
+  }
+
+  // Runs `fn(connection)` with a pooled connection, mapping exceptions and
+  // retrying what is safe to retry: statements the server rolled back
+  // (serialization failure, deadlock), and reads that met a dead connection.
+  template <typename Fn>
+  auto Run(CallKind kind, const CallOptions& call, Fn fn)
+      -> decltype(fn(std::declval<pqxx::connection&>())) {
+    const absl::Time deadline = std::min(call.deadline, absl::Now() + options.query_timeout);
+    absl::Status last;
+    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+      absl::StatusOr<postgres::ConnectionPool::Lease> lease = pool->Acquire(deadline);
+      if (!lease.ok()) return lease.status();
+      try {
+        return fn(lease->conn());
+      } catch (...) {
+        const bool cancelled = lease->cancelled();
+        postgres::Failure f = postgres::ClassifyCurrentException(kind, cancelled, password);
+        if (f.connection_lost || cancelled) lease->Discard();
+        const bool retry_read = kind == CallKind::kRead && f.connection_lost && !lease->fresh();
+        if (!(f.retryable || retry_read) || absl::Now() >= deadline) return f.status;
+        last = f.status;
+      }
+    }
+    return last;
+  }
+
+  absl::StatusOr<Record> LoadOn(pqxx::connection& c, absl::string_view ns,
+                                absl::string_view key) {
+    const Table& t = TableFor(ns);
+    const std::string k(key);
+    Record record;
+    for (const pqxx::row& row : Exec(c, t, kLoad, ns, k, k)) Absorb(row, record);
+    return record;
+  }
+
+  void MaintenanceLoop() {
+    for (;;) {
+      {
+        MutexLock lock(&stop_mu);
+        const absl::Time until = absl::Now() + kCleanupEvery;
+        while (!stopping && absl::Now() < until) stop_cv.WaitUntil(&stop_mu, absl::ToChronoTime(until));
+        if (stopping) return;
+      }
+      absl::StatusOr<uint64_t> n = Cleanup();
+      if (!n.ok()) {
+        spdlog::debug("postgres: tombstone cleanup: {}", std::string(n.status().message()));
+      } else if (*n > 0) {
+        spdlog::info("postgres: deleted {} tombstones older than {}", *n,
+                     absl::FormatDuration(options.tombstone_retention));
+      }
+    }
+  }
+
+  absl::StatusOr<uint64_t> Cleanup() {
+    return Run(CallKind::kWrite, CallOptions{}, [&](pqxx::connection& c) -> absl::StatusOr<uint64_t> {
+      pqxx::nontransaction tx(c);
+      const pqxx::result r = tx.exec_params(
+          postgres::kTombstoneCleanupQuery,
+          absl::ToDoubleSeconds(options.tombstone_retention), kCleanupBatch);
+      tx.commit();
+      return static_cast<uint64_t>(r.affected_rows());
+    });
+  }
+};
+
+namespace {
+
+// Fills mapped tables' value types from the catalog and checks every table.
+// `after_migration`: also require the triggers.
+absl::Status InspectSchema(pqxx::connection& c, SchemaOptions& schema, bool require_triggers) {
+  pqxx::nontransaction tx(c);
+  auto column_type = [&tx](const std::string& table, const std::string& column) {
+    const pqxx::result r = tx.exec_params(postgres::kColumnTypeQuery,
+                                          postgres::QuoteName(table), column);
+    return r.empty() ? std::string() : r[0][0].as<std::string>();
+  };
+  auto check_table = [&](const TableMapping& m, const std::string& who) -> absl::Status {
+    const std::string table = postgres::QuoteName(m.table);
+    if (tx.exec_params("SELECT to_regclass($1) IS NOT NULL", table)[0][0].as<bool>() == false) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          who, ": table ", m.table, " does not exist",
+          m.shared() ? absl::StrCat("; ", postgres::kMigrateHint) : std::string()));
+    }
+    for (const std::string& column : {m.key_column, m.value_column}) {
+      if (column_type(m.table, column).empty()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(who, ": table ", m.table, " has no column ", column));
+      }
+    }
+    if (tx.exec_params(postgres::kUniqueColumnQuery, table, m.key_column).empty() && !m.shared()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          who, ": key column ", m.key_column, " of table ", m.table,
+          " needs a PRIMARY KEY or UNIQUE constraint of its own"));
+    }
+    if (require_triggers) {
+      if (column_type(m.table, m.version_column).empty() ||
+          tx.exec_params(postgres::kTriggerCountQuery, table).size() != 4) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            who, ": table ", m.table, " lacks the cachecar version column or triggers; ",
+            postgres::kMigrateHint));
+      }
+    }
+    return absl::OkStatus();
+  };
+  if (require_triggers) {
+    for (const char* object : {postgres::kVersionSequence, postgres::kTombstoneTable,
+                               postgres::kOutboxTable}) {
+      if (!tx.exec_params("SELECT to_regclass($1) IS NOT NULL", object)[0][0].as<bool>()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(object, " does not exist; ", postgres::kMigrateHint));
+      }
+    }
+    if (absl::Status s = check_table(TableMapping::Shared(schema.shared_table), "postgres_table");
+        !s.ok()) {
+      return s;
+    }
+  }
+  for (TableMapping& m : schema.mapped) {
+    if (absl::Status s = check_table(m, absl::StrCat("namespace ", m.ns)); !s.ok()) return s;
+    m.value_type = column_type(m.table, m.value_column);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckOptions(const PostgresOptions& options) {
+  if (absl::Status s = postgres::CheckMapping(TableMapping::Shared(options.schema.shared_table));
+      !s.ok()) {
+    return s;
+  }
+  for (const TableMapping& m : options.schema.mapped) {
+    if (absl::Status s = postgres::CheckMapping(m); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// Connects once, outside the pool, for start-up work; scrubbed errors.
+template <typename Fn>
+absl::Status WithStartupConnection(const PostgresOptions& options, Fn fn) {
+  const std::string password = DsnPassword(options.dsn);
+  try {
+    pqxx::connection c(postgres::WithConnectionDefaults(options.dsn, options.connect_timeout));
+    return fn(c);
+  } catch (const pqxx::broken_connection& e) {
+    return absl::UnavailableError(ScrubSecret(
+        absl::StrCat("cannot connect to PostgreSQL (", RedactDsn(options.dsn),
+                     "): ", FirstLine(e.what())),
+        password));
+  } catch (...) {
+    return postgres::ClassifyCurrentException(CallKind::kRead, false, password).status;
+  }
+}
+
+absl::Status RunMigration(pqxx::connection& c, SchemaOptions& schema) {
+  if (absl::Status s = InspectSchema(c, schema, /*require_triggers=*/false); !s.ok()) return s;
+  pqxx::work tx(c);
+  tx.exec0("SET LOCAL client_min_messages = warning");
+  for (const std::string& statement : postgres::MigrationStatements(schema)) tx.exec(statement);
+  tx.commit();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> PostgresStore::Migrate(const PostgresOptions& options) {
+  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
+  SchemaOptions schema = options.schema;
+  absl::Status status = WithStartupConnection(options, [&](pqxx::connection& c) {
+    if (absl::Status s = RunMigration(c, schema); !s.ok()) return s;
+    return InspectSchema(c, schema, /*require_triggers=*/true);
+  });
+  if (!status.ok()) return status;
+  std::vector<std::string> summary = {absl::StrCat(
+      "shared table ", schema.shared_table, " (namespaces without a table of their own), ",
+      postgres::kTombstoneTable, ", ", postgres::kOutboxTable, ", ", postgres::kVersionSequence,
+      ": ready")};
+  for (const TableMapping& m : schema.mapped) {
+    summary.push_back(absl::StrCat("namespace ", m.ns, ": table ", m.table, " key ",
+                                   m.key_column, " value ", m.value_column, " (", m.value_type,
+                                   ") version ", m.version_column, ": ready"));
+  }
+  return summary;
+}
+
+absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(PostgresOptions options,
+                                                                   bool migrate) {
+  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
+  absl::Status status = WithStartupConnection(options, [&](pqxx::connection& c) {
+    if (migrate) {
+      if (absl::Status s = RunMigration(c, options.schema); !s.ok()) return s;
+    }
+    return InspectSchema(c, options.schema, /*require_triggers=*/true);
+  });
+  if (!status.ok()) return status;
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->password = DsnPassword(options.dsn);
+  impl->dsn = postgres::WithConnectionDefaults(options.dsn, options.connect_timeout);
+  impl->shared = MakeTable(TableMapping::Shared(options.schema.shared_table), 0);
+  impl->mapped.reserve(options.schema.mapped.size());
+  for (const TableMapping& m : options.schema.mapped) {
+    impl->mapped.push_back(MakeTable(m, impl->mapped.size() + 1));
+  }
+  for (const Table& t : impl->mapped) impl->by_namespace[t.mapping.ns] = &t;
+
+  postgres::PoolOptions pool;
+  pool.dsn = impl->dsn;
+  pool.password = impl->password;
+  pool.size = options.pool_size;
+  if (options.prepared_statements) {
+    Impl* raw = impl.get();
+    pool.on_connect = [raw](pqxx::connection& c) {
+      auto prepare = [&c](const Table& t) {
+        for (int i = 0; i < kStmtCount; ++i) c.prepare(t.names[i], t.sql[i]);
+      };
+      prepare(raw->shared);
+      for (const Table& t : raw->mapped) prepare(t);
+    };
+  }
+  impl->pool = std::make_unique<postgres::ConnectionPool>(std::move(pool));
+  Impl* raw = impl.get();
+  impl->maintenance = std::thread([raw] { raw->MaintenanceLoop(); });
+  return std::unique_ptr<PostgresStore>(new PostgresStore(std::move(impl)));
+}
+
+PostgresStore::PostgresStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+PostgresStore::~PostgresStore() {
+  {
+    MutexLock lock(&impl_->stop_mu);
+    impl_->stopping = true;
+    impl_->stop_cv.SignalAll();
+  }
+  impl_->maintenance.join();
+}
+
+absl::StatusOr<uint64_t> PostgresStore::CleanupTombstones() { return impl_->Cleanup(); }
+
+absl::StatusOr<Record> PostgresStore::Load(absl::string_view ns, absl::string_view key,
+                                           const CallOptions& options) {
+  if (absl::Status s = CheckKey(key); !s.ok()) return s;
+  return impl_->Run(CallKind::kRead, options, [&](pqxx::connection& c) {
+    return impl_->LoadOn(c, ns, key);
+  });
+}
+
+absl::StatusOr<std::vector<Record>> PostgresStore::LoadBatch(
+    absl::string_view ns, const std::vector<std::string>& keys, const CallOptions& options) {
+  for (const std::string& key : keys) {
+    if (absl::Status s = CheckKey(key); !s.ok()) return s;
+  }
+  if (keys.empty()) return std::vector<Record>{};
+  const std::string array = postgres::TextArrayLiteral(keys);
+  return impl_->Run(CallKind::kRead, options,
+                    [&](pqxx::connection& c) -> absl::StatusOr<std::vector<Record>> {
+                      const Table& t = impl_->TableFor(ns);
+                      absl::flat_hash_map<std::string, Record> found;
+                      for (const pqxx::row& row : impl_->Exec(c, t, kLoadBatch, ns, array, array)) {
+                        Absorb(row, found[row[0].as<std::string>()]);
+                      }
+                      std::vector<Record> out;
+                      out.reserve(keys.size());
+                      for (const std::string& key : keys) {
+                        auto it = found.find(key);
+                        out.push_back(it == found.end() ? Record{} : it->second);
+                      }
+                      return out;
+                    });
+}
+
+absl::StatusOr<uint64_t> PostgresStore::Put(absl::string_view ns, absl::string_view key,
+                                            absl::string_view value, Precondition precondition,
+                                            const CallOptions& options) {
+  if (absl::Status s = CheckKey(key); !s.ok()) return s;
+  const std::string k(key);
+  const pqxx::binarystring v(value.data(), value.size());
+  // if_version 0 means "absent" (a version names a live value; absent is 0).
+  const bool if_absent = precondition.kind == Precondition::Kind::kIfAbsent ||
+                         (precondition.kind == Precondition::Kind::kIfVersion &&
+                          precondition.version == 0);
+  return impl_->Run(CallKind::kWrite, options, [&](pqxx::connection& c) -> absl::StatusOr<uint64_t> {
+    const Table& t = impl_->TableFor(ns);
+    pqxx::result r;
+    if (precondition.kind == Precondition::Kind::kNone) {
+      r = impl_->Exec(c, t, kPut, ns, k, v);
+    } else if (if_absent) {
+      r = impl_->Exec(c, t, kPutIfAbsent, ns, k, v);
+    } else {
+      r = impl_->Exec(c, t, kPutIfVersion, ns, k, v,
+                      static_cast<int64_t>(precondition.version));
+    }
+    if (!r.empty()) return static_cast<uint64_t>(r[0][0].as<int64_t>());
+    // The precondition failed: say what is there now.
+    absl::StatusOr<Record> now = impl_->LoadOn(c, ns, key);
+    if (!now.ok()) return now.status();
+    const uint64_t live = now->found ? now->version : 0;
+    if (precondition.kind == Precondition::Kind::kIfAbsent) return NotAbsentError(key, live);
+    return VersionMismatchError(key, precondition.version, live);
+  });
+}
+
+absl::StatusOr<DeleteResult> PostgresStore::Delete(absl::string_view ns, absl::string_view key,
+                                                   std::optional<uint64_t> if_version,
+                                                   const CallOptions& options) {
+  if (absl::Status s = CheckKey(key); !s.ok()) return s;
+  const std::string k(key);
+  return impl_->Run(CallKind::kWrite, options,
+                    [&](pqxx::connection& c) -> absl::StatusOr<DeleteResult> {
+    const Table& t = impl_->TableFor(ns);
+    // if_version 0 asks "delete only if absent": nothing to delete.
+    const bool conditional = if_version.has_value();
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      if (!conditional || *if_version != 0) {
+        const pqxx::result r =
+            conditional ? impl_->Exec(c, t, kRemoveIfVersion, ns, k,
+                                      static_cast<int64_t>(*if_version))
+                        : impl_->Exec(c, t, kRemove, ns, k);
+        if (!r.empty()) return DeleteResult{true, static_cast<uint64_t>(r[0][0].as<int64_t>())};
+      }
+      absl::StatusOr<Record> now = impl_->LoadOn(c, ns, key);
+      if (!now.ok()) return now.status();
+      const uint64_t live = now->found ? now->version : 0;
+      if (conditional && *if_version != live) return VersionMismatchError(key, *if_version, live);
+      if (!now->found) return DeleteResult{false, now->version};
+      // Unconditional, and a writer re-inserted the key between our DELETE
+      // and the read: delete again.
+    }
+    return absl::AbortedError(absl::StrCat(
+        "key kept being re-inserted while deleting it; retry the delete"));
+  });
+}
+
+}  // namespace cachecar::store

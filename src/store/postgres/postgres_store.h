@@ -1,0 +1,87 @@
+// PostgresStore: the Store interface over PostgreSQL with libpqxx. Rows,
+// versions, tombstones and outbox rows are written by one statement each
+// (the triggers of schema.h do the rest in the same transaction), so a write
+// is one round trip and a BatchGet is one query (= ANY($1)).
+//
+// Errors become absl::Status here and nowhere else:
+//   connection lost / server down      UNAVAILABLE (reads retry once first)
+//   lost while a write was in flight   OutcomeUnknown (store/outcome.h)
+//   deadline or postgres_query_timeout DEADLINE_EXCEEDED (statement cancelled)
+//   precondition failed                ABORTED naming expected and found
+//   constraint violated                ABORTED
+//   value/key not valid for a column   INVALID_ARGUMENT
+//   schema missing or out of date      FAILED_PRECONDITION (run `cachecar migrate`)
+// Error texts never contain the DSN's password.
+//
+// Thread-safety: safe to call from many threads; each call holds one pooled
+// connection for its duration.
+#ifndef CACHECAR_STORE_POSTGRES_POSTGRES_STORE_H_
+#define CACHECAR_STORE_POSTGRES_POSTGRES_STORE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "store/postgres/schema.h"
+#include "store/store.h"
+
+namespace cachecar::store {
+
+struct PostgresOptions {
+  std::string dsn;  // libpq key=value or URI; may hold a password
+  size_t pool_size = 8;
+  absl::Duration connect_timeout = absl::Seconds(5);
+  // Cap on one statement when the caller's deadline is later (or none).
+  absl::Duration query_timeout = absl::Seconds(5);
+  // false: unnamed statements only, for PgBouncer in transaction mode.
+  bool prepared_statements = true;
+  // Tombstones older than this are deleted (a read of such a key then
+  // reports "absent at version 0").
+  absl::Duration tombstone_retention = absl::Hours(24);
+  postgres::SchemaOptions schema;
+};
+
+class PostgresStore final : public Store {
+ public:
+  // Connects, creates the schema when `migrate`, then checks it: every table
+  // exists, has its key and value columns, a unique key and the cachecar
+  // triggers. Fails with UNAVAILABLE when PostgreSQL cannot be reached and
+  // FAILED_PRECONDITION when the schema is missing (run `cachecar migrate`).
+  static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(PostgresOptions options,
+                                                             bool migrate);
+
+  // `cachecar migrate`: creates or updates the schema, then checks it.
+  // Returns a one-line summary per table.
+  static absl::StatusOr<std::vector<std::string>> Migrate(const PostgresOptions& options);
+
+  ~PostgresStore() override;
+
+  absl::StatusOr<Record> Load(absl::string_view ns, absl::string_view key,
+                              const CallOptions& options) override;
+  absl::StatusOr<std::vector<Record>> LoadBatch(absl::string_view ns,
+                                                const std::vector<std::string>& keys,
+                                                const CallOptions& options) override;
+  absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key,
+                               absl::string_view value, Precondition precondition,
+                               const CallOptions& options) override;
+  absl::StatusOr<DeleteResult> Delete(absl::string_view ns, absl::string_view key,
+                                      std::optional<uint64_t> if_version,
+                                      const CallOptions& options) override;
+  absl::string_view Name() const override { return "postgres"; }
+
+  // Deletes tombstones past tombstone_retention; returns how many. Runs
+  // every minute on a background thread; public for tests.
+  absl::StatusOr<uint64_t> CleanupTombstones();
+
+  struct Impl;
+
+ private:
+  explicit PostgresStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cachecar::store
+
+#endif  // CACHECAR_STORE_POSTGRES_POSTGRES_STORE_H_
