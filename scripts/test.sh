@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs cachecar's whole test suite from a fresh clone: installs the Debian
-# packages and grpcurl, builds, and runs every test with ctest. Then, unless
+# packages and grpcurl, builds, and runs every test with ctest (the
+# integration tests start a throwaway PostgreSQL 15 and PgBouncer with
+# tests/pg/pg.sh, and stop them at the end). Then, unless
 # --quick is given, the checker builds: clang -Wthread-safety -Werror (build
 # only), ASan+UBSan (all unit tests) and TSan (the tests where threads meet).
 set -euo pipefail
@@ -29,17 +31,18 @@ step "clang -Wthread-safety -Werror (build)"
 cmake --preset clang-tsa >/dev/null
 cmake --build build-clang-tsa -j"$jobs"
 
-step "ASan + UBSan: unit tests"
+step "ASan + UBSan: unit and PostgreSQL tests"
 cmake --preset asan >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -L unit -j"$jobs"
+  ctest --test-dir build-asan --output-on-failure -L 'unit|postgres' -j"$jobs"
 
 # Only the tests whose threads meet in our own code: Debian's gRPC and
 # abseil are not built with TSan, so hand-offs inside them are invisible to
 # it (our own hand-offs use pthread-based locks, see src/common/mutex.h).
 step "TSan: tests where threads meet"
 cmake --preset tsan >/dev/null
-cmake --build build-tsan -j"$jobs" --target engine_stress_test cache_service_test memory_store_test
+cmake --build build-tsan -j"$jobs" --target engine_stress_test cache_service_test memory_store_test \
+  postgres_store_test postgres_outage_test
 TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
   ctest --test-dir build-tsan --output-on-failure -L 'stress|threads' -j"$jobs"

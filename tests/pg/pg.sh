@@ -69,6 +69,7 @@ full_page_writes = off
 max_connections = 200
 shared_buffers = 64MB
 log_min_messages = warning
+shared_preload_libraries = 'pg_stat_statements'
 EOF
   local started=0
   for _ in 1 2 3 4 5; do

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# End to end with PostgreSQL, as an operator would: `cachecar migrate`, then
+# the real binary with --store=postgres (DSN from a file, as a mounted
+# Secret), driven by grpcurl, with psql writing the table behind its back.
+# Usage: postgres_e2e.sh CACHECAR GRPCURL PG_ENV_FILE
+set -uo pipefail
+CACHECAR="$1"
+GRPCURL="$2"
+# shellcheck disable=SC1090
+. "$3"   # PG_DSN, PSQL (tests/pg/pg.sh start)
+
+work="$(mktemp -d /tmp/cachecar-pg-e2e.XXXXXX)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok   - $1"; }
+not_ok() { failed=$((failed + 1)); echo "FAIL - $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/       /'; }
+check() {
+  if grep -qF -- "$3" <<<"$2"; then ok "$1"; else not_ok "$1" "wanted: $3
+got: $2"; fi
+}
+psql_q() { $PSQL -tA -c "$1" 2>&1; }
+
+db="e2e_$$"
+$PSQL -c "CREATE DATABASE $db" >/dev/null
+dsn="${PG_DSN/dbname=cachecar_test/dbname=$db}"
+password="pg-test-secret"
+printf '%s\n' "$dsn" >"$work/dsn"
+PSQL="${PSQL/-d cachecar_test/-d $db}"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+addr="127.0.0.1:$(free_port)"
+gc() { "$GRPCURL" -plaintext "$@" 2>&1; }
+
+# --- migrate ---------------------------------------------------------------
+out="$("$CACHECAR" serve --store=postgres --postgres-dsn-file "$work/dsn" --listen "$addr" 2>&1)"
+check "serve without a schema says to run migrate" "$out" "run \`cachecar migrate\`"
+out="$("$CACHECAR" migrate --store=postgres --postgres-dsn-file "$work/dsn" 2>&1)"
+check "migrate creates the schema" "$out" "cachecar_outbox, cachecar_version_seq: ready"
+out="$("$CACHECAR" migrate --store=postgres --postgres-dsn-file "$work/dsn" 2>&1)"
+check "migrate again changes nothing and succeeds" "$out" ": ready"
+out="$("$CACHECAR" migrate 2>&1)"
+check "migrate without postgres explains" "$out" "migrate needs store: postgres"
+out="$(CACHECAR_POSTGRES_DSN="host=127.0.0.1 port=1 password=$password" "$CACHECAR" migrate --store=postgres 2>&1)"
+check "unreachable database: a clear error" "$out" "cannot connect to PostgreSQL (host=127.0.0.1 port=1 password=***)"
+if grep -qF "$password" <<<"$out"; then not_ok "the password is not printed" "$out"; else ok "the password is not printed"; fi
+
+# --- serve -----------------------------------------------------------------
+"$CACHECAR" serve --store=postgres --postgres-dsn-file "$work/dsn" --listen "$addr" \
+  --log-format json >"$work/server.log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 1 100); do
+  gc -max-time 1 "$addr" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING && break
+  sleep 0.1
+done
+out="$(gc -d '{"key":"user:1","value":"YWxpY2U="}' "$addr" cachecar.v1.Cache/Put)"
+check "Put writes through" "$out" '"version"'
+v1="$(sed -n 's/.*"version": "\([0-9]*\)".*/\1/p' <<<"$out")"
+check "the row is in PostgreSQL with the Put's version" \
+  "$(psql_q "SELECT convert_from(value,'UTF8') || '@' || version FROM cachecar_entries WHERE key = 'user:1'")" "alice@$v1"
+out="$(gc -d '{"key":"user:1"}' "$addr" cachecar.v1.Cache/Get)"
+check "Get after Put is a cache hit" "$out" '"source": "SOURCE_CACHE"'
+psql_q "UPDATE cachecar_entries SET value = 'bob' WHERE key = 'user:1'" >/dev/null
+out="$(gc -d '{"key":"user:1","consistency":"CONSISTENCY_STRONG"}' "$addr" cachecar.v1.Cache/Get)"
+check "STRONG Get sees a psql UPDATE" "$out" '"value": "Ym9i"'
+check "STRONG Get reads PostgreSQL" "$out" '"source": "SOURCE_STORE"'
+out="$(gc -d '{"key":"user:1"}' "$addr" cachecar.v1.Cache/Get)"
+check "and refreshes the cached entry" "$out" '"value": "Ym9i"'
+out="$(gc -d '{"key":"user:2"}' "$addr" cachecar.v1.Cache/Get)"
+check "a miss reads through (absent)" "$out" '"source": "SOURCE_STORE"'
+out="$(gc -d "{\"key\":\"user:1\",\"value\":\"eA==\",\"if_version\":\"$v1\"}" "$addr" cachecar.v1.Cache/Put)"
+check "a stale if_version is ABORTED" "$out" "Code: Aborted"
+check "naming the version found" "$out" "expected version $v1"
+out="$(gc -d "{\"key\":\"'); DROP TABLE cachecar_entries; --\",\"value\":\"eA==\"}" "$addr" cachecar.v1.Cache/Put)"
+check "an injection-looking key is stored as data" "$out" '"version"'
+check "the table is still there" "$(psql_q "SELECT count(*) FROM cachecar_entries")" "2"
+out="$(gc -d '{"key":"user:1"}' "$addr" cachecar.v1.Cache/Delete)"
+check "Delete removes the row" "$(psql_q "SELECT count(*) FROM cachecar_entries WHERE key = 'user:1'")" "0"
+check "and writes an outbox DELETE" "$(psql_q "SELECT op FROM cachecar_outbox WHERE key = 'user:1' ORDER BY id DESC LIMIT 1")" "DELETE"
+if grep -qF "$password" "$work/server.log"; then not_ok "the log never shows the password" "$(grep -F "$password" "$work/server.log")"
+else ok "the log never shows the password"; fi
+check "the log shows the DSN redacted" "$(cat "$work/server.log")" "password=***"
+
+kill -TERM "${pids[0]}"
+wait "${pids[0]}"
+rc=$?
+if [ "$rc" -eq 0 ]; then ok "SIGTERM: exit 0"; else not_ok "SIGTERM: exit 0" "exit $rc"; fi
+$PSQL -c "DROP DATABASE $db WITH (FORCE)" >/dev/null 2>&1 || true
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,421 @@
+// PostgresStore against a real PostgreSQL 15: read-through and write-through,
+// versions, preconditions under concurrency, one-query batches, the triggers
+// seeing writes made with psql, an application table, injection-looking
+// keys, deadlines, PgBouncer in transaction mode, and start-up errors.
+#include "store/postgres/postgres_store.h"
+
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pqxx/connection"
+#include "pqxx/transaction"
+#include "store/outcome.h"
+#include "tests/integration/pg_harness.h"
+
+namespace cachecar::store {
+namespace {
+
+using ::cachecar::testing::PgHarness;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kDb[] = "store_test";
+
+PostgresOptions OptionsFor(const std::string& dsn) {
+  PostgresOptions o;
+  o.dsn = dsn;
+  o.pool_size = 8;
+  o.schema.outbox_inline_max_bytes = 16;
+  auto users = postgres::TableMapping::Mapped("users", "app_users", "id", "profile");
+  o.schema.mapped.push_back(users);
+  return o;
+}
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const PgHarness& pg = PgHarness::Get();
+    pg.CreateDatabase(kDb);
+    pg.Psql(kDb,
+            "CREATE EXTENSION pg_stat_statements;"
+            "CREATE TABLE app_users (id bigint PRIMARY KEY, profile jsonb NOT NULL, name text);"
+            "INSERT INTO app_users VALUES (1, '{\"name\": \"before cachecar\"}', 'ann');");
+    auto summary = PostgresStore::Migrate(OptionsFor(pg.Dsn(kDb)));
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    auto opened = PostgresStore::Open(OptionsFor(pg.Dsn(kDb)), /*migrate=*/false);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    store_ = opened->release();
+  }
+  static void TearDownTestSuite() {
+    delete store_;
+    store_ = nullptr;
+  }
+
+  static std::string Psql(const std::string& sql) { return PgHarness::Get().Psql(kDb, sql); }
+
+  static PostgresStore* store_;
+  CallOptions opts_;
+};
+PostgresStore* PostgresStoreTest::store_ = nullptr;
+
+TEST_F(PostgresStoreTest, WritesGoToPostgresAndReadsComeFromIt) {
+  auto v = store_->Put("rw", "k", std::string("v\0al", 4), Precondition::None(), opts_);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(Psql("SELECT encode(value, 'hex'), version FROM cachecar_entries "
+                 "WHERE namespace = 'rw' AND key = 'k'"),
+            absl::StrCat("7600616c|", *v));
+  Psql("UPDATE cachecar_entries SET value = 'from psql' WHERE namespace = 'rw' AND key = 'k'");
+  auto r = store_->Load("rw", "k", opts_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->found);
+  EXPECT_EQ(r->value, "from psql");
+  EXPECT_GT(r->version, *v);
+  auto absent = store_->Load("rw", "never", opts_);
+  ASSERT_TRUE(absent.ok());
+  EXPECT_FALSE(absent->found);
+  EXPECT_EQ(absent->version, 0u);
+}
+
+TEST_F(PostgresStoreTest, DeleteThenReinsertMovesVersionsForward) {
+  auto v1 = store_->Put("dr", "k", "one", Precondition::None(), opts_);
+  ASSERT_TRUE(v1.ok()) << v1.status();
+  auto d = store_->Delete("dr", "k", std::nullopt, opts_);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(d->found);
+  EXPECT_GT(d->version, *v1);
+  EXPECT_EQ(Psql("SELECT count(*) FROM cachecar_entries WHERE namespace = 'dr'"), "0");
+  auto gone = store_->Load("dr", "k", opts_);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->found);
+  EXPECT_EQ(gone->version, d->version) << "absence carries the delete's version";
+  auto again = store_->Delete("dr", "k", std::nullopt, opts_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->found);
+  EXPECT_EQ(again->version, d->version);
+  auto v3 = store_->Put("dr", "k", "three", Precondition::None(), opts_);
+  ASSERT_TRUE(v3.ok());
+  EXPECT_GT(*v3, d->version);
+}
+
+TEST_F(PostgresStoreTest, VersionsAreSharedAcrossNamespacesAndTables) {
+  auto a = store_->Put("ns-a", "k", "x", Precondition::None(), opts_);
+  auto b = store_->Put("users", "2", "{\"n\": 2}", Precondition::None(), opts_);
+  auto c = store_->Put("ns-b", "k", "y", Precondition::None(), opts_);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_LT(*a, *b);
+  EXPECT_LT(*b, *c);
+}
+
+TEST_F(PostgresStoreTest, IfVersionRaceHasExactlyOneWinnerPerVersion) {
+  constexpr int kThreads = 8;
+  constexpr int kRounds = 25;
+  auto v = store_->Put("cas", "hot", "start", Precondition::None(), opts_);
+  ASSERT_TRUE(v.ok());
+  uint64_t current = *v;
+  for (int round = 0; round < kRounds; ++round) {
+    std::atomic<int> wins{0}, aborted{0}, other{0};
+    std::atomic<uint64_t> winner_version{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        auto r = store_->Put("cas", "hot", absl::StrCat("r", round, "t", t),
+                             Precondition::IfVersion(current), CallOptions{});
+        if (r.ok()) {
+          wins++;
+          winner_version = *r;
+        } else if (r.status().code() == absl::StatusCode::kAborted) {
+          aborted++;
+        } else {
+          other++;
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    ASSERT_EQ(wins.load(), 1) << "round " << round;
+    ASSERT_EQ(aborted.load(), kThreads - 1) << "round " << round;
+    ASSERT_EQ(other.load(), 0);
+    ASSERT_GT(winner_version.load(), current);
+    current = winner_version.load();
+  }
+  auto r = store_->Load("cas", "hot", opts_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->version, current);
+}
+
+TEST_F(PostgresStoreTest, IfAbsentRaceHasExactlyOneWinner) {
+  for (int round = 0; round < 10; ++round) {
+    const std::string key = absl::StrCat("fresh", round);
+    std::atomic<int> wins{0}, aborted{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 6; ++t) {
+      threads.emplace_back([&] {
+        auto r = store_->Put("absent", key, "v", Precondition::IfAbsent(), CallOptions{});
+        (r.ok() ? wins : aborted)++;
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(wins.load(), 1);
+    EXPECT_EQ(aborted.load(), 5);
+  }
+}
+
+TEST_F(PostgresStoreTest, PreconditionFailuresNameExpectedAndFoundAndChangeNothing) {
+  auto v = store_->Put("pre", "k", "x", Precondition::None(), opts_);
+  ASSERT_TRUE(v.ok());
+  const std::string outbox_before = Psql("SELECT count(*) FROM cachecar_outbox");
+  auto bad = store_->Put("pre", "k", "y", Precondition::IfVersion(*v + 100), opts_);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(bad.status().message(), HasSubstr(absl::StrCat("expected version ", *v + 100)));
+  EXPECT_THAT(bad.status().message(), HasSubstr(absl::StrCat("found version ", *v)));
+  auto not_absent = store_->Put("pre", "k", "y", Precondition::IfAbsent(), opts_);
+  EXPECT_EQ(not_absent.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(not_absent.status().message(), HasSubstr("if_absent"));
+  auto bad_delete = store_->Delete("pre", "k", *v + 1, opts_);
+  EXPECT_EQ(bad_delete.status().code(), absl::StatusCode::kAborted);
+  auto delete_if_absent = store_->Delete("pre", "k", 0, opts_);
+  EXPECT_EQ(delete_if_absent.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Psql("SELECT count(*) FROM cachecar_outbox"), outbox_before)
+      << "failed writes leave no outbox rows";
+  auto r = store_->Load("pre", "k", opts_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->value, "x");
+  auto ok_delete = store_->Delete("pre", "k", *v, opts_);
+  ASSERT_TRUE(ok_delete.ok()) << ok_delete.status();
+  EXPECT_TRUE(ok_delete->found);
+}
+
+TEST_F(PostgresStoreTest, BatchLoadIsOneQuery) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < 50; ++i) {
+    keys.push_back(absl::StrCat("k", i));
+    if (i % 3 != 0) {
+      ASSERT_TRUE(store_->Put("batch", keys.back(), absl::StrCat("v", i), Precondition::None(),
+                              opts_).ok());
+    }
+  }
+  ASSERT_TRUE(store_->Delete("batch", "k1", std::nullopt, opts_).ok());
+  keys.push_back("k2");  // asked twice
+  Psql("SELECT pg_stat_statements_reset()");
+  auto r = store_->LoadBatch("batch", keys, opts_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Psql("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE "
+                 "'%cachecar_entries%'"),
+            "1");
+  ASSERT_EQ(r->size(), keys.size());
+  for (int i = 0; i < 50; ++i) {
+    const Record& rec = (*r)[i];
+    if (i == 1) {
+      EXPECT_FALSE(rec.found);
+      EXPECT_GT(rec.version, 0u) << "deleted: absent at the delete's version";
+    } else if (i % 3 == 0) {
+      EXPECT_FALSE(rec.found) << i;
+      EXPECT_EQ(rec.version, 0u);
+    } else {
+      EXPECT_TRUE(rec.found) << i;
+      EXPECT_EQ(rec.value, absl::StrCat("v", i));
+    }
+  }
+  EXPECT_EQ(r->back().value, "v2");
+}
+
+TEST_F(PostgresStoreTest, DirectSqlWritesGetVersionsAndOutboxRows) {
+  auto v = store_->Put("direct", "k", "cachecar", Precondition::None(), opts_);
+  ASSERT_TRUE(v.ok());
+  Psql("UPDATE cachecar_entries SET value = 'psql' WHERE namespace = 'direct' AND key = 'k'");
+  const std::string row = Psql(
+      "SELECT e.version, o.op, convert_from(o.value, 'UTF8') FROM cachecar_entries e "
+      "JOIN cachecar_outbox o ON o.namespace = e.namespace AND o.key = e.key AND "
+      "o.version = e.version WHERE e.namespace = 'direct' AND e.key = 'k'");
+  std::vector<std::string> parts = absl::StrSplit(row, '|');
+  ASSERT_EQ(parts.size(), 3u) << row;
+  EXPECT_GT(std::stoull(parts[0]), *v);
+  EXPECT_EQ(parts[1], "UPSERT");
+  EXPECT_EQ(parts[2], "psql");
+  Psql("DELETE FROM cachecar_entries WHERE namespace = 'direct' AND key = 'k'");
+  EXPECT_EQ(Psql("SELECT op FROM cachecar_outbox WHERE namespace = 'direct' ORDER BY id DESC "
+                 "LIMIT 1"),
+            "DELETE");
+  auto r = store_->Load("direct", "k", opts_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->found);
+  EXPECT_GT(r->version, std::stoull(parts[0]));
+}
+
+TEST_F(PostgresStoreTest, OutboxCarriesSmallValuesOnly) {
+  auto small = store_->Put("inline", "small", "tiny", Precondition::None(), opts_);
+  auto big = store_->Put("inline", "big", std::string(100, 'x'), Precondition::None(), opts_);
+  ASSERT_TRUE(small.ok() && big.ok());
+  EXPECT_EQ(Psql(absl::StrCat("SELECT convert_from(value, 'UTF8') FROM cachecar_outbox WHERE "
+                              "version = ", *small)),
+            "tiny");
+  EXPECT_EQ(Psql(absl::StrCat("SELECT value IS NULL FROM cachecar_outbox WHERE version = ",
+                              *big)),
+            "t");
+}
+
+TEST_F(PostgresStoreTest, InjectionLookingKeysAreData) {
+  const std::string key = "'); DROP TABLE cachecar_entries; --";
+  const std::string value = "\"; DELETE FROM cachecar_outbox; --";
+  auto v = store_->Put("inject", key, value, Precondition::None(), opts_);
+  ASSERT_TRUE(v.ok()) << v.status();
+  auto r = store_->Load("inject", key, opts_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->value, value);
+  auto batch = store_->LoadBatch("inject", {key, "{\"a\",\"b\"}", "x\\y"}, opts_);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_TRUE((*batch)[0].found);
+  EXPECT_FALSE((*batch)[1].found);
+  auto d = store_->Delete("inject", key, *v, opts_);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(Psql("SELECT to_regclass('cachecar_entries') IS NOT NULL"), "t");
+  EXPECT_EQ(Psql("SELECT count(*) > 0 FROM cachecar_outbox"), "t");
+}
+
+TEST_F(PostgresStoreTest, KeysWithNulAreRejectedClearly) {
+  auto r = store_->Put("nul", std::string("a\0b", 3), "v", Precondition::None(), opts_);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("NUL"));
+}
+
+TEST_F(PostgresStoreTest, ApplicationTableIsReadWrittenAndWatched) {
+  // The row that predates cachecar got a version from the migration.
+  auto before = store_->Load("users", "1", opts_);
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_TRUE(before->found);
+  EXPECT_EQ(before->value, "{\"name\": \"before cachecar\"}");
+  EXPECT_GT(before->version, 0u);
+
+  auto v = store_->Put("users", "7", "{\"name\":\"bo\"}", Precondition::None(), opts_);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(Psql("SELECT profile->>'name', cachecar_version FROM app_users WHERE id = 7"),
+            absl::StrCat("bo|", *v));
+  // The application writes its own table; cachecar sees a new version.
+  Psql("UPDATE app_users SET profile = '{\"name\": \"app\"}' WHERE id = 7");
+  auto r = store_->Load("users", "7", opts_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->value, "{\"name\": \"app\"}");
+  EXPECT_GT(r->version, *v);
+  EXPECT_EQ(Psql(absl::StrCat("SELECT namespace, key, op FROM cachecar_outbox WHERE version = ",
+                              r->version)),
+            "users|7|UPSERT");
+
+  auto bad_json = store_->Put("users", "8", "not json", Precondition::None(), opts_);
+  EXPECT_EQ(bad_json.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad_json.status().message(), HasSubstr("json"));
+  auto bad_key = store_->Load("users", "eight", opts_);
+  EXPECT_EQ(bad_key.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad_key.status().message(), HasSubstr("bigint"));
+
+  auto d = store_->Delete("users", "7", std::nullopt, opts_);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(Psql("SELECT count(*) FROM app_users WHERE id = 7"), "0");
+  auto gone = store_->Load("users", "7", opts_);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->found);
+  EXPECT_EQ(gone->version, d->version);
+}
+
+TEST_F(PostgresStoreTest, DeadlineCancelsAStatementStuckOnALock) {
+  ASSERT_TRUE(store_->Put("lock", "k", "old", Precondition::None(), opts_).ok());
+  pqxx::connection holder(PgHarness::Get().Dsn(kDb));
+  pqxx::work tx(holder);
+  tx.exec("SELECT 1 FROM cachecar_entries WHERE namespace = 'lock' AND key = 'k' FOR UPDATE");
+  CallOptions soon;
+  soon.deadline = absl::Now() + absl::Milliseconds(300);
+  auto r = store_->Put("lock", "k", "new", Precondition::None(), soon);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_FALSE(IsOutcomeUnknown(r.status()));
+  tx.commit();
+  auto now = store_->Load("lock", "k", opts_);
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(now->value, "old") << "a cancelled write did not commit";
+}
+
+TEST_F(PostgresStoreTest, TombstonesPastRetentionAreCleanedUp) {
+  ASSERT_TRUE(store_->Put("tomb", "k", "v", Precondition::None(), opts_).ok());
+  ASSERT_TRUE(store_->Delete("tomb", "k", std::nullopt, opts_).ok());
+  Psql("UPDATE cachecar_tombstones SET deleted_at = now() - interval '2 days' "
+       "WHERE namespace = 'tomb'");
+  auto n = store_->CleanupTombstones();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_GE(*n, 1u);
+  auto r = store_->Load("tomb", "k", opts_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->found);
+  EXPECT_EQ(r->version, 0u);
+}
+
+TEST(PostgresStoreBouncerTest, WorksBehindPgBouncerInTransactionMode) {
+  const PgHarness& pg = PgHarness::Get();
+  PostgresOptions options;
+  options.dsn = pg.BouncerDsn();
+  options.prepared_statements = false;
+  options.pool_size = 4;
+  auto opened = PostgresStore::Open(options, /*migrate=*/true);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  PostgresStore& store = **opened;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        const std::string key = absl::StrCat("t", t, "k", i % 5);
+        auto v = store.Put("bouncer", key, absl::StrCat(i), Precondition::None(), CallOptions{});
+        auto r = store.Load("bouncer", key, CallOptions{});
+        auto b = store.LoadBatch("bouncer", {key, "missing"}, CallOptions{});
+        auto d = store.Delete("bouncer", key, std::nullopt, CallOptions{});
+        if (!v.ok() || !r.ok() || !b.ok() || !d.ok() || !r->found || r->version < *v) {
+          ADD_FAILURE() << v.status() << r.status() << b.status() << d.status();
+          failures++;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+TEST(PostgresStoreStartTest, UnreachableDatabaseIsUnavailableWithoutThePassword) {
+  PostgresOptions options;
+  options.dsn = "host=127.0.0.1 port=1 dbname=x user=u password=do-not-print-me";
+  auto opened = PostgresStore::Open(options, false);
+  EXPECT_EQ(opened.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(opened.status().message(), HasSubstr("cannot connect to PostgreSQL"));
+  EXPECT_THAT(opened.status().message(), HasSubstr("password=***"));
+  EXPECT_THAT(opened.status().message(), Not(HasSubstr("do-not-print-me")));
+}
+
+TEST(PostgresStoreStartTest, MissingSchemaSaysRunMigrate) {
+  const PgHarness& pg = PgHarness::Get();
+  pg.CreateDatabase("empty_test");
+  PostgresOptions options;
+  options.dsn = pg.Dsn("empty_test");
+  auto opened = PostgresStore::Open(options, false);
+  EXPECT_EQ(opened.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(opened.status().message(), HasSubstr("cachecar migrate"));
+  auto migrated = PostgresStore::Open(options, /*migrate=*/true);
+  EXPECT_TRUE(migrated.ok()) << migrated.status();
+}
+
+TEST(PostgresStoreStartTest, ApplicationTableWithoutUniqueKeyIsRefused) {
+  const PgHarness& pg = PgHarness::Get();
+  pg.CreateDatabase("nokey_test");
+  pg.Psql("nokey_test", "CREATE TABLE things (id text, body text)");
+  PostgresOptions options;
+  options.dsn = pg.Dsn("nokey_test");
+  options.schema.mapped.push_back(postgres::TableMapping::Mapped("things", "things", "id", "body"));
+  auto migrated = PostgresStore::Migrate(options);
+  EXPECT_EQ(migrated.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(migrated.status().message(), HasSubstr("PRIMARY KEY or UNIQUE"));
+  options.schema.mapped[0].value_column = "missing";
+  pg.Psql("nokey_test", "ALTER TABLE things ADD PRIMARY KEY (id)");
+  migrated = PostgresStore::Migrate(options);
+  EXPECT_THAT(migrated.status().message(), HasSubstr("has no column missing"));
+}
+
+}  // namespace
+}  // namespace cachecar::store
