@@ -34,7 +34,8 @@ cmake --build build-clang-tsa -j"$jobs"
 step "ASan + UBSan: unit and PostgreSQL tests"
 cmake --preset asan >/dev/null
 cmake --build build-asan -j"$jobs"
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$root/tests/lsan.supp" \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -L 'unit|postgres' -j"$jobs"
 
 # Only the tests whose threads meet in our own code: Debian's gRPC and

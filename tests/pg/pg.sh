@@ -2,14 +2,16 @@
 # A throwaway PostgreSQL 15 (Debian's postgresql-15) and a PgBouncer in
 # transaction pooling mode in front of it, for tests and local runs.
 #
-#   pg.sh start DIR     initdb in DIR, start both on free loopback ports,
-#                       write DIR/env (PG_PORT, PG_DSN, PGBOUNCER_DSN, ...)
-#   pg.sh stop DIR      stop both and delete DIR
+#   pg.sh start DIR     initdb, start both on free loopback ports, write
+#                       DIR/env (PG_PORT, PG_DSN, PGBOUNCER_DSN, PSQL, ...)
+#   pg.sh stop DIR      stop both and delete everything
 #   pg.sh pg-stop DIR   stop only PostgreSQL (outage tests); data stays
 #   pg.sh pg-start DIR  start it again on the same port
 #
 # When run as root, the servers run as the `postgres` user (initdb refuses
-# root). Everything lives in DIR; nothing on the machine is reused.
+# root). Their files live in a fresh /tmp/cachecar-pg.* directory (PG_ROOT in
+# DIR/env), reachable by that user wherever DIR is; nothing on the machine is
+# reused.
 set -euo pipefail
 
 cmd="${1:-}"
@@ -44,25 +46,30 @@ free_port() {
 pg_start() {
   # shellcheck disable=SC1091
   . "$dir/env"
-  as_owner "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
+  as_owner "$pgbin/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/postgres.log" -w -t 60 \
     -o "-p $PG_PORT" start >/dev/null
 }
 
 pg_stop() {
-  as_owner "$pgbin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+  # shellcheck disable=SC1091
+  . "$dir/env"
+  as_owner "$pgbin/pg_ctl" -D "$PG_ROOT/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
 }
 
 start() {
+  [ -f "$dir/env" ] && stop
   rm -rf "$dir"
   mkdir -p "$dir"
-  chmod 755 "$dir"
-  [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
-  as_owner "$pgbin/initdb" -D "$dir/data" -U postgres -A trust --no-sync \
-    -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
-    || { cat "$dir/initdb.log" >&2; exit 1; }
-  cat >>"$dir/data/postgresql.conf" <<EOF
+  root="$(mktemp -d /tmp/cachecar-pg.XXXXXX)"
+  chmod 755 "$root"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$root"
+  echo "PG_ROOT=$root" >"$dir/env"
+  as_owner "$pgbin/initdb" -D "$root/data" -U postgres -A trust --no-sync \
+    -E UTF8 --locale=C.UTF-8 >"$root/initdb.log" 2>&1 \
+    || { cat "$root/initdb.log" >&2; exit 1; }
+  cat >>"$root/data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
-unix_socket_directories = '$dir'
+unix_socket_directories = '$root'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
@@ -74,20 +81,20 @@ EOF
   local started=0
   for _ in 1 2 3 4 5; do
     PG_PORT="$(free_port)"
-    echo "PG_PORT=$PG_PORT" >"$dir/env"
+    printf 'PG_ROOT=%s\nPG_PORT=%s\n' "$root" "$PG_PORT" >"$dir/env"
     if pg_start 2>/dev/null; then started=1; break; fi
   done
-  [ "$started" -eq 1 ] || { cat "$dir/postgres.log" >&2; exit 1; }
+  [ "$started" -eq 1 ] || { cat "$root/postgres.log" >&2; exit 1; }
   as_owner "$pgbin/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
     -c "CREATE DATABASE cachecar_test" >/dev/null
 
   # PgBouncer, transaction pooling: named prepared statements do not survive
   # it, which is what postgres.prepared_statements=false is for.
-  echo '"postgres" ""' >"$dir/userlist.txt"
+  echo '"postgres" ""' >"$root/userlist.txt"
   local bouncer_port started_bouncer=0
   for _ in 1 2 3 4 5; do
     bouncer_port="$(free_port)"
-    cat >"$dir/pgbouncer.ini" <<EOF
+    cat >"$root/pgbouncer.ini" <<EOF
 [databases]
 cachecar_test = host=127.0.0.1 port=$PG_PORT dbname=cachecar_test
 [pgbouncer]
@@ -95,16 +102,16 @@ listen_addr = 127.0.0.1
 listen_port = $bouncer_port
 unix_socket_dir =
 auth_type = trust
-auth_file = $dir/userlist.txt
+auth_file = $root/userlist.txt
 pool_mode = transaction
 max_client_conn = 200
 default_pool_size = 20
 ignore_startup_parameters = extra_float_digits,application_name
-logfile = $dir/pgbouncer.log
-pidfile = $dir/pgbouncer.pid
+logfile = $root/pgbouncer.log
+pidfile = $root/pgbouncer.pid
 EOF
-    [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/pgbouncer.ini" "$dir/userlist.txt"
-    if as_owner "$pgbouncer" -d -q "$dir/pgbouncer.ini" 2>>"$dir/pgbouncer.err"; then
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$root/pgbouncer.ini" "$root/userlist.txt"
+    if as_owner "$pgbouncer" -d -q "$root/pgbouncer.ini" 2>>"$root/pgbouncer.err"; then
       for _ in $(seq 1 50); do
         (exec 3<>"/dev/tcp/127.0.0.1/$bouncer_port") 2>/dev/null && { started_bouncer=1; break; }
         sleep 0.1
@@ -112,26 +119,30 @@ EOF
       [ "$started_bouncer" -eq 1 ] && break
     fi
   done
-  [ "$started_bouncer" -eq 1 ] || { cat "$dir/pgbouncer.err" "$dir/pgbouncer.log" >&2 2>/dev/null; exit 1; }
+  [ "$started_bouncer" -eq 1 ] || { cat "$root/pgbouncer.err" "$root/pgbouncer.log" >&2 2>/dev/null; exit 1; }
 
   # The password is ignored (trust), but present so tests can check that it
   # never shows up in logs or errors.
   cat >"$dir/env" <<EOF
+PG_ROOT=$root
 PG_PORT=$PG_PORT
 PGBOUNCER_PORT=$bouncer_port
 PG_DSN='host=127.0.0.1 port=$PG_PORT dbname=cachecar_test user=postgres password=pg-test-secret'
 PGBOUNCER_DSN='host=127.0.0.1 port=$bouncer_port dbname=cachecar_test user=postgres password=pg-test-secret'
 PSQL='$pgbin/psql -X -q -h 127.0.0.1 -p $PG_PORT -U postgres -d cachecar_test'
 EOF
-  echo "pg.sh: PostgreSQL on 127.0.0.1:$PG_PORT, PgBouncer on 127.0.0.1:$bouncer_port ($dir)"
+  echo "pg.sh: PostgreSQL on 127.0.0.1:$PG_PORT, PgBouncer on 127.0.0.1:$bouncer_port ($root)"
 }
 
 stop() {
-  [ -d "$dir" ] || return 0
-  if [ -f "$dir/pgbouncer.pid" ]; then
-    kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null || true
+  [ -f "$dir/env" ] || { rm -rf "$dir"; return 0; }
+  # shellcheck disable=SC1091
+  . "$dir/env"
+  if [ -n "${PG_ROOT:-}" ] && [ -f "$PG_ROOT/pgbouncer.pid" ]; then
+    kill "$(cat "$PG_ROOT/pgbouncer.pid")" 2>/dev/null || true
   fi
-  pg_stop
+  [ -n "${PG_ROOT:-}" ] && [ -d "$PG_ROOT/data" ] && pg_stop
+  case "${PG_ROOT:-}" in /tmp/cachecar-pg.*) rm -rf "$PG_ROOT" ;; esac
   rm -rf "$dir"
 }
 
