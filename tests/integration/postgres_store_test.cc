@@ -349,6 +349,30 @@ TEST_F(PostgresStoreTest, TombstonesPastRetentionAreCleanedUp) {
   EXPECT_EQ(r->version, 0u);
 }
 
+TEST(PostgresStorePruneTest, OldOutboxRowsArePrunedOnlyWhenAsked) {
+  const PgHarness& pg = PgHarness::Get();
+  pg.CreateDatabase("prune_test");
+  PostgresOptions keep;
+  keep.dsn = pg.Dsn("prune_test");
+  auto kept = PostgresStore::Open(keep, /*migrate=*/true);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  ASSERT_TRUE((*kept)->Put("p", "old", "v", Precondition::None(), CallOptions{}).ok());
+  ASSERT_TRUE((*kept)->Put("p", "new", "v", Precondition::None(), CallOptions{}).ok());
+  pg.Psql("prune_test",
+          "UPDATE cachecar_outbox SET created_at = now() - interval '1 hour' WHERE key = 'old'");
+  ASSERT_TRUE((*kept)->CleanupTombstones().ok());
+  EXPECT_EQ(pg.Psql("prune_test", "SELECT count(*) FROM cachecar_outbox"), "2");
+
+  PostgresOptions prune = keep;
+  prune.prune_outbox_after = absl::Minutes(10);
+  auto pruning = PostgresStore::Open(prune, false);
+  ASSERT_TRUE(pruning.ok()) << pruning.status();
+  auto n = (*pruning)->CleanupTombstones();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 1u);
+  EXPECT_EQ(pg.Psql("prune_test", "SELECT key FROM cachecar_outbox"), "new");
+}
+
 TEST(PostgresStoreBouncerTest, WorksBehindPgBouncerInTransactionMode) {
   const PgHarness& pg = PgHarness::Get();
   PostgresOptions options;

@@ -162,8 +162,7 @@ struct PostgresStore::Impl {
       if (!n.ok()) {
         spdlog::debug("postgres: tombstone cleanup: {}", std::string(n.status().message()));
       } else if (*n > 0) {
-        spdlog::info("postgres: deleted {} tombstones older than {}", *n,
-                     absl::FormatDuration(options.tombstone_retention));
+        spdlog::debug("postgres: deleted {} expired tombstone/outbox rows", *n);
       }
     }
   }
@@ -171,11 +170,18 @@ struct PostgresStore::Impl {
   absl::StatusOr<uint64_t> Cleanup() {
     return Run(CallKind::kWrite, CallOptions{}, [&](pqxx::connection& c) -> absl::StatusOr<uint64_t> {
       pqxx::nontransaction tx(c);
-      const pqxx::result r = tx.exec_params(
-          postgres::kTombstoneCleanupQuery,
-          absl::ToDoubleSeconds(options.tombstone_retention), kCleanupBatch);
+      uint64_t deleted = tx.exec_params(postgres::kTombstoneCleanupQuery,
+                                        absl::ToDoubleSeconds(options.tombstone_retention),
+                                        kCleanupBatch)
+                             .affected_rows();
+      if (options.prune_outbox_after > absl::ZeroDuration()) {
+        deleted += tx.exec_params(postgres::kOutboxPruneQuery,
+                                  absl::ToDoubleSeconds(options.prune_outbox_after),
+                                  kCleanupBatch)
+                       .affected_rows();
+      }
       tx.commit();
-      return static_cast<uint64_t>(r.affected_rows());
+      return deleted;
     });
   }
 };

@@ -40,6 +40,10 @@ struct PostgresOptions {
   // Tombstones older than this are deleted (a read of such a key then
   // reports "absent at version 0").
   absl::Duration tombstone_retention = absl::Hours(24);
+  // When nothing relays the outbox (no sync topic), rows older than this
+  // are deleted so the table stays small; zero keeps them (a relay
+  // retires them).
+  absl::Duration prune_outbox_after = absl::ZeroDuration();
   postgres::SchemaOptions schema;
 };
 
@@ -71,8 +75,9 @@ class PostgresStore final : public Store {
                                       const CallOptions& options) override;
   absl::string_view Name() const override { return "postgres"; }
 
-  // Deletes tombstones past tombstone_retention; returns how many. Runs
-  // every minute on a background thread; public for tests.
+  // Deletes tombstones past tombstone_retention (and, with
+  // prune_outbox_after, old outbox rows); returns how many rows. Runs every
+  // minute on a background thread; public for tests.
   absl::StatusOr<uint64_t> CleanupTombstones();
 
   struct Impl;

@@ -323,4 +323,9 @@ const char kTombstoneCleanupQuery[] =
     "DELETE FROM cachecar_tombstones WHERE ctid IN (SELECT ctid FROM cachecar_tombstones "
     "WHERE deleted_at < now() - make_interval(secs => $1::double precision) LIMIT $2::int)";
 
+const char kOutboxPruneQuery[] =
+    "DELETE FROM cachecar_outbox WHERE id IN (SELECT id FROM cachecar_outbox "
+    "WHERE created_at < now() - make_interval(secs => $1::double precision) ORDER BY id "
+    "LIMIT $2::int)";
+
 }  // namespace cachecar::store::postgres

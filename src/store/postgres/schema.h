@@ -100,6 +100,9 @@ extern const char kUniqueColumnQuery[];
 extern const char kTriggerCountQuery[];
 // Deletes tombstones older than $1 seconds, at most $2 at a time.
 extern const char kTombstoneCleanupQuery[];
+// Deletes outbox rows older than $1 seconds, at most $2 at a time (only when
+// nothing relays the outbox: no sync topic configured).
+extern const char kOutboxPruneQuery[];
 
 }  // namespace cachecar::store::postgres
 
