@@ -1,23 +1,27 @@
-# cachecar container image: build with the same dependency script CI uses,
-# run from a slim Debian bookworm with only the runtime libraries.
-# (Issue #5 hardens this further: non-root is here already; probes, k8s.)
+# cachecar container image. Build stage: the same dependency script as CI,
+# via deploy/docker/build.sh (tests/docker/check_image_steps.sh runs that
+# script on the test machine, so these steps are exercised without Docker).
+# Runtime stage: Debian bookworm-slim with only the shared libraries the
+# binary links (deploy/docker/runtime-packages.txt, checked by the same
+# test), a non-root user, no shell tools beyond the base image's.
 FROM debian:bookworm AS build
 WORKDIR /src
 COPY scripts/deps.sh scripts/deps.sh
 RUN bash scripts/deps.sh
 COPY . .
-RUN cmake --preset default && cmake --build build --target cachecar -j"$(nproc)" \
-    && strip build/cmd/cachecar/cachecar
+RUN bash deploy/docker/build.sh /out/cachecar /src/build-image
 
 FROM debian:bookworm-slim
+COPY deploy/docker/runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends \
-       libgrpc++1.51 libprotobuf32 libspdlog1.10 libyaml-cpp0.7 ca-certificates \
-    && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --no-create-home cachecar
-COPY --from=build /src/build/cmd/cachecar/cachecar /usr/local/bin/cachecar
-USER 10001
-EXPOSE 50051
-# In a pod, listen on the pod's loopback only: the app is the one caller.
+    && grep -v '^#' /tmp/runtime-packages.txt | xargs apt-get install -y --no-install-recommends \
+    && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages.txt \
+    && groupadd --system --gid 65532 cachecar \
+    && useradd --system --uid 65532 --gid 65532 --no-create-home --shell /usr/sbin/nologin cachecar
+COPY --from=build /out/cachecar /usr/local/bin/cachecar
+USER 65532:65532
+# 50051: gRPC API (loopback by default: the app in the pod is the caller);
+# 50052: health probes (probe_listen); 9464: /metrics (metrics_listen).
+EXPOSE 50051 50052 9464
 ENTRYPOINT ["cachecar"]
 CMD ["serve", "--listen", "127.0.0.1:50051"]

@@ -21,6 +21,10 @@
 #include "service/worker_pool.h"
 #include "spdlog/spdlog.h"
 #include "cmd/cachecar/store_factory.h"
+#include "metrics/instrumented_store.h"
+#include "metrics/metrics.h"
+#include "service/readiness_monitor.h"
+#include "absl/strings/str_cat.h"
 
 namespace {
 
@@ -42,6 +46,32 @@ int WaitForStopSignal(const sigset_t& set) {
   while (sigwait(&set, &signal) != 0) {
   }
   return signal;
+}
+
+std::vector<cachecar::metrics::NamespaceSample> NamespaceSamples(
+    cachecar::service::NamespaceSet& namespaces) {
+  std::vector<cachecar::metrics::NamespaceSample> out;
+  for (cachecar::service::Namespace* ns : namespaces.All()) {
+    const cachecar::cache::EngineStats s = ns->engine->Stats();
+    cachecar::metrics::NamespaceSample sample;
+    sample.name = ns->name;
+    sample.hits = s.hits;
+    sample.misses = s.misses;
+    sample.evictions = s.evictions;
+    sample.expirations = s.expirations;
+    sample.fills_rejected = s.fills_rejected;
+    sample.entries = s.entries;
+    sample.bytes = s.bytes;
+    sample.max_bytes = ns->engine->max_bytes();
+    sample.loads = ns->loads.load(std::memory_order_relaxed);
+    out.push_back(std::move(sample));
+  }
+  return out;
+}
+
+// "127.0.0.1" of "127.0.0.1:9464" (for the start-up log).
+std::string MetricsHost(const std::string& address) {
+  return address.substr(0, address.rfind(':'));
 }
 
 // " table=app.users(id, profile)" for a namespace kept in its own table.
@@ -74,21 +104,55 @@ int Serve(const cachecar::config::Config& config) {
     spdlog::critical("cannot start: {}", std::string(opened.status().message()));
     return 1;
   }
-  store::Store& store = **opened;
+  metrics::Metrics metrics(std::string((*opened)->Name()));
+  metrics::InstrumentedStore store(**opened, metrics);
   service::NamespaceSet namespaces(config);
   service::WorkerPool pool(config.workers, config.worker_queue, "store");
   service::CacheService cache(service::Limits::FromConfig(config), namespaces, store, pool);
+  metrics.SetNamespaceSource([&namespaces] { return NamespaceSamples(namespaces); });
+  metrics.SetWorkerQueueSource([&pool] { return pool.queued(); });
+
+  std::unique_ptr<metrics::MetricsEndpoint> metrics_endpoint;
+  if (!config.metrics_listen.empty()) {
+    auto endpoint = metrics::MetricsEndpoint::Start(config.metrics_listen, metrics);
+    if (!endpoint.ok()) {
+      spdlog::critical("cannot start: {}", std::string(endpoint.status().message()));
+      return 1;
+    }
+    metrics_endpoint = std::move(*endpoint);
+  }
 
   server::ServerOptions options;
   options.listen = config.listen;
+  options.probe_listen = config.probe_listen;
+  options.metrics = &metrics;
   options.max_message_bytes = static_cast<int>(config.max_message_bytes);
   auto server = server::GrpcServer::Start(options, cache);
   if (!server.ok()) {
     spdlog::critical("cannot start: {}", std::string(server.status().message()));
     return 1;
   }
-  spdlog::info("cachecar {} serving on {} (store={}); {}", kVersion,
+  server::GrpcServer* grpc_server = server->get();
+  auto readiness = std::make_unique<service::ReadinessMonitor>(
+      store, absl::Seconds(1), [grpc_server, &metrics](bool ready, const absl::Status& why) {
+        grpc_server->SetReady(ready);
+        metrics.SetReady(ready);
+        if (ready) {
+          spdlog::info("ready: the store answers; health readiness SERVING");
+        } else {
+          spdlog::warn("not ready: {}; health readiness NOT_SERVING (liveness stays SERVING)",
+                       std::string(why.message()));
+        }
+      });
+  spdlog::info("cachecar {} serving on {} (store={}){}{}; {}", kVersion,
                absl::StrJoin((*server)->bound_addresses(), ", "), std::string(store.Name()),
+               (*server)->bound_probe_addresses().empty()
+                   ? ""
+                   : ", probes on " + absl::StrJoin((*server)->bound_probe_addresses(), ", "),
+               metrics_endpoint == nullptr
+                   ? ""
+                   : absl::StrCat(", metrics on http://", MetricsHost(config.metrics_listen),
+                                  ":", metrics_endpoint->port(), "/metrics"),
                config::DescribeConfig(config));
 
   for (service::Namespace* ns : namespaces.All()) {
@@ -120,6 +184,7 @@ int Serve(const cachecar::config::Config& config) {
     }
   });
   (*server)->Shutdown(config.shutdown_grace);
+  readiness.reset();  // before the server it reports to
   pool.Shutdown();
   server->reset();
   stopped.Notify();

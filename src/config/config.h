@@ -36,6 +36,11 @@ struct NamespaceConfig {
 struct Config {
   // Addresses to serve gRPC on: host:port, [v6]:port, or unix:///abs/path.
   std::vector<std::string> listen = {"127.0.0.1:50051"};
+  // Addresses serving only grpc.health.v1 (kubelet probes reach the pod IP
+  // while the API stays on loopback); empty: none.
+  std::vector<std::string> probe_listen;
+  // host:port of the Prometheus /metrics endpoint; empty: no endpoint.
+  std::string metrics_listen = "127.0.0.1:9464";
 
   // Cache engine.
   uint64_t max_bytes = 256ull << 20;  // bound over all namespaces

@@ -229,8 +229,21 @@ TEST(ConfigEnv, OtherVariablesIgnored) {
                    {"CACHECAR_PORT", "tcp://10.0.0.1:50051"},
                    {"CACHECAR_PORT_50051_TCP_ADDR", "10.0.0.1"},
                    {"CACHECAR_SERVICE_HOST", "10.0.0.1"},
-                   {"CACHECAR_SERVICE_PORT_GRPC", "50051"}};
+                   {"CACHECAR_SERVICE_PORT_GRPC", "50051"},
+                   // ... and for one named cachecar-injector.
+                   {"CACHECAR_INJECTOR_SERVICE_HOST", "10.0.0.2"},
+                   {"CACHECAR_INJECTOR_SERVICE_PORT", "443"},
+                   {"CACHECAR_INJECTOR_PORT", "tcp://10.0.0.2:443"},
+                   {"CACHECAR_INJECTOR_PORT_443_TCP", "tcp://10.0.0.2:443"},
+                   {"CACHECAR_INJECTOR_PORT_443_TCP_PROTO", "tcp"}};
   EXPECT_EQ(Load({}, env).workers, 8u);
+}
+
+TEST(ConfigEnv, LookalikesOfServiceLinksAreStillTypos) {
+  EXPECT_THAT(LoadError({}, {{"CACHECAR_WORKERZ", "3"}}),
+              HasSubstr("unknown environment variable CACHECAR_WORKERZ"));
+  EXPECT_THAT(LoadError({}, {{"CACHECAR_PORT_X_TCP", "3"}}),
+              HasSubstr("unknown environment variable CACHECAR_PORT_X_TCP"));
 }
 
 // --- unknown names ----------------------------------------------------------

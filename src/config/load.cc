@@ -82,21 +82,40 @@ absl::StatusOr<std::vector<Setting>> ReadFlags(
   return settings;
 }
 
-// Kubernetes sets these for a Service named "cachecar" in the pod's namespace
-// (docker links did too); they are not ours and must not stop start-up.
+// Kubernetes sets service-link variables for every Service in the pod's
+// namespace: a Service named "cachecar" or "cachecar-injector" gives
+// CACHECAR_PORT, CACHECAR_INJECTOR_SERVICE_HOST, CACHECAR_INJECTOR_PORT_443_TCP
+// and so on. They are not ours and must not stop start-up.
 bool IsServiceLinkVariable(absl::string_view name) {
-  return name == "CACHECAR_PORT" || absl::StartsWith(name, "CACHECAR_PORT_") ||
-         absl::StartsWith(name, "CACHECAR_SERVICE_");
+  if (absl::StrContains(name, "_SERVICE_HOST") || absl::StrContains(name, "_SERVICE_PORT") ||
+      absl::EndsWith(name, "_PORT")) {
+    return true;
+  }
+  // ..._PORT_<number>_<TCP|UDP|SCTP>[_PROTO|_PORT|_ADDR]
+  const size_t at = name.rfind("_PORT_");
+  if (at == absl::string_view::npos) return false;
+  absl::string_view rest = name.substr(at + 6);
+  size_t digits = 0;
+  while (digits < rest.size() && absl::ascii_isdigit(static_cast<unsigned char>(rest[digits]))) {
+    ++digits;
+  }
+  if (digits == 0) return false;
+  rest.remove_prefix(digits);
+  for (absl::string_view proto : {"_TCP", "_UDP", "_SCTP"}) {
+    if (!absl::StartsWith(rest, proto)) continue;
+    rest.remove_prefix(proto.size());
+    return rest.empty() || rest == "_PROTO" || rest == "_PORT" || rest == "_ADDR";
+  }
+  return false;
 }
 
 absl::StatusOr<std::vector<Setting>> ReadEnv(
     const std::map<std::string, std::string>& env) {
   std::vector<Setting> settings;
   for (const auto& [name, value] : env) {
-    if (!absl::StartsWith(name, kEnvPrefix) || IsServiceLinkVariable(name)) {
-      continue;
-    }
+    if (!absl::StartsWith(name, kEnvPrefix)) continue;
     const Option* option = FindOptionByEnv(name);
+    if (option == nullptr && IsServiceLinkVariable(name)) continue;
     if (option == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("config: unknown environment variable ", name,

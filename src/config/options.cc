@@ -96,6 +96,13 @@ absl::Status AddListen(Config& c, absl::string_view text) {
 std::string ShowListen(const Config& c) { return absl::StrJoin(c.listen, ","); }
 void ClearListen(Config& c) { c.listen.clear(); }
 
+absl::Status AddProbeListen(Config& c, absl::string_view text) {
+  for (std::string& address : SplitList(text)) c.probe_listen.push_back(std::move(address));
+  return absl::OkStatus();
+}
+std::string ShowProbeListen(const Config& c) { return absl::StrJoin(c.probe_listen, ","); }
+void ClearProbeListen(Config& c) { c.probe_listen.clear(); }
+
 absl::Status AddNamespaces(Config& c, absl::string_view text) {
   for (const std::string& spec : SplitList(text)) {
     absl::StatusOr<NamespaceConfig> ns = ParseNamespaceSpec(spec);
@@ -124,6 +131,16 @@ std::vector<Option>* BuildOptions() {
        "Address to serve gRPC on: host:port, [v6]:port or unix:///abs/path. "
        "Repeat the flag or give a comma-separated list for several.",
        &AddListen, &ShowListen, &ClearListen},
+      {"probe_listen", "--probe-listen", "CACHECAR_PROBE_LISTEN", "probe_listen",
+       K::kAddressList, "",
+       "Address serving only grpc.health.v1 (names liveness, readiness), for kubelet "
+       "probes: e.g. 0.0.0.0:50052 in a pod, so the API can stay on loopback. Repeatable.",
+       &AddProbeListen, &ShowProbeListen, &ClearProbeListen},
+      {"metrics_listen", "--metrics-listen", "CACHECAR_METRICS_LISTEN", "metrics_listen",
+       K::kText, "HOST:PORT",
+       "Where Prometheus scrapes /metrics (0.0.0.0:9464 in a pod; port 0 picks one); "
+       "empty turns the endpoint off.",
+       &SetText<&Config::metrics_listen>, &ShowText<&Config::metrics_listen>, nullptr},
       {"max_bytes", "--max-bytes", "CACHECAR_MAX_BYTES", "max_bytes",
        K::kBytes, "",
        "Memory bound for cached keys and values over all namespaces "
@@ -350,6 +367,8 @@ const char kExampleYaml[] = R"(# /etc/cachecar/cachecar.yaml
 listen:
   - 127.0.0.1:50051
   - unix:///run/cachecar/cachecar.sock
+probe_listen: 0.0.0.0:50052   # kubelet gRPC probes
+metrics_listen: 0.0.0.0:9464  # Prometheus
 max_bytes: 512MiB
 shards: 32
 eviction: s3fifo

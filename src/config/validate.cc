@@ -103,6 +103,22 @@ void CheckListen(const Config& c, Problems& problems) {
   if (c.listen.empty()) {
     problems.Add("listen", "must name at least one address");
   }
+  for (const std::string& address : c.probe_listen) {
+    const std::string reason = CheckAddress(address);
+    if (!reason.empty()) problems.Add("probe_listen", absl::StrCat(Quote(address), ": ", reason));
+    if (std::find(c.listen.begin(), c.listen.end(), address) != c.listen.end()) {
+      problems.Add("probe_listen", absl::StrCat(Quote(address), " is also in listen"));
+    }
+  }
+  if (!c.metrics_listen.empty()) {
+    const std::string reason = CheckAddress(c.metrics_listen);
+    if (!reason.empty() || absl::StartsWith(c.metrics_listen, "unix:")) {
+      problems.Add("metrics_listen",
+                   absl::StrCat(Quote(c.metrics_listen), ": ",
+                                reason.empty() ? "must be host:port (HTTP, not a unix socket)"
+                                               : reason));
+    }
+  }
   std::set<std::string> seen;
   for (const std::string& address : c.listen) {
     const std::string reason = CheckAddress(address);

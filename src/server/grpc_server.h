@@ -1,9 +1,12 @@
 // GrpcServer: builds and runs the gRPC server: the Cache service, the
 // standard grpc.health.v1.Health service and server reflection (so grpcurl
-// can list and describe everything), on every configured address.
+// can list and describe everything), on every configured address; and, on
+// the probe addresses, a second server with only grpc.health.v1 (for
+// kubelet probes from outside the pod while the API stays on loopback).
 //
-// Health: "" and "cachecar.v1.Cache" are SERVING once started; Shutdown turns
-// them NOT_SERVING before it stops accepting calls.
+// Health names: "liveness" is SERVING while the process runs; "readiness",
+// "" and "cachecar.v1.Cache" follow SetReady() (start: not ready). Shutdown
+// turns every name NOT_SERVING before it stops accepting calls.
 //
 // Thread-safety: Start once; Shutdown may be called from any one thread.
 #ifndef CACHECAR_SERVER_GRPC_SERVER_H_
@@ -17,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "metrics/metrics.h"
 #include "server/cache_grpc_service.h"
 #include "server/health_service.h"
 #include "server/listen_address.h"
@@ -29,7 +33,14 @@ struct ServerOptions {
   std::vector<std::string> listen = {"127.0.0.1:50051"};
   // Requests larger than this get RESOURCE_EXHAUSTED from gRPC itself.
   int max_message_bytes = 4 << 20;
+  // Addresses that serve only grpc.health.v1; empty: none.
+  std::vector<std::string> probe_listen;
+  // Records every call when set; must outlive the server.
+  metrics::Metrics* metrics = nullptr;
 };
+
+inline constexpr const char kLivenessName[] = "liveness";
+inline constexpr const char kReadinessName[] = "readiness";
 
 class GrpcServer {
  public:
@@ -37,10 +48,12 @@ class GrpcServer {
       const ServerOptions& options, service::CacheService& service);
   ~GrpcServer();
 
-  HealthService& health() { return *health_; }
+  // Readiness: "readiness", "" and "cachecar.v1.Cache", on every listener.
+  void SetReady(bool ready);
 
   // The addresses actually bound (port 0 resolved to the chosen port).
   const std::vector<std::string>& bound_addresses() const { return bound_; }
+  const std::vector<std::string>& bound_probe_addresses() const { return probe_bound_; }
 
   // Health NOT_SERVING, then stop accepting; calls in flight get until
   // `grace` to finish, then are cancelled. Returns when all are done.
@@ -51,6 +64,9 @@ class GrpcServer {
 
   std::unique_ptr<CacheGrpcService> cache_service_;
   std::unique_ptr<HealthService> health_;
+  std::unique_ptr<HealthService> probe_health_;  // null without probe_listen
+  std::unique_ptr<grpc::Server> probe_server_;
+  std::vector<std::string> probe_bound_;
   std::unique_ptr<ReflectionService> reflection_;
   std::vector<std::unique_ptr<UnixSocketClaim>> unix_claims_;
   std::unique_ptr<grpc::Server> server_;

@@ -68,10 +68,13 @@ class GrpcServerTest : public ::testing::Test {
     ServerOptions options;
     options.listen = {"127.0.0.1:0"};
     options.max_message_bytes = 4 << 20;
+    options.probe_listen = {"127.0.0.1:0"};
+    options.metrics = &metrics_;
     auto server = GrpcServer::Start(options, *service_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     address_ = server_->bound_addresses()[0];
+    probe_address_ = server_->bound_probe_addresses()[0];
     channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
     stub_ = v1::Cache::NewStub(channel_);
   }
@@ -80,6 +83,7 @@ class GrpcServerTest : public ::testing::Test {
     pool_.Shutdown();
   }
 
+  metrics::Metrics metrics_{"memory"};  // outlives the server that records into it
   config::Config config_;
   GatedStore store_;
   service::WorkerPool pool_{2, 100};
@@ -87,6 +91,7 @@ class GrpcServerTest : public ::testing::Test {
   std::unique_ptr<service::CacheService> service_;
   std::unique_ptr<GrpcServer> server_;
   std::string address_;
+  std::string probe_address_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Cache::Stub> stub_;
 };
@@ -165,7 +170,73 @@ TEST_F(GrpcServerTest, BadInputGetsTheDocumentedCodes) {
   EXPECT_EQ(resp.namespaces(0).namespace_(), "default");
 }
 
+using ServingStatus = grpc::health::v1::HealthCheckResponse::ServingStatus;
+
+ServingStatus CheckHealth(const std::shared_ptr<grpc::Channel>& channel, const std::string& name) {
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext ctx;
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service(name);
+  grpc::health::v1::HealthCheckResponse resp;
+  EXPECT_TRUE(health->Check(&ctx, req, &resp).ok()) << name;
+  return resp.status();
+}
+
+TEST_F(GrpcServerTest, ReadinessFollowsSetReadyLivenessDoesNot) {
+  const auto probe = grpc::CreateChannel(probe_address_, grpc::InsecureChannelCredentials());
+  for (const auto& channel : {channel_, probe}) {
+    EXPECT_EQ(CheckHealth(channel, "liveness"), grpc::health::v1::HealthCheckResponse::SERVING);
+    for (const char* name : {"readiness", "", "cachecar.v1.Cache"}) {
+      EXPECT_EQ(CheckHealth(channel, name), grpc::health::v1::HealthCheckResponse::NOT_SERVING)
+          << "not ready before the first SetReady: " << name;
+    }
+  }
+  server_->SetReady(true);
+  for (const auto& channel : {channel_, probe}) {
+    for (const char* name : {"liveness", "readiness", "", "cachecar.v1.Cache"}) {
+      EXPECT_EQ(CheckHealth(channel, name), grpc::health::v1::HealthCheckResponse::SERVING)
+          << name;
+    }
+  }
+  server_->SetReady(false);
+  EXPECT_EQ(CheckHealth(probe, "readiness"), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(CheckHealth(probe, "liveness"), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+TEST_F(GrpcServerTest, ProbePortServesOnlyHealth) {
+  const auto probe = grpc::CreateChannel(probe_address_, grpc::InsecureChannelCredentials());
+  auto stub = v1::Cache::NewStub(probe);
+  grpc::ClientContext ctx;
+  v1::GetRequest req;
+  req.set_key("k");
+  v1::GetResponse resp;
+  EXPECT_EQ(stub->Get(&ctx, req, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(GrpcServerTest, EveryCallIsCountedByMethodAndCode) {
+  {
+    grpc::ClientContext ctx;
+    v1::GetRequest req;
+    req.set_key("");  // INVALID_ARGUMENT
+    v1::GetResponse resp;
+    EXPECT_EQ(stub_->Get(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext ctx;
+    v1::PutRequest req;
+    req.set_key("k");
+    req.set_value("v");
+    v1::PutResponse resp;
+    ASSERT_TRUE(stub_->Put(&ctx, req, &resp).ok());
+  }
+  const std::string text = metrics_.Render();
+  EXPECT_THAT(text, HasSubstr("cachecar_requests_total{code=\"INVALID_ARGUMENT\",method=\"Get\"} 1"));
+  EXPECT_THAT(text, HasSubstr("cachecar_requests_total{code=\"OK\",method=\"Put\"} 3"));
+  EXPECT_THAT(text, HasSubstr("cachecar_request_duration_seconds_count{method=\"Put\"} 3"));
+}
+
 TEST_F(GrpcServerTest, HealthIsServingThenNotServingOnShutdown) {
+  server_->SetReady(true);
   auto health = grpc::health::v1::Health::NewStub(channel_);
   for (const char* name : {"", "cachecar.v1.Cache"}) {
     grpc::ClientContext ctx;

@@ -85,6 +85,10 @@ class Store {
                                               std::optional<uint64_t> if_version,
                                               const CallOptions& options) = 0;
 
+  // Whether the store can be reached now (readiness). The default has
+  // nothing to check.
+  virtual absl::Status CheckHealth(const CallOptions& options) { return absl::OkStatus(); }
+
   // A short name for logs ("memory", "postgres").
   virtual absl::string_view Name() const = 0;
 };

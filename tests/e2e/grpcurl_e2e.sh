@@ -9,6 +9,8 @@ GRPCURL="$2"
 [ -x "$GRPCURL" ] || { echo "no grpcurl at $GRPCURL (run scripts/install_grpcurl.sh)"; exit 1; }
 
 work="$(mktemp -d /tmp/cachecar-e2e.XXXXXX)"
+# Every instance here picks a free metrics port unless told otherwise.
+export CACHECAR_METRICS_LISTEN=127.0.0.1:0
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
@@ -42,7 +44,10 @@ wait_serving() {
   return 1
 }
 
+metrics_port="$(free_port)"
+probe_addr="127.0.0.1:$(free_port)"
 "$CACHECAR" --listen "$addr" --listen "unix://$sock" --log-format json \
+  --metrics-listen "127.0.0.1:$metrics_port" --probe-listen "$probe_addr" \
   --namespace users:60s >"$work/server.log" 2>&1 &
 server=$!
 pids+=("$server")
@@ -124,6 +129,32 @@ out="$(gu -d '{"key":"user:2"}' "$sock" cachecar.v1.Cache/Get)"
 check "Get over the unix socket sees the TCP Put" "$out" '"value": "eA=="'
 out="$(gu "$sock" grpc.health.v1.Health/Check)"
 check "health over the unix socket" "$out" '"status": "SERVING"'
+
+# --- probes: a port with only grpc.health.v1 ----------------------------------
+hc() { "$GRPCURL" -plaintext -import-path "$proto_dir" -proto grpc/health/v1/health.proto "$@" 2>&1; }
+proto_dir="$(cd "$(dirname "$0")/../../proto" && pwd)"
+out="$(hc -d '{"service":"liveness"}' "$probe_addr" grpc.health.v1.Health/Check)"
+check "probe port: liveness SERVING" "$out" '"status": "SERVING"'
+out="$(hc -d '{"service":"readiness"}' "$probe_addr" grpc.health.v1.Health/Check)"
+check "probe port: readiness SERVING (memory store is always reachable)" "$out" '"status": "SERVING"'
+out="$(gc -d '{"key":"k"}' "$probe_addr" cachecar.v1.Cache/Get)"
+check "probe port does not serve the cache API" "$out" "server does not support the reflection API"
+
+# --- metrics: scrape /metrics as Prometheus would --------------------------------
+scrape() { python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "http://127.0.0.1:$metrics_port/metrics" 2>&1; }
+before="$(scrape)"
+check "metrics: requests by method and code" "$before" 'cachecar_requests_total{code="OK",method="Put"}'
+check "metrics: errors by code" "$before" 'cachecar_requests_total{code="INVALID_ARGUMENT",method="Get"}'
+check "metrics: latency histogram" "$before" 'cachecar_request_duration_seconds_bucket{method="Get",le="0.001"}'
+check "metrics: store operations" "$before" 'cachecar_store_operations_total{code="OK",op="put",store="memory"}'
+check "metrics: per-namespace entries" "$before" 'cachecar_cache_entries{namespace="users"}'
+check "metrics: ready" "$before" 'cachecar_ready 1'
+hits_of() { sed -n 's/^cachecar_cache_hits_total{namespace="default"} \([0-9.e+]*\)$/\1/p' <<<"$1"; }
+for _ in 1 2 3; do gc -d '{"key":"user:2"}' "$addr" cachecar.v1.Cache/Get >/dev/null; done
+after="$(scrape)"
+h0="$(hits_of "$before")"; h1="$(hits_of "$after")"
+if python3 -c "import sys; sys.exit(0 if float('$h1') >= float('$h0') + 3 else 1)" 2>/dev/null; then
+  ok "metrics: hits move ($h0 -> $h1)"; else not_ok "metrics: hits move" "before=$h0 after=$h1"; fi
 
 # --- a second instance fails loudly -------------------------------------------
 out="$(timeout 20 "$CACHECAR" --listen "$addr" 2>&1)"; rc=$?

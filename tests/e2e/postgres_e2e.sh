@@ -10,6 +10,7 @@ GRPCURL="$2"
 . "$3"   # PG_DSN, PSQL (tests/pg/pg.sh start)
 
 work="$(mktemp -d /tmp/cachecar-pg-e2e.XXXXXX)"
+export CACHECAR_METRICS_LISTEN=127.0.0.1:0  # a free metrics port for each instance
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
@@ -52,8 +53,9 @@ check "unreachable database: a clear error" "$out" "cannot connect to PostgreSQL
 if grep -qF "$password" <<<"$out"; then not_ok "the password is not printed" "$out"; else ok "the password is not printed"; fi
 
 # --- serve -----------------------------------------------------------------
+probe_addr="127.0.0.1:$(free_port)"
 "$CACHECAR" serve --store=postgres --postgres-dsn-file "$work/dsn" --listen "$addr" \
-  --log-format json >"$work/server.log" 2>&1 &
+  --probe-listen "$probe_addr" --log-format json >"$work/server.log" 2>&1 &
 pids+=("$!")
 for _ in $(seq 1 100); do
   gc -max-time 1 "$addr" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING && break
@@ -86,6 +88,34 @@ check "and writes an outbox DELETE" "$(psql_q "SELECT op FROM cachecar_outbox WH
 if grep -qF "$password" "$work/server.log"; then not_ok "the log never shows the password" "$(grep -F "$password" "$work/server.log")"
 else ok "the log never shows the password"; fi
 check "the log shows the DSN redacted" "$(cat "$work/server.log")" "password=***"
+
+# --- PostgreSQL down: readiness flips, liveness does not, hits still served ---
+pg_sh="$(cd "$(dirname "$0")/.." && pwd)/pg/pg.sh"
+pg_dir="$(dirname "$3")"
+proto_dir="$(cd "$(dirname "$0")/../../proto" && pwd)"
+health() { "$GRPCURL" -plaintext -import-path "$proto_dir" -proto grpc/health/v1/health.proto \
+  -d "{\"service\":\"$1\"}" "$probe_addr" grpc.health.v1.Health/Check 2>&1; }
+# wait_status NAME STATUS: polls (bounded, 15 s) until the probe reports STATUS.
+wait_status() {
+  for _ in $(seq 1 150); do
+    health "$1" | grep -q "\"status\": \"$2\"" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+gc -d '{"key":"warm","value":"dw=="}' "$addr" cachecar.v1.Cache/Put >/dev/null
+if wait_status readiness SERVING; then ok "ready while PostgreSQL is up"; else not_ok "ready while PostgreSQL is up" "$(health readiness)"; fi
+bash "$pg_sh" pg-stop "$pg_dir"
+if wait_status readiness NOT_SERVING; then ok "PostgreSQL down: readiness NOT_SERVING"; else not_ok "PostgreSQL down: readiness NOT_SERVING" "$(health readiness)"; fi
+check "PostgreSQL down: liveness still SERVING" "$(health liveness)" '"status": "SERVING"'
+out="$(gc -d '{"key":"warm"}' "$addr" cachecar.v1.Cache/Get)"
+check "PostgreSQL down: a cache hit is still served" "$out" '"value": "dw=="'
+out="$(gc -d '{"key":"cold"}' "$addr" cachecar.v1.Cache/Get)"
+check "PostgreSQL down: a miss is UNAVAILABLE" "$out" "Code: Unavailable"
+bash "$pg_sh" pg-start "$pg_dir"
+if wait_status readiness SERVING; then ok "PostgreSQL back: readiness SERVING again"; else not_ok "PostgreSQL back: readiness SERVING again" "$(health readiness)"; fi
+out="$(gc -d '{"key":"cold","consistency":"CONSISTENCY_STRONG"}' "$addr" cachecar.v1.Cache/Get)"
+check "PostgreSQL back: misses read through again" "$out" '"source": "SOURCE_STORE"'
 
 kill -TERM "${pids[0]}"
 wait "${pids[0]}"

@@ -359,6 +359,16 @@ PostgresStore::~PostgresStore() {
 
 absl::StatusOr<uint64_t> PostgresStore::CleanupTombstones() { return impl_->Cleanup(); }
 
+absl::Status PostgresStore::CheckHealth(const CallOptions& options) {
+  absl::StatusOr<bool> up =
+      impl_->Run(CallKind::kRead, options, [](pqxx::connection& c) -> absl::StatusOr<bool> {
+        pqxx::nontransaction tx(c);
+        tx.exec("SELECT 1");
+        return true;
+      });
+  return up.status();
+}
+
 absl::StatusOr<Record> PostgresStore::Load(absl::string_view ns, absl::string_view key,
                                            const CallOptions& options) {
   if (absl::Status s = CheckKey(key); !s.ok()) return s;

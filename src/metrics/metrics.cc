@@ -1,0 +1,278 @@
+// See metrics.h.
+#include "metrics/metrics.h"
+
+#include <mutex>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "prometheus/collectable.h"
+#include "prometheus/counter.h"
+#include "prometheus/exposer.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
+
+namespace cachecar::metrics {
+namespace {
+
+constexpr std::array<const char*, 17> kCodeNames = {
+    "OK",        "CANCELLED",         "UNKNOWN",           "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+    "UNIMPLEMENTED", "INTERNAL",      "UNAVAILABLE",       "DATA_LOSS",
+    "UNAUTHENTICATED"};
+
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const auto* const buckets = new prometheus::Histogram::BucketBoundaries{
+      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+      0.025,   0.05,   0.1,     0.25,   0.5,   1,     2.5,    5};
+  return *buckets;
+}
+
+int ClampCode(int code) { return code >= 0 && code < 17 ? code : 2; /* UNKNOWN */ }
+
+prometheus::MetricFamily Family(const std::string& name, const std::string& help,
+                                prometheus::MetricType type) {
+  prometheus::MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  return f;
+}
+
+void AddSample(prometheus::MetricFamily& f, const std::string& ns, double value) {
+  prometheus::ClientMetric m;
+  m.label.push_back({"namespace", ns});
+  if (f.type == prometheus::MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  f.metric.push_back(std::move(m));
+}
+
+}  // namespace
+
+struct Metrics::Families {
+  prometheus::Family<prometheus::Counter>* requests;
+  prometheus::Family<prometheus::Counter>* store_ops;
+  std::mutex mu;  // guards Add() on first use of a series
+};
+
+class Metrics::ScrapeCollector : public prometheus::Collectable {
+ public:
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::function<std::vector<NamespaceSample>()> namespaces;
+    std::function<size_t()> queue;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      namespaces = namespaces_;
+      queue = queue_;
+    }
+    std::vector<prometheus::MetricFamily> out;
+    if (namespaces) {
+      using T = prometheus::MetricType;
+      auto hits = Family("cachecar_cache_hits_total", "Lookups answered from the cache.", T::Counter);
+      auto misses = Family("cachecar_cache_misses_total", "Lookups the cache could not answer.", T::Counter);
+      auto loads = Family("cachecar_store_loads_total", "Store reads made to fill the cache.", T::Counter);
+      auto evictions = Family("cachecar_cache_evictions_total", "Entries dropped to make room.", T::Counter);
+      auto expirations = Family("cachecar_cache_expirations_total", "Entries dropped because their TTL passed.", T::Counter);
+      auto rejected = Family("cachecar_fill_tickets_rejected_total",
+                             "Loaded values not cached because a newer write or invalidation arrived during the load.",
+                             T::Counter);
+      auto entries = Family("cachecar_cache_entries", "Entries in the cache, negative ones included.", T::Gauge);
+      auto bytes = Family("cachecar_cache_bytes", "Bytes the cache accounts (keys, values, per-entry overhead).", T::Gauge);
+      auto max_bytes = Family("cachecar_cache_max_bytes", "The namespace's byte bound.", T::Gauge);
+      for (const NamespaceSample& s : namespaces()) {
+        AddSample(hits, s.name, static_cast<double>(s.hits));
+        AddSample(misses, s.name, static_cast<double>(s.misses));
+        AddSample(loads, s.name, static_cast<double>(s.loads));
+        AddSample(evictions, s.name, static_cast<double>(s.evictions));
+        AddSample(expirations, s.name, static_cast<double>(s.expirations));
+        AddSample(rejected, s.name, static_cast<double>(s.fills_rejected));
+        AddSample(entries, s.name, static_cast<double>(s.entries));
+        AddSample(bytes, s.name, static_cast<double>(s.bytes));
+        AddSample(max_bytes, s.name, static_cast<double>(s.max_bytes));
+      }
+      for (auto* f : {&hits, &misses, &loads, &evictions, &expirations, &rejected, &entries,
+                      &bytes, &max_bytes}) {
+        out.push_back(std::move(*f));
+      }
+    }
+    if (queue) {
+      auto depth = Family("cachecar_worker_queue_tasks",
+                          "Store tasks waiting for a worker thread.", prometheus::MetricType::Gauge);
+      prometheus::ClientMetric m;
+      m.gauge.value = static_cast<double>(queue());
+      depth.metric.push_back(m);
+      out.push_back(std::move(depth));
+    }
+    return out;
+  }
+
+  void SetNamespaces(std::function<std::vector<NamespaceSample>()> f) {
+    std::lock_guard<std::mutex> lock(mu_);
+    namespaces_ = std::move(f);
+  }
+  void SetQueue(std::function<size_t()> f) {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_ = std::move(f);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::function<std::vector<NamespaceSample>()> namespaces_;
+  std::function<size_t()> queue_;
+};
+
+Metrics::Metrics(std::string store_name)
+    : store_name_(std::move(store_name)),
+      registry_(std::make_shared<prometheus::Registry>()),
+      families_(std::make_unique<Families>()),
+      collector_(std::make_shared<ScrapeCollector>()) {
+  families_->requests = &prometheus::BuildCounter()
+                             .Name("cachecar_requests_total")
+                             .Help("gRPC requests finished, by method and status code.")
+                             .Register(*registry_);
+  auto& request_seconds = prometheus::BuildHistogram()
+                              .Name("cachecar_request_duration_seconds")
+                              .Help("gRPC request latency, from arrival to status sent.")
+                              .Register(*registry_);
+  for (size_t m = 0; m < kMethods.size(); ++m) {
+    request_seconds_[m] =
+        &request_seconds.Add({{"method", std::string(kMethods[m])}}, LatencyBuckets());
+  }
+  families_->store_ops = &prometheus::BuildCounter()
+                              .Name("cachecar_store_operations_total")
+                              .Help("Store calls finished, by operation and status code.")
+                              .Register(*registry_);
+  auto& store_seconds = prometheus::BuildHistogram()
+                            .Name("cachecar_store_duration_seconds")
+                            .Help("Store call latency (queries to PostgreSQL included).")
+                            .Register(*registry_);
+  for (size_t o = 0; o < kStoreOps.size(); ++o) {
+    store_seconds_[o] = &store_seconds.Add(
+        {{"store", store_name_}, {"op", std::string(kStoreOps[o])}}, LatencyBuckets());
+  }
+  ready_ = &prometheus::BuildGauge()
+                .Name("cachecar_ready")
+                .Help("1 when this replica can serve within its bounds (readiness), else 0.")
+                .Register(*registry_)
+                .Add({});
+  store_reachable_ = &prometheus::BuildGauge()
+                          .Name("cachecar_store_reachable")
+                          .Help("1 when the last store health check succeeded, else 0.")
+                          .Register(*registry_)
+                          .Add({{"store", store_name_}});
+}
+
+Metrics::~Metrics() = default;
+
+absl::string_view Metrics::MethodLabel(absl::string_view full_method) {
+  if (absl::StartsWith(full_method, "/cachecar.v1.Cache/")) {
+    const absl::string_view name = full_method.substr(19);
+    for (size_t i = 0; i < 6; ++i) {
+      if (kMethods[i] == name) return kMethods[i];
+    }
+  } else if (absl::StartsWith(full_method, "/grpc.health.v1.Health/")) {
+    return "Health";
+  } else if (absl::StartsWith(full_method, "/grpc.reflection.")) {
+    return "Reflection";
+  }
+  return "other";
+}
+
+// The series in `slot`, made from `family` with `labels` on first use.
+static prometheus::Counter& LazySeries(std::atomic<prometheus::Counter*>& slot,
+                                       prometheus::Family<prometheus::Counter>& family,
+                                       const prometheus::Labels& labels, std::mutex& mu) {
+  prometheus::Counter* c = slot.load(std::memory_order_acquire);
+  if (c != nullptr) return *c;
+  std::lock_guard<std::mutex> lock(mu);
+  c = &family.Add(labels);  // returns the existing series if another thread made it
+  slot.store(c, std::memory_order_release);
+  return *c;
+}
+
+prometheus::Counter& Metrics::RequestCounter(size_t method, int code) {
+  return LazySeries(requests_[method][code], *families_->requests,
+                    {{"method", std::string(kMethods[method])}, {"code", kCodeNames[code]}},
+                    families_->mu);
+}
+
+prometheus::Counter& Metrics::StoreCounter(size_t op, int code) {
+  return LazySeries(store_ops_[op][code], *families_->store_ops,
+                    {{"store", store_name_},
+                     {"op", std::string(kStoreOps[op])},
+                     {"code", kCodeNames[code]}},
+                    families_->mu);
+}
+
+void Metrics::ObserveRequest(absl::string_view full_method, int code, absl::Duration latency) {
+  const absl::string_view label = MethodLabel(full_method);
+  size_t m = kMethods.size() - 1;
+  for (size_t i = 0; i < kMethods.size(); ++i) {
+    if (kMethods[i] == label) m = i;
+  }
+  RequestCounter(m, ClampCode(code)).Increment();
+  request_seconds_[m]->Observe(absl::ToDoubleSeconds(latency));
+}
+
+void Metrics::ObserveStore(absl::string_view op, absl::StatusCode code, absl::Duration latency) {
+  for (size_t o = 0; o < kStoreOps.size(); ++o) {
+    if (kStoreOps[o] != op) continue;
+    StoreCounter(o, ClampCode(static_cast<int>(code))).Increment();
+    store_seconds_[o]->Observe(absl::ToDoubleSeconds(latency));
+    return;
+  }
+}
+
+void Metrics::SetReady(bool ready) { ready_->Set(ready ? 1 : 0); }
+void Metrics::SetStoreReachable(bool reachable) { store_reachable_->Set(reachable ? 1 : 0); }
+
+void Metrics::SetNamespaceSource(std::function<std::vector<NamespaceSample>()> source) {
+  collector_->SetNamespaces(std::move(source));
+}
+void Metrics::SetWorkerQueueSource(std::function<size_t()> source) {
+  collector_->SetQueue(std::move(source));
+}
+
+std::shared_ptr<prometheus::Collectable> Metrics::registry() const { return registry_; }
+std::shared_ptr<prometheus::Collectable> Metrics::scrape_time_collector() const {
+  return collector_;
+}
+
+std::string Metrics::Render() const {
+  std::vector<prometheus::MetricFamily> all = registry_->Collect();
+  std::vector<prometheus::MetricFamily> more = collector_->Collect();
+  all.insert(all.end(), more.begin(), more.end());
+  return prometheus::TextSerializer().Serialize(all);
+}
+
+struct MetricsEndpoint::Impl {
+  std::unique_ptr<prometheus::Exposer> exposer;
+};
+
+absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
+    const std::string& address, const Metrics& metrics) {
+  auto endpoint = std::unique_ptr<MetricsEndpoint>(new MetricsEndpoint());
+  endpoint->impl_ = std::make_unique<Impl>();
+  try {
+    endpoint->impl_->exposer = std::make_unique<prometheus::Exposer>(address, 1);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot serve metrics on ", address, " (metrics_listen): ", e.what(),
+        "; is the port in use? set --metrics-listen to another host:port, or empty to turn "
+        "metrics off"));
+  }
+  endpoint->impl_->exposer->RegisterCollectable(metrics.registry());
+  endpoint->impl_->exposer->RegisterCollectable(metrics.scrape_time_collector());
+  const std::vector<int> ports = endpoint->impl_->exposer->GetListeningPorts();
+  endpoint->port_ = ports.empty() ? 0 : ports[0];
+  return endpoint;
+}
+
+MetricsEndpoint::~MetricsEndpoint() = default;
+
+}  // namespace cachecar::metrics

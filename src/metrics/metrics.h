@@ -1,0 +1,121 @@
+// Metrics: cachecar's Prometheus metrics (prometheus-cpp), in one registry.
+// Hot paths record into pre-built series (no label lookups per call); the
+// per-namespace cache numbers are read from the engines when scraped, so a
+// cache hit pays nothing for them.
+//
+// Names follow Prometheus conventions: cachecar_ prefix, base units in the
+// name (_seconds, _bytes), _total for counters.
+//
+// Thread-safety: every method may be called from any thread.
+#ifndef CACHECAR_METRICS_METRICS_H_
+#define CACHECAR_METRICS_METRICS_H_
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace prometheus {
+class Counter;
+class Gauge;
+class Histogram;
+class Registry;
+class Collectable;
+}  // namespace prometheus
+
+namespace cachecar::metrics {
+
+// The RPCs counted by method; anything else is "other".
+inline constexpr std::array<absl::string_view, 9> kMethods = {
+    "Get", "BatchGet", "Put", "Delete", "Invalidate", "Stats", "Health", "Reflection", "other"};
+// Store operations.
+inline constexpr std::array<absl::string_view, 5> kStoreOps = {"load", "load_batch", "put",
+                                                              "delete", "health_check"};
+
+// One namespace's numbers at scrape time.
+struct NamespaceSample {
+  std::string name;
+  uint64_t hits = 0, misses = 0, evictions = 0, expirations = 0, fills_rejected = 0;
+  uint64_t entries = 0, bytes = 0, max_bytes = 0, loads = 0;
+};
+
+class Metrics {
+ public:
+  explicit Metrics(std::string store_name);
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // A finished RPC: `full_method` as gRPC names it ("/cachecar.v1.Cache/Get"),
+  // `code` a grpc::StatusCode value.
+  void ObserveRequest(absl::string_view full_method, int code, absl::Duration latency);
+  // A finished store call (op from kStoreOps).
+  void ObserveStore(absl::string_view op, absl::StatusCode code, absl::Duration latency);
+  // Readiness (1 = can serve within bounds) and store reachability.
+  void SetReady(bool ready);
+  void SetStoreReachable(bool reachable);
+
+  // Read at scrape time.
+  void SetNamespaceSource(std::function<std::vector<NamespaceSample>()> source);
+  void SetWorkerQueueSource(std::function<size_t()> source);
+
+  // What the /metrics endpoint serves.
+  std::shared_ptr<prometheus::Collectable> registry() const;
+  std::shared_ptr<prometheus::Collectable> scrape_time_collector() const;
+
+  // The whole exposition, as /metrics serves it (tests, debugging).
+  std::string Render() const;
+
+  // Maps "/cachecar.v1.Cache/Get" → "Get"; health and reflection methods
+  // → "Health" / "Reflection"; anything else → "other".
+  static absl::string_view MethodLabel(absl::string_view full_method);
+
+ private:
+  class ScrapeCollector;
+  static constexpr size_t kCodes = 17;  // grpc::StatusCode 0..16
+
+  struct Families;
+  // Series are made on first use (a method that never saw an error shows no
+  // zero-valued error series), then reached without a lookup.
+  prometheus::Counter& RequestCounter(size_t method, int code);
+  prometheus::Counter& StoreCounter(size_t op, int code);
+
+  const std::string store_name_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<Families> families_;
+  std::shared_ptr<ScrapeCollector> collector_;
+  std::array<std::array<std::atomic<prometheus::Counter*>, kCodes>, kMethods.size()> requests_{};
+  std::array<prometheus::Histogram*, kMethods.size()> request_seconds_{};
+  std::array<std::array<std::atomic<prometheus::Counter*>, kCodes>, kStoreOps.size()>
+      store_ops_{};
+  std::array<prometheus::Histogram*, kStoreOps.size()> store_seconds_{};
+  prometheus::Gauge* ready_ = nullptr;
+  prometheus::Gauge* store_reachable_ = nullptr;
+};
+
+// Starts the /metrics HTTP endpoint on `address` (host:port). Fails with a
+// clear error when the address cannot be bound.
+class MetricsEndpoint {
+ public:
+  static absl::StatusOr<std::unique_ptr<MetricsEndpoint>> Start(const std::string& address,
+                                                                const Metrics& metrics);
+  ~MetricsEndpoint();
+  // The port actually bound (for ":0").
+  int port() const { return port_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int port_ = 0;
+};
+
+}  // namespace cachecar::metrics
+
+#endif  // CACHECAR_METRICS_METRICS_H_

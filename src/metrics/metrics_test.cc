@@ -1,0 +1,86 @@
+// Metrics: names and labels in the exposition, lazily made series, the
+// scrape-time namespace numbers, the store decorator, and the endpoint.
+#include "metrics/metrics.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "metrics/instrumented_store.h"
+#include "store/memory/memory_store.h"
+
+namespace cachecar::metrics {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST(MetricsTest, MethodLabelsAreBounded) {
+  EXPECT_EQ(Metrics::MethodLabel("/cachecar.v1.Cache/BatchGet"), "BatchGet");
+  EXPECT_EQ(Metrics::MethodLabel("/grpc.health.v1.Health/Watch"), "Health");
+  EXPECT_EQ(Metrics::MethodLabel("/grpc.reflection.v1alpha.ServerReflection/X"), "Reflection");
+  EXPECT_EQ(Metrics::MethodLabel("/cachecar.v1.Cache/NoSuch"), "other");
+  EXPECT_EQ(Metrics::MethodLabel("/evil/" + std::string(1000, 'x')), "other");
+}
+
+TEST(MetricsTest, RequestsAreCountedByMethodAndCodeOnlyOnceSeen) {
+  Metrics m("memory");
+  m.ObserveRequest("/cachecar.v1.Cache/Get", 0, absl::Microseconds(80));
+  m.ObserveRequest("/cachecar.v1.Cache/Get", 0, absl::Microseconds(120));
+  m.ObserveRequest("/cachecar.v1.Cache/Put", 10, absl::Milliseconds(3));
+  const std::string text = m.Render();
+  EXPECT_THAT(text, HasSubstr("cachecar_requests_total{code=\"OK\",method=\"Get\"} 2"));
+  EXPECT_THAT(text, HasSubstr("cachecar_requests_total{code=\"ABORTED\",method=\"Put\"} 1"));
+  EXPECT_THAT(text, Not(HasSubstr("code=\"INTERNAL\"")));
+  EXPECT_THAT(text, HasSubstr("cachecar_request_duration_seconds_bucket{method=\"Get\",le=\"0.0001\"} 1"));
+  EXPECT_THAT(text, HasSubstr("# TYPE cachecar_request_duration_seconds histogram"));
+}
+
+TEST(MetricsTest, NamespaceNumbersAreReadAtScrapeTime) {
+  Metrics m("memory");
+  uint64_t hits = 1;
+  m.SetNamespaceSource([&hits] {
+    NamespaceSample s;
+    s.name = "users";
+    s.hits = hits;
+    s.entries = 7;
+    s.fills_rejected = 2;
+    return std::vector<NamespaceSample>{s};
+  });
+  m.SetWorkerQueueSource([] { return size_t{4}; });
+  EXPECT_THAT(m.Render(), HasSubstr("cachecar_cache_hits_total{namespace=\"users\"} 1"));
+  hits = 5;
+  const std::string text = m.Render();
+  EXPECT_THAT(text, HasSubstr("cachecar_cache_hits_total{namespace=\"users\"} 5"));
+  EXPECT_THAT(text, HasSubstr("cachecar_cache_entries{namespace=\"users\"} 7"));
+  EXPECT_THAT(text, HasSubstr("cachecar_fill_tickets_rejected_total{namespace=\"users\"} 2"));
+  EXPECT_THAT(text, HasSubstr("cachecar_worker_queue_tasks 4"));
+}
+
+TEST(MetricsTest, InstrumentedStoreTimesEveryCallAndReportsReachability) {
+  Metrics m("memory");
+  store::MemoryStore inner;
+  InstrumentedStore s(inner, m);
+  ASSERT_TRUE(s.Put("ns", "k", "v", store::Precondition::None(), {}).ok());
+  EXPECT_FALSE(s.Put("ns", "k", "v", store::Precondition::IfAbsent(), {}).ok());
+  ASSERT_TRUE(s.Load("ns", "k", {}).ok());
+  ASSERT_TRUE(s.CheckHealth({}).ok());
+  const std::string text = m.Render();
+  EXPECT_THAT(text, HasSubstr(
+      "cachecar_store_operations_total{code=\"OK\",op=\"put\",store=\"memory\"} 1"));
+  EXPECT_THAT(text, HasSubstr(
+      "cachecar_store_operations_total{code=\"ABORTED\",op=\"put\",store=\"memory\"} 1"));
+  EXPECT_THAT(text, HasSubstr("cachecar_store_duration_seconds_count{op=\"load\",store=\"memory\"} 1"));
+  EXPECT_THAT(text, HasSubstr("cachecar_store_reachable{store=\"memory\"} 1"));
+}
+
+TEST(MetricsEndpointTest, BusyPortIsAClearError) {
+  Metrics m("memory");
+  auto first = MetricsEndpoint::Start("127.0.0.1:0", m);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_GT((*first)->port(), 0);
+  auto second = MetricsEndpoint::Start("127.0.0.1:" + std::to_string((*first)->port()), m);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(), HasSubstr("metrics_listen"));
+}
+
+}  // namespace
+}  // namespace cachecar::metrics

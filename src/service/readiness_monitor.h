@@ -1,0 +1,51 @@
+// ReadinessMonitor: asks the store whether it can be reached, once at start
+// and then every `interval`, and reports each change (and the first answer)
+// to a callback. Readiness for now is "the store is reachable"; the sync
+// consumer's position joins it with the sync topic.
+//
+// Thread-safety: the callback runs on the monitor's own thread.
+#ifndef CACHECAR_SERVICE_READINESS_MONITOR_H_
+#define CACHECAR_SERVICE_READINESS_MONITOR_H_
+
+#include <functional>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/mutex.h"
+#include "store/store.h"
+
+namespace cachecar::service {
+
+class ReadinessMonitor {
+ public:
+  // `on_change(ready, why)`: why is the store's error when not ready.
+  using OnChange = std::function<void(bool ready, const absl::Status& why)>;
+
+  // Checks once before returning (so the first state is known at start),
+  // then every `interval` on a thread of its own.
+  ReadinessMonitor(store::Store& store, absl::Duration interval, OnChange on_change);
+  ~ReadinessMonitor();  // stops the thread
+  ReadinessMonitor(const ReadinessMonitor&) = delete;
+  ReadinessMonitor& operator=(const ReadinessMonitor&) = delete;
+
+  bool ready() const;
+
+ private:
+  void CheckOnce();
+  void Loop();
+
+  store::Store& store_;
+  const absl::Duration interval_;
+  const OnChange on_change_;
+  mutable Mutex mu_;
+  CondVar wake_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool known_ ABSL_GUARDED_BY(mu_) = false;
+  bool ready_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace cachecar::service
+
+#endif  // CACHECAR_SERVICE_READINESS_MONITOR_H_
