@@ -10,7 +10,8 @@ packages=(
   libabsl-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   librdkafka-dev libpqxx-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  postgresql-15 postgresql-client-15 pgbouncer python3
+  postgresql-15 postgresql-client-15 pgbouncer python3 python3-venv
+  libssl-dev openssl curl
 
 )
 

@@ -20,6 +20,7 @@
 #include "service/namespaces.h"
 #include "service/worker_pool.h"
 #include "spdlog/spdlog.h"
+#include "cmd/cachecar/inject_command.h"
 #include "cmd/cachecar/store_factory.h"
 #include "metrics/instrumented_store.h"
 #include "metrics/metrics.h"
@@ -201,6 +202,11 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::vector<std::string> args(argv + 1, argv + argc);
   std::string command = "serve";
+  if (!args.empty() && (args[0] == "inject" || args[0] == "webhook")) {
+    const std::string sub = args[0];
+    args.erase(args.begin());
+    return sub == "inject" ? cachecar::RunInject(args) : cachecar::RunWebhook(args);
+  }
   if (!args.empty() && (args[0] == "serve" || args[0] == "migrate" || args[0] == "version" ||
                         args[0] == "help")) {
     command = args[0];

@@ -19,6 +19,10 @@ Usage:
   cachecar [serve] [options]   serve the cache (serve is the default)
   cachecar migrate [options]   create or update the PostgreSQL schema (tables,
                                version sequence, outbox, triggers) and exit
+  cachecar inject -f FILE|-    add the cachecar sidecar to Kubernetes manifests
+                               (see cachecar inject --help)
+  cachecar webhook [options]   the sidecar-injection admission webhook (HTTPS;
+                               see cachecar webhook --help)
   cachecar version             print the version and exit
   cachecar help                print this help and exit
 

@@ -1,0 +1,141 @@
+// See inject_command.h.
+#include "cmd/cachecar/inject_command.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "inject/injector.h"
+#include "inject/webhook_server.h"
+#include "spdlog/spdlog.h"
+
+namespace cachecar {
+namespace {
+
+constexpr char kInjectHelp[] = R"(cachecar inject: add the cachecar sidecar to Kubernetes manifests.
+
+Usage:
+  cachecar inject -f app.yaml > app-injected.yaml
+  kubectl get deploy web -o yaml | cachecar inject -f - | kubectl apply -f -
+
+Reads Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs and
+Pods (multi-document YAML) and adds cachecar as a native sidecar (an init
+container with restartPolicy: Always; Kubernetes 1.29+) to those whose pod
+template is annotated cachecar.io/inject: "true". Every other document is
+copied byte for byte; injecting twice changes nothing.
+
+Overrides (pod template annotations): cachecar.io/image,
+cachecar.io/config-map (default "cachecar"), cachecar.io/cpu-request,
+cachecar.io/memory-request, cachecar.io/memory-limit, cachecar.io/port.
+
+  -f, --filename FILE   the manifests; - for stdin
+)";
+
+constexpr char kWebhookHelp[] = R"(cachecar webhook: the sidecar-injection admission webhook (HTTPS).
+
+Usage:
+  cachecar webhook --webhook-tls-cert=/tls/tls.crt --webhook-tls-key=/tls/tls.key
+
+Serves POST /mutate (AdmissionReview v1 in, JSONPatch out; the same injection
+as `cachecar inject`) and GET /healthz. See deploy/k8s/injector/.
+
+  --webhook-listen=HOST:PORT   default 0.0.0.0:8443
+  --webhook-tls-cert=FILE      PEM certificate chain
+  --webhook-tls-key=FILE       PEM private key
+)";
+
+// "--name=value" or "--name value"; advances i.
+bool TakeValue(const std::vector<std::string>& args, size_t& i, const std::string& name,
+               std::string& value) {
+  const std::string& arg = args[i];
+  if (absl::StartsWith(arg, name + "=")) {
+    value = arg.substr(name.size() + 1);
+    return true;
+  }
+  if (arg == name && i + 1 < args.size()) {
+    value = args[++i];
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+int RunInject(const std::vector<std::string>& args) {
+  std::string file;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "-h" || args[i] == "--help") {
+      std::cout << kInjectHelp;
+      return 0;
+    }
+    if (TakeValue(args, i, "-f", file) || TakeValue(args, i, "--filename", file)) continue;
+    std::cerr << "cachecar inject: unexpected argument \"" << args[i] << "\"; see --help\n";
+    return 2;
+  }
+  if (file.empty()) {
+    std::cerr << "cachecar inject: say which manifests: -f FILE (or -f - for stdin)\n";
+    return 2;
+  }
+  std::string text;
+  if (file == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      std::cerr << "cachecar inject: cannot read " << file << "\n";
+      return 1;
+    }
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  absl::StatusOr<inject::InjectReport> report = inject::InjectManifests(text);
+  if (!report.ok()) {
+    std::cerr << "cachecar inject: " << report.status().message() << "\n";
+    return 1;
+  }
+  std::cout << report->output;
+  for (const std::string& line : report->lines) std::cerr << line << "\n";
+  return 0;
+}
+
+int RunWebhook(const std::vector<std::string>& args) {
+  inject::WebhookOptions options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "-h" || args[i] == "--help") {
+      std::cout << kWebhookHelp;
+      return 0;
+    }
+    if (TakeValue(args, i, "--webhook-listen", options.listen) ||
+        TakeValue(args, i, "--webhook-tls-cert", options.cert_file) ||
+        TakeValue(args, i, "--webhook-tls-key", options.key_file)) {
+      continue;
+    }
+    std::cerr << "cachecar webhook: unexpected argument \"" << args[i] << "\"; see --help\n";
+    return 2;
+  }
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  absl::StatusOr<std::unique_ptr<inject::WebhookServer>> server =
+      inject::WebhookServer::Start(options);
+  if (!server.ok()) {
+    std::cerr << "cachecar webhook: " << server.status().message() << "\n";
+    return 1;
+  }
+  spdlog::info("webhook serving https on {} (port {}): POST /mutate, GET /healthz",
+               options.listen, (*server)->port());
+  int signal = 0;
+  while (sigwait(&stop, &signal) != 0) {
+  }
+  spdlog::info("webhook: stopping");
+  server->reset();
+  return 0;
+}
+
+}  // namespace cachecar

@@ -1,0 +1,216 @@
+// Injection: what is added, what is left byte for byte, idempotence,
+// overrides and their errors, and the webhook's AdmissionReview answer.
+#include "inject/injector.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "yaml-cpp/yaml.h"
+
+namespace cachecar::inject {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kService[] = R"(# a comment that must survive
+apiVersion: v1
+kind: Service
+metadata: {name: web}   # flow style kept too
+spec:
+  ports: [{port: 80}]
+)";
+
+constexpr char kDeployment[] = R"(apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations:
+        cachecar.io/inject: "true"
+        cachecar.io/memory-limit: 1Gi
+    spec:
+      initContainers:
+        - name: migrate
+          image: busybox
+      containers:
+        - name: app
+          image: nginx
+          env:
+            - name: ON
+              value: "true"
+            - name: PORT
+              value: "8080"
+)";
+
+constexpr char kPlainDeployment[] = R"(apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: other
+spec:
+  template:
+    spec:
+      containers: [{name: app, image: nginx}]
+)";
+
+std::string Stream(std::initializer_list<const char*> docs) {
+  std::string out;
+  bool first = true;
+  for (const char* d : docs) {
+    if (!first) out += "---\n";
+    first = false;
+    out += d;
+  }
+  return out;
+}
+
+TEST(InjectManifestsTest, AddsTheSidecarFirstAndItsVolumes) {
+  auto r = InjectManifests(kDeployment);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->injected, 1);
+  const YAML::Node doc = YAML::Load(r->output);
+  const YAML::Node spec = doc["spec"]["template"]["spec"];
+  ASSERT_EQ(spec["initContainers"].size(), 2u);
+  EXPECT_EQ(spec["initContainers"][0]["name"].as<std::string>(), "cachecar");
+  EXPECT_EQ(spec["initContainers"][0]["restartPolicy"].as<std::string>(), "Always");
+  EXPECT_EQ(spec["initContainers"][0]["resources"]["limits"]["memory"].as<std::string>(), "1Gi");
+  EXPECT_EQ(spec["initContainers"][1]["name"].as<std::string>(), "migrate");
+  EXPECT_EQ(spec["volumes"].size(), 3u);
+  EXPECT_EQ(r->lines, std::vector<std::string>{"deployment/web: injected"});
+  // Strings stay strings: an env value "true" must not become a boolean.
+  EXPECT_THAT(r->output, HasSubstr("value: \"true\""));
+  EXPECT_THAT(r->output, HasSubstr("cachecar.io/inject: \"true\""));
+}
+
+TEST(InjectManifestsTest, EverythingNotAnnotatedIsCopiedByteForByte) {
+  const std::string in = Stream({kService, kPlainDeployment, kDeployment});
+  auto r = InjectManifests(in);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->injected, 1);
+  EXPECT_EQ(r->untouched, 2);
+  EXPECT_TRUE(absl::StartsWith(r->output, Stream({kService, kPlainDeployment}) + "---\n"))
+      << r->output;
+}
+
+TEST(InjectManifestsTest, InjectingTwiceChangesNothing) {
+  const std::string in = Stream({kService, kDeployment});
+  auto once = InjectManifests(in);
+  ASSERT_TRUE(once.ok());
+  auto twice = InjectManifests(once->output);
+  ASSERT_TRUE(twice.ok());
+  EXPECT_EQ(twice->output, once->output);
+  EXPECT_EQ(twice->injected, 0);
+  EXPECT_EQ(twice->already, 1);
+}
+
+TEST(InjectManifestsTest, PodsJobsAndCronJobsToo) {
+  const char* pod = R"(apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+  annotations: {cachecar.io/inject: "true", cachecar.io/port: "6000", cachecar.io/config-map: my-cfg}
+spec:
+  containers: [{name: app, image: nginx}]
+)";
+  const char* cron = R"(apiVersion: batch/v1
+kind: CronJob
+metadata: {name: c}
+spec:
+  schedule: "* * * * *"
+  jobTemplate:
+    spec:
+      template:
+        metadata:
+          annotations: {cachecar.io/inject: "true"}
+        spec:
+          restartPolicy: Never
+          containers: [{name: app, image: busybox}]
+)";
+  auto r = InjectManifests(Stream({pod, cron}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->injected, 2);
+  std::vector<YAML::Node> docs = YAML::LoadAll(r->output);
+  ASSERT_EQ(docs.size(), 2u);
+  const YAML::Node sidecar = docs[0]["spec"]["initContainers"][0];
+  EXPECT_EQ(sidecar["args"][sidecar["args"].size() - 1].as<std::string>(),
+            "--listen=127.0.0.1:6000");
+  bool found_config = false;
+  for (const YAML::Node& v : docs[0]["spec"]["volumes"]) {
+    if (v["configMap"]) found_config = v["configMap"]["name"].as<std::string>() == "my-cfg";
+  }
+  EXPECT_TRUE(found_config);
+  EXPECT_EQ(docs[1]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["initContainers"][0]["name"]
+                .as<std::string>(),
+            "cachecar");
+}
+
+TEST(InjectManifestsTest, BadOverridesNameTheWorkloadAndTheAnnotation) {
+  std::string bad = kDeployment;
+  bad.replace(bad.find("1Gi"), 3, "lots");
+  auto r = InjectManifests(bad);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("deployment/web: cachecar.io/memory-limit \"lots\""));
+  auto broken = InjectManifests("kind: [unclosed");
+  EXPECT_EQ(broken.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(broken.status().message(), HasSubstr("document 1: not valid YAML"));
+}
+
+std::string Review(const std::string& pod_json) {
+  return R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1","kind":{"group":"","version":"v1","kind":"Pod"},"object":)" +
+         pod_json + "}}";
+}
+
+std::string PatchOf(const std::string& response) {
+  const YAML::Node r = YAML::Load(response);
+  if (!r["response"]["patch"]) return "";
+  std::string patch;
+  EXPECT_TRUE(absl::Base64Unescape(r["response"]["patch"].as<std::string>(), &patch));
+  return patch;
+}
+
+TEST(ReviewAdmissionTest, AnnotatedPodGetsAJsonPatch) {
+  auto r = ReviewAdmission(Review(
+      R"({"metadata":{"name":"p","annotations":{"cachecar.io/inject":"true"}},"spec":{"containers":[{"name":"app","image":"nginx"}]}})"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(*r, HasSubstr(R"("uid":"u-1","allowed":true,"patchType":"JSONPatch")"));
+  const std::string patch = PatchOf(*r);
+  EXPECT_THAT(patch, HasSubstr(R"({"op":"add","path":"/spec/initContainers","value":[{"name":"cachecar")"));
+  EXPECT_THAT(patch, HasSubstr(R"("containerPort":50052)"));   // numbers stay numbers
+  EXPECT_THAT(patch, HasSubstr(R"("readOnlyRootFilesystem":true)"));
+  EXPECT_THAT(patch, HasSubstr(R"("defaultMode":292)"));       // YAML 0444 is octal
+  EXPECT_THAT(patch, HasSubstr(R"({"op":"add","path":"/spec/volumes","value":[)"));
+}
+
+TEST(ReviewAdmissionTest, OtherPodsAreAllowedUnchanged) {
+  for (const char* pod :
+       {R"({"metadata":{"name":"p"},"spec":{"containers":[{"name":"app"}]}})",
+        R"({"metadata":{"annotations":{"cachecar.io/inject":"true"}},"spec":{"initContainers":[{"name":"cachecar"}],"containers":[{"name":"app"}]}})"}) {
+    auto r = ReviewAdmission(Review(pod));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_THAT(*r, HasSubstr(R"("allowed":true)"));
+    EXPECT_THAT(*r, Not(HasSubstr("patch")));
+  }
+}
+
+TEST(ReviewAdmissionTest, BadAnnotationAdmitsWithAWarning) {
+  auto r = ReviewAdmission(Review(
+      R"({"metadata":{"annotations":{"cachecar.io/inject":"true","cachecar.io/port":"99999"}},"spec":{"containers":[{"name":"app"}]}})"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_THAT(*r, HasSubstr(R"("warnings":["cachecar: not injected: cachecar.io/port \"99999\")"));
+  EXPECT_THAT(*r, Not(HasSubstr("patch")));
+}
+
+TEST(ReviewAdmissionTest, NotAnAdmissionReviewIsInvalidArgument) {
+  EXPECT_EQ(ReviewAdmission("{\"hello\": 1}").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReviewAdmission("{{{").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace cachecar::inject

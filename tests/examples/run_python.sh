@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Tests the Python example client (examples/python) against a live cachecar:
+# makes a virtualenv in WORK_DIR with the pinned requirements.txt (wheels
+# only), generates the stubs into WORK_DIR, starts cachecar on a free loopback
+# port, runs client.py and checks what it printed. Nothing is written into
+# the repo.
+#
+# Usage: tests/examples/run_python.sh CACHECAR_BIN WORK_DIR
+# Python: $PYTHON, else python3 (3.8 or newer, with the venv module; Debian's
+# python3-venv is installed if it is missing). A second run reuses the
+# virtualenv while requirements.txt and the Python version are unchanged.
+set -uo pipefail
+export EXAMPLE_NAME=examples_python  # used by lib.sh
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
+
+[ $# -eq 2 ] || die "usage: $0 CACHECAR_BIN WORK_DIR"
+cachecar="$1"
+[ -x "$cachecar" ] || die "no cachecar binary at $cachecar (build it first)"
+mkdir -p "$2" || die "cannot create WORK_DIR $2"
+work="$(cd "$2" && pwd)"
+src="$root/examples/python"
+start=$SECONDS
+
+# --- Python and the virtualenv ---------------------------------------------------------
+python="${PYTHON:-python3}"
+command -v "$python" >/dev/null 2>&1 || die "no $python on PATH (set PYTHON to a Python 3.8+)"
+py_version="$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')" || die "$python does not run"
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 8))' || die "$python is $py_version; need 3.8 or newer"
+say "using $(command -v "$python") ($py_version)"
+
+venv="$work/venv"
+stamp="$py_version $(sha256sum "$src/requirements.txt" | cut -d' ' -f1)"
+if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.cachecar-stamp" 2>/dev/null)" = "$stamp" ]; then
+  say "reusing $venv"
+else
+  rm -rf "$venv"
+  if ! "$python" -m venv "$venv" >"$work/venv.log" 2>&1; then
+    rm -rf "$venv"
+    say "python -m venv failed; installing Debian's python3-venv"
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    { DEBIAN_FRONTEND=noninteractive timeout 300 $sudo apt-get install -y -qq python3-venv ||
+      { DEBIAN_FRONTEND=noninteractive timeout 300 $sudo apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive timeout 300 $sudo apt-get install -y -qq python3-venv; }; } >>"$work/venv.log" 2>&1
+    "$python" -m venv "$venv" >>"$work/venv.log" 2>&1 || { cat "$work/venv.log" >&2; die "cannot make a virtualenv with $python (log above)"; }
+  fi
+  # Wheels only: building grpcio from source would take far too long here.
+  PIP_CACHE_DIR="$work/pip-cache" run_bounded 480 "pip install -r examples/python/requirements.txt" \
+    "$venv/bin/python" -m pip install --disable-pip-version-check --no-input --quiet \
+    --timeout 30 --retries 3 --only-binary=:all: -r "$src/requirements.txt"
+  echo "$stamp" >"$venv/.cachecar-stamp"
+  say "made $venv ($((SECONDS - start))s so far)"
+fi
+vpy="$venv/bin/python"
+
+# --- stubs ------------------------------------------------------------------------------
+gen="$work/gen"
+run_bounded 120 "examples/python/generate.sh" bash "$src/generate.sh" "$gen" "$vpy" >/dev/null
+say "generated stubs in $gen"
+
+# --- run against a live cachecar -----------------------------------------------------
+run_dir="$(mktemp -d "$work/run.XXXXXX")" || die "cannot make a run directory in $work"
+cleanup() { stop_cachecar; rm -rf "$run_dir"; }
+trap cleanup EXIT
+start_cachecar "$cachecar" "$run_dir/cachecar.log"
+
+rc=0
+PYTHONPATH="$gen" PYTHONDONTWRITEBYTECODE=1 timeout --kill-after=5 60 \
+  "$vpy" "$src/client.py" --addr "$CACHECAR_ADDR" --wait 20 >"$run_dir/out" 2>"$run_dir/err" || rc=$?
+echo "--- client output"
+cat "$run_dir/out" "$run_dir/err"
+echo "---"
+if [ "$rc" -ne 0 ]; then
+  kill -0 "$CACHECAR_PID" 2>/dev/null || say "cachecar is no longer running"
+  echo "--- cachecar log"; tail -n 30 "$run_dir/cachecar.log"; echo "---"
+  not_ok "client exits 0" "exit status $rc (124: killed after 60s)"
+else
+  ok "client exits 0"
+fi
+check_client_output "$run_dir/out"
+stop_cachecar
+say "took $((SECONDS - start))s"
+finish
