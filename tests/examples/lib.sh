@@ -171,3 +171,12 @@ finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ] || { echo "$EXAMPLE_NAME: FAIL: $failed check(s) failed (see above)" >&2; exit 1; }
 }
+
+# take_args CACHECAR_BIN WORK_DIR: checks them; sets $cachecar and $work.
+take_args() {
+  [ $# -eq 2 ] || die "usage: $0 CACHECAR_BIN WORK_DIR"
+  cachecar="$1"
+  [ -x "$cachecar" ] || die "no cachecar binary at $cachecar (build it first)"
+  mkdir -p "$2" || die "cannot create WORK_DIR $2"
+  work="$(cd "$2" && pwd)"
+}

@@ -16,11 +16,7 @@ root="$(cd "$here/../.." && pwd)"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$here/lib.sh"
 
-[ $# -eq 2 ] || die "usage: $0 CACHECAR_BIN WORK_DIR"
-cachecar="$1"
-[ -x "$cachecar" ] || die "no cachecar binary at $cachecar (build it first)"
-mkdir -p "$2" || die "cannot create WORK_DIR $2"
-work="$(cd "$2" && pwd)"
+take_args "$@"  # sets cachecar and work (lib.sh)
 src="$root/examples/python"
 start=$SECONDS
 
