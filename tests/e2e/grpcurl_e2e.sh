@@ -178,27 +178,38 @@ out="$("$CACHECAR" --help 2>&1)"
 check "--help documents the listen option" "$out" "--listen"
 check "--help documents env vars" "$out" "CACHECAR_MAX_BYTES"
 
-# --- every grpcurl line of the README, against a fresh server -------------------
+# --- every grpcurl line of the README, over TCP and again over the unix socket,
+# each time against a fresh server (the lines build on each other's state) ---
 readme="$(dirname "$0")/../../README.md"
-port2="$(free_port)"
-sock2="$work/readme.sock"
 readme_sock=/tmp/cachecar.sock  # the README's example path, replaced by ours
-"$CACHECAR" --listen "127.0.0.1:$port2" --listen "unix://$sock2" >"$work/readme-server.log" 2>&1 &
-readme_server=$!
-pids+=("$readme_server")
-if wait_serving "127.0.0.1:$port2"; then ok "README server starts"; else
-  not_ok "README server starts" "$(cat "$work/readme-server.log")"; fi
-n=0
-while IFS= read -r line; do
-  n=$((n + 1))
-  cmd="${line#\$G }"
-  cmd="${cmd//127.0.0.1:50051/127.0.0.1:$port2}"
-  cmd="${cmd//"$readme_sock"/$sock2}"
-  if out="$(eval "\"\$GRPCURL\" $cmd" 2>&1)"; then ok "README line $n: ${line:0:70}"; else
-    not_ok "README line $n: $line" "$out"; fi
-done < <(grep -E '^\$G ' "$readme")
-if [ "$n" -ge 15 ]; then ok "README has $n grpcurl lines, all run"; else not_ok "README grpcurl lines found: $n (expected at least 15)"; fi
-kill -TERM "$readme_server"; wait "$readme_server"
+# run_readme_lines tcp|unix
+run_readme_lines() {
+  local mode="$1" port2 sock2 readme_server n=0 line cmd out
+  port2="$(free_port)"
+  sock2="$work/readme-$mode.sock"
+  "$CACHECAR" --listen "127.0.0.1:$port2" --listen "unix://$sock2" >"$work/readme-$mode.log" 2>&1 &
+  readme_server=$!
+  pids+=("$readme_server")
+  if wait_serving "127.0.0.1:$port2"; then ok "README server ($mode) starts"; else
+    not_ok "README server ($mode) starts" "$(cat "$work/readme-$mode.log")"; fi
+  while IFS= read -r line; do
+    n=$((n + 1))
+    cmd="${line#\$G }"
+    if [ "$mode" = unix ]; then
+      cmd="${cmd//127.0.0.1:50051/-unix $sock2}"
+    else
+      cmd="${cmd//127.0.0.1:50051/127.0.0.1:$port2}"
+    fi
+    cmd="${cmd//"$readme_sock"/$sock2}"
+    if out="$(eval "\"\$GRPCURL\" $cmd" 2>&1)"; then ok "README line $n ($mode): ${line:0:60}"; else
+      not_ok "README line $n ($mode): $line" "$out"; fi
+  done < <(grep -E '^\$G ' "$readme")
+  if [ "$n" -ge 15 ]; then ok "README has $n grpcurl lines, all run over $mode"; else
+    not_ok "README grpcurl lines found: $n (expected at least 15)"; fi
+  kill -TERM "$readme_server"; wait "$readme_server"
+}
+run_readme_lines tcp
+run_readme_lines unix
 
 # --- SIGTERM: clean exit 0 -------------------------------------------------------
 kill -TERM "$server"
