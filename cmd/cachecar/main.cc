@@ -208,7 +208,7 @@ int main(int argc, char** argv) {
     return sub == "inject" ? cachecar::RunInject(args) : cachecar::RunWebhook(args);
   }
   if (!args.empty() && (args[0] == "serve" || args[0] == "migrate" || args[0] == "version" ||
-                        args[0] == "help")) {
+                        args[0] == "help" || args[0] == "check-config")) {
     command = args[0];
     args.erase(args.begin());
   }
@@ -241,5 +241,9 @@ int main(int argc, char** argv) {
   }
   if (!config.config_file.empty()) spdlog::info("config file {}", config.config_file);
   if (command == "migrate") return Migrate(config);
+  if (command == "check-config") {
+    std::cout << "config OK: " << cachecar::config::DescribeConfig(config) << "\n";
+    return 0;
+  }
   return Serve(config);
 }

@@ -19,6 +19,8 @@ Usage:
   cachecar [serve] [options]   serve the cache (serve is the default)
   cachecar migrate [options]   create or update the PostgreSQL schema (tables,
                                version sequence, outbox, triggers) and exit
+  cachecar check-config [opts] load and check the config as serve would (no
+                               connections), print it (secrets redacted), exit
   cachecar inject -f FILE|-    add the cachecar sidecar to Kubernetes manifests
                                (see cachecar inject --help)
   cachecar webhook [options]   the sidecar-injection admission webhook (HTTPS;

@@ -48,6 +48,19 @@ check "a bad override is named" "$out" 'cachecar.io/port "http" is not a port'
 if out="$(bash "$validate" "$VALIDATE_WORK" "$work/once.yaml" 2>&1)"; then ok "injected manifests pass Kubernetes schema validation"
 else not_ok "injected manifests pass Kubernetes schema validation" "$(tail -20 <<<"$out")"; fi
 
+# --- the example ConfigMap is a config cachecar accepts --------------------------
+"$VALIDATE_WORK/venv/bin/python" - "$here/../../deploy/k8s/example-app.yaml" "$work/cachecar.yaml" <<'PY'
+import sys, yaml
+for doc in yaml.safe_load_all(open(sys.argv[1])):
+    if doc and doc.get("kind") == "ConfigMap" and doc["metadata"]["name"] == "cachecar":
+        open(sys.argv[2], "w").write(doc["data"]["cachecar.yaml"])
+PY
+echo "host=db dbname=app user=cachecar password=s3cret" >"$work/dsn"
+out="$("$CACHECAR" check-config --config "$work/cachecar.yaml" --postgres-dsn-file "$work/dsn" 2>&1)"
+check "the example ConfigMap's cachecar.yaml loads" "$out" "config OK"
+check "and probes and metrics listen on the pod IP" "$out" "probe_listen=0.0.0.0:50052"
+if grep -q s3cret <<<"$out"; then not_ok "check-config redacts the DSN password" "$out"; else ok "check-config redacts the DSN password"; fi
+
 # --- cachecar webhook over TLS ---------------------------------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=cachecar-test-ca" \
   -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
