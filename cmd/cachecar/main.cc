@@ -112,6 +112,17 @@ int Serve(const cachecar::config::Config& config) {
   service::CacheService cache(service::Limits::FromConfig(config), namespaces, store, pool);
   metrics.SetNamespaceSource([&namespaces] { return NamespaceSamples(namespaces); });
   metrics.SetWorkerQueueSource([&pool] { return pool.queued(); });
+  metrics.SetOutboxSource([&store] {
+    store::CallOptions options;
+    options.deadline = absl::Now() + absl::Seconds(1);
+    absl::StatusOr<store::StoreStats> stats = store.Stats(options);
+    metrics::Metrics::OutboxSample sample;
+    if (stats.ok()) {
+      sample.rows = stats->outbox_rows;
+      sample.oldest_age_seconds = stats->outbox_oldest_age_seconds;
+    }
+    return sample;
+  });
 
   std::unique_ptr<metrics::MetricsEndpoint> metrics_endpoint;
   if (!config.metrics_listen.empty()) {

@@ -27,6 +27,9 @@ class InstrumentedStore final : public store::Store {
                                              std::optional<uint64_t> if_version,
                                              const store::CallOptions& options) override;
   absl::Status CheckHealth(const store::CallOptions& options) override;
+  absl::StatusOr<store::StoreStats> Stats(const store::CallOptions& options) override {
+    return inner_.Stats(options);
+  }
   absl::string_view Name() const override { return inner_.Name(); }
 
  private:

@@ -65,10 +65,12 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::function<std::vector<NamespaceSample>()> namespaces;
     std::function<size_t()> queue;
+    std::function<OutboxSample()> outbox;
     {
       std::lock_guard<std::mutex> lock(mu_);
       namespaces = namespaces_;
       queue = queue_;
+      outbox = outbox_;
     }
     std::vector<prometheus::MetricFamily> out;
     if (namespaces) {
@@ -108,6 +110,24 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
       depth.metric.push_back(m);
       out.push_back(std::move(depth));
     }
+    if (outbox) {
+      const OutboxSample sample = outbox();
+      auto gauge = [&out](const char* name, const char* help, double value) {
+        auto f = Family(name, help, prometheus::MetricType::Gauge);
+        prometheus::ClientMetric m;
+        m.gauge.value = value;
+        f.metric.push_back(m);
+        out.push_back(std::move(f));
+      };
+      if (sample.rows) {
+        gauge("cachecar_outbox_rows", "Changes in the outbox not yet relayed.",
+              static_cast<double>(*sample.rows));
+      }
+      if (sample.oldest_age_seconds) {
+        gauge("cachecar_outbox_oldest_age_seconds", "Age of the oldest outbox row (0: empty).",
+              *sample.oldest_age_seconds);
+      }
+    }
     return out;
   }
 
@@ -119,11 +139,16 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     std::lock_guard<std::mutex> lock(mu_);
     queue_ = std::move(f);
   }
+  void SetOutbox(std::function<OutboxSample()> f) {
+    std::lock_guard<std::mutex> lock(mu_);
+    outbox_ = std::move(f);
+  }
 
  private:
   mutable std::mutex mu_;
   std::function<std::vector<NamespaceSample>()> namespaces_;
   std::function<size_t()> queue_;
+  std::function<OutboxSample()> outbox_;
 };
 
 Metrics::Metrics(std::string store_name)
@@ -236,6 +261,9 @@ void Metrics::SetNamespaceSource(std::function<std::vector<NamespaceSample>()> s
 }
 void Metrics::SetWorkerQueueSource(std::function<size_t()> source) {
   collector_->SetQueue(std::move(source));
+}
+void Metrics::SetOutboxSource(std::function<OutboxSample()> source) {
+  collector_->SetOutbox(std::move(source));
 }
 
 std::shared_ptr<prometheus::Collectable> Metrics::registry() const { return registry_; }

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,12 @@ class Metrics {
   // Read at scrape time.
   void SetNamespaceSource(std::function<std::vector<NamespaceSample>()> source);
   void SetWorkerQueueSource(std::function<size_t()> source);
+  // Outbox rows and the oldest one's age; unset values are left out.
+  struct OutboxSample {
+    std::optional<uint64_t> rows;
+    std::optional<double> oldest_age_seconds;
+  };
+  void SetOutboxSource(std::function<OutboxSample()> source);
 
   // What the /metrics endpoint serves.
   std::shared_ptr<prometheus::Collectable> registry() const;

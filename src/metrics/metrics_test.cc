@@ -55,6 +55,16 @@ TEST(MetricsTest, NamespaceNumbersAreReadAtScrapeTime) {
   EXPECT_THAT(text, HasSubstr("cachecar_worker_queue_tasks 4"));
 }
 
+TEST(MetricsTest, OutboxGaugesAppearOnlyWhenTheStoreHasAnOutbox) {
+  Metrics m("memory");
+  m.SetOutboxSource([] { return Metrics::OutboxSample{}; });
+  EXPECT_THAT(m.Render(), Not(HasSubstr("cachecar_outbox")));
+  m.SetOutboxSource([] { return Metrics::OutboxSample{12, 3.5}; });
+  const std::string text = m.Render();
+  EXPECT_THAT(text, HasSubstr("cachecar_outbox_rows 12"));
+  EXPECT_THAT(text, HasSubstr("cachecar_outbox_oldest_age_seconds 3.5"));
+}
+
 TEST(MetricsTest, InstrumentedStoreTimesEveryCallAndReportsReachability) {
   Metrics m("memory");
   store::MemoryStore inner;

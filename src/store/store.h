@@ -53,6 +53,12 @@ struct DeleteResult {
   uint64_t version = 0;  // the delete's version, or the current absent version
 };
 
+// Numbers a store may report for metrics; unset = the store has no such thing.
+struct StoreStats {
+  std::optional<uint64_t> outbox_rows;             // changes not yet relayed
+  std::optional<double> outbox_oldest_age_seconds;  // age of the oldest one
+};
+
 // Per-call options.
 struct CallOptions {
   // The caller gives up at this time; the store should too.
@@ -84,6 +90,9 @@ class Store {
                                               absl::string_view key,
                                               std::optional<uint64_t> if_version,
                                               const CallOptions& options) = 0;
+
+  // Numbers for metrics (read at scrape time).
+  virtual absl::StatusOr<StoreStats> Stats(const CallOptions& options) { return StoreStats{}; }
 
   // Whether the store can be reached now (readiness). The default has
   // nothing to check.

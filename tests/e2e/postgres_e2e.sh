@@ -54,8 +54,10 @@ if grep -qF "$password" <<<"$out"; then not_ok "the password is not printed" "$o
 
 # --- serve -----------------------------------------------------------------
 probe_addr="127.0.0.1:$(free_port)"
+metrics_port="$(free_port)"
 "$CACHECAR" serve --store=postgres --postgres-dsn-file "$work/dsn" --listen "$addr" \
-  --probe-listen "$probe_addr" --log-format json >"$work/server.log" 2>&1 &
+  --probe-listen "$probe_addr" --metrics-listen "127.0.0.1:$metrics_port" \
+  --log-format json >"$work/server.log" 2>&1 &
 pids+=("$!")
 for _ in $(seq 1 100); do
   gc -max-time 1 "$addr" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING && break
@@ -85,6 +87,12 @@ check "the table is still there" "$(psql_q "SELECT count(*) FROM cachecar_entrie
 out="$(gc -d '{"key":"user:1"}' "$addr" cachecar.v1.Cache/Delete)"
 check "Delete removes the row" "$(psql_q "SELECT count(*) FROM cachecar_entries WHERE key = 'user:1'")" "0"
 check "and writes an outbox DELETE" "$(psql_q "SELECT op FROM cachecar_outbox WHERE key = 'user:1' ORDER BY id DESC LIMIT 1")" "DELETE"
+scrape() { python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "http://127.0.0.1:$metrics_port/metrics" 2>&1; }
+metrics="$(scrape)"
+check "metrics: outbox depth" "$metrics" "cachecar_outbox_rows "
+check "metrics: outbox oldest age" "$metrics" "cachecar_outbox_oldest_age_seconds "
+check "metrics: postgres store calls" "$metrics" 'cachecar_store_operations_total{code="OK",op="put",store="postgres"}'
+check "metrics: postgres reachable" "$metrics" 'cachecar_store_reachable{store="postgres"} 1'
 if grep -qF "$password" "$work/server.log"; then not_ok "the log never shows the password" "$(grep -F "$password" "$work/server.log")"
 else ok "the log never shows the password"; fi
 check "the log shows the DSN redacted" "$(cat "$work/server.log")" "password=***"

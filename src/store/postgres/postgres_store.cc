@@ -359,6 +359,19 @@ PostgresStore::~PostgresStore() {
 
 absl::StatusOr<uint64_t> PostgresStore::CleanupTombstones() { return impl_->Cleanup(); }
 
+absl::StatusOr<StoreStats> PostgresStore::Stats(const CallOptions& options) {
+  return impl_->Run(CallKind::kRead, options, [](pqxx::connection& c) -> absl::StatusOr<StoreStats> {
+    pqxx::nontransaction tx(c);
+    const pqxx::result r = tx.exec(
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+        "FROM cachecar_outbox");
+    StoreStats stats;
+    stats.outbox_rows = r[0][0].as<uint64_t>();
+    stats.outbox_oldest_age_seconds = r[0][1].as<double>();
+    return stats;
+  });
+}
+
 absl::Status PostgresStore::CheckHealth(const CallOptions& options) {
   absl::StatusOr<bool> up =
       impl_->Run(CallKind::kRead, options, [](pqxx::connection& c) -> absl::StatusOr<bool> {

@@ -73,6 +73,8 @@ class PostgresStore final : public Store {
   absl::StatusOr<DeleteResult> Delete(absl::string_view ns, absl::string_view key,
                                       std::optional<uint64_t> if_version,
                                       const CallOptions& options) override;
+  // Outbox rows and the oldest one's age.
+  absl::StatusOr<StoreStats> Stats(const CallOptions& options) override;
   // SELECT 1 on a pooled connection (fails fast while reconnects back off).
   absl::Status CheckHealth(const CallOptions& options) override;
   absl::string_view Name() const override { return "postgres"; }
