@@ -18,17 +18,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   - $1"; }
-not_ok() { failed=$((failed + 1)); echo "FAIL - $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/       /'; }
-# check NAME HAYSTACK NEEDLE: passes if NEEDLE (fixed string) is in HAYSTACK.
-check() {
-  if grep -qF -- "$3" <<<"$2"; then ok "$1"; else not_ok "$1" "wanted: $3
-got: $2"; fi
-}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port="$(free_port)"
 addr="127.0.0.1:$port"
 sock="$work/cachecar.sock"
@@ -141,8 +133,7 @@ out="$(gc -d '{"key":"k"}' "$probe_addr" cachecar.v1.Cache/Get)"
 check "probe port does not serve the cache API" "$out" "server does not support the reflection API"
 
 # --- metrics: scrape /metrics as Prometheus would --------------------------------
-scrape() { python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "http://127.0.0.1:$metrics_port/metrics" 2>&1; }
-before="$(scrape)"
+before="$(scrape_metrics "$metrics_port")"
 check "metrics: requests by method and code" "$before" 'cachecar_requests_total{code="OK",method="Put"}'
 check "metrics: errors by code" "$before" 'cachecar_requests_total{code="INVALID_ARGUMENT",method="Get"}'
 check "metrics: latency histogram" "$before" 'cachecar_request_duration_seconds_bucket{method="Get",le="0.001"}'
@@ -151,7 +142,7 @@ check "metrics: per-namespace entries" "$before" 'cachecar_cache_entries{namespa
 check "metrics: ready" "$before" 'cachecar_ready 1'
 hits_of() { sed -n 's/^cachecar_cache_hits_total{namespace="default"} \([0-9.e+]*\)$/\1/p' <<<"$1"; }
 for _ in 1 2 3; do gc -d '{"key":"user:2"}' "$addr" cachecar.v1.Cache/Get >/dev/null; done
-after="$(scrape)"
+after="$(scrape_metrics "$metrics_port")"
 h0="$(hits_of "$before")"; h1="$(hits_of "$after")"
 if python3 -c "import sys; sys.exit(0 if float('$h1') >= float('$h0') + 3 else 1)" 2>/dev/null; then
   ok "metrics: hits move ($h0 -> $h1)"; else not_ok "metrics: hits move" "before=$h0 after=$h1"; fi

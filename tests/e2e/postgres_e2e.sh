@@ -18,14 +18,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   - $1"; }
-not_ok() { failed=$((failed + 1)); echo "FAIL - $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/       /'; }
-check() {
-  if grep -qF -- "$3" <<<"$2"; then ok "$1"; else not_ok "$1" "wanted: $3
-got: $2"; fi
-}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 psql_q() { $PSQL -tA -c "$1" 2>&1; }
 
 db="e2e_$$"
@@ -35,7 +29,6 @@ password="pg-test-secret"
 printf '%s\n' "$dsn" >"$work/dsn"
 PSQL="${PSQL/-d cachecar_test/-d $db}"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 addr="127.0.0.1:$(free_port)"
 gc() { "$GRPCURL" -plaintext "$@" 2>&1; }
 
@@ -87,8 +80,7 @@ check "the table is still there" "$(psql_q "SELECT count(*) FROM cachecar_entrie
 out="$(gc -d '{"key":"user:1"}' "$addr" cachecar.v1.Cache/Delete)"
 check "Delete removes the row" "$(psql_q "SELECT count(*) FROM cachecar_entries WHERE key = 'user:1'")" "0"
 check "and writes an outbox DELETE" "$(psql_q "SELECT op FROM cachecar_outbox WHERE key = 'user:1' ORDER BY id DESC LIMIT 1")" "DELETE"
-scrape() { python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "http://127.0.0.1:$metrics_port/metrics" 2>&1; }
-metrics="$(scrape)"
+metrics="$(scrape_metrics "$metrics_port")"
 check "metrics: outbox depth" "$metrics" "cachecar_outbox_rows "
 check "metrics: outbox oldest age" "$metrics" "cachecar_outbox_oldest_age_seconds "
 check "metrics: postgres store calls" "$metrics" 'cachecar_store_operations_total{code="OK",op="put",store="postgres"}'
