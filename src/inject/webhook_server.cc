@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -118,7 +119,52 @@ absl::string_view Reason(int code) {
   return "Error";
 }
 
+// "<cert mtime>/<key mtime>" in nanoseconds; "" if either is missing.
+std::string FileStamp(const WebhookOptions& o) {
+  struct stat a {}, b {};
+  if (stat(o.cert_file.c_str(), &a) != 0 || stat(o.key_file.c_str(), &b) != 0) return "";
+  return absl::StrCat(a.st_mtim.tv_sec, ".", a.st_mtim.tv_nsec, "/", b.st_mtim.tv_sec, ".",
+                      b.st_mtim.tv_nsec);
+}
+
+// A TLS server context with the pair in `o`, or the reason it did not load.
+absl::StatusOr<SSL_CTX*> LoadContext(const WebhookOptions& o) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (SSL_CTX_use_certificate_chain_file(ctx, o.cert_file.c_str()) != 1) {
+    const std::string error = SslError();
+    SSL_CTX_free(ctx);
+    return absl::InvalidArgumentError(absl::StrCat("cannot use certificate ", o.cert_file, ": ", error));
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(ctx) != 1) {
+    const std::string error = SslError();
+    SSL_CTX_free(ctx);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot use private key ", o.key_file, " with ", o.cert_file, ": ", error));
+  }
+  return ctx;
+}
+
 }  // namespace
+
+SSL* WebhookServer::NewSsl() {
+  MutexLock lock(&ssl_mu_);
+  const std::string stamp = FileStamp(options_);
+  if (!stamp.empty() && stamp != loaded_stamp_) {
+    absl::StatusOr<SSL_CTX*> fresh = LoadContext(options_);
+    if (fresh.ok()) {
+      SSL_CTX_free(ssl_);  // connections still using it hold a reference
+      ssl_ = *fresh;
+      spdlog::info("webhook: loaded the rotated certificate {}", options_.cert_file);
+    } else {
+      spdlog::error("webhook: keeping the old certificate: {}",
+                    std::string(fresh.status().message()));
+    }
+    loaded_stamp_ = stamp;  // do not retry a bad pair on every connection
+  }
+  return SSL_new(ssl_);
+}
 
 absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::Start(
     const WebhookOptions& options) {
@@ -129,17 +175,12 @@ absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::Start(
   }
   auto server = std::unique_ptr<WebhookServer>(new WebhookServer());
   server->options_ = options;
-  server->ssl_ = SSL_CTX_new(TLS_server_method());
-  SSL_CTX_set_min_proto_version(server->ssl_, TLS1_2_VERSION);
-  if (SSL_CTX_use_certificate_chain_file(server->ssl_, options.cert_file.c_str()) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot use certificate ", options.cert_file, ": ", SslError()));
-  }
-  if (SSL_CTX_use_PrivateKey_file(server->ssl_, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
-      SSL_CTX_check_private_key(server->ssl_) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot use private key ", options.key_file, " with ", options.cert_file, ": ",
-        SslError()));
+  {
+    MutexLock lock(&server->ssl_mu_);
+    server->loaded_stamp_ = FileStamp(options);
+    absl::StatusOr<SSL_CTX*> ctx = LoadContext(options);
+    if (!ctx.ok()) return ctx.status();
+    server->ssl_ = *ctx;
   }
 
   const size_t colon = options.listen.rfind(':');
@@ -209,7 +250,7 @@ void WebhookServer::AcceptLoop() {
 }
 
 void WebhookServer::Serve(int fd) {
-  SSL* ssl = SSL_new(ssl_);
+  SSL* ssl = NewSsl();
   SSL_set_fd(ssl, fd);
   if (SSL_accept(ssl) != 1) {
     spdlog::debug("webhook: TLS handshake failed: {}", SslError());
@@ -256,6 +297,7 @@ WebhookServer::~WebhookServer() {
     while (active_ > 0) idle_.Wait(&mu_);
   }
   if (listen_fd_ >= 0) close(listen_fd_);
+  MutexLock lock(&ssl_mu_);
   if (ssl_ != nullptr) SSL_CTX_free(ssl_);
 }
 

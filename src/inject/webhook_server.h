@@ -6,6 +6,9 @@
 // The key and certificate are read from their own PEM files (a
 // kubernetes.io/tls Secret mounts tls.crt and tls.key); nothing is written to
 // disk, so it runs on a read-only root filesystem. Only TLS 1.2 and later.
+// When either file changes (a rotated Secret, cert-manager renewal), the next
+// connection uses the new pair; a pair that does not load is logged and the
+// old one kept.
 //
 // One request per connection (Connection: close), a thread per connection
 // (at most 32 at once; more wait in the listen backlog), 10 s to send a
@@ -26,6 +29,7 @@
 #include "common/mutex.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
 
 namespace cachecar::inject {
 
@@ -49,9 +53,14 @@ class WebhookServer {
   WebhookServer() = default;
   void AcceptLoop();
   void Serve(int fd);
+  // An SSL for a new connection, from the current certificate and key
+  // (reloaded first if their files changed).
+  SSL* NewSsl();
 
   WebhookOptions options_;
-  SSL_CTX* ssl_ = nullptr;
+  Mutex ssl_mu_;
+  SSL_CTX* ssl_ ABSL_GUARDED_BY(ssl_mu_) = nullptr;
+  std::string loaded_stamp_ ABSL_GUARDED_BY(ssl_mu_);  // mtimes of the pair in use
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};

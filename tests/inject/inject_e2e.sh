@@ -104,6 +104,22 @@ code="$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.crt" "$url/mut
 check "GET /mutate is 405" "$code" "405"
 out="$(curl -s "http://127.0.0.1:$port/healthz" 2>&1; echo "rc=$?")"
 if ! grep -q '^ok' <<<"$out"; then ok "plain HTTP is not served"; else not_ok "plain HTTP is not served" "$out"; fi
+# Certificate rotation: new key and certificate in the same files; the next
+# connection must be served with them, without a restart.
+serial() { openssl s_client -connect "127.0.0.1:$port" -CAfile "$work/ca.crt" </dev/null 2>/dev/null |
+  openssl x509 -noout -serial 2>/dev/null; }
+before="$(serial)"
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$work/tls2.key" \
+  -out "$work/tls2.csr" 2>/dev/null
+openssl x509 -req -in "$work/tls2.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
+  -days 1 -extfile "$work/san.ext" -out "$work/tls2.crt" 2>/dev/null
+mv "$work/tls2.key" "$work/tls.key"
+mv "$work/tls2.crt" "$work/tls.crt"
+after="$(serial)"
+if [ -n "$before" ] && [ -n "$after" ] && [ "$before" != "$after" ]; then
+  ok "a rotated certificate is served without a restart ($before -> $after)"
+else not_ok "a rotated certificate is served without a restart" "before=$before after=$after"; fi
+check "and requests still work" "$(curl -s --cacert "$work/ca.crt" "$url/healthz" 2>&1)" "ok"
 kill -TERM "${pids[0]}"; wait "${pids[0]}"; rc=$?
 [ "$rc" -eq 0 ] && ok "webhook: SIGTERM exits 0" || not_ok "webhook: SIGTERM exits 0" "exit $rc"
 out="$("$CACHECAR" webhook --webhook-listen "127.0.0.1:$port" 2>&1)"
