@@ -49,27 +49,6 @@ int WaitForStopSignal(const sigset_t& set) {
   return signal;
 }
 
-std::vector<cachecar::metrics::NamespaceSample> NamespaceSamples(
-    cachecar::service::NamespaceSet& namespaces) {
-  std::vector<cachecar::metrics::NamespaceSample> out;
-  for (cachecar::service::Namespace* ns : namespaces.All()) {
-    const cachecar::cache::EngineStats s = ns->engine->Stats();
-    cachecar::metrics::NamespaceSample sample;
-    sample.name = ns->name;
-    sample.hits = s.hits;
-    sample.misses = s.misses;
-    sample.evictions = s.evictions;
-    sample.expirations = s.expirations;
-    sample.fills_rejected = s.fills_rejected;
-    sample.entries = s.entries;
-    sample.bytes = s.bytes;
-    sample.max_bytes = ns->engine->max_bytes();
-    sample.loads = ns->loads.load(std::memory_order_relaxed);
-    out.push_back(std::move(sample));
-  }
-  return out;
-}
-
 // "127.0.0.1" of "127.0.0.1:9464" (for the start-up log).
 std::string MetricsHost(const std::string& address) {
   return address.substr(0, address.rfind(':'));
@@ -110,7 +89,10 @@ int Serve(const cachecar::config::Config& config) {
   service::NamespaceSet namespaces(config);
   service::WorkerPool pool(config.workers, config.worker_queue, "store");
   service::CacheService cache(service::Limits::FromConfig(config), namespaces, store, pool);
-  metrics.SetNamespaceSource([&namespaces] { return NamespaceSamples(namespaces); });
+  metrics.SetNamespaceSource([&cache] {
+    auto stats = cache.Stats("");  // every namespace: cannot fail
+    return stats.ok() ? *std::move(stats) : std::vector<service::NamespaceStatsView>{};
+  });
   metrics.SetWorkerQueueSource([&pool] { return pool.queued(); });
   metrics.SetOutboxSource([&store] {
     store::CallOptions options;

@@ -13,6 +13,8 @@
 #include <mutex>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace cachecar {
 
@@ -73,6 +75,17 @@ class Notification {
   void WaitForNotification() {
     MutexLock lock(&mu_);
     while (!notified_) cv_.Wait(&mu_);
+  }
+  // Waits until notified or `timeout` has passed; true if notified. A
+  // periodic thread sleeps between rounds with this, and a Notify() from its
+  // owner's destructor wakes it at once.
+  bool WaitForNotificationWithTimeout(absl::Duration timeout) {
+    const auto deadline = absl::ToChronoTime(absl::Now() + timeout);
+    MutexLock lock(&mu_);
+    while (!notified_) {
+      if (!cv_.WaitUntil(&mu_, deadline) && !notified_) return false;
+    }
+    return true;
   }
 
  private:

@@ -63,7 +63,7 @@ struct Metrics::Families {
 class Metrics::ScrapeCollector : public prometheus::Collectable {
  public:
   std::vector<prometheus::MetricFamily> Collect() const override {
-    std::function<std::vector<NamespaceSample>()> namespaces;
+    std::function<std::vector<service::NamespaceStatsView>()> namespaces;
     std::function<size_t()> queue;
     std::function<OutboxSample()> outbox;
     {
@@ -86,15 +86,15 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
       auto entries = Family("cachecar_cache_entries", "Entries in the cache, negative ones included.", T::Gauge);
       auto bytes = Family("cachecar_cache_bytes", "Bytes the cache accounts (keys, values, per-entry overhead).", T::Gauge);
       auto max_bytes = Family("cachecar_cache_max_bytes", "The namespace's byte bound.", T::Gauge);
-      for (const NamespaceSample& s : namespaces()) {
-        AddSample(hits, s.name, static_cast<double>(s.hits));
-        AddSample(misses, s.name, static_cast<double>(s.misses));
+      for (const service::NamespaceStatsView& s : namespaces()) {
+        AddSample(hits, s.name, static_cast<double>(s.engine.hits));
+        AddSample(misses, s.name, static_cast<double>(s.engine.misses));
         AddSample(loads, s.name, static_cast<double>(s.loads));
-        AddSample(evictions, s.name, static_cast<double>(s.evictions));
-        AddSample(expirations, s.name, static_cast<double>(s.expirations));
-        AddSample(rejected, s.name, static_cast<double>(s.fills_rejected));
-        AddSample(entries, s.name, static_cast<double>(s.entries));
-        AddSample(bytes, s.name, static_cast<double>(s.bytes));
+        AddSample(evictions, s.name, static_cast<double>(s.engine.evictions));
+        AddSample(expirations, s.name, static_cast<double>(s.engine.expirations));
+        AddSample(rejected, s.name, static_cast<double>(s.engine.fills_rejected));
+        AddSample(entries, s.name, static_cast<double>(s.engine.entries));
+        AddSample(bytes, s.name, static_cast<double>(s.engine.bytes));
         AddSample(max_bytes, s.name, static_cast<double>(s.max_bytes));
       }
       for (auto* f : {&hits, &misses, &loads, &evictions, &expirations, &rejected, &entries,
@@ -131,7 +131,7 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     return out;
   }
 
-  void SetNamespaces(std::function<std::vector<NamespaceSample>()> f) {
+  void SetNamespaces(std::function<std::vector<service::NamespaceStatsView>()> f) {
     std::lock_guard<std::mutex> lock(mu_);
     namespaces_ = std::move(f);
   }
@@ -146,7 +146,7 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
 
  private:
   mutable std::mutex mu_;
-  std::function<std::vector<NamespaceSample>()> namespaces_;
+  std::function<std::vector<service::NamespaceStatsView>()> namespaces_;
   std::function<size_t()> queue_;
   std::function<OutboxSample()> outbox_;
 };
@@ -194,18 +194,25 @@ Metrics::Metrics(std::string store_name)
 
 Metrics::~Metrics() = default;
 
-absl::string_view Metrics::MethodLabel(absl::string_view full_method) {
+size_t Metrics::MethodIndex(absl::string_view full_method) {
+  constexpr size_t kCacheMethods = 6;  // kMethods[0..5] are cachecar.v1.Cache's
+  static_assert(kMethods[kCacheMethods] == "Health" &&
+                kMethods[kCacheMethods + 1] == "Reflection" && kMethods.back() == "other");
   if (absl::StartsWith(full_method, "/cachecar.v1.Cache/")) {
     const absl::string_view name = full_method.substr(19);
-    for (size_t i = 0; i < 6; ++i) {
-      if (kMethods[i] == name) return kMethods[i];
+    for (size_t i = 0; i < kCacheMethods; ++i) {
+      if (kMethods[i] == name) return i;
     }
   } else if (absl::StartsWith(full_method, "/grpc.health.v1.Health/")) {
-    return "Health";
+    return kCacheMethods;  // "Health"
   } else if (absl::StartsWith(full_method, "/grpc.reflection.")) {
-    return "Reflection";
+    return kCacheMethods + 1;  // "Reflection"
   }
-  return "other";
+  return kMethods.size() - 1;  // "other"
+}
+
+absl::string_view Metrics::MethodLabel(absl::string_view full_method) {
+  return kMethods[MethodIndex(full_method)];
 }
 
 // The series in `slot`, made from `family` with `labels` on first use.
@@ -235,11 +242,7 @@ prometheus::Counter& Metrics::StoreCounter(size_t op, int code) {
 }
 
 void Metrics::ObserveRequest(absl::string_view full_method, int code, absl::Duration latency) {
-  const absl::string_view label = MethodLabel(full_method);
-  size_t m = kMethods.size() - 1;
-  for (size_t i = 0; i < kMethods.size(); ++i) {
-    if (kMethods[i] == label) m = i;
-  }
+  const size_t m = MethodIndex(full_method);
   RequestCounter(m, ClampCode(code)).Increment();
   request_seconds_[m]->Observe(absl::ToDoubleSeconds(latency));
 }
@@ -256,7 +259,7 @@ void Metrics::ObserveStore(absl::string_view op, absl::StatusCode code, absl::Du
 void Metrics::SetReady(bool ready) { ready_->Set(ready ? 1 : 0); }
 void Metrics::SetStoreReachable(bool reachable) { store_reachable_->Set(reachable ? 1 : 0); }
 
-void Metrics::SetNamespaceSource(std::function<std::vector<NamespaceSample>()> source) {
+void Metrics::SetNamespaceSource(std::function<std::vector<service::NamespaceStatsView>()> source) {
   collector_->SetNamespaces(std::move(source));
 }
 void Metrics::SetWorkerQueueSource(std::function<size_t()> source) {

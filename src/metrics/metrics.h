@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "service/cache_service.h"
 
 namespace prometheus {
 class Counter;
@@ -40,13 +41,6 @@ inline constexpr std::array<absl::string_view, 9> kMethods = {
 inline constexpr std::array<absl::string_view, 5> kStoreOps = {"load", "load_batch", "put",
                                                               "delete", "health_check"};
 
-// One namespace's numbers at scrape time.
-struct NamespaceSample {
-  std::string name;
-  uint64_t hits = 0, misses = 0, evictions = 0, expirations = 0, fills_rejected = 0;
-  uint64_t entries = 0, bytes = 0, max_bytes = 0, loads = 0;
-};
-
 class Metrics {
  public:
   explicit Metrics(std::string store_name);
@@ -64,7 +58,8 @@ class Metrics {
   void SetStoreReachable(bool reachable);
 
   // Read at scrape time.
-  void SetNamespaceSource(std::function<std::vector<NamespaceSample>()> source);
+  // The per-namespace numbers (CacheService::Stats("") in the server).
+  void SetNamespaceSource(std::function<std::vector<service::NamespaceStatsView>()> source);
   void SetWorkerQueueSource(std::function<size_t()> source);
   // Outbox rows and the oldest one's age; unset values are left out.
   struct OutboxSample {
@@ -85,6 +80,8 @@ class Metrics {
   static absl::string_view MethodLabel(absl::string_view full_method);
 
  private:
+  // MethodLabel's position in kMethods.
+  static size_t MethodIndex(absl::string_view full_method);
   class ScrapeCollector;
   static constexpr size_t kCodes = 17;  // grpc::StatusCode 0..16
 

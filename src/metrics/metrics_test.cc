@@ -38,12 +38,12 @@ TEST(MetricsTest, NamespaceNumbersAreReadAtScrapeTime) {
   Metrics m("memory");
   uint64_t hits = 1;
   m.SetNamespaceSource([&hits] {
-    NamespaceSample s;
+    service::NamespaceStatsView s;
     s.name = "users";
-    s.hits = hits;
-    s.entries = 7;
-    s.fills_rejected = 2;
-    return std::vector<NamespaceSample>{s};
+    s.engine.hits = hits;
+    s.engine.entries = 7;
+    s.engine.fills_rejected = 2;
+    return std::vector<service::NamespaceStatsView>{s};
   });
   m.SetWorkerQueueSource([] { return size_t{4}; });
   EXPECT_THAT(m.Render(), HasSubstr("cachecar_cache_hits_total{namespace=\"users\"} 1"));

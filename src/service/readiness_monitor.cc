@@ -11,11 +11,7 @@ ReadinessMonitor::ReadinessMonitor(store::Store& store, absl::Duration interval,
 }
 
 ReadinessMonitor::~ReadinessMonitor() {
-  {
-    MutexLock lock(&mu_);
-    stopping_ = true;
-    wake_.SignalAll();
-  }
+  stop_.Notify();
   thread_.join();
 }
 
@@ -40,15 +36,7 @@ void ReadinessMonitor::CheckOnce() {
 }
 
 void ReadinessMonitor::Loop() {
-  for (;;) {
-    {
-      MutexLock lock(&mu_);
-      const absl::Time until = absl::Now() + interval_;
-      while (!stopping_ && absl::Now() < until) wake_.WaitUntil(&mu_, absl::ToChronoTime(until));
-      if (stopping_) return;
-    }
-    CheckOnce();
-  }
+  while (!stop_.WaitForNotificationWithTimeout(interval_)) CheckOnce();
 }
 
 }  // namespace cachecar::service

@@ -38,9 +38,8 @@ class ReadinessMonitor {
   store::Store& store_;
   const absl::Duration interval_;
   const OnChange on_change_;
+  Notification stop_;
   mutable Mutex mu_;
-  CondVar wake_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool known_ ABSL_GUARDED_BY(mu_) = false;
   bool ready_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

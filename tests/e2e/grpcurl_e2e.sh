@@ -8,18 +8,9 @@ GRPCURL="$2"
 [ -x "$CACHECAR" ] || { echo "no cachecar binary at $CACHECAR"; exit 1; }
 [ -x "$GRPCURL" ] || { echo "no grpcurl at $GRPCURL (run scripts/install_grpcurl.sh)"; exit 1; }
 
-work="$(mktemp -d /tmp/cachecar-e2e.XXXXXX)"
-# Every instance here picks a free metrics port unless told otherwise.
-export CACHECAR_METRICS_LISTEN=127.0.0.1:0
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+e2e_setup cachecar-e2e
 
 port="$(free_port)"
 addr="127.0.0.1:$port"

@@ -1,5 +1,17 @@
-# Shared by the end-to-end scripts (sourced): TAP-like results, a free
-# loopback port, and a /metrics scrape.
+# Shared by the end-to-end scripts (sourced): a work dir and process list
+# cleaned up on exit, TAP-like results, a free loopback port, and a /metrics
+# scrape.
+
+# e2e_setup NAME: makes $work (/tmp/NAME.XXXXXX) and $pids; on exit every pid
+# in $pids is killed and $work removed. Every cachecar started afterwards
+# picks a free metrics port unless told otherwise.
+e2e_setup() {
+  work="$(mktemp -d "/tmp/$1.XXXXXX")"
+  pids=()
+  export CACHECAR_METRICS_LISTEN=127.0.0.1:0
+  trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
+}
+
 passed=0
 failed=0
 ok() { passed=$((passed + 1)); echo "ok   - $1"; }

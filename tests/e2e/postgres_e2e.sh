@@ -9,17 +9,9 @@ GRPCURL="$2"
 # shellcheck disable=SC1090
 . "$3"   # PG_DSN, PSQL (tests/pg/pg.sh start)
 
-work="$(mktemp -d /tmp/cachecar-pg-e2e.XXXXXX)"
-export CACHECAR_METRICS_LISTEN=127.0.0.1:0  # a free metrics port for each instance
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+e2e_setup cachecar-pg-e2e
 psql_q() { $PSQL -tA -c "$1" 2>&1; }
 
 db="e2e_$$"

@@ -180,3 +180,24 @@ take_args() {
   mkdir -p "$2" || die "cannot create WORK_DIR $2"
   work="$(cd "$2" && pwd)"
 }
+
+# run_client RUN_DIR CMD...: runs the example client (60 s at most) against
+# the cachecar start_cachecar started, shows its output, checks its exit
+# status and output, then stops cachecar.
+run_client() {
+  local dir="$1" rc=0
+  shift
+  timeout --kill-after=5 60 "$@" >"$dir/out" 2>"$dir/err" || rc=$?
+  echo "--- client output"
+  cat "$dir/out" "$dir/err"
+  echo "---"
+  if [ "$rc" -ne 0 ]; then
+    kill -0 "$CACHECAR_PID" 2>/dev/null || say "cachecar is no longer running"
+    echo "--- cachecar log"; tail -n 30 "$dir/cachecar.log"; echo "---"
+    not_ok "client exits 0" "exit status $rc (124: killed after 60s)"
+  else
+    ok "client exits 0"
+  fi
+  check_client_output "$dir/out"
+  stop_cachecar
+}

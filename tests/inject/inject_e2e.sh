@@ -15,12 +15,8 @@ rm -rf "$work" && mkdir -p "$work"
 pids=()
 trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done' EXIT
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   - $1"; }
-not_ok() { failed=$((failed + 1)); echo "FAIL - $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/       /'; }
-check() { if grep -qF -- "$3" <<<"$2"; then ok "$1"; else not_ok "$1" "wanted: $3
-got: $2"; fi; }
+# shellcheck source=../e2e/lib.sh
+. "$here/../e2e/lib.sh"  # ok, not_ok, check, free_port
 
 # --- cachecar inject ---------------------------------------------------------
 if "$CACHECAR" inject -f "$here/app.yaml" >"$work/once.yaml" 2>"$work/once.err"; then
@@ -69,7 +65,7 @@ openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$work/tls.key
 printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$work/san.ext"
 openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
   -days 1 -extfile "$work/san.ext" -out "$work/tls.crt" 2>/dev/null
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 "$CACHECAR" webhook --webhook-listen "127.0.0.1:$port" --webhook-tls-cert "$work/tls.crt" \
   --webhook-tls-key "$work/tls.key" >"$work/webhook.log" 2>&1 &
 pids+=("$!")

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/redact.h"
+#include "store/postgres/pg_errors.h"
 #include "spdlog/spdlog.h"
 
 namespace cachecar::store::postgres {
@@ -18,13 +19,6 @@ constexpr absl::Duration kWatchdogTick = absl::Milliseconds(20);
 std::chrono::system_clock::time_point ToChrono(absl::Time t) {
   // Far-future deadlines become "in an hour": waits loop anyway.
   return absl::ToChronoTime(std::min(t, absl::Now() + absl::Hours(1)));
-}
-
-// libpq messages end in a newline and may run over several lines.
-std::string FirstLine(const std::string& text) {
-  std::string line = text.substr(0, text.find('\n'));
-  while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
-  return line;
 }
 
 }  // namespace

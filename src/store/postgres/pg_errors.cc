@@ -10,13 +10,6 @@
 namespace cachecar::store::postgres {
 namespace {
 
-std::string FirstLine(const char* what) {
-  std::string line(what);
-  line = line.substr(0, line.find('\n'));
-  while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
-  return line;
-}
-
 Failure Lost(CallKind kind, const std::string& detail) {
   Failure f;
   f.connection_lost = true;
@@ -60,6 +53,12 @@ Failure FromSqlState(CallKind kind, bool cancelled, const std::string& state,
 }
 
 }  // namespace
+
+std::string FirstLine(absl::string_view text) {
+  absl::string_view line = text.substr(0, text.find('\n'));
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.remove_suffix(1);
+  return std::string(line);
+}
 
 const char kMigrateHint[] =
     "the cachecar schema is missing or out of date: run `cachecar migrate` with the same "

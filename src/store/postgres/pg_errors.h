@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace cachecar::store::postgres {
 
@@ -20,6 +21,10 @@ struct Failure {
 // `cancelled`: the pool's watchdog cancelled the statement (deadline).
 // `password` is scrubbed from every message.
 Failure ClassifyCurrentException(CallKind kind, bool cancelled, const std::string& password);
+
+// The first line of a libpq/libpqxx message, without trailing blanks (their
+// texts end in a newline and may run over several lines).
+std::string FirstLine(absl::string_view text);
 
 // The "run `cachecar migrate`" hint every schema error carries.
 extern const char kMigrateHint[];

@@ -76,8 +76,6 @@ void Absorb(const pqxx::row& row, Record& record) {
   }
 }
 
-std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
-
 }  // namespace
 
 struct PostgresStore::Impl {
@@ -89,9 +87,7 @@ struct PostgresStore::Impl {
   absl::flat_hash_map<std::string, const Table*> by_namespace;
   std::unique_ptr<postgres::ConnectionPool> pool;
 
-  Mutex stop_mu;
-  CondVar stop_cv;
-  bool stopping ABSL_GUARDED_BY(stop_mu) = false;
+  Notification stop;
   std::thread maintenance;
 
   const Table& TableFor(absl::string_view ns) const {
@@ -151,13 +147,7 @@ struct PostgresStore::Impl {
   }
 
   void MaintenanceLoop() {
-    for (;;) {
-      {
-        MutexLock lock(&stop_mu);
-        const absl::Time until = absl::Now() + kCleanupEvery;
-        while (!stopping && absl::Now() < until) stop_cv.WaitUntil(&stop_mu, absl::ToChronoTime(until));
-        if (stopping) return;
-      }
+    while (!stop.WaitForNotificationWithTimeout(kCleanupEvery)) {
       absl::StatusOr<uint64_t> n = Cleanup();
       if (!n.ok()) {
         spdlog::debug("postgres: tombstone cleanup: {}", std::string(n.status().message()));
@@ -266,7 +256,7 @@ absl::Status WithStartupConnection(const PostgresOptions& options, Fn fn) {
   } catch (const pqxx::broken_connection& e) {
     return absl::UnavailableError(ScrubSecret(
         absl::StrCat("cannot connect to PostgreSQL (", RedactDsn(options.dsn),
-                     "): ", FirstLine(e.what())),
+                     "): ", postgres::FirstLine(e.what())),
         password));
   } catch (...) {
     return postgres::ClassifyCurrentException(CallKind::kRead, false, password).status;
@@ -349,11 +339,7 @@ absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(PostgresOptio
 PostgresStore::PostgresStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 PostgresStore::~PostgresStore() {
-  {
-    MutexLock lock(&impl_->stop_mu);
-    impl_->stopping = true;
-    impl_->stop_cv.SignalAll();
-  }
+  impl_->stop.Notify();
   impl_->maintenance.join();
 }
 
