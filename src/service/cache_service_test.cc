@@ -383,9 +383,11 @@ TEST_F(CacheServiceTest, PassedDeadlineIsDeadlineExceeded) {
 }
 
 TEST_F(CacheServiceTest, FullWorkerQueueIsUnavailable) {
+  // Declared before the pool, so they outlive its thread (the pool's
+  // destructor joins it, and the task still reads `release` after Notify).
+  Notification started, release;
   WorkerPool tiny(1, 1);
   CacheService service(Limits::FromConfig(config_), namespaces_, store_, tiny);
-  Notification started, release;
   ASSERT_TRUE(tiny.TrySubmit([&] { started.Notify(); release.WaitForNotification(); }));
   started.WaitForNotification();
   ASSERT_TRUE(tiny.TrySubmit([] {}));  // the queue's one slot
