@@ -1,0 +1,31 @@
+// Change: one change to a cached key (or a whole namespace) that this
+// replica has applied, whether made through it (a Put, Delete or Invalidate)
+// or learned from the sync topic. Watchers (Cache.Watch) receive these.
+#ifndef CACHECAR_SERVICE_CHANGE_H_
+#define CACHECAR_SERVICE_CHANGE_H_
+
+#include <cstdint>
+#include <string>
+
+namespace cachecar::service {
+
+enum class ChangeOp {
+  kUpsert,      // the key now holds a value at `version`
+  kDelete,      // the key was deleted at `version`
+  kInvalidate,  // drop the key (version 0: an unversioned broadcast)
+  kFlush,       // drop the whole namespace (`key` empty)
+};
+
+struct Change {
+  std::string ns;
+  std::string key;       // empty for kFlush
+  uint64_t version = 0;  // 0 = unversioned
+  ChangeOp op = ChangeOp::kUpsert;
+  bool local = false;    // made through this replica (not from the topic)
+};
+
+const char* ChangeOpName(ChangeOp op);  // "UPSERT", "DELETE", ...
+
+}  // namespace cachecar::service
+
+#endif  // CACHECAR_SERVICE_CHANGE_H_
