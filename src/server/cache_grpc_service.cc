@@ -2,8 +2,12 @@
 #include "server/cache_grpc_service.h"
 
 #include <chrono>
+#include <memory>
+#include <optional>
+#include <utility>
 
 #include "absl/time/clock.h"
+#include "common/mutex.h"
 #include "server/grpc_status.h"
 
 namespace cachecar::server {
@@ -25,6 +29,127 @@ service::Consistency ToConsistency(v1::Consistency c) {
 v1::Source ToSource(service::ReadResult::Source s) {
   return s == service::ReadResult::Source::kCache ? v1::SOURCE_CACHE : v1::SOURCE_STORE;
 }
+
+v1::WatchOp ToWatchOp(service::ChangeOp op) {
+  switch (op) {
+    case service::ChangeOp::kUpsert: return v1::WATCH_OP_UPSERT;
+    case service::ChangeOp::kDelete: return v1::WATCH_OP_DELETE;
+    case service::ChangeOp::kInvalidate: return v1::WATCH_OP_INVALIDATE;
+    case service::ChangeOp::kFlush: return v1::WATCH_OP_FLUSH;
+  }
+  return v1::WATCH_OP_UNSPECIFIED;
+}
+
+// A stream that ends as soon as it starts, with `status`.
+class FinishedWatch final : public grpc::ServerWriteReactor<v1::WatchEvent> {
+ public:
+  explicit FinishedWatch(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+// One Watch stream: a WatchHub watcher whose changes are written one at a
+// time (the next when the last is done), ending with the watcher's close
+// status (fell behind, shutting down) or when the client goes away.
+//
+// Lifetime: owned by `self_` from Start until OnDone, and by a wake running
+// at that moment (the hub may run one after Unsubscribe), so a wake never
+// touches a deleted reactor; gRPC's calls never overlap OnDone.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
+ public:
+  static WatchReactor* Start(service::WatchHub& hub, const v1::WatchRequest& request) {
+    std::shared_ptr<WatchReactor> reactor(new WatchReactor(hub));
+    reactor->self_ = reactor;
+    reactor->Subscribe(request, reactor);
+    return reactor.get();
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) gone_ = true;  // the stream broke: the client cannot read more
+    }
+    Pump();
+  }
+
+  void OnCancel() override {
+    {
+      MutexLock lock(&mu_);
+      gone_ = true;
+    }
+    Pump();
+  }
+
+  void OnDone() override {
+    std::shared_ptr<WatchReactor> self = std::move(self_);  // `this` may go with it
+    std::shared_ptr<service::WatchHub::Watcher> watcher;
+    {
+      MutexLock lock(&mu_);
+      watcher = std::move(watcher_);
+    }
+    hub_.Unsubscribe(watcher);
+  }
+
+ private:
+  explicit WatchReactor(service::WatchHub& hub) : hub_(hub) {}
+
+  void Subscribe(const v1::WatchRequest& request, std::weak_ptr<WatchReactor> weak) {
+    auto watcher = hub_.Subscribe(request.namespace_(), request.key_prefix(), [weak] {
+      if (std::shared_ptr<WatchReactor> r = weak.lock()) r->Pump();
+    });
+    if (!watcher.ok()) return Finish(ToGrpcStatus(watcher.status()));
+    // Headers now tell the client that changes from here on will reach it.
+    // Sent before watcher_ is set, so that no write can start ahead of them.
+    StartSendInitialMetadata();
+    {
+      MutexLock lock(&mu_);
+      watcher_ = std::move(*watcher);
+    }
+    Pump();  // for a wake that came before watcher_ was set
+  }
+
+  // Starts the next write, or Finish, unless a write is in flight. Called
+  // on wake, on OnWriteDone and on OnCancel; never blocks.
+  void Pump() {
+    std::optional<grpc::Status> finish;
+    {
+      MutexLock lock(&mu_);
+      if (watcher_ == nullptr || writing_ || finished_) return;
+      service::Change change;
+      if (gone_) {
+        finish = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+      } else if (watcher_->Next(&change)) {
+        event_.set_key(std::move(change.key));
+        event_.set_version(change.version);
+        event_.set_op(ToWatchOp(change.op));
+        event_.set_local(change.local);
+        writing_ = true;
+      } else if (absl::Status closed = watcher_->status(); !closed.ok()) {
+        finish = ToGrpcStatus(closed);
+      } else {
+        return;  // nothing queued: the next wake comes back here
+      }
+      finished_ = finish.has_value();
+    }
+    // Outside mu_: gRPC may run reactions inline. event_ is not touched
+    // again until OnWriteDone.
+    if (finish.has_value()) {
+      Finish(std::move(*finish));
+    } else {
+      StartWrite(&event_);
+    }
+  }
+
+  service::WatchHub& hub_;
+  std::shared_ptr<WatchReactor> self_;  // set in Start, dropped in OnDone
+
+  Mutex mu_;
+  std::shared_ptr<service::WatchHub::Watcher> watcher_ ABSL_GUARDED_BY(mu_);
+  v1::WatchEvent event_;                 // the write in flight (writing_)
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool gone_ ABSL_GUARDED_BY(mu_) = false;  // cancelled, or a write failed
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
 
 }  // namespace
 
@@ -149,6 +274,15 @@ grpc::ServerUnaryReactor* CacheGrpcService::Stats(grpc::CallbackServerContext* c
   }
   reactor->Finish(ToGrpcStatus(stats.status()));
   return reactor;
+}
+
+grpc::ServerWriteReactor<v1::WatchEvent>* CacheGrpcService::Watch(
+    grpc::CallbackServerContext* /*ctx*/, const v1::WatchRequest* request) {
+  if (hub_ == nullptr) {
+    return new FinishedWatch(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                          "this cachecar serves no Watch (no watch hub)"));
+  }
+  return WatchReactor::Start(*hub_, *request);
 }
 
 }  // namespace cachecar::server

@@ -1,7 +1,8 @@
 // CacheGrpcService: the cachecar.v1.Cache gRPC service on the callback API.
 // It translates messages to CacheService calls and back; nothing else. A
 // hit is answered inline on gRPC's thread; anything that needs the store is
-// answered from CacheService's worker pool, so handlers never block.
+// answered from CacheService's worker pool, so handlers never block. A Watch
+// stream is a WatchHub watcher whose changes are written one at a time.
 //
 // Thread-safety: gRPC calls the handlers concurrently; the class holds no
 // mutable state of its own.
@@ -10,12 +11,17 @@
 
 #include "cachecar/v1/cache.grpc.pb.h"
 #include "service/cache_service.h"
+#include "service/watch_hub.h"
 
 namespace cachecar::server {
 
 class CacheGrpcService final : public cachecar::v1::Cache::CallbackService {
  public:
-  explicit CacheGrpcService(service::CacheService& service) : service_(service) {}
+  // `service`, and `hub` unless null, must outlive the service. Without a
+  // hub, Watch answers UNIMPLEMENTED.
+  explicit CacheGrpcService(service::CacheService& service,
+                            service::WatchHub* hub = nullptr)
+      : service_(service), hub_(hub) {}
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx,
                                 const v1::GetRequest* request,
@@ -35,9 +41,12 @@ class CacheGrpcService final : public cachecar::v1::Cache::CallbackService {
   grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext* ctx,
                                   const v1::StatsRequest* request,
                                   v1::StatsResponse* response) override;
+  grpc::ServerWriteReactor<v1::WatchEvent>* Watch(grpc::CallbackServerContext* ctx,
+                                                  const v1::WatchRequest* request) override;
 
  private:
   service::CacheService& service_;
+  service::WatchHub* const hub_;
 };
 
 }  // namespace cachecar::server

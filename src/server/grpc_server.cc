@@ -78,7 +78,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     builder.experimental().SetInterceptorCreators(std::move(creators));
   }
 
-  server->cache_service_ = std::make_unique<CacheGrpcService>(service);
+  server->cache_service_ = std::make_unique<CacheGrpcService>(service, options.watch_hub);
+  server->watch_hub_ = options.watch_hub;
   builder.RegisterService(server->cache_service_.get());
   server->health_ = std::make_unique<HealthService>(HealthNames());
   builder.RegisterService(server->health_.get());
@@ -130,6 +131,9 @@ void GrpcServer::Shutdown(absl::Duration grace) {
   // NOT_SERVING for every name, and no later change back.
   health_->Shutdown();
   if (probe_health_ != nullptr) probe_health_->Shutdown();
+  // Open Watch streams never end by themselves: end them (UNAVAILABLE, and
+  // new ones are refused) rather than hold the shutdown for its grace.
+  if (watch_hub_ != nullptr) watch_hub_->CloseAll();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
   if (probe_server_ != nullptr) {

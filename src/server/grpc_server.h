@@ -6,7 +6,8 @@
 //
 // Health names: "liveness" is SERVING while the process runs; "readiness",
 // "" and "cachecar.v1.Cache" follow SetReady() (start: not ready). Shutdown
-// turns every name NOT_SERVING before it stops accepting calls.
+// turns every name NOT_SERVING and ends every Cache.Watch stream (UNAVAILABLE)
+// before it stops accepting calls.
 //
 // Thread-safety: Start once; Shutdown may be called from any one thread.
 #ifndef CACHECAR_SERVER_GRPC_SERVER_H_
@@ -37,6 +38,9 @@ struct ServerOptions {
   std::vector<std::string> probe_listen;
   // Records every call when set; must outlive the server.
   metrics::Metrics* metrics = nullptr;
+  // Serves Cache.Watch when set (else Watch is UNIMPLEMENTED); must outlive
+  // the server. Shutdown closes its watchers (WatchHub::CloseAll).
+  service::WatchHub* watch_hub = nullptr;
 };
 
 inline constexpr const char kLivenessName[] = "liveness";
@@ -55,8 +59,9 @@ class GrpcServer {
   const std::vector<std::string>& bound_addresses() const { return bound_; }
   const std::vector<std::string>& bound_probe_addresses() const { return probe_bound_; }
 
-  // Health NOT_SERVING, then stop accepting; calls in flight get until
-  // `grace` to finish, then are cancelled. Returns when all are done.
+  // Health NOT_SERVING and Watch streams ended, then stop accepting; calls
+  // in flight get until `grace` to finish, then are cancelled. Returns when
+  // all are done.
   void Shutdown(absl::Duration grace);
 
  private:
@@ -71,6 +76,7 @@ class GrpcServer {
   std::vector<std::unique_ptr<UnixSocketClaim>> unix_claims_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> bound_;
+  service::WatchHub* watch_hub_ = nullptr;
   bool shut_down_ = false;
 };
 

@@ -1,6 +1,6 @@
 // GrpcServer over real gRPC on loopback: the Cache API end to end through a
-// generated stub, status codes, health, and refusing a second server on the
-// same port.
+// generated stub, status codes, health, Watch streams, and refusing a second
+// server on the same port.
 #include "server/grpc_server.h"
 
 #include <grpcpp/create_channel.h>
@@ -63,6 +63,9 @@ class GrpcServerTest : public ::testing::Test {
     config_.namespaces = {{"default", absl::ZeroDuration(), 0}};
     config_.max_bytes = 1 << 20;  // small, so a test can fill it past the bound
     namespaces_ = std::make_unique<service::NamespaceSet>(config_);
+    service::WatchHubOptions watch_options;
+    watch_options.max_queued_per_watcher = kMaxQueued;
+    hub_ = std::make_unique<service::WatchHub>(*namespaces_, watch_options);
     service_ = std::make_unique<service::CacheService>(
         service::Limits::FromConfig(config_), *namespaces_, store_, pool_);
     ServerOptions options;
@@ -70,6 +73,7 @@ class GrpcServerTest : public ::testing::Test {
     options.max_message_bytes = 4 << 20;
     options.probe_listen = {"127.0.0.1:0"};
     options.metrics = &metrics_;
+    options.watch_hub = hub_.get();
     auto server = GrpcServer::Start(options, *service_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -87,7 +91,9 @@ class GrpcServerTest : public ::testing::Test {
   config::Config config_;
   GatedStore store_;
   service::WorkerPool pool_{2, 100};
+  static constexpr size_t kMaxQueued = 64;  // small, so a test can overflow it
   std::unique_ptr<service::NamespaceSet> namespaces_;
+  std::unique_ptr<service::WatchHub> hub_;  // outlives the server
   std::unique_ptr<service::CacheService> service_;
   std::unique_ptr<GrpcServer> server_;
   std::string address_;
@@ -373,6 +379,152 @@ TEST_F(GrpcServerTest, ShutdownLetsCallsInFlightFinishAndRefusesNewOnes) {
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_FALSE(resp.found());
   server_.reset();
+}
+
+// --- Watch ------------------------------------------------------------------
+
+service::Change MakeChange(std::string key, uint64_t version,
+                           service::ChangeOp op = service::ChangeOp::kUpsert, bool local = false) {
+  service::Change c;
+  c.ns = "default";
+  c.key = std::move(key);
+  c.version = version;
+  c.op = op;
+  c.local = local;
+  return c;
+}
+
+// Opens a Watch; returns once the server has subscribed (its headers came).
+std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> OpenWatch(v1::Cache::Stub& stub,
+                                                              grpc::ClientContext& ctx,
+                                                              const std::string& prefix,
+                                                              const std::string& ns = "") {
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::WatchRequest req;
+  req.set_namespace_(ns);
+  req.set_key_prefix(prefix);
+  auto reader = stub.Watch(&ctx, req);
+  reader->WaitForInitialMetadata();
+  return reader;
+}
+
+// The status a stream that should send nothing more ends with.
+grpc::Status EndOfStream(grpc::ClientReader<v1::WatchEvent>& reader) {
+  v1::WatchEvent event;
+  EXPECT_FALSE(reader.Read(&event)) << "unexpected event " << event.ShortDebugString();
+  return reader.Finish();
+}
+
+// Waits (bounded) until the hub has `n` watchers.
+bool AwaitWatchers(const service::WatchHub& hub, size_t n) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (hub.watcher_count() != n) {
+    if (absl::Now() > give_up) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
+TEST_F(GrpcServerTest, WatchStreamsChangesInOrderFilteredByPrefix) {
+  grpc::ClientContext ctx;
+  auto reader = OpenWatch(*stub_, ctx, "user:");
+  ASSERT_EQ(hub_->watcher_count(), 1u);
+  hub_->Publish(MakeChange("user:1", 1));
+  hub_->Publish(MakeChange("order:1", 2));  // not the prefix
+  hub_->Publish(MakeChange("user:2", 3, service::ChangeOp::kDelete, /*local=*/true));
+  hub_->Publish(MakeChange("user:1", 0, service::ChangeOp::kInvalidate));
+  hub_->Publish(MakeChange("", 5, service::ChangeOp::kFlush));  // reaches every prefix
+
+  struct Want {
+    const char* key;
+    uint64_t version;
+    v1::WatchOp op;
+    bool local;
+  };
+  const Want wants[] = {{"user:1", 1, v1::WATCH_OP_UPSERT, false},
+                        {"user:2", 3, v1::WATCH_OP_DELETE, true},
+                        {"user:1", 0, v1::WATCH_OP_INVALIDATE, false},
+                        {"", 5, v1::WATCH_OP_FLUSH, false}};
+  for (const Want& want : wants) {
+    v1::WatchEvent event;
+    ASSERT_TRUE(reader->Read(&event)) << "expected " << want.key << " @" << want.version;
+    EXPECT_EQ(event.key(), want.key);
+    EXPECT_EQ(event.version(), want.version);
+    EXPECT_EQ(event.op(), want.op);
+    EXPECT_EQ(event.local(), want.local);
+  }
+  ctx.TryCancel();
+  EXPECT_EQ(EndOfStream(*reader).error_code(), grpc::StatusCode::CANCELLED);
+}
+
+TEST_F(GrpcServerTest, WatchUnknownNamespaceIsInvalidArgument) {
+  grpc::ClientContext ctx;
+  auto reader = OpenWatch(*stub_, ctx, "", "nope");
+  grpc::Status s = EndOfStream(*reader);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("unknown namespace 'nope'"));
+  EXPECT_EQ(hub_->watcher_count(), 0u);
+}
+
+TEST_F(GrpcServerTest, WatchClientCancelUnsubscribes) {
+  for (int round = 0; round < 3; ++round) {
+    grpc::ClientContext ctx;
+    auto reader = OpenWatch(*stub_, ctx, "");
+    ASSERT_EQ(hub_->watcher_count(), 1u);
+    hub_->Publish(MakeChange("k", 1));
+    v1::WatchEvent event;
+    ASSERT_TRUE(reader->Read(&event));
+    ctx.TryCancel();
+    while (reader->Read(&event)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+    EXPECT_TRUE(AwaitWatchers(*hub_, 0)) << "still " << hub_->watcher_count();
+    hub_->Publish(MakeChange("k", 2));  // nobody to deliver to
+  }
+}
+
+TEST_F(GrpcServerTest, WatchThatFallsBehindEndsWithResourceExhausted) {
+  grpc::ClientContext ctx;
+  auto reader = OpenWatch(*stub_, ctx, "");
+  // Far more than the queue holds, faster than one-at-a-time writes drain it.
+  constexpr uint64_t kChanges = 50 * kMaxQueued;
+  for (uint64_t v = 1; v <= kChanges; ++v) hub_->Publish(MakeChange("k", v));
+  v1::WatchEvent event;
+  uint64_t last = 0;
+  while (reader->Read(&event)) {
+    ASSERT_EQ(event.version(), last + 1) << "nothing is skipped before the end";
+    last = event.version();
+  }
+  grpc::Status s = reader->Finish();
+  EXPECT_LT(last, kChanges);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("call Watch again"));
+  EXPECT_TRUE(AwaitWatchers(*hub_, 0));
+}
+
+TEST_F(GrpcServerTest, ShutdownEndsWatchStreamsWithUnavailable) {
+  grpc::ClientContext ctx;
+  auto reader = OpenWatch(*stub_, ctx, "");
+  const absl::Time start = absl::Now();
+  server_->Shutdown(absl::Seconds(30));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << "shutdown waited for the stream";
+  grpc::Status s = EndOfStream(*reader);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(s.error_message(), HasSubstr("cachecar is shutting down"));
+  EXPECT_EQ(hub_->watcher_count(), 0u);
+}
+
+TEST_F(GrpcServerTest, WatchWithoutAHubIsUnimplemented) {
+  ServerOptions options;
+  options.listen = {"127.0.0.1:0"};
+  auto server = GrpcServer::Start(options, *service_);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::Cache::NewStub(
+      grpc::CreateChannel((*server)->bound_addresses()[0], grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  auto reader = OpenWatch(*stub, ctx, "");
+  EXPECT_EQ(EndOfStream(*reader).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  (*server)->Shutdown(absl::Seconds(1));
 }
 
 TEST_F(GrpcServerTest, SecondServerOnTheSamePortFailsLoudly) {

@@ -44,6 +44,7 @@ check "list shows the Health service" "$out" "grpc.health.v1.Health"
 check "list shows reflection" "$out" "grpc.reflection.v1alpha.ServerReflection"
 out="$(gc "$addr" describe cachecar.v1.Cache)"
 check "describe shows the RPCs" "$out" "rpc BatchGet ( .cachecar.v1.BatchGetRequest )"
+check "describe shows Watch as a server stream" "$out" "rpc Watch ( .cachecar.v1.WatchRequest ) returns ( stream .cachecar.v1.WatchEvent )"
 out="$(gc "$addr" describe cachecar.v1.PutRequest)"
 check "describe shows field docs" "$out" "compare-and-set"
 out="$(gc "$addr" describe grpc.health.v1.Health)"
@@ -102,6 +103,8 @@ out="$("$GRPCURL" -plaintext -max-msg-sz 16000000 -d @ "$addr" cachecar.v1.Cache
 check "5 MiB message is ResourceExhausted" "$out" "Code: ResourceExhausted"
 out="$(gc -d '{"namespace":"nope","key":"k"}' "$addr" cachecar.v1.Cache/Get)"
 check "unknown namespace is InvalidArgument" "$out" "unknown namespace 'nope'"
+out="$(gc -max-time 10 -d '{"namespace":"nope"}' "$addr" cachecar.v1.Cache/Watch)"
+check "Watch of an unknown namespace is InvalidArgument" "$out" "unknown namespace 'nope'"
 out="$(gc -d '{"key":"user:2","value":"eA=="}' "$addr" cachecar.v1.Cache/Put)"
 check "server still serves after bad input" "$out" '"version"'
 
@@ -160,6 +163,30 @@ out="$("$CACHECAR" --help 2>&1)"
 check "--help documents the listen option" "$out" "--listen"
 check "--help documents env vars" "$out" "CACHECAR_MAX_BYTES"
 
+# watch_shows_put NAME CMD ADDRESS...: runs the README's Watch line CMD
+# (prefix "user:") in the background and Puts user:watched at ADDRESS (grpcurl
+# arguments) until the stream shows it (the first Put may land before the
+# Watch has subscribed), then stops the watch.
+watch_shows_put() {
+  local name="$1" cmd="$2" out="$work/watch.out" watcher
+  shift 2
+  eval "exec \"\$GRPCURL\" $cmd" >"$out" 2>&1 &
+  watcher=$!
+  pids+=("$watcher")
+  for _ in $(seq 1 50); do
+    gc -d '{"key":"user:watched","value":"dw=="}' "$@" cachecar.v1.Cache/Put >/dev/null
+    if grep -q '"key": "user:watched"' "$out"; then break; fi
+    sleep 0.2
+  done
+  kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null
+  if grep -q '"key": "user:watched"' "$out" && grep -q '"op": "WATCH_OP_UPSERT"' "$out" &&
+     grep -q '"local": true' "$out"; then
+    ok "$name: a Put made while it runs shows up in the stream"
+  else
+    not_ok "$name: a Put made while it runs shows up in the stream" "$(cat "$out")"
+  fi
+}
+
 # --- every grpcurl line of the README, over TCP and again over the unix socket,
 # each time against a fresh server (the lines build on each other's state) ---
 readme="$(dirname "$0")/../../README.md"
@@ -183,6 +210,14 @@ run_readme_lines() {
       cmd="${cmd//127.0.0.1:50051/127.0.0.1:$port2}"
     fi
     cmd="${cmd//"$readme_sock"/$sock2}"
+    if [[ "$cmd" == *cachecar.v1.Cache/Watch* ]]; then  # streams until stopped
+      if [ "$mode" = unix ]; then
+        watch_shows_put "README line $n ($mode)" "$cmd" -unix "$sock2"
+      else
+        watch_shows_put "README line $n ($mode)" "$cmd" "127.0.0.1:$port2"
+      fi
+      continue
+    fi
     if out="$(eval "\"\$GRPCURL\" $cmd" 2>&1)"; then ok "README line $n ($mode): ${line:0:60}"; else
       not_ok "README line $n ($mode): $line" "$out"; fi
   done < <(grep -E '^\$G ' "$readme")
