@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   postgresql-15 postgresql-client-15 pgbouncer python3 python3-venv
   libssl-dev openssl curl
+  openjdk-17-jre-headless maven kcat
 
 )
 
