@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <thread>
 #include <iostream>
 #include <string>
@@ -25,6 +26,8 @@
 #include "metrics/instrumented_store.h"
 #include "metrics/metrics.h"
 #include "service/readiness_monitor.h"
+#include "service/watch_hub.h"
+#include "cmd/cachecar/sync_wiring.h"
 #include "absl/strings/str_cat.h"
 
 namespace {
@@ -87,8 +90,23 @@ int Serve(const cachecar::config::Config& config) {
   metrics::Metrics metrics(std::string((*opened)->Name()));
   metrics::InstrumentedStore store(**opened, metrics);
   service::NamespaceSet namespaces(config);
+  service::WatchHub watch_hub(namespaces);
+  std::unique_ptr<SyncWiring> sync;
+  if (!config.kafka_brokers.empty()) {
+    absl::StatusOr<std::unique_ptr<SyncWiring>> started =
+        SyncWiring::Start(config, store, namespaces, &watch_hub);
+    if (!started.ok()) {
+      spdlog::critical("cannot start: {}", std::string(started.status().message()));
+      return 1;
+    }
+    sync = *std::move(started);
+  }
   service::WorkerPool pool(config.workers, config.worker_queue, "store");
-  service::CacheService cache(service::Limits::FromConfig(config), namespaces, store, pool);
+  service::ServiceHooks hooks;
+  hooks.watch = &watch_hub;
+  hooks.replication = sync ? &sync->replication() : nullptr;
+  service::CacheService cache(service::Limits::FromConfig(config), namespaces, store, pool,
+                              hooks);
   metrics.SetNamespaceSource([&cache] {
     auto stats = cache.Stats("");  // every namespace: cannot fail
     return stats.ok() ? *std::move(stats) : std::vector<service::NamespaceStatsView>{};
@@ -106,6 +124,34 @@ int Serve(const cachecar::config::Config& config) {
     return sample;
   });
 
+  if (sync) {
+    metrics.SetSyncSource([&sync, &cache] {
+      const sync::SyncStats stats = sync->sync().Stats();
+      const service::ApplyStats applied = sync->replication().apply_stats();
+      metrics::Metrics::SyncSample s;
+      s.positioned = stats.positioned;
+      s.broker_reachable = stats.broker_reachable;
+      s.bypass = !sync->replication().CacheTrusted();
+      const absl::Duration staleness = sync->replication().Staleness();
+      s.staleness_seconds = staleness == absl::InfiniteDuration()
+                                ? std::numeric_limits<double>::infinity()
+                                : absl::ToDoubleSeconds(staleness);
+      for (const sync::PartitionState& p : stats.partitions) s.lag.push_back({p.partition, p.lag()});
+      s.applied = applied.applied;
+      s.stale = applied.stale;
+      s.unknown_namespace = applied.unknown_namespace;
+      s.undecodable = stats.events_undecodable;
+      s.offset_resets = stats.offset_resets;
+      s.published = stats.published;
+      s.publish_failures = stats.publish_failures;
+      s.producer_restarts = stats.producer_restarts;
+      s.relayed = sync->relay() != nullptr ? sync->relay()->relayed() : 0;
+      s.retired = sync->announcer().retired();
+      s.bypassed_reads = cache.bypassed_reads();
+      return s;
+    });
+  }
+
   std::unique_ptr<metrics::MetricsEndpoint> metrics_endpoint;
   if (!config.metrics_listen.empty()) {
     auto endpoint = metrics::MetricsEndpoint::Start(config.metrics_listen, metrics);
@@ -121,23 +167,29 @@ int Serve(const cachecar::config::Config& config) {
   options.probe_listen = config.probe_listen;
   options.metrics = &metrics;
   options.max_message_bytes = static_cast<int>(config.max_message_bytes);
+  options.watch_hub = &watch_hub;
   auto server = server::GrpcServer::Start(options, cache);
   if (!server.ok()) {
     spdlog::critical("cannot start: {}", std::string(server.status().message()));
     return 1;
   }
   server::GrpcServer* grpc_server = server->get();
+  SyncWiring* sync_wiring = sync.get();
   auto readiness = std::make_unique<service::ReadinessMonitor>(
-      store, absl::Seconds(1), [grpc_server, &metrics](bool ready, const absl::Status& why) {
+      store, absl::Seconds(1),
+      [grpc_server, &metrics, sync_wiring](bool ready, const absl::Status& why) {
         grpc_server->SetReady(ready);
         metrics.SetReady(ready);
         if (ready) {
-          spdlog::info("ready: the store answers; health readiness SERVING");
+          spdlog::info("ready: the store answers{}; health readiness SERVING",
+                       sync_wiring ? " and the sync consumer is within max_staleness" : "");
         } else {
           spdlog::warn("not ready: {}; health readiness NOT_SERVING (liveness stays SERVING)",
                        std::string(why.message()));
         }
-      });
+      },
+      sync_wiring ? std::function<absl::Status()>([sync_wiring] { return sync_wiring->CheckReady(); })
+                  : nullptr);
   spdlog::info("cachecar {} serving on {} (store={}){}{}; {}", kVersion,
                absl::StrJoin((*server)->bound_addresses(), ", "), std::string(store.Name()),
                (*server)->bound_probe_addresses().empty()
@@ -181,6 +233,7 @@ int Serve(const cachecar::config::Config& config) {
   readiness.reset();  // before the server it reports to
   pool.Shutdown();
   server->reset();
+  if (sync) sync->Stop();  // after the last write: its announcement gets out
   stopped.Notify();
   watchdog.join();
   spdlog::info("stopped");

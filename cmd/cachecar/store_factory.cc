@@ -15,9 +15,9 @@ store::PostgresOptions PostgresOptionsFrom(const config::Config& c) {
   o.query_timeout = c.postgres_query_timeout;
   o.prepared_statements = c.postgres_prepared_statements;
   o.tombstone_retention = c.postgres_tombstone_retention;
-  // No sync topic yet (Kafka arrives with the sync issue): nothing relays
-  // the outbox, so keep it from growing without bound.
-  o.prune_outbox_after = absl::Minutes(10);
+  // Without a sync topic nothing relays the outbox: keep it from growing
+  // without bound. With one, the relays delete what they published.
+  o.prune_outbox_after = c.kafka_brokers.empty() ? absl::Minutes(10) : absl::ZeroDuration();
   o.schema.shared_table = c.postgres_table;
   o.schema.outbox_inline_max_bytes = c.postgres_outbox_inline_max;
   for (const config::NamespaceConfig& ns : c.namespaces) {

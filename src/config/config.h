@@ -31,6 +31,10 @@ struct NamespaceConfig {
   std::string table;         // "users" or "app.users"
   std::string key_column;    // needs a PRIMARY KEY or UNIQUE constraint
   std::string value_column;  // bytea, or any type with a text form (text, jsonb)
+  // What the sync topic carries for this namespace: "update" (small values
+  // travel inline; replicas replace their copy) or "invalidate" (replicas
+  // drop the key; the next read loads it).
+  std::string sync = "update";
 };
 
 struct Config {
@@ -73,6 +77,23 @@ struct Config {
   uint32_t postgres_outbox_inline_max = 1024;  // bytes of value carried in outbox rows
   absl::Duration postgres_tombstone_retention = absl::Hours(24);
   bool migrate = false;  // create/update the schema at start
+
+  // Sync topic (Kafka). Empty brokers: no sync (one replica, or the memory
+  // store). Every replica reads every partition; see DESIGN.md.
+  std::string kafka_brokers;           // bootstrap.servers
+  std::string sync_topic = "cachecar-sync";
+  std::string replica_id;              // empty: hostname-pid
+  // librdkafka properties ("name=value"), applied after cachecar's own
+  // (TLS, SASL, tuning).
+  std::vector<std::string> kafka_properties;
+  // C4: a replica that cannot show it has applied every event older than
+  // this answers reads from PostgreSQL ("bypass") or, with stale_reads:
+  // serve, keeps serving its cache (and says so in health and metrics).
+  absl::Duration max_staleness = absl::Seconds(2);
+  std::string stale_reads = "bypass";  // bypass | serve
+  uint32_t sync_inline_max = 1024;     // largest value carried in an event
+  // Outbox entries older than this that no writer retired are relayed.
+  absl::Duration outbox_relay_delay = absl::Milliseconds(500);
 
   // On SIGTERM: health goes NOT_SERVING, then in-flight calls get this long.
   absl::Duration shutdown_grace = absl::Seconds(10);

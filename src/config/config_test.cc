@@ -772,3 +772,66 @@ TEST(ConfigDescribe, NamesEveryOptionThatHasAValue) {
 
 }  // namespace
 }  // namespace cachecar::config
+
+namespace cachecar::config {
+namespace {
+
+const Args kPg = {"--store=postgres", "--postgres-dsn=host=db"};
+
+Args WithPg(Args more) {
+  Args args = kPg;
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+TEST(ConfigSync, DefaultsHaveNoSyncAndBypassAtTwoSeconds) {
+  const Config c = Load({});
+  EXPECT_TRUE(c.kafka_brokers.empty());
+  EXPECT_EQ(c.sync_topic, "cachecar-sync");
+  EXPECT_EQ(c.max_staleness, absl::Seconds(2));
+  EXPECT_EQ(c.stale_reads, "bypass");
+  EXPECT_EQ(c.sync_inline_max, 1024u);
+}
+
+TEST(ConfigSync, KafkaNeedsThePostgresStore) {
+  EXPECT_THAT(LoadError({"--kafka-brokers=127.0.0.1:9092"}),
+              HasSubstr("kafka_brokers (from --kafka-brokers): a sync topic needs store: "
+                        "postgres"));
+  EXPECT_EQ(Load(WithPg({"--kafka-brokers=127.0.0.1:9092"})).kafka_brokers, "127.0.0.1:9092");
+}
+
+TEST(ConfigSync, BadValuesSayWhatToFix) {
+  EXPECT_THAT(LoadError({"--stale-reads=maybe"}), HasSubstr("must be bypass or serve"));
+  EXPECT_THAT(LoadError({"--max-staleness=10ms"}), HasSubstr("must be from 100ms to 1h"));
+  EXPECT_THAT(LoadError(WithPg({"--kafka-brokers=k:9092", "--sync-topic=bad topic"})),
+              HasSubstr("is not a Kafka topic name"));
+  EXPECT_THAT(LoadError({"--kafka-property=linger.ms"}), HasSubstr("is not name=value"));
+}
+
+TEST(ConfigSync, KafkaPropertiesFromFlagsEnvAndAYamlMap) {
+  EXPECT_EQ(Load({"--kafka-property=linger.ms=5", "--kafka-property", "acks=1"}).kafka_properties,
+            (std::vector<std::string>{"linger.ms=5", "acks=1"}));
+  EXPECT_EQ(Load({}, {{"CACHECAR_KAFKA_PROPERTIES", "a.b=1,c.d=2"}}).kafka_properties,
+            (std::vector<std::string>{"a.b=1", "c.d=2"}));
+  TempYaml yaml("kafka_properties:\n  security.protocol: SASL_SSL\n  sasl.password: hunter2\n");
+  const Config c = Load({"--config", yaml.path()});
+  EXPECT_EQ(c.kafka_properties,
+            (std::vector<std::string>{"security.protocol=SASL_SSL", "sasl.password=hunter2"}));
+  const std::string text = DescribeConfig(c);
+  EXPECT_THAT(text, HasSubstr("sasl.password=***"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("hunter2")));
+}
+
+TEST(ConfigSync, NamespaceSyncMode) {
+  TempYaml yaml("namespaces:\n  - name: a\n    sync: invalidate\n  - name: b\n");
+  const Config c = Load({"--config", yaml.path()});
+  ASSERT_GE(c.namespaces.size(), 2u);  // and "default"
+  EXPECT_EQ(c.namespaces[0].sync, "invalidate");
+  EXPECT_EQ(c.namespaces[1].sync, "update");
+  TempYaml bad("namespaces:\n  - name: a\n    sync: sometimes\n");
+  EXPECT_THAT(LoadError({"--config", bad.path()}),
+              HasSubstr("use update (values travel on the topic) or invalidate"));
+}
+
+}  // namespace
+}  // namespace cachecar::config

@@ -115,7 +115,10 @@ absl::StatusOr<std::vector<Setting>> ReadEnv(
   for (const auto& [name, value] : env) {
     if (!absl::StartsWith(name, kEnvPrefix)) continue;
     const Option* option = FindOptionByEnv(name);
-    if (option == nullptr && IsServiceLinkVariable(name)) continue;
+    // Not options: Kubernetes service links, and the test-only fault point.
+    if (option == nullptr && (IsServiceLinkVariable(name) || name == "CACHECAR_FAULT_POINT")) {
+      continue;
+    }
     if (option == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("config: unknown environment variable ", name,

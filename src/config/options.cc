@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/redact.h"
@@ -86,6 +87,32 @@ std::string ShowBool(const Config& c) {
 }
 
 std::string ShowDsn(const Config& c) { return RedactDsn(c.postgres_dsn); }
+
+absl::Status AddKafkaProperties(Config& c, absl::string_view text) {
+  for (std::string& item : SplitList(text)) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"", item, "\" is not name=value (e.g. security.protocol=SSL)"));
+    }
+    c.kafka_properties.push_back(std::move(item));
+  }
+  return absl::OkStatus();
+}
+// Values of properties that look secret are not shown.
+std::string ShowKafkaProperties(const Config& c) {
+  std::vector<std::string> shown;
+  for (const std::string& item : c.kafka_properties) {
+    const std::string name = item.substr(0, item.find('='));
+    const std::string lower = absl::AsciiStrToLower(name);
+    const bool secret = lower.find("password") != std::string::npos ||
+                        lower.find("secret") != std::string::npos ||
+                        absl::EndsWith(lower, ".key.pem") || lower == "sasl.oauthbearer.config";
+    shown.push_back(secret ? name + "=***" : item);
+  }
+  return absl::StrJoin(shown, ",");
+}
+void ClearKafkaProperties(Config& c) { c.kafka_properties.clear(); }
 
 absl::Status AddListen(Config& c, absl::string_view text) {
   for (std::string& address : SplitList(text)) {
@@ -239,6 +266,43 @@ std::vector<Option>* BuildOptions() {
       {"migrate", "--migrate", "CACHECAR_MIGRATE", "migrate", K::kBool, "true|false",
        "At start, create or update the PostgreSQL schema (as `cachecar migrate` does).",
        &SetBool<&Config::migrate>, &ShowBool<&Config::migrate>, nullptr},
+      {"kafka_brokers", "--kafka-brokers", "CACHECAR_KAFKA_BROKERS", "kafka_brokers",
+       K::kText, "HOST:PORT,...",
+       "Kafka bootstrap servers of the sync topic; empty: no sync (a single replica). "
+       "Needs store: postgres.",
+       &SetText<&Config::kafka_brokers>, &ShowText<&Config::kafka_brokers>, nullptr},
+      {"sync_topic", "--sync-topic", "CACHECAR_SYNC_TOPIC", "sync_topic", K::kText, "",
+       "The sync topic every replica reads on all partitions (create it beforehand).",
+       &SetText<&Config::sync_topic>, &ShowText<&Config::sync_topic>, nullptr},
+      {"replica_id", "--replica-id", "CACHECAR_REPLICA_ID", "replica_id", K::kText, "",
+       "This replica's name in events and Kafka client ids; empty: hostname-pid.",
+       &SetText<&Config::replica_id>, &ShowText<&Config::replica_id>, nullptr},
+      {"kafka_properties", "--kafka-property", "CACHECAR_KAFKA_PROPERTIES",
+       "kafka_properties", K::kPropertyList, "",
+       "A librdkafka property for the sync clients, name=value (security.protocol=SSL, "
+       "sasl.*, linger.ms, ...); overrides cachecar's defaults. Repeatable.",
+       &AddKafkaProperties, &ShowKafkaProperties, &ClearKafkaProperties},
+      {"max_staleness", "--max-staleness", "CACHECAR_MAX_STALENESS", "max_staleness",
+       K::kDuration, "",
+       "Bound on how old a cached answer may be (C4): a replica that cannot show it has "
+       "applied every event older than this reads from PostgreSQL (see stale_reads).",
+       &SetDuration<&Config::max_staleness>, &ShowDuration<&Config::max_staleness>, nullptr},
+      {"stale_reads", "--stale-reads", "CACHECAR_STALE_READS", "stale_reads", K::kText,
+       "bypass|serve",
+       "Past max_staleness: bypass (read PostgreSQL, readiness NOT_SERVING) or serve "
+       "(keep answering from the cache, possibly stale; readiness stays SERVING).",
+       &SetText<&Config::stale_reads>, &ShowText<&Config::stale_reads>, nullptr},
+      {"sync_inline_max", "--sync-inline-max", "CACHECAR_SYNC_INLINE_MAX", "sync_inline_max",
+       K::kBytes, "",
+       "Largest value an event carries (namespaces with sync: update); larger values "
+       "make other replicas drop the key instead.",
+       &SetBytes<&Config::sync_inline_max>, &ShowBytes<&Config::sync_inline_max>, nullptr},
+      {"outbox_relay_delay", "--outbox-relay-delay", "CACHECAR_OUTBOX_RELAY_DELAY",
+       "outbox_relay_delay", K::kDuration, "",
+       "Outbox entries older than this that no writer announced (it crashed, or a "
+       "program wrote the table) are published by the relay.",
+       &SetDuration<&Config::outbox_relay_delay>,
+       &ShowDuration<&Config::outbox_relay_delay>, nullptr},
       {"shutdown_grace", "--shutdown-grace", "CACHECAR_SHUTDOWN_GRACE",
        "shutdown_grace", K::kDuration, "",
        "On SIGTERM, how long in-flight calls get after health turns "
@@ -315,6 +379,7 @@ absl::string_view ValuePlaceholder(const Option& option) {
     case ValueKind::kNamespaceList: return "NAME[:TTL[:SHARE]]";
     case ValueKind::kBool: return "true|false";
     case ValueKind::kSecret: return "SECRET";
+    case ValueKind::kPropertyList: return "NAME=VALUE";
   }
   return "VALUE";
 }
@@ -333,6 +398,8 @@ absl::string_view ExpectedForm(ValueKind kind) {
              "key_column, value_column)";
     case ValueKind::kBool: return "true or false";
     case ValueKind::kSecret: return "a string";
+    case ValueKind::kPropertyList:
+      return "name=value pairs (a YAML map, a list, or comma-separated)";
   }
   return "a value";
 }
@@ -389,6 +456,15 @@ postgres_table: cachecar_entries
 postgres_outbox_inline_max: 1KiB
 postgres_tombstone_retention: 24h
 migrate: false
+kafka_brokers: kafka-0.kafka:9092,kafka-1.kafka:9092
+sync_topic: cachecar-sync
+replica_id: ""          # empty: hostname-pid (the pod name in Kubernetes)
+max_staleness: 2s
+stale_reads: bypass
+sync_inline_max: 1KiB
+outbox_relay_delay: 500ms
+kafka_properties:
+  security.protocol: SSL
 shutdown_grace: 15s
 log_level: info
 log_format: json
@@ -401,6 +477,7 @@ namespaces:
     table: app.users       # an existing table: cachecar migrate adds
     key_column: id         # a cachecar_version column and triggers
     value_column: profile
+    sync: invalidate       # replicas drop changed keys (no values on Kafka)
   - name: default   # requests that name no namespace
 )";
 

@@ -26,6 +26,7 @@ enum class ValueKind {
   kNamespaceList,  // repeatable; name[:ttl[:share]], comma-separated
   kBool,           // true|false; a bare flag means true
   kSecret,         // text shown redacted (a DSN)
+  kPropertyList,   // repeatable; name=value, comma-separated; YAML map too
 };
 
 struct Option {

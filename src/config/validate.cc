@@ -228,6 +228,38 @@ void CheckPostgres(const Config& c, Problems& problems) {
   }
 }
 
+void CheckSync(const Config& c, Problems& problems) {
+  if (c.stale_reads != "bypass" && c.stale_reads != "serve") {
+    problems.Add("stale_reads", absl::StrCat("must be bypass or serve, got ", Quote(c.stale_reads)));
+  }
+  if (c.max_staleness < absl::Milliseconds(100) || c.max_staleness > absl::Hours(1)) {
+    problems.Add("max_staleness", absl::StrCat("must be from 100ms to 1h, got ",
+                                               FormatDurationText(c.max_staleness)));
+  }
+  if (c.outbox_relay_delay > absl::Minutes(1)) {
+    problems.Add("outbox_relay_delay", absl::StrCat("must be at most 1m, got ",
+                                                    FormatDurationText(c.outbox_relay_delay)));
+  }
+  CheckRange(problems, "sync_inline_max", c.sync_inline_max, 0, kMiB, true);
+  if (c.kafka_brokers.empty()) return;
+  if (c.store != "postgres") {
+    problems.Add("kafka_brokers",
+                 absl::StrCat("a sync topic needs store: postgres (store is ", Quote(c.store),
+                              ": each memory store is private to its process, so there is "
+                              "nothing to keep in sync)"));
+  }
+  const bool topic_ok =
+      !c.sync_topic.empty() && c.sync_topic.size() <= 249 &&
+      std::all_of(c.sync_topic.begin(), c.sync_topic.end(), [](char ch) {
+        return absl::ascii_isalnum(ch) || ch == '_' || ch == '.' || ch == '-';
+      });
+  if (!topic_ok) {
+    problems.Add("sync_topic", absl::StrCat(Quote(c.sync_topic),
+                                            " is not a Kafka topic name: 1 to 249 of "
+                                            "[a-zA-Z0-9._-]"));
+  }
+}
+
 bool IsValidNamespaceName(absl::string_view name) {
   return !name.empty() && name.size() <= 64 &&
          std::all_of(name.begin(), name.end(), [](char c) {
@@ -303,6 +335,7 @@ absl::Status Validate(Config& config) {
   CheckEngineAndLimits(config, problems);
   CheckServing(config, problems);
   CheckPostgres(config, problems);
+  CheckSync(config, problems);
   CheckNamespaces(config, problems);
   // An empty namespace in a request means "default", so it always exists.
   const bool has_default = std::any_of(

@@ -103,11 +103,27 @@ class YamlApplier {
     return absl::OkStatus();
   }
 
-  // A list option takes a YAML list or one (comma-separated) string.
+  // A list option takes a YAML list or one (comma-separated) string; a
+  // property list also takes a map of name: value.
   absl::Status ApplyList(const Option& option, const YAML::Node& value,
                          const std::string& source) {
     option.clear(config_);
     if (value.IsScalar()) return ApplyScalar(option, value, source);
+    if (value.IsMap() && option.kind == ValueKind::kPropertyList) {
+      for (const auto& entry : value) {
+        const std::string name = entry.first.IsScalar() ? entry.first.Scalar() : "";
+        if (!entry.second.IsScalar()) {
+          return FieldError(absl::StrCat(option.name, ".", name), SourceOf(entry.second),
+                            absl::StrCat("expected a scalar, got ", Shape(entry.second)));
+        }
+        absl::Status status = option.set(config_, absl::StrCat(name, "=", entry.second.Scalar()));
+        if (!status.ok()) {
+          return FieldError(absl::StrCat(option.name, ".", name), SourceOf(entry.first),
+                            status.message());
+        }
+      }
+      return absl::OkStatus();
+    }
     if (!value.IsSequence()) {
       return FieldError(option.name, source,
                         absl::StrCat("expected ", ExpectedForm(option.kind),
@@ -149,13 +165,13 @@ class YamlApplier {
       const std::string key_field = absl::StrCat(field, ".", key);
       const YAML::Node& value = entry.second;
       const std::vector<absl::string_view> known = {
-          "name", "ttl", "max_bytes_share", "table", "key_column", "value_column"};
+          "name", "ttl", "max_bytes_share", "table", "key_column", "value_column", "sync"};
       if (std::find(known.begin(), known.end(), key) == known.end()) {
         return FieldError(
             field, SourceOf(entry.first),
             absl::StrCat("unknown key ", Quote(key), DidYouMean(key, known),
                          "; a namespace has name, ttl, max_bytes_share, table, "
-                         "key_column and value_column"));
+                         "key_column, value_column and sync"));
       }
       if (!value.IsScalar()) {
         return FieldError(
@@ -186,6 +202,13 @@ class YamlApplier {
       ns.key_column = text;
     } else if (key == "value_column") {
       ns.value_column = text;
+    } else if (key == "sync") {
+      if (text != "update" && text != "invalidate") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "sync is ", Quote(text), "; use update (values travel on the topic) or "
+            "invalidate (replicas drop the key)"));
+      }
+      ns.sync = text;
     } else if (key == "ttl") {
       absl::StatusOr<absl::Duration> ttl = ParseDuration(text);
       if (!ttl.ok()) return ttl.status();

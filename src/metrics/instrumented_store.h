@@ -31,6 +31,7 @@ class InstrumentedStore final : public store::Store {
     return inner_.Stats(options);
   }
   absl::string_view Name() const override { return inner_.Name(); }
+  store::Outbox* outbox() override { return inner_.outbox(); }
 
  private:
   store::Store& inner_;

@@ -66,11 +66,13 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     std::function<std::vector<service::NamespaceStatsView>()> namespaces;
     std::function<size_t()> queue;
     std::function<OutboxSample()> outbox;
+    std::function<SyncSample()> sync;
     {
       std::lock_guard<std::mutex> lock(mu_);
       namespaces = namespaces_;
       queue = queue_;
       outbox = outbox_;
+      sync = sync_;
     }
     std::vector<prometheus::MetricFamily> out;
     if (namespaces) {
@@ -128,7 +130,62 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
               *sample.oldest_age_seconds);
       }
     }
+    if (sync) AddSync(sync(), out);
     return out;
+  }
+
+  static void AddSync(const SyncSample& s, std::vector<prometheus::MetricFamily>& out) {
+    using T = prometheus::MetricType;
+    using Labels = std::vector<std::pair<std::string, std::string>>;
+    auto one = [&out](const char* name, const char* help, T type,
+                      std::vector<std::pair<Labels, double>> samples) {
+      auto f = Family(name, help, type);
+      for (auto& [labels, value] : samples) {
+        prometheus::ClientMetric m;
+        for (auto& [k, v] : labels) m.label.push_back({k, v});
+        if (type == T::Counter) m.counter.value = value; else m.gauge.value = value;
+        f.metric.push_back(std::move(m));
+      }
+      out.push_back(std::move(f));
+    };
+    auto d = [](auto v) { return static_cast<double>(v); };
+    one("cachecar_sync_positioned", "1 once the consumer is positioned on every partition.",
+        T::Gauge, {{{}, s.positioned ? 1.0 : 0.0}});
+    one("cachecar_sync_broker_reachable", "1 while the last watermark probe was answered.",
+        T::Gauge, {{{}, s.broker_reachable ? 1.0 : 0.0}});
+    one("cachecar_sync_bypass",
+        "1 while CACHED reads go to the store: the replica cannot show it is within "
+        "max_staleness.", T::Gauge, {{{}, s.bypass ? 1.0 : 0.0}});
+    one("cachecar_sync_staleness_seconds",
+        "How old the newest event this replica can show it has applied may be "
+        "(now - fresh_as_of); +Inf before positioning.", T::Gauge, {{{}, s.staleness_seconds}});
+    std::vector<std::pair<Labels, double>> lag;
+    for (const auto& [partition, messages] : s.lag) {
+      lag.push_back({{{"partition", std::to_string(partition)}}, d(messages)});
+    }
+    one("cachecar_sync_lag_messages", "Messages between the consumer and the high watermark.",
+        T::Gauge, std::move(lag));
+    one("cachecar_sync_events_total", "Sync topic messages by what applying them did.",
+        T::Counter,
+        {{{{"result", "applied"}}, d(s.applied)},
+         {{{"result", "stale"}}, d(s.stale)},
+         {{{"result", "undecodable"}}, d(s.undecodable)},
+         {{{"result", "unknown_namespace"}}, d(s.unknown_namespace)}});
+    one("cachecar_sync_offset_resets_total",
+        "Partitions whose position retention passed (events lost; the cache was flushed).",
+        T::Counter, {{{}, d(s.offset_resets)}});
+    one("cachecar_sync_published_total", "Events published to the sync topic.", T::Counter,
+        {{{{"result", "ok"}}, d(s.published)}, {{{"result", "failed"}}, d(s.publish_failures)}});
+    one("cachecar_sync_producer_restarts_total", "Producers recreated after fatal errors.",
+        T::Counter, {{{}, d(s.producer_restarts)}});
+    one("cachecar_outbox_relayed_total",
+        "Outbox entries this replica's relay published (nobody else had announced them).",
+        T::Counter, {{{}, d(s.relayed)}});
+    one("cachecar_outbox_retired_total", "Outbox entries retired by their writer.", T::Counter,
+        {{{}, d(s.retired)}});
+    one("cachecar_reads_bypassed_total",
+        "CACHED reads answered from the store because of the staleness bound.", T::Counter,
+        {{{}, d(s.bypassed_reads)}});
   }
 
   void SetNamespaces(std::function<std::vector<service::NamespaceStatsView>()> f) {
@@ -143,12 +200,17 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     std::lock_guard<std::mutex> lock(mu_);
     outbox_ = std::move(f);
   }
+  void SetSync(std::function<SyncSample()> f) {
+    std::lock_guard<std::mutex> lock(mu_);
+    sync_ = std::move(f);
+  }
 
  private:
   mutable std::mutex mu_;
   std::function<std::vector<service::NamespaceStatsView>()> namespaces_;
   std::function<size_t()> queue_;
   std::function<OutboxSample()> outbox_;
+  std::function<SyncSample()> sync_;
 };
 
 Metrics::Metrics(std::string store_name)
@@ -195,7 +257,7 @@ Metrics::Metrics(std::string store_name)
 Metrics::~Metrics() = default;
 
 size_t Metrics::MethodIndex(absl::string_view full_method) {
-  constexpr size_t kCacheMethods = 6;  // kMethods[0..5] are cachecar.v1.Cache's
+  constexpr size_t kCacheMethods = 7;  // kMethods[0..6] are cachecar.v1.Cache's
   static_assert(kMethods[kCacheMethods] == "Health" &&
                 kMethods[kCacheMethods + 1] == "Reflection" && kMethods.back() == "other");
   if (absl::StartsWith(full_method, "/cachecar.v1.Cache/")) {
@@ -244,7 +306,8 @@ prometheus::Counter& Metrics::StoreCounter(size_t op, int code) {
 void Metrics::ObserveRequest(absl::string_view full_method, int code, absl::Duration latency) {
   const size_t m = MethodIndex(full_method);
   RequestCounter(m, ClampCode(code)).Increment();
-  request_seconds_[m]->Observe(absl::ToDoubleSeconds(latency));
+  // A Watch stream's duration is how long the client watched, not latency.
+  if (kMethods[m] != "Watch") request_seconds_[m]->Observe(absl::ToDoubleSeconds(latency));
 }
 
 void Metrics::ObserveStore(absl::string_view op, absl::StatusCode code, absl::Duration latency) {
@@ -267,6 +330,10 @@ void Metrics::SetWorkerQueueSource(std::function<size_t()> source) {
 }
 void Metrics::SetOutboxSource(std::function<OutboxSample()> source) {
   collector_->SetOutbox(std::move(source));
+}
+
+void Metrics::SetSyncSource(std::function<SyncSample()> source) {
+  collector_->SetSync(std::move(source));
 }
 
 std::shared_ptr<prometheus::Collectable> Metrics::registry() const { return registry_; }

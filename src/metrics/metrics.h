@@ -35,8 +35,9 @@ class Collectable;
 namespace cachecar::metrics {
 
 // The RPCs counted by method; anything else is "other".
-inline constexpr std::array<absl::string_view, 9> kMethods = {
-    "Get", "BatchGet", "Put", "Delete", "Invalidate", "Stats", "Health", "Reflection", "other"};
+inline constexpr std::array<absl::string_view, 10> kMethods = {
+    "Get", "BatchGet", "Put", "Delete", "Invalidate", "Stats", "Watch", "Health", "Reflection",
+    "other"};
 // Store operations.
 inline constexpr std::array<absl::string_view, 5> kStoreOps = {"load", "load_batch", "put",
                                                               "delete", "health_check"};
@@ -67,6 +68,18 @@ class Metrics {
     std::optional<double> oldest_age_seconds;
   };
   void SetOutboxSource(std::function<OutboxSample()> source);
+  // The sync topic, the staleness bound and the outbox relay.
+  struct SyncSample {
+    bool positioned = false;
+    bool broker_reachable = false;
+    bool bypass = false;             // CACHED reads go to the store now
+    double staleness_seconds = 0;    // +Inf before the consumer is positioned
+    std::vector<std::pair<int32_t, int64_t>> lag;  // partition, messages behind
+    uint64_t applied = 0, stale = 0, undecodable = 0, unknown_namespace = 0;
+    uint64_t offset_resets = 0, published = 0, publish_failures = 0, producer_restarts = 0;
+    uint64_t relayed = 0, retired = 0, bypassed_reads = 0;
+  };
+  void SetSyncSource(std::function<SyncSample()> source);
 
   // What the /metrics endpoint serves.
   std::shared_ptr<prometheus::Collectable> registry() const;

@@ -248,7 +248,8 @@ grpc::ServerUnaryReactor* CacheGrpcService::Invalidate(grpc::CallbackServerConte
                       [reactor, response](absl::StatusOr<uint64_t> dropped) {
                         if (dropped.ok()) response->set_dropped(*dropped);
                         reactor->Finish(ToGrpcStatus(dropped.status()));
-                      });
+                      },
+                      request->broadcast());
   return reactor;
 }
 

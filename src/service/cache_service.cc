@@ -8,7 +8,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "common/fault_point.h"
 #include "common/mutex.h"
+#include "service/watch_hub.h"
 #include "store/outcome.h"
 
 namespace cachecar::service {
@@ -111,8 +113,23 @@ std::optional<ReadResult> FromLookup(cache::Lookup lookup) {
 }
 
 CacheService::CacheService(Limits limits, NamespaceSet& namespaces,
-                           store::Store& store, WorkerPool& pool)
-    : limits_(limits), namespaces_(namespaces), store_(store), pool_(pool) {}
+                           store::Store& store, WorkerPool& pool, ServiceHooks hooks)
+    : limits_(limits), namespaces_(namespaces), store_(store), pool_(pool), hooks_(hooks) {}
+
+bool CacheService::CacheTrusted() {
+  if (hooks_.replication == nullptr || hooks_.replication->CacheTrusted()) return true;
+  bypassed_reads_.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+void CacheService::Changed(const Namespace& ns, Change change, bool applied,
+                           absl::string_view value) {
+  change.ns = ns.name;
+  change.local = true;
+  if (hooks_.replication != nullptr) hooks_.replication->Announce(ns, change, value);
+  // A racing newer write already reached the engine (and its watchers).
+  if (applied && hooks_.watch != nullptr) hooks_.watch->Publish(change);
+}
 
 absl::Status CacheService::CheckKey(absl::string_view key) const {
   if (key.empty()) {
@@ -148,7 +165,7 @@ void CacheService::Get(absl::string_view ns_name, std::string key,
   if (absl::Status s = CheckKey(key); !s.ok()) return done(s);
   Namespace& ns = **found;
 
-  if (consistency == Consistency::kStrong) {
+  if (consistency == Consistency::kStrong || !CacheTrusted()) {
     if (!pool_.TrySubmit([this, &ns, key = std::move(key), deadline, done] {
           absl::StatusOr<std::vector<ReadResult>> r = LoadKeys(ns, {key}, deadline, false);
           if (!r.ok()) return done(r.status());
@@ -291,7 +308,7 @@ void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> 
   if (absl::Status s = CheckKeys(keys); !s.ok()) return done(s);
   Namespace& ns = **found;
 
-  if (consistency == Consistency::kStrong) {
+  if (consistency == Consistency::kStrong || !CacheTrusted()) {
     if (!pool_.TrySubmit([this, &ns, keys = std::move(keys), deadline, done] {
           done(LoadStrong(ns, keys, deadline));
         })) {
@@ -374,7 +391,11 @@ void CacheService::Put(absl::string_view ns_name, std::string key, std::string v
     absl::StatusOr<uint64_t> version =
         store_.Put(ns.name, key, value, options.precondition, {deadline});
     if (version.ok()) {
-      ns.engine->Apply(key, *version, cache::ChangeKind::kValue, value, options.ttl);
+      FaultPoint(kFaultAfterCommit);
+      const cache::ApplyResult applied =
+          ns.engine->Apply(key, *version, cache::ChangeKind::kValue, value, options.ttl);
+      Changed(ns, Change{"", key, *version, ChangeOp::kUpsert},
+              applied == cache::ApplyResult::kApplied, value);
     } else if (store::IsOutcomeUnknown(version.status())) {
       ns.engine->Invalidate(key);
     }
@@ -394,8 +415,14 @@ void CacheService::Delete(absl::string_view ns_name, std::string key,
     absl::StatusOr<store::DeleteResult> result =
         store_.Delete(ns.name, key, if_version, {deadline});
     if (result.ok()) {
+      if (result->found) FaultPoint(kFaultAfterCommit);
+      bool applied = false;
       if (result->version > 0) {
-        ns.engine->Apply(key, result->version, cache::ChangeKind::kTombstone);
+        applied = ns.engine->Apply(key, result->version, cache::ChangeKind::kTombstone) ==
+                  cache::ApplyResult::kApplied;
+      }
+      if (result->found) {
+        Changed(ns, Change{"", key, result->version, ChangeOp::kDelete}, applied);
       }
       return done(DeleteOutcome{result->found, result->version});
     }
@@ -406,12 +433,23 @@ void CacheService::Delete(absl::string_view ns_name, std::string key,
 }
 
 void CacheService::Invalidate(absl::string_view ns_name, std::vector<std::string> keys,
-                              bool all, InvalidateDone done) {
+                              bool all, InvalidateDone done, bool broadcast) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
   if (!found.ok()) return done(found.status());
   Namespace& ns = **found;
+  // Other replicas hear of it only with `broadcast`; local watchers always.
+  auto changed = [this, &ns, broadcast](Change change) {
+    change.ns = ns.name;
+    change.local = true;
+    if (broadcast && hooks_.replication != nullptr) hooks_.replication->Announce(ns, change, {});
+    if (hooks_.watch != nullptr) hooks_.watch->Publish(change);
+  };
   if (all) {
-    if (!pool_.TrySubmit([&ns, done] { done(uint64_t{ns.engine->Flush()}); })) {
+    if (!pool_.TrySubmit([&ns, done, changed] {
+          const uint64_t dropped = ns.engine->Flush();
+          changed(Change{"", "", 0, ChangeOp::kFlush});
+          done(dropped);
+        })) {
       done(Overloaded());
     }
     return;
@@ -422,7 +460,10 @@ void CacheService::Invalidate(absl::string_view ns_name, std::vector<std::string
   }
   if (absl::Status s = CheckKeys(keys); !s.ok()) return done(s);
   uint64_t dropped = 0;
-  for (const std::string& key : keys) dropped += ns.engine->Invalidate(key) ? 1 : 0;
+  for (const std::string& key : keys) {
+    dropped += ns.engine->Invalidate(key) ? 1 : 0;
+    changed(Change{"", key, 0, ChangeOp::kInvalidate});
+  }
   done(dropped);
 }
 

@@ -17,6 +17,7 @@
 #ifndef CACHECAR_SERVICE_CACHE_SERVICE_H_
 #define CACHECAR_SERVICE_CACHE_SERVICE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -28,6 +29,7 @@
 #include "config/config.h"
 #include "service/namespaces.h"
 #include "service/read_result.h"
+#include "service/replication.h"
 #include "service/single_flight.h"
 #include "service/worker_pool.h"
 #include "store/store.h"
@@ -63,6 +65,14 @@ struct Limits {
   static Limits FromConfig(const config::Config& config);
 };
 
+class WatchHub;
+
+// Optional collaborators; either may be null.
+struct ServiceHooks {
+  WatchHub* watch = nullptr;           // receives every local change
+  Replication* replication = nullptr;  // announces changes; decides bypass
+};
+
 class CacheService {
  public:
   using ReadDone = std::function<void(absl::StatusOr<ReadResult>)>;
@@ -72,7 +82,7 @@ class CacheService {
 
   // `namespaces`, `store` and `pool` must outlive the service.
   CacheService(Limits limits, NamespaceSet& namespaces, store::Store& store,
-               WorkerPool& pool);
+               WorkerPool& pool, ServiceHooks hooks = {});
 
   void Get(absl::string_view ns, std::string key, Consistency consistency,
            absl::Time deadline, ReadDone done);
@@ -87,9 +97,14 @@ class CacheService {
   using InvalidateDone = std::function<void(absl::StatusOr<uint64_t>)>;
   // Drops keys (at most max_batch_keys) from the local cache inline, or with
   // `all` the whole namespace on the worker pool (freeing a large namespace
-  // takes a while); answers how many entries were dropped.
+  // takes a while); answers how many entries were dropped. With `broadcast`
+  // (and a sync topic), every other replica drops them too.
   void Invalidate(absl::string_view ns, std::vector<std::string> keys, bool all,
-                  InvalidateDone done);
+                  InvalidateDone done, bool broadcast = false);
+
+  // CACHED reads answered from the store because the cache could not show
+  // it was within max_staleness (C4).
+  uint64_t bypassed_reads() const { return bypassed_reads_.load(std::memory_order_relaxed); }
 
   // Stats of one namespace, or all when `ns` is empty.
   absl::StatusOr<std::vector<NamespaceStatsView>> Stats(absl::string_view ns) const;
@@ -124,6 +139,14 @@ class CacheService {
                                    cache::FillTicket ticket,
                                    const store::Record& record);
 
+  // The cache may answer CACHED reads (no replication, or within the bound);
+  // counts a bypassed read when not.
+  bool CacheTrusted();
+  // After a local change committed: other replicas always hear of it;
+  // watchers only if it moved the engine forward (`applied`), so they see
+  // one key's versions in order.
+  void Changed(const Namespace& ns, Change change, bool applied, absl::string_view value = {});
+
   // Starts loads for `keys` (unique, all misses) whose flights this caller
   // leads, on the worker pool; fails the flights if the pool is full.
   void StartLoads(Namespace& ns, std::vector<std::string> keys);
@@ -132,7 +155,9 @@ class CacheService {
   NamespaceSet& namespaces_;
   store::Store& store_;
   WorkerPool& pool_;
+  const ServiceHooks hooks_;
   SingleFlight flights_;
+  std::atomic<uint64_t> bypassed_reads_{0};
 };
 
 // Cache lookup result → ReadResult (the value moved, not copied: this is

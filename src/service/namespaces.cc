@@ -36,6 +36,7 @@ NamespaceSet::NamespaceSet(const config::Config& config, const cache::Clock* clo
     entry->name = ns.name;
     entry->ttl = ns.ttl;
     entry->shards = options.shards;
+    entry->sync_values = ns.sync != "invalidate";
     entry->engine = std::make_unique<cache::Engine>(options);
     by_name_.emplace(ns.name, std::move(entry));
   }

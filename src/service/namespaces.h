@@ -24,6 +24,9 @@ struct Namespace {
   std::string name;
   absl::Duration ttl;
   size_t shards = 0;  // engine shards (fewer than configured when small)
+  // sync: update (events carry small values; replicas replace their copy)
+  // or invalidate (replicas drop the key).
+  bool sync_values = true;
   std::unique_ptr<cache::Engine> engine;
   std::atomic<uint64_t> loads{0};  // store reads made to fill this namespace
 };

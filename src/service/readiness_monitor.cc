@@ -4,9 +4,12 @@
 namespace cachecar::service {
 
 ReadinessMonitor::ReadinessMonitor(store::Store& store, absl::Duration interval,
-                                   OnChange on_change)
-    : store_(store), interval_(interval), on_change_(std::move(on_change)) {
-  CheckOnce();
+                                   OnChange on_change,
+                                   std::function<absl::Status()> extra_check,
+                                   absl::Duration extra_interval)
+    : store_(store), interval_(interval), on_change_(std::move(on_change)),
+      extra_check_(std::move(extra_check)), extra_interval_(extra_interval) {
+  CheckOnce(true);
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -20,11 +23,15 @@ bool ReadinessMonitor::ready() const {
   return ready_;
 }
 
-void ReadinessMonitor::CheckOnce() {
-  store::CallOptions options;
-  // A check slower than the interval counts as a failure.
-  options.deadline = absl::Now() + std::max(interval_, absl::Milliseconds(100));
-  const absl::Status status = store_.CheckHealth(options);
+void ReadinessMonitor::CheckOnce(bool ask_store) {
+  if (ask_store) {
+    store::CallOptions options;
+    // A check slower than the interval counts as a failure.
+    options.deadline = absl::Now() + std::max(interval_, absl::Milliseconds(100));
+    store_status_ = store_.CheckHealth(options);
+  }
+  absl::Status status = store_status_;
+  if (status.ok() && extra_check_) status = extra_check_();
   bool changed = false;
   {
     MutexLock lock(&mu_);
@@ -36,7 +43,13 @@ void ReadinessMonitor::CheckOnce() {
 }
 
 void ReadinessMonitor::Loop() {
-  while (!stop_.WaitForNotificationWithTimeout(interval_)) CheckOnce();
+  const absl::Duration tick = extra_check_ ? std::min(interval_, extra_interval_) : interval_;
+  absl::Time store_due = absl::Now() + interval_;
+  while (!stop_.WaitForNotificationWithTimeout(tick)) {
+    const bool ask_store = absl::Now() >= store_due;
+    if (ask_store) store_due = absl::Now() + interval_;
+    CheckOnce(ask_store);
+  }
 }
 
 }  // namespace cachecar::service

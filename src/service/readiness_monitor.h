@@ -1,7 +1,8 @@
-// ReadinessMonitor: asks the store whether it can be reached, once at start
-// and then every `interval`, and reports each change (and the first answer)
-// to a callback. Readiness for now is "the store is reachable"; the sync
-// consumer's position joins it with the sync topic.
+// ReadinessMonitor: ready = the store can be reached (asked once at start,
+// then every `interval`) and, with a sync topic, the extra check passes (the
+// consumer is positioned and within max_staleness; asked every
+// `extra_interval`, it must be cheap). Reports each change (and the first
+// answer) to a callback.
 //
 // Thread-safety: the callback runs on the monitor's own thread.
 #ifndef CACHECAR_SERVICE_READINESS_MONITOR_H_
@@ -24,7 +25,9 @@ class ReadinessMonitor {
 
   // Checks once before returning (so the first state is known at start),
   // then every `interval` on a thread of its own.
-  ReadinessMonitor(store::Store& store, absl::Duration interval, OnChange on_change);
+  ReadinessMonitor(store::Store& store, absl::Duration interval, OnChange on_change,
+                   std::function<absl::Status()> extra_check = nullptr,
+                   absl::Duration extra_interval = absl::Milliseconds(200));
   ~ReadinessMonitor();  // stops the thread
   ReadinessMonitor(const ReadinessMonitor&) = delete;
   ReadinessMonitor& operator=(const ReadinessMonitor&) = delete;
@@ -32,12 +35,15 @@ class ReadinessMonitor {
   bool ready() const;
 
  private:
-  void CheckOnce();
+  void CheckOnce(bool ask_store);
   void Loop();
 
   store::Store& store_;
   const absl::Duration interval_;
   const OnChange on_change_;
+  const std::function<absl::Status()> extra_check_;
+  const absl::Duration extra_interval_;
+  absl::Status store_status_;  // the monitor thread's (and the constructor's)
   Notification stop_;
   mutable Mutex mu_;
   bool known_ ABSL_GUARDED_BY(mu_) = false;

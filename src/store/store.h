@@ -19,6 +19,7 @@
 #define CACHECAR_STORE_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include "absl/strings/string_view.h"
@@ -59,6 +60,40 @@ struct StoreStats {
   std::optional<double> outbox_oldest_age_seconds;  // age of the oldest one
 };
 
+// A committed change that may not have reached the sync topic yet: the
+// store writes one in the same transaction as every write (the outbox).
+struct OutboxEntry {
+  enum class Op { kUpsert, kDelete, kInvalidate, kFlush };
+  std::string ns;  // with kFlush, "" means every namespace of the shared table
+  std::string key;
+  uint64_t version = 0;
+  Op op = Op::kUpsert;
+  std::optional<std::string> value;  // small upserts carry their value
+  absl::Time created = absl::InfinitePast();
+};
+
+// The outbox, for stores that have one (PostgreSQL). The writer publishes
+// its own change right after commit and retires it; relays publish whatever
+// nobody retired (the writer crashed, or a program wrote the table directly).
+// Thread-safety: safe to call from many threads; calls block on I/O.
+class Outbox {
+ public:
+  virtual ~Outbox() = default;
+  using Publish = std::function<absl::Status(const std::vector<OutboxEntry>&)>;
+  // Claims up to `limit` entries older than `min_age` that no other relay
+  // holds (locked, skipping locked ones, until this returns), hands them to
+  // `publish`, and deletes them only if it returns OK (the broker has them).
+  // Returns how many were relayed.
+  virtual absl::StatusOr<size_t> Relay(absl::Duration min_age, size_t limit,
+                                       const Publish& publish) = 0;
+  // Deletes the entries written at these versions (their writer published them).
+  virtual absl::Status Retire(const std::vector<uint64_t>& versions) = 0;
+  // Blocks until the store announces a new entry, or `timeout` passes
+  // (also when the store cannot be reached: the caller then just polls).
+  // One caller thread at a time.
+  virtual void WaitForNew(absl::Duration timeout) = 0;
+};
+
 // Per-call options.
 struct CallOptions {
   // The caller gives up at this time; the store should too.
@@ -97,6 +132,9 @@ class Store {
   // Whether the store can be reached now (readiness). The default has
   // nothing to check.
   virtual absl::Status CheckHealth(const CallOptions& options) { return absl::OkStatus(); }
+
+  // The store's outbox, or nullptr when it has none (the memory store).
+  virtual Outbox* outbox() { return nullptr; }
 
   // A short name for logs ("memory", "postgres").
   virtual absl::string_view Name() const = 0;

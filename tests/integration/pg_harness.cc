@@ -14,7 +14,6 @@
 #include "gtest/gtest.h"
 
 namespace cachecar::testing {
-namespace {
 
 std::string RunCommand(const std::string& command, int* status) {
   std::string out;
@@ -45,8 +44,6 @@ std::map<std::string, std::string> ReadEnvFile(const std::string& path) {
   }
   return values;
 }
-
-}  // namespace
 
 const PgHarness& PgHarness::Get() {
   static const PgHarness* const harness = [] {

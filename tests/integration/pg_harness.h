@@ -4,9 +4,16 @@
 #ifndef CACHECAR_TESTS_INTEGRATION_PG_HARNESS_H_
 #define CACHECAR_TESTS_INTEGRATION_PG_HARNESS_H_
 
+#include <map>
 #include <string>
 
 namespace cachecar::testing {
+
+// Runs a shell command; returns its stdout, and its wait status in *status.
+std::string RunCommand(const std::string& command, int* status);
+
+// NAME=value lines of a fixture's env file ('quoted' values unquoted).
+std::map<std::string, std::string> ReadEnvFile(const std::string& path);
 
 class PgHarness {
  public:

@@ -19,6 +19,7 @@
 #include "store/postgres/connection_pool.h"
 #include "store/postgres/dsn.h"
 #include "store/postgres/pg_errors.h"
+#include "store/postgres/postgres_outbox.h"
 #include "store/postgres/sql_names.h"
 
 namespace cachecar::store {
@@ -86,6 +87,7 @@ struct PostgresStore::Impl {
   std::vector<Table> mapped;
   absl::flat_hash_map<std::string, const Table*> by_namespace;
   std::unique_ptr<postgres::ConnectionPool> pool;
+  std::unique_ptr<postgres::PostgresOutbox> outbox;  // uses pool
 
   Notification stop;
   std::thread maintenance;
@@ -331,6 +333,8 @@ absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(PostgresOptio
     };
   }
   impl->pool = std::make_unique<postgres::ConnectionPool>(std::move(pool));
+  impl->outbox = std::make_unique<postgres::PostgresOutbox>(*impl->pool, impl->dsn,
+                                                            impl->password, options.query_timeout);
   Impl* raw = impl.get();
   impl->maintenance = std::thread([raw] { raw->MaintenanceLoop(); });
   return std::unique_ptr<PostgresStore>(new PostgresStore(std::move(impl)));
@@ -344,6 +348,8 @@ PostgresStore::~PostgresStore() {
 }
 
 absl::StatusOr<uint64_t> PostgresStore::CleanupTombstones() { return impl_->Cleanup(); }
+
+Outbox* PostgresStore::outbox() { return impl_->outbox.get(); }
 
 absl::StatusOr<StoreStats> PostgresStore::Stats(const CallOptions& options) {
   return impl_->Run(CallKind::kRead, options, [](pqxx::connection& c) -> absl::StatusOr<StoreStats> {

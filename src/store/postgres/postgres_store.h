@@ -78,6 +78,8 @@ class PostgresStore final : public Store {
   // SELECT 1 on a pooled connection (fails fast while reconnects back off).
   absl::Status CheckHealth(const CallOptions& options) override;
   absl::string_view Name() const override { return "postgres"; }
+  // cachecar_outbox: relayed by every replica, retired by writers.
+  Outbox* outbox() override;
 
   // Deletes tombstones past tombstone_retention (and, with
   // prune_outbox_after, old outbox rows); returns how many rows. Runs every

@@ -1,0 +1,88 @@
+// See sync_wiring.h.
+#include "cmd/cachecar/sync_wiring.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+#include "sync/kafka/kafka_sync.h"
+
+namespace cachecar {
+
+std::string DefaultReplicaId() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return absl::StrCat(host[0] != '\0' ? host : "cachecar", "-", getpid());
+}
+
+absl::StatusOr<std::unique_ptr<SyncWiring>> SyncWiring::Start(
+    const config::Config& config, store::Store& store, service::NamespaceSet& namespaces,
+    service::WatchHub* watch) {
+  std::unique_ptr<SyncWiring> w(new SyncWiring());
+  w->topic_ = config.sync_topic;
+  w->max_staleness_ = config.max_staleness;
+  w->serve_stale_ = config.stale_reads == "serve";
+
+  sync::KafkaOptions kafka;
+  kafka.brokers = config.kafka_brokers;
+  kafka.topic = config.sync_topic;
+  kafka.replica_id = config.replica_id.empty() ? DefaultReplicaId() : config.replica_id;
+  for (const std::string& item : config.kafka_properties) {
+    const size_t eq = item.find('=');
+    kafka.properties[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  // Probe often enough to notice a stale replica well within the bound.
+  kafka.probe_interval =
+      std::clamp(config.max_staleness / 8, absl::Milliseconds(50), absl::Milliseconds(500));
+  absl::StatusOr<std::unique_ptr<sync::KafkaSync>> made = sync::KafkaSync::Create(kafka);
+  if (!made.ok()) return made.status();
+  w->sync_ = *std::move(made);
+
+  store::Outbox* outbox = store.outbox();
+  w->announcer_ = std::make_unique<sync::Announcer>(*w->sync_, outbox);
+  service::SyncReplicationOptions options;
+  options.max_staleness = config.max_staleness;
+  options.serve_stale = w->serve_stale_;
+  options.inline_max = config.sync_inline_max;
+  w->replication_ = std::make_unique<service::SyncReplication>(namespaces, *w->sync_,
+                                                               *w->announcer_, watch, options);
+  w->sync_->Start(*w->replication_);
+  if (outbox != nullptr) {
+    sync::RelayOptions relay;
+    relay.min_age = config.outbox_relay_delay;
+    relay.origin = absl::StrCat("relay/", kafka.replica_id);
+    w->relay_ = std::make_unique<sync::OutboxRelay>(*outbox, *w->sync_, relay);
+    w->relay_->Start();
+  }
+  spdlog::info("sync: replica {} on topic {} via {} (max_staleness {}, stale_reads {}); "
+               "positioning",
+               kafka.replica_id, config.sync_topic, config.kafka_brokers,
+               absl::FormatDuration(config.max_staleness), config.stale_reads);
+  return w;
+}
+
+SyncWiring::~SyncWiring() { Stop(); }
+
+void SyncWiring::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (relay_) relay_->Stop();
+  sync_->Stop(absl::Seconds(3));
+}
+
+absl::Status SyncWiring::CheckReady() const {
+  if (!sync_->positioned()) {
+    const std::string why = sync_->Stats().last_error;
+    return absl::UnavailableError(absl::StrCat("the sync consumer is not positioned on topic ",
+                                               topic_, " yet", why.empty() ? "" : ": ", why));
+  }
+  if (serve_stale_ || replication_->WithinBound()) return absl::OkStatus();
+  const std::string why = sync_->Stats().last_error;
+  return absl::UnavailableError(absl::StrCat(
+      "the sync topic cannot show this replica within max_staleness (",
+      absl::FormatDuration(max_staleness_), "; behind by ",
+      absl::FormatDuration(absl::Trunc(replication_->Staleness(), absl::Milliseconds(1))),
+      "); CACHED reads go to PostgreSQL", why.empty() ? "" : ": ", why));
+}
+
+}  // namespace cachecar

@@ -1,0 +1,61 @@
+// Wires the sync topic into the process: the Kafka client, the writer's
+// announcer, the event applier (SyncReplication) and the outbox relay, built
+// from the config, started in the right order and stopped in reverse.
+#ifndef CACHECAR_CMD_CACHECAR_SYNC_WIRING_H_
+#define CACHECAR_CMD_CACHECAR_SYNC_WIRING_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "config/config.h"
+#include "service/namespaces.h"
+#include "service/sync_replication.h"
+#include "service/watch_hub.h"
+#include "store/store.h"
+#include "sync/outbox_relay.h"
+#include "sync/sync.h"
+
+namespace cachecar {
+
+class SyncWiring {
+ public:
+  // Builds and starts everything; the consumer positions itself in the
+  // background (readiness waits for it). `store`, `namespaces` and `watch`
+  // must outlive this.
+  static absl::StatusOr<std::unique_ptr<SyncWiring>> Start(const config::Config& config,
+                                                           store::Store& store,
+                                                           service::NamespaceSet& namespaces,
+                                                           service::WatchHub* watch);
+  ~SyncWiring();  // Stop()
+
+  // Stops the relay, then lets publishes in flight finish (up to a few
+  // seconds), then stops the consumer. Call after the last write.
+  void Stop();
+
+  service::SyncReplication& replication() { return *replication_; }
+  const sync::Sync& sync() const { return *sync_; }
+  const sync::OutboxRelay* relay() const { return relay_.get(); }
+  const sync::Announcer& announcer() const { return *announcer_; }
+  // Readiness: OK when positioned and within max_staleness (or
+  // stale_reads: serve), else why not.
+  absl::Status CheckReady() const;
+
+ private:
+  SyncWiring() = default;
+  std::string topic_;
+  absl::Duration max_staleness_;
+  bool serve_stale_ = false;
+  std::unique_ptr<sync::Sync> sync_;
+  std::unique_ptr<sync::Announcer> announcer_;
+  std::unique_ptr<service::SyncReplication> replication_;
+  std::unique_ptr<sync::OutboxRelay> relay_;
+  bool stopped_ = false;
+};
+
+// hostname-pid, for replica_id when the config leaves it empty.
+std::string DefaultReplicaId();
+
+}  // namespace cachecar
+
+#endif  // CACHECAR_CMD_CACHECAR_SYNC_WIRING_H_

@@ -1,0 +1,17 @@
+// Fault points for fault-injection tests: FaultPoint("name") kills the
+// process with SIGKILL when the environment variable CACHECAR_FAULT_POINT
+// equals "name" (read once, at the first call). Without the variable a fault
+// point is one load of a cached flag. Never set it in production.
+#ifndef CACHECAR_COMMON_FAULT_POINT_H_
+#define CACHECAR_COMMON_FAULT_POINT_H_
+
+namespace cachecar {
+
+// Fault point names (one per place in the code).
+inline constexpr char kFaultAfterCommit[] = "after_commit";  // a write committed, not announced
+
+void FaultPoint(const char* name);
+
+}  // namespace cachecar
+
+#endif  // CACHECAR_COMMON_FAULT_POINT_H_

@@ -1,0 +1,141 @@
+// See sync_replication.h.
+#include "service/sync_replication.h"
+
+#include <string>
+
+#include "spdlog/spdlog.h"
+
+namespace cachecar::service {
+namespace {
+
+sync::Op ToSyncOp(ChangeOp op) {
+  switch (op) {
+    case ChangeOp::kUpsert: return sync::Op::kUpsert;
+    case ChangeOp::kDelete: return sync::Op::kDelete;
+    case ChangeOp::kInvalidate: return sync::Op::kInvalidate;
+    case ChangeOp::kFlush: return sync::Op::kFlush;
+  }
+  return sync::Op::kInvalidate;
+}
+
+ChangeOp ToChangeOp(sync::Op op) {
+  switch (op) {
+    case sync::Op::kUpsert: return ChangeOp::kUpsert;
+    case sync::Op::kDelete: return ChangeOp::kDelete;
+    case sync::Op::kInvalidate: return ChangeOp::kInvalidate;
+    case sync::Op::kFlush: return ChangeOp::kFlush;
+  }
+  return ChangeOp::kInvalidate;
+}
+
+}  // namespace
+
+SyncReplication::SyncReplication(NamespaceSet& namespaces, sync::Sync& sync,
+                                 sync::Announcer& announcer, WatchHub* watch,
+                                 SyncReplicationOptions options)
+    : namespaces_(namespaces), sync_(sync), announcer_(announcer), watch_(watch),
+      options_(options) {}
+
+void SyncReplication::Announce(const Namespace& ns, const Change& change,
+                               absl::string_view value) {
+  sync::Event event;
+  event.ns = ns.name;
+  event.key = change.key;
+  event.version = change.version;
+  event.op = ToSyncOp(change.op);
+  if (change.op == ChangeOp::kUpsert && ns.sync_values && value.size() <= options_.inline_max) {
+    event.value = std::string(value);
+  }
+  event.origin = std::string(sync_.replica_id());
+  event.committed = absl::Now();
+  // Versioned changes have an outbox entry to retire; broadcasts do not.
+  announcer_.Announce(event, /*retire=*/change.version > 0);
+}
+
+bool SyncReplication::WithinBound() const {
+  return sync_.positioned() && absl::Now() - sync_.fresh_as_of() <= options_.max_staleness;
+}
+
+bool SyncReplication::CacheTrusted() const { return options_.serve_stale || WithinBound(); }
+
+absl::Duration SyncReplication::Staleness() const {
+  if (!sync_.positioned()) return absl::InfiniteDuration();
+  return absl::Now() - sync_.fresh_as_of();
+}
+
+bool SyncReplication::ApplyTo(Namespace& ns, const sync::Event& e) {
+  cache::Engine& engine = *ns.engine;
+  switch (e.op) {
+    case sync::Op::kUpsert:
+      if (ns.sync_values && e.value.has_value()) {
+        return engine.Apply(e.key, e.version, cache::ChangeKind::kValue, *e.value) ==
+               cache::ApplyResult::kApplied;
+      }
+      return engine.Apply(e.key, e.version, cache::ChangeKind::kInvalidate) ==
+             cache::ApplyResult::kApplied;
+    case sync::Op::kDelete:
+      return engine.Apply(e.key, e.version,
+                          ns.sync_values ? cache::ChangeKind::kTombstone
+                                         : cache::ChangeKind::kInvalidate) ==
+             cache::ApplyResult::kApplied;
+    case sync::Op::kInvalidate:
+      if (e.version == 0) {
+        engine.Invalidate(e.key);
+        return true;
+      }
+      return engine.Apply(e.key, e.version, cache::ChangeKind::kInvalidate) ==
+             cache::ApplyResult::kApplied;
+    case sync::Op::kFlush:
+      if (e.version == 0) {
+        engine.Flush();
+        return true;
+      }
+      if (e.version <= engine.floor()) return false;
+      engine.Flush(e.version);
+      return true;
+  }
+  return false;
+}
+
+void SyncReplication::OnEvent(const sync::Event& e) {
+  // Our own broadcasts were applied here when they were made.
+  if (e.version == 0 && e.origin == sync_.replica_id()) {
+    stale_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  std::vector<Namespace*> targets;
+  if (e.op == sync::Op::kFlush && e.ns.empty()) {
+    targets = namespaces_.All();  // a TRUNCATE of the shared table
+  } else {
+    absl::StatusOr<Namespace*> ns = namespaces_.Find(e.ns.empty() ? "default" : e.ns);
+    if (!ns.ok()) {
+      unknown_namespace_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    targets.push_back(*ns);
+  }
+  for (Namespace* ns : targets) {
+    if (!ApplyTo(*ns, e)) {
+      stale_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    applied_.fetch_add(1, std::memory_order_relaxed);
+    if (watch_ != nullptr) watch_->Publish(Change{ns->name, e.key, e.version, ToChangeOp(e.op)});
+  }
+}
+
+void SyncReplication::OnEventsLost(absl::string_view why) {
+  lost_.fetch_add(1, std::memory_order_relaxed);
+  for (Namespace* ns : namespaces_.All()) {
+    const size_t dropped = ns->engine->Flush();
+    spdlog::warn("namespace {}: dropped {} cached entries: sync events were lost ({})", ns->name,
+                 dropped, std::string(why));
+    if (watch_ != nullptr) watch_->Publish(Change{ns->name, "", 0, ChangeOp::kFlush});
+  }
+}
+
+ApplyStats SyncReplication::apply_stats() const {
+  return ApplyStats{applied_.load(), stale_.load(), unknown_namespace_.load(), lost_.load()};
+}
+
+}  // namespace cachecar::service

@@ -1,0 +1,79 @@
+// SyncReplication: Replication over a sync topic (DESIGN.md "Event apply",
+// C4). It
+//   - announces local changes (through the Announcer: publish now, retire
+//     the outbox entry once acknowledged), carrying small values for
+//     namespaces in update mode;
+//   - applies the topic's events to the engines, version-guarded: an event
+//     older than or equal to what the engine knows is a no-op; a newer one
+//     replaces the value (update mode, value inline) or drops it, and
+//     cancels older fill tickets; a FLUSH raises the namespace floor; lost
+//     events (retention passed us) flush everything;
+//   - hands every change it applied to the watchers;
+//   - trusts the cache only while the consumer is positioned and can show
+//     it has applied every event older than max_staleness (or always, with
+//     stale_reads: serve).
+//
+// Thread-safety: Announce and CacheTrusted from any thread; OnEvent and
+// OnEventsLost from the sync's consumer thread.
+#ifndef CACHECAR_SERVICE_SYNC_REPLICATION_H_
+#define CACHECAR_SERVICE_SYNC_REPLICATION_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "service/namespaces.h"
+#include "service/replication.h"
+#include "service/watch_hub.h"
+#include "sync/outbox_relay.h"
+#include "sync/sync.h"
+
+namespace cachecar::service {
+
+struct SyncReplicationOptions {
+  absl::Duration max_staleness = absl::Seconds(2);
+  bool serve_stale = false;         // stale_reads: serve
+  size_t inline_max = 1024;         // largest value carried in an event
+};
+
+struct ApplyStats {
+  uint64_t applied = 0;            // moved an engine forward
+  uint64_t stale = 0;              // already known (own writes, duplicates)
+  uint64_t unknown_namespace = 0;  // for a namespace this replica lacks
+  uint64_t lost_event_flushes = 0; // OnEventsLost
+};
+
+class SyncReplication final : public Replication, public sync::EventSink {
+ public:
+  // All must outlive this; `watch` may be null.
+  SyncReplication(NamespaceSet& namespaces, sync::Sync& sync, sync::Announcer& announcer,
+                  WatchHub* watch, SyncReplicationOptions options);
+
+  void Announce(const Namespace& ns, const Change& change, absl::string_view value) override;
+  bool CacheTrusted() const override;
+
+  void OnEvent(const sync::Event& event) override;
+  void OnEventsLost(absl::string_view why) override;
+
+  // Positioned and within max_staleness now (whatever stale_reads says).
+  bool WithinBound() const;
+  // How far behind the replica can show it is (now - fresh_as_of);
+  // InfiniteDuration before it is positioned.
+  absl::Duration Staleness() const;
+  ApplyStats apply_stats() const;
+
+ private:
+  // One event on one namespace; true if the engine moved forward.
+  bool ApplyTo(Namespace& ns, const sync::Event& event);
+
+  NamespaceSet& namespaces_;
+  sync::Sync& sync_;
+  sync::Announcer& announcer_;
+  WatchHub* const watch_;
+  const SyncReplicationOptions options_;
+  std::atomic<uint64_t> applied_{0}, stale_{0}, unknown_namespace_{0}, lost_{0};
+};
+
+}  // namespace cachecar::service
+
+#endif  // CACHECAR_SERVICE_SYNC_REPLICATION_H_

@@ -1,0 +1,95 @@
+// See event.h.
+#include "sync/event.h"
+
+#include "absl/strings/str_cat.h"
+#include "cachecar/v1/sync.pb.h"
+
+namespace cachecar::sync {
+namespace {
+
+cachecar::v1::SyncOp ToProto(Op op) {
+  switch (op) {
+    case Op::kUpsert: return cachecar::v1::SYNC_OP_UPSERT;
+    case Op::kDelete: return cachecar::v1::SYNC_OP_DELETE;
+    case Op::kInvalidate: return cachecar::v1::SYNC_OP_INVALIDATE;
+    case Op::kFlush: return cachecar::v1::SYNC_OP_FLUSH;
+  }
+  return cachecar::v1::SYNC_OP_UNSPECIFIED;
+}
+
+}  // namespace
+
+std::string MessageKey(absl::string_view ns, absl::string_view key) {
+  std::string out;
+  out.reserve(ns.size() + 1 + key.size());
+  out.append(ns.data(), ns.size());
+  out.push_back('\0');
+  out.append(key.data(), key.size());
+  return out;
+}
+
+std::string EncodeEvent(const Event& event) {
+  cachecar::v1::SyncEvent pb;
+  pb.set_namespace_(event.ns);
+  pb.set_key(event.key);
+  pb.set_version(event.version);
+  pb.set_op(ToProto(event.op));
+  if (event.value.has_value()) pb.set_value(*event.value);
+  pb.set_origin(event.origin);
+  if (event.committed != absl::InfinitePast()) {
+    pb.set_commit_time_unix_micros(absl::ToUnixMicros(event.committed));
+  }
+  return pb.SerializeAsString();
+}
+
+absl::StatusOr<Event> DecodeEvent(absl::string_view payload) {
+  cachecar::v1::SyncEvent pb;
+  if (!pb.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a cachecar.v1.SyncEvent (", payload.size(), " bytes)"));
+  }
+  Event e;
+  switch (pb.op()) {
+    case cachecar::v1::SYNC_OP_UPSERT: e.op = Op::kUpsert; break;
+    case cachecar::v1::SYNC_OP_DELETE: e.op = Op::kDelete; break;
+    case cachecar::v1::SYNC_OP_INVALIDATE: e.op = Op::kInvalidate; break;
+    case cachecar::v1::SYNC_OP_FLUSH: e.op = Op::kFlush; break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("SyncEvent without a known op (", pb.op(), ")"));
+  }
+  if ((e.op == Op::kUpsert || e.op == Op::kDelete) && pb.version() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SyncEvent ", OpName(e.op), " without a version"));
+  }
+  if (pb.has_value() && e.op != Op::kUpsert) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SyncEvent ", OpName(e.op), " carries a value"));
+  }
+  if (e.op == Op::kFlush && !pb.key().empty()) {
+    return absl::InvalidArgumentError("SyncEvent FLUSH carries a key");
+  }
+  if (e.op != Op::kFlush && pb.key().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("SyncEvent ", OpName(e.op), " without a key"));
+  }
+  e.ns = pb.namespace_();
+  e.key = pb.key();
+  e.version = pb.version();
+  if (pb.has_value()) e.value = pb.value();
+  e.origin = pb.origin();
+  if (pb.commit_time_unix_micros() != 0) {
+    e.committed = absl::FromUnixMicros(pb.commit_time_unix_micros());
+  }
+  return e;
+}
+
+const char* OpName(Op op) {
+  switch (op) {
+    case Op::kUpsert: return "UPSERT";
+    case Op::kDelete: return "DELETE";
+    case Op::kInvalidate: return "INVALIDATE";
+    case Op::kFlush: return "FLUSH";
+  }
+  return "UNKNOWN";
+}
+
+}  // namespace cachecar::sync

@@ -1,0 +1,521 @@
+// See kafka_sync.h.
+#include "sync/kafka/kafka_sync.h"
+
+#include <atomic>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/mutex.h"
+#include "librdkafka/rdkafkacpp.h"
+#include "spdlog/spdlog.h"
+#include "sync/freshness.h"
+
+namespace cachecar::sync {
+namespace {
+
+constexpr int kMetadataTimeoutMs = 2000;
+
+int Millis(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
+
+absl::Status ApplyProperties(RdKafka::Conf& conf, const std::map<std::string, std::string>& props) {
+  std::string err;
+  for (const auto& [name, value] : props) {
+    if (conf.set(name, value, err) != RdKafka::Conf::CONF_OK) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("kafka property ", name, "=", value, ": ", err));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::map<std::string, std::string> Merge(std::map<std::string, std::string> base,
+                                         const std::map<std::string, std::string>& overrides) {
+  for (const auto& [k, v] : overrides) base[k] = v;
+  return base;
+}
+
+// librdkafka's logs and errors into spdlog; flags fatal producer errors.
+class EventLogger final : public RdKafka::EventCb {
+ public:
+  explicit EventLogger(std::string who) : who_(std::move(who)) {}
+  void event_cb(RdKafka::Event& event) override {
+    switch (event.type()) {
+      case RdKafka::Event::EVENT_ERROR:
+        if (event.fatal()) {
+          fatal_.store(true);
+          spdlog::error("kafka {}: fatal error: {}", who_, event.str());
+        } else {
+          // Broker down/up is reported through readiness; keep these quiet.
+          spdlog::debug("kafka {}: {}", who_, event.str());
+        }
+        break;
+      case RdKafka::Event::EVENT_LOG:
+        if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
+          spdlog::warn("kafka {}: {} {}", who_, event.fac(), event.str());
+        } else {
+          spdlog::debug("kafka {}: {} {}", who_, event.fac(), event.str());
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  bool TakeFatal() { return fatal_.exchange(false); }
+
+ private:
+  const std::string who_;
+  std::atomic<bool> fatal_{false};
+};
+
+}  // namespace
+
+std::map<std::string, std::string> DefaultProducerProperties(const KafkaOptions& o) {
+  return {
+      {"bootstrap.servers", o.brokers},
+      {"client.id", absl::StrCat("cachecar-", o.replica_id)},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"linger.ms", "1"},
+      {"socket.nagle.disable", "true"},
+      {"message.timeout.ms", absl::StrCat(absl::ToInt64Milliseconds(o.publish_timeout))},
+      {"reconnect.backoff.ms", "100"},
+      {"reconnect.backoff.max.ms", "1000"},
+      {"log.connection.close", "false"},
+  };
+}
+
+std::map<std::string, std::string> DefaultConsumerProperties(const KafkaOptions& o) {
+  return {
+      {"bootstrap.servers", o.brokers},
+      {"client.id", absl::StrCat("cachecar-", o.replica_id)},
+      // Required by the consumer API; never used: no subscribe, no commit.
+      {"group.id", absl::StrCat("cachecar-unused-", o.replica_id)},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", "error"},
+      {"enable.partition.eof", "true"},
+      {"fetch.wait.max.ms", "10"},
+      {"fetch.error.backoff.ms", "100"},
+      {"socket.nagle.disable", "true"},
+      {"reconnect.backoff.ms", "100"},
+      {"reconnect.backoff.max.ms", "1000"},
+      {"log.connection.close", "false"},
+  };
+}
+
+absl::Status ValidateKafkaProperties(const std::map<std::string, std::string>& properties) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  return ApplyProperties(*conf, properties);
+}
+
+struct KafkaSync::Impl {
+  KafkaOptions options;
+  FreshnessTracker tracker;
+  EventLogger producer_events{"producer"};
+  EventLogger consumer_events{"consumer"};
+
+  // Delivery reports: the message's opaque is a heap-allocated Delivered.
+  class Reporter final : public RdKafka::DeliveryReportCb {
+   public:
+    explicit Reporter(Impl& impl) : impl_(impl) {}
+    void dr_cb(RdKafka::Message& message) override {
+      std::unique_ptr<Delivered> done(static_cast<Delivered*>(message.msg_opaque()));
+      if (message.err() == RdKafka::ERR_NO_ERROR) {
+        impl_.published.fetch_add(1);
+        if (done && *done) (*done)(absl::OkStatus());
+      } else {
+        impl_.publish_failures.fetch_add(1);
+        impl_.SetError(absl::StrCat("publish failed: ", message.errstr()));
+        if (done && *done) {
+          (*done)(absl::UnavailableError(absl::StrCat(
+              "the sync topic did not acknowledge the event: ", message.errstr())));
+        }
+      }
+    }
+
+   private:
+    Impl& impl_;
+  };
+  Reporter reporter{*this};
+
+  mutable Mutex producer_mu;
+  std::shared_ptr<RdKafka::Producer> producer ABSL_GUARDED_BY(producer_mu);
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer;
+
+  EventSink* sink = nullptr;
+  std::atomic<bool> positioned{false};
+  std::atomic<bool> broker_reachable{false};
+  std::atomic<uint64_t> events_received{0}, events_undecodable{0}, offset_resets{0};
+  std::atomic<uint64_t> published{0}, publish_failures{0}, producer_restarts{0};
+  mutable Mutex error_mu;
+  std::string last_error ABSL_GUARDED_BY(error_mu);
+
+  Notification stop;
+  std::atomic<bool> stopped{false};
+  std::thread consumer_thread, probe_thread, producer_thread;
+
+  // Consumer thread state.
+  std::set<int32_t> assigned;
+  absl::Time last_partition_check = absl::InfinitePast();
+
+  void SetError(std::string error) {
+    MutexLock lock(&error_mu);
+    last_error = std::move(error);
+  }
+
+  absl::StatusOr<std::shared_ptr<RdKafka::Producer>> MakeProducer() {
+    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    std::string err;
+    if (absl::Status s = ApplyProperties(
+            *conf, Merge(DefaultProducerProperties(options), options.properties));
+        !s.ok()) {
+      return s;
+    }
+    conf->set("dr_cb", &reporter, err);
+    conf->set("event_cb", &producer_events, err);
+    RdKafka::Producer* p = RdKafka::Producer::create(conf.get(), err);
+    if (p == nullptr) return absl::InvalidArgumentError(absl::StrCat("kafka producer: ", err));
+    return std::shared_ptr<RdKafka::Producer>(p);
+  }
+
+  absl::Status MakeConsumer() {
+    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    std::string err;
+    if (absl::Status s = ApplyProperties(
+            *conf, Merge(DefaultConsumerProperties(options), options.properties));
+        !s.ok()) {
+      return s;
+    }
+    conf->set("event_cb", &consumer_events, err);
+    consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+    if (consumer == nullptr) return absl::InvalidArgumentError(absl::StrCat("kafka consumer: ", err));
+    return absl::OkStatus();
+  }
+
+  std::shared_ptr<RdKafka::Producer> CurrentProducer() {
+    MutexLock lock(&producer_mu);
+    return producer;
+  }
+
+  // Fails every message the old producer still holds, through its reports.
+  static void Retire(const std::shared_ptr<RdKafka::Producer>& old) {
+    old->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+    old->poll(0);
+    old->flush(1000);
+  }
+
+  void ProducerLoop() {
+    while (!stop.HasBeenNotified()) {
+      if (producer_events.TakeFatal()) {
+        absl::StatusOr<std::shared_ptr<RdKafka::Producer>> fresh = MakeProducer();
+        if (fresh.ok()) {
+          std::shared_ptr<RdKafka::Producer> old;
+          {
+            MutexLock lock(&producer_mu);
+            old = std::exchange(producer, *fresh);
+          }
+          Retire(old);
+          producer_restarts.fetch_add(1);
+          spdlog::warn("kafka producer: recreated after a fatal error");
+        }
+      }
+      CurrentProducer()->poll(100);
+    }
+  }
+
+  // The topic's partition ids, or an error saying why not.
+  absl::StatusOr<std::vector<int32_t>> ListPartitions() {
+    std::string err;
+    std::unique_ptr<RdKafka::Topic> topic(
+        RdKafka::Topic::create(consumer.get(), options.topic, nullptr, err));
+    if (topic == nullptr) return absl::InternalError(err);
+    RdKafka::Metadata* raw = nullptr;
+    const RdKafka::ErrorCode code = consumer->metadata(false, topic.get(), &raw, kMetadataTimeoutMs);
+    std::unique_ptr<RdKafka::Metadata> md(raw);
+    if (code != RdKafka::ERR_NO_ERROR) {
+      return absl::UnavailableError(absl::StrCat("cannot reach the Kafka brokers (",
+                                                 options.brokers, "): ", RdKafka::err2str(code)));
+    }
+    for (const RdKafka::TopicMetadata* t : *md->topics()) {
+      if (t->topic() != options.topic) continue;
+      if (t->err() != RdKafka::ERR_NO_ERROR) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "sync topic ", options.topic, " is not usable on ", options.brokers, ": ",
+            RdKafka::err2str(t->err()),
+            t->err() == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART
+                ? " (create it, e.g. kafka-topics.sh --create --topic " + options.topic +
+                      " --partitions 6)"
+                : ""));
+      }
+      std::vector<int32_t> ids;
+      for (const RdKafka::PartitionMetadata* p : *t->partitions()) ids.push_back(p->id());
+      std::sort(ids.begin(), ids.end());
+      if (ids.empty()) break;
+      return ids;
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("sync topic ", options.topic, " has no partitions on ", options.brokers));
+  }
+
+  // assign() the whole set: known partitions at the tracker's positions,
+  // `fresh` ones at the offsets given.
+  bool Assign(const std::map<int32_t, int64_t>& fresh) {
+    std::vector<RdKafka::TopicPartition*> list;
+    for (const PartitionState& p : tracker.Partitions()) {
+      if (fresh.count(p.partition) == 0 && p.position >= 0) {
+        list.push_back(RdKafka::TopicPartition::create(options.topic, p.partition, p.position));
+      }
+    }
+    for (const auto& [id, offset] : fresh) {
+      list.push_back(RdKafka::TopicPartition::create(options.topic, id, offset));
+    }
+    const RdKafka::ErrorCode code = consumer->assign(list);
+    RdKafka::TopicPartition::destroy(list);
+    if (code != RdKafka::ERR_NO_ERROR) {
+      SetError(absl::StrCat("assign failed: ", RdKafka::err2str(code)));
+      return false;
+    }
+    return true;
+  }
+
+  // Looks up a partition's low or high watermark; -1 on failure.
+  int64_t Watermark(int32_t partition, bool high) {
+    int64_t low = -1, hi = -1;
+    const RdKafka::ErrorCode code = consumer->query_watermark_offsets(
+        options.topic, partition, &low, &hi, kMetadataTimeoutMs);
+    if (code != RdKafka::ERR_NO_ERROR) {
+      SetError(absl::StrCat("cannot read partition ", partition, " offsets: ",
+                            RdKafka::err2str(code)));
+      return -1;
+    }
+    return high ? hi : low;
+  }
+
+  // First positioning: every partition at its high watermark.
+  bool PositionAll() {
+    const absl::Time started = absl::Now();
+    absl::StatusOr<std::vector<int32_t>> ids = ListPartitions();
+    if (!ids.ok()) {
+      SetError(std::string(ids.status().message()));
+      return false;
+    }
+    std::map<int32_t, int64_t> start;
+    for (int32_t id : *ids) {
+      const int64_t hi = Watermark(id, true);
+      if (hi < 0) return false;
+      start[id] = hi;
+    }
+    for (const auto& [id, offset] : start) tracker.AddPartition(id, offset, started);
+    if (!Assign(start)) return false;
+    assigned.clear();
+    for (const auto& [id, offset] : start) assigned.insert(id);
+    last_partition_check = started;
+    positioned.store(true);
+    std::vector<std::string> where;
+    for (const auto& [id, offset] : start) where.push_back(absl::StrCat(id, "@", offset));
+    spdlog::info("sync: positioned on topic {} ({} partitions: {}); ready", options.topic,
+                 start.size(), absl::StrJoin(where, " "));
+    return true;
+  }
+
+  // New partitions are read from the beginning: none of their events can
+  // predate the last check that did not see them.
+  void CheckPartitions() {
+    const absl::Time started = absl::Now();
+    absl::StatusOr<std::vector<int32_t>> ids = ListPartitions();
+    if (!ids.ok()) return;  // the probe reports reachability
+    std::map<int32_t, int64_t> fresh;
+    for (int32_t id : *ids) {
+      if (assigned.count(id) > 0) continue;
+      const int64_t low = Watermark(id, false);
+      if (low < 0) return;
+      fresh[id] = low;
+    }
+    if (!fresh.empty()) {
+      for (const auto& [id, offset] : fresh) {
+        tracker.AddPartition(id, offset, last_partition_check);
+      }
+      if (!Assign(fresh)) return;
+      for (const auto& [id, offset] : fresh) {
+        assigned.insert(id);
+        spdlog::info("sync: new partition {} of topic {}: reading it from offset {}", id,
+                     options.topic, offset);
+      }
+    }
+    last_partition_check = started;
+  }
+
+  // Retention passed our position in `partition`: events are lost.
+  void OnOffsetReset(int32_t partition, const std::string& why) {
+    offset_resets.fetch_add(1);
+    spdlog::error("sync: partition {} of topic {}: our position is gone ({}); events were lost, "
+                  "dropping every cached entry and restarting the partition at its end",
+                  partition, options.topic, why);
+    sink->OnEventsLost(absl::StrCat("partition ", partition, ": ", why));
+    const absl::Time started = absl::Now();
+    const int64_t hi = Watermark(partition, true);
+    if (hi < 0) return;  // the next message retries
+    tracker.AddPartition(partition, hi, started);
+    Assign({{partition, hi}});
+  }
+
+  void Handle(RdKafka::Message& m) {
+    switch (m.err()) {
+      case RdKafka::ERR_NO_ERROR: {
+        events_received.fetch_add(1);
+        absl::StatusOr<Event> event = DecodeEvent(absl::string_view(
+            static_cast<const char*>(m.payload()), m.len()));
+        if (event.ok()) {
+          sink->OnEvent(*event);
+        } else {
+          events_undecodable.fetch_add(1);
+          spdlog::warn("sync: skipping undecodable message at partition {} offset {} of topic "
+                       "{}: {}",
+                       m.partition(), m.offset(), options.topic,
+                       std::string(event.status().message()));
+        }
+        tracker.OnPosition(m.partition(), m.offset() + 1);
+        break;
+      }
+      case RdKafka::ERR__PARTITION_EOF:
+        tracker.OnPosition(m.partition(), m.offset());
+        break;
+      case RdKafka::ERR__TIMED_OUT:
+        break;
+      case RdKafka::ERR__AUTO_OFFSET_RESET:
+      case RdKafka::ERR_OFFSET_OUT_OF_RANGE:
+        OnOffsetReset(m.partition(), m.errstr());
+        break;
+      default:
+        SetError(absl::StrCat("consume: ", m.errstr()));
+        spdlog::debug("sync: consume error: {}", m.errstr());
+        break;
+    }
+  }
+
+  void ConsumerLoop() {
+    while (!stop.HasBeenNotified()) {
+      if (!positioned.load()) {
+        if (!PositionAll()) {
+          spdlog::debug("sync: not positioned yet: {}", LastError());
+          stop.WaitForNotificationWithTimeout(absl::Milliseconds(500));
+        }
+        continue;
+      }
+      if (absl::Now() - last_partition_check >= options.partition_check_interval) {
+        CheckPartitions();
+      }
+      std::unique_ptr<RdKafka::Message> m(consumer->consume(100));
+      if (m != nullptr) Handle(*m);
+    }
+  }
+
+  void ProbeLoop() {
+    while (!stop.WaitForNotificationWithTimeout(options.probe_interval)) {
+      const std::vector<int32_t> ids = tracker.PartitionIds();
+      bool ok = !ids.empty();
+      for (int32_t id : ids) {
+        const absl::Time sent = absl::Now();
+        int64_t low = -1, hi = -1;
+        const RdKafka::ErrorCode code = consumer->query_watermark_offsets(
+            options.topic, id, &low, &hi, std::max(100, Millis(options.probe_interval * 4)));
+        if (code != RdKafka::ERR_NO_ERROR) {
+          SetError(absl::StrCat("cannot reach the Kafka brokers (", options.brokers,
+                                "): ", RdKafka::err2str(code)));
+          ok = false;
+          break;
+        }
+        tracker.OnProbe(id, hi, sent);
+      }
+      broker_reachable.store(ok);
+    }
+  }
+
+  std::string LastError() const {
+    MutexLock lock(&error_mu);
+    return last_error;
+  }
+};
+
+absl::StatusOr<std::unique_ptr<KafkaSync>> KafkaSync::Create(KafkaOptions options) {
+  if (options.brokers.empty()) return absl::InvalidArgumentError("kafka_brokers is empty");
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  absl::StatusOr<std::shared_ptr<RdKafka::Producer>> producer = impl->MakeProducer();
+  if (!producer.ok()) return producer.status();
+  {
+    MutexLock lock(&impl->producer_mu);
+    impl->producer = *std::move(producer);
+  }
+  if (absl::Status s = impl->MakeConsumer(); !s.ok()) return s;
+  return std::unique_ptr<KafkaSync>(new KafkaSync(std::move(impl)));
+}
+
+KafkaSync::KafkaSync(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+KafkaSync::~KafkaSync() { Stop(absl::Seconds(5)); }
+
+void KafkaSync::Start(EventSink& sink) {
+  impl_->sink = &sink;
+  Impl* impl = impl_.get();
+  impl_->producer_thread = std::thread([impl] { impl->ProducerLoop(); });
+  impl_->consumer_thread = std::thread([impl] { impl->ConsumerLoop(); });
+  impl_->probe_thread = std::thread([impl] { impl->ProbeLoop(); });
+}
+
+void KafkaSync::Stop(absl::Duration timeout) {
+  if (impl_->stopped.exchange(true)) return;
+  std::shared_ptr<RdKafka::Producer> producer = impl_->CurrentProducer();
+  producer->flush(Millis(timeout));
+  impl_->stop.Notify();
+  for (std::thread* t : {&impl_->producer_thread, &impl_->consumer_thread, &impl_->probe_thread}) {
+    if (t->joinable()) t->join();
+  }
+  Impl::Retire(producer);  // what is still unacknowledged fails now
+  impl_->consumer->close();
+}
+
+void KafkaSync::Publish(const Event& event, Delivered delivered) {
+  const std::string payload = EncodeEvent(event);
+  const std::string key = MessageKey(event.ns, event.key);
+  auto* opaque = new Delivered(std::move(delivered));
+  std::shared_ptr<RdKafka::Producer> producer = impl_->CurrentProducer();
+  const RdKafka::ErrorCode code = producer->produce(
+      impl_->options.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+      const_cast<char*>(payload.data()), payload.size(), key.data(), key.size(), 0, opaque);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    std::unique_ptr<Delivered> done(opaque);
+    impl_->publish_failures.fetch_add(1);
+    if (*done) {
+      (*done)(absl::UnavailableError(
+          absl::StrCat("cannot queue the event for the sync topic: ", RdKafka::err2str(code))));
+    }
+  }
+}
+
+bool KafkaSync::positioned() const { return impl_->positioned.load(); }
+
+absl::Time KafkaSync::fresh_as_of() const { return impl_->tracker.fresh_as_of(); }
+
+SyncStats KafkaSync::Stats() const {
+  SyncStats s;
+  s.positioned = impl_->positioned.load();
+  s.broker_reachable = impl_->broker_reachable.load();
+  s.fresh_as_of = impl_->tracker.fresh_as_of();
+  s.partitions = impl_->tracker.Partitions();
+  s.events_received = impl_->events_received.load();
+  s.events_undecodable = impl_->events_undecodable.load();
+  s.offset_resets = impl_->offset_resets.load();
+  s.published = impl_->published.load();
+  s.publish_failures = impl_->publish_failures.load();
+  s.producer_restarts = impl_->producer_restarts.load();
+  s.last_error = impl_->LastError();
+  return s;
+}
+
+absl::string_view KafkaSync::replica_id() const { return impl_->options.replica_id; }
+
+}  // namespace cachecar::sync
