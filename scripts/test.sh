@@ -2,7 +2,8 @@
 # Runs cachecar's whole test suite from a fresh clone: installs the Debian
 # packages and grpcurl, builds, and runs every test with ctest (the
 # integration tests start a throwaway PostgreSQL 15 and PgBouncer with
-# tests/pg/pg.sh, and stop them at the end). Then, unless
+# tests/pg/pg.sh and a one-node Kafka with tests/kafka/kafka.sh, and stop
+# them at the end). Then, unless
 # --quick is given, the checker builds: clang -Wthread-safety -Werror (build
 # only), ASan+UBSan (all unit tests) and TSan (the tests where threads meet).
 set -euo pipefail
@@ -31,7 +32,7 @@ step "clang -Wthread-safety -Werror (build)"
 cmake --preset clang-tsa >/dev/null
 cmake --build build-clang-tsa -j"$jobs"
 
-step "ASan + UBSan: unit and PostgreSQL tests"
+step "ASan + UBSan: unit, PostgreSQL and Kafka tests"
 cmake --preset asan >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$root/tests/lsan.supp" \
@@ -44,6 +45,6 @@ ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$root/tests/lsan.supp" \
 step "TSan: tests where threads meet"
 cmake --preset tsan >/dev/null
 cmake --build build-tsan -j"$jobs" --target engine_stress_test cache_service_test memory_store_test \
-  postgres_store_test postgres_outage_test
+  postgres_store_test postgres_outage_test sync_test sync_inprocess_test
 TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
   ctest --test-dir build-tsan --output-on-failure -L 'stress|threads' -j"$jobs"

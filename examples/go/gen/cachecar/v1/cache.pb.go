@@ -857,8 +857,9 @@ type InvalidateRequest struct {
 	Keys []string `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
 	// Drop the whole namespace.
 	All bool `protobuf:"varint,3,opt,name=all,proto3" json:"all,omitempty"`
-	// Also ask every other replica to drop them. Needs the sync topic; with the
-	// embedded memory store there are no other replicas and the flag is ignored.
+	// Also ask every other replica to drop them: an unversioned INVALIDATE (or,
+	// with all, FLUSH) event on the sync topic. Without a sync topic (the
+	// embedded memory store) there are no other replicas and it is ignored.
 	Broadcast bool `protobuf:"varint,4,opt,name=broadcast,proto3" json:"broadcast,omitempty"`
 }
 

@@ -1,0 +1,189 @@
+// SyncReplication against a fake Sync: the apply rules (version-guarded,
+// update vs invalidate mode, FLUSH floors, unversioned broadcasts, unknown
+// namespaces, lost events), what local changes announce, and when the cache
+// is trusted (C4).
+#include "service/sync_replication.h"
+
+#include "gtest/gtest.h"
+
+namespace cachecar::service {
+namespace {
+
+class FakeSync final : public sync::Sync {
+ public:
+  std::vector<sync::Event> published;
+  bool is_positioned = true;
+  absl::Time fresh = absl::Now();
+
+  void Start(sync::EventSink&) override {}
+  void Stop(absl::Duration) override {}
+  void Publish(const sync::Event& e, Delivered d) override {
+    published.push_back(e);
+    if (d) d(absl::OkStatus());
+  }
+  bool positioned() const override { return is_positioned; }
+  absl::Time fresh_as_of() const override { return fresh; }
+  sync::SyncStats Stats() const override { return {}; }
+  absl::string_view replica_id() const override { return "me"; }
+};
+
+config::Config TwoNamespaces() {
+  config::Config c;
+  c.max_bytes = 4 << 20;
+  c.max_value_bytes = 1024;
+  config::NamespaceConfig upd;
+  upd.name = "upd";
+  config::NamespaceConfig inv;
+  inv.name = "inv";
+  inv.sync = "invalidate";
+  c.namespaces = {upd, inv};
+  return c;
+}
+
+sync::Event Ev(std::string ns, std::string key, uint64_t v, sync::Op op,
+               std::optional<std::string> value = std::nullopt, std::string origin = "other") {
+  return sync::Event{std::move(ns), std::move(key), v, op, std::move(value), std::move(origin),
+                     absl::Now()};
+}
+
+class SyncReplicationTest : public ::testing::Test {
+ protected:
+  SyncReplicationTest()
+      : namespaces_(TwoNamespaces()), announcer_(sync_, nullptr), hub_(namespaces_),
+        replication_(namespaces_, sync_, announcer_, &hub_, Options()) {}
+  static SyncReplicationOptions Options() {
+    SyncReplicationOptions o;
+    o.max_staleness = absl::Seconds(2);
+    o.inline_max = 8;
+    return o;
+  }
+  cache::Engine& Engine(const std::string& ns) { return *(*namespaces_.Find(ns))->engine; }
+
+  FakeSync sync_;
+  NamespaceSet namespaces_;
+  sync::Announcer announcer_;
+  WatchHub hub_;
+  SyncReplication replication_;
+};
+
+TEST_F(SyncReplicationTest, UpdateModeReplacesAndIgnoresOlderOrEqual) {
+  replication_.OnEvent(Ev("upd", "k", 5, sync::Op::kUpsert, "five"));
+  EXPECT_EQ(Engine("upd").Peek("k").value, "five");
+  replication_.OnEvent(Ev("upd", "k", 4, sync::Op::kUpsert, "four"));  // late
+  replication_.OnEvent(Ev("upd", "k", 5, sync::Op::kUpsert, "five"));  // duplicate
+  EXPECT_EQ(Engine("upd").Peek("k").value, "five");
+  EXPECT_EQ(Engine("upd").Peek("k").version, 5u);
+  replication_.OnEvent(Ev("upd", "k", 9, sync::Op::kDelete));
+  EXPECT_EQ(Engine("upd").Peek("k").kind, cache::Lookup::Kind::kNegative);
+  EXPECT_EQ(Engine("upd").Peek("k").version, 9u);
+  const ApplyStats s = replication_.apply_stats();
+  EXPECT_EQ(s.applied, 2u);
+  EXPECT_EQ(s.stale, 2u);
+}
+
+TEST_F(SyncReplicationTest, UpsertWithoutValueDrops) {
+  Engine("upd").Apply("k", 3, cache::ChangeKind::kValue, "three");
+  replication_.OnEvent(Ev("upd", "k", 4, sync::Op::kUpsert));  // value too large to inline
+  EXPECT_EQ(Engine("upd").Peek("k").kind, cache::Lookup::Kind::kMiss);
+}
+
+TEST_F(SyncReplicationTest, InvalidateModeDropsEvenWithAValue) {
+  Engine("inv").Apply("k", 3, cache::ChangeKind::kValue, "three");
+  replication_.OnEvent(Ev("inv", "k", 4, sync::Op::kUpsert, "four"));
+  EXPECT_EQ(Engine("inv").Peek("k").kind, cache::Lookup::Kind::kMiss);
+  // A load that read version 3 before the event must not be cached now.
+  cache::FillTicket t = Engine("inv").BeginFill("k2");
+  replication_.OnEvent(Ev("inv", "k2", 7, sync::Op::kUpsert, "seven"));
+  EXPECT_EQ(Engine("inv").CompleteFill(std::move(t), 6, std::string_view("six")),
+            cache::FillResult::kSuperseded);
+}
+
+TEST_F(SyncReplicationTest, FlushRaisesTheFloorAndEmptyNamespaceMeansAll) {
+  Engine("upd").Apply("a", 3, cache::ChangeKind::kValue, "x");
+  Engine("inv").Apply("b", 3, cache::ChangeKind::kValue, "y");
+  replication_.OnEvent(Ev("", "", 10, sync::Op::kFlush));
+  EXPECT_EQ(Engine("upd").Peek("a").kind, cache::Lookup::Kind::kMiss);
+  EXPECT_EQ(Engine("inv").Peek("b").kind, cache::Lookup::Kind::kMiss);
+  EXPECT_EQ(Engine("upd").floor(), 10u);
+  // Pre-flush news inserts nothing.
+  replication_.OnEvent(Ev("upd", "a", 8, sync::Op::kUpsert, "old"));
+  EXPECT_EQ(Engine("upd").Peek("a").kind, cache::Lookup::Kind::kMiss);
+  // A replayed flush is stale.
+  const uint64_t applied = replication_.apply_stats().applied;
+  replication_.OnEvent(Ev("upd", "", 10, sync::Op::kFlush));
+  EXPECT_EQ(replication_.apply_stats().applied, applied);
+}
+
+TEST_F(SyncReplicationTest, UnversionedBroadcastsApplyButNotOurOwn) {
+  Engine("upd").Apply("k", 3, cache::ChangeKind::kValue, "x");
+  replication_.OnEvent(Ev("upd", "k", 0, sync::Op::kInvalidate, std::nullopt, "me"));
+  EXPECT_EQ(Engine("upd").Peek("k").kind, cache::Lookup::Kind::kHit);
+  replication_.OnEvent(Ev("upd", "k", 0, sync::Op::kInvalidate));
+  EXPECT_EQ(Engine("upd").Peek("k").kind, cache::Lookup::Kind::kMiss);
+}
+
+TEST_F(SyncReplicationTest, UnknownNamespaceIsCounted) {
+  replication_.OnEvent(Ev("nope", "k", 3, sync::Op::kUpsert, "x"));
+  EXPECT_EQ(replication_.apply_stats().unknown_namespace, 1u);
+}
+
+TEST_F(SyncReplicationTest, LostEventsFlushEverything) {
+  Engine("upd").Apply("a", 3, cache::ChangeKind::kValue, "x");
+  replication_.OnEventsLost("partition 0: offset out of range");
+  EXPECT_EQ(Engine("upd").Peek("a").kind, cache::Lookup::Kind::kMiss);
+  EXPECT_EQ(replication_.apply_stats().lost_event_flushes, 1u);
+}
+
+TEST_F(SyncReplicationTest, AnnouncesWithInlineValuesOnlyInUpdateModeAndWhenSmall) {
+  Namespace& upd = **namespaces_.Find("upd");
+  Namespace& inv = **namespaces_.Find("inv");
+  replication_.Announce(upd, Change{"upd", "a", 11, ChangeOp::kUpsert}, "small");
+  replication_.Announce(upd, Change{"upd", "b", 12, ChangeOp::kUpsert}, "far too large");
+  replication_.Announce(inv, Change{"inv", "c", 13, ChangeOp::kUpsert}, "small");
+  replication_.Announce(upd, Change{"upd", "d", 0, ChangeOp::kInvalidate}, "");
+  ASSERT_EQ(sync_.published.size(), 4u);
+  EXPECT_EQ(sync_.published[0].value, "small");
+  EXPECT_EQ(sync_.published[0].origin, "me");
+  EXPECT_FALSE(sync_.published[1].value.has_value());
+  EXPECT_FALSE(sync_.published[2].value.has_value());
+  EXPECT_EQ(sync_.published[3].op, sync::Op::kInvalidate);
+  EXPECT_EQ(sync_.published[3].version, 0u);
+}
+
+TEST_F(SyncReplicationTest, TrustsTheCacheOnlyWithinTheBound) {
+  sync_.fresh = absl::Now() - absl::Milliseconds(500);
+  EXPECT_TRUE(replication_.CacheTrusted());
+  sync_.fresh = absl::Now() - absl::Seconds(3);
+  EXPECT_FALSE(replication_.CacheTrusted());
+  EXPECT_FALSE(replication_.WithinBound());
+  sync_.fresh = absl::Now();
+  sync_.is_positioned = false;
+  EXPECT_FALSE(replication_.CacheTrusted());
+  EXPECT_EQ(replication_.Staleness(), absl::InfiniteDuration());
+}
+
+TEST(SyncReplicationServeStaleTest, ServeModeTrustsTheCacheAnyway) {
+  FakeSync sync;
+  sync.fresh = absl::Now() - absl::Hours(1);
+  NamespaceSet namespaces(TwoNamespaces());
+  sync::Announcer announcer(sync, nullptr);
+  SyncReplicationOptions o;
+  o.serve_stale = true;
+  SyncReplication replication(namespaces, sync, announcer, nullptr, o);
+  EXPECT_TRUE(replication.CacheTrusted());
+  EXPECT_FALSE(replication.WithinBound());
+}
+
+TEST_F(SyncReplicationTest, WatchersSeeAppliedEventsOnly) {
+  auto watcher = hub_.Subscribe("upd", "", [] {});
+  ASSERT_TRUE(watcher.ok());
+  replication_.OnEvent(Ev("upd", "k", 5, sync::Op::kUpsert, "five"));
+  replication_.OnEvent(Ev("upd", "k", 4, sync::Op::kUpsert, "four"));
+  std::vector<Change> seen = (*watcher)->TakeAll();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].version, 5u);
+  EXPECT_FALSE(seen[0].local);
+}
+
+}  // namespace
+}  // namespace cachecar::service
