@@ -77,12 +77,14 @@ absl::Status SyncWiring::CheckReady() const {
                                                topic_, " yet", why.empty() ? "" : ": ", why));
   }
   if (serve_stale_ || replication_->WithinBound()) return absl::OkStatus();
-  const std::string why = sync_->Stats().last_error;
+  const sync::SyncStats stats = sync_->Stats();
+  std::string why = stats.broker_reachable ? "the consumer lags" : "Kafka does not answer";
+  if (!stats.broker_reachable && !stats.last_error.empty()) why += " (" + stats.last_error + ")";
   return absl::UnavailableError(absl::StrCat(
-      "the sync topic cannot show this replica within max_staleness (",
-      absl::FormatDuration(max_staleness_), "; behind by ",
+      "this replica cannot show it is within max_staleness (",
+      absl::FormatDuration(max_staleness_), "; it can vouch only for events older than ",
       absl::FormatDuration(absl::Trunc(replication_->Staleness(), absl::Milliseconds(1))),
-      "); CACHED reads go to PostgreSQL", why.empty() ? "" : ": ", why));
+      "): ", why, "; CACHED reads go to PostgreSQL until it catches up"));
 }
 
 }  // namespace cachecar

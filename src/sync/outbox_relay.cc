@@ -101,6 +101,7 @@ OutboxRelay::~OutboxRelay() { Stop(); }
 void OutboxRelay::Start() { thread_ = std::thread([this] { Loop(); }); }
 
 void OutboxRelay::Stop() {
+  stopping_.store(true);
   stop_.Notify();
   if (thread_.joinable()) thread_.join();
 }
@@ -121,8 +122,10 @@ absl::StatusOr<size_t> OutboxRelay::RunOnce() {
     }
     const absl::Time deadline = absl::Now() + options_.publish_wait;
     MutexLock lock(&wait->mu);
-    while (wait->pending > 0 && absl::Now() < deadline) {
-      wait->done.WaitUntil(&wait->mu, absl::ToChronoTime(deadline));
+    // In slices, so Stop() need not wait out a broker that does not answer.
+    while (wait->pending > 0 && absl::Now() < deadline && !stopping_.load()) {
+      const absl::Time slice = std::min(deadline, absl::Now() + absl::Milliseconds(100));
+      wait->done.WaitUntil(&wait->mu, absl::ToChronoTime(slice));
     }
     if (wait->pending > 0) {
       return absl::DeadlineExceededError(absl::StrCat(

@@ -84,6 +84,7 @@ class OutboxRelay {
   Sync& sync_;
   const RelayOptions options_;
   Notification stop_;
+  std::atomic<bool> stopping_{false};  // also ends a RunOnce's wait for acks
   std::atomic<uint64_t> relayed_{0};
   std::thread thread_;
 };

@@ -111,9 +111,69 @@ absl::Status ValidateKafkaProperties(const std::map<std::string, std::string>& p
   return ApplyProperties(*conf, properties);
 }
 
+// What the probe thread touches. librdkafka 2.0's query_watermark_offsets
+// can block far past its timeout while the broker is down (it waits for the
+// request's reply), so Stop() cannot promise to join that thread: it waits a
+// little, then detaches it, and this state lives on (shared) until the call
+// returns. Nothing here refers back to KafkaSync.
+struct ProbeShared {
+  explicit ProbeShared(std::string t) : topic(std::move(t)) {}
+  const std::string topic;
+  FreshnessTracker tracker;
+  EventLogger events{"probe"};
+  std::unique_ptr<RdKafka::Consumer> prober;  // watermark queries only
+  std::atomic<bool> broker_reachable{false};
+  Notification stop;
+  Notification probe_exited;
+  mutable Mutex error_mu;
+  std::string last_error ABSL_GUARDED_BY(error_mu);
+
+  void SetError(std::string error) {
+    MutexLock lock(&error_mu);
+    last_error = std::move(error);
+  }
+  std::string LastError() const {
+    MutexLock lock(&error_mu);
+    return last_error;
+  }
+  // A partition's low or high watermark; -1 (and the error recorded) if
+  // the broker did not answer.
+  int64_t Watermark(int32_t partition, bool high, int timeout_ms) {
+    int64_t low = -1, hi = -1;
+    const RdKafka::ErrorCode code =
+        prober->query_watermark_offsets(topic, partition, &low, &hi, timeout_ms);
+    if (code != RdKafka::ERR_NO_ERROR) {
+      SetError(absl::StrCat("cannot read the offsets of partition ", partition, ": ",
+                            RdKafka::err2str(code)));
+      return -1;
+    }
+    return high ? hi : low;
+  }
+};
+
+// The probe thread's loop; owns a share of `shared`, never touches KafkaSync.
+void ProbeLoop(std::shared_ptr<ProbeShared> shared, absl::Duration interval, int timeout_ms) {
+  while (!shared->stop.WaitForNotificationWithTimeout(interval)) {
+    const std::vector<int32_t> ids = shared->tracker.PartitionIds();
+    bool ok = !ids.empty();
+    for (int32_t id : ids) {
+      const absl::Time sent = absl::Now();
+      const int64_t hi = shared->Watermark(id, /*high=*/true, timeout_ms);
+      if (hi < 0 || shared->stop.HasBeenNotified()) {
+        ok = false;
+        break;
+      }
+      shared->tracker.OnProbe(id, hi, sent);
+    }
+    shared->broker_reachable.store(ok);
+  }
+  shared->probe_exited.Notify();
+}
+
 struct KafkaSync::Impl {
   KafkaOptions options;
-  FreshnessTracker tracker;
+  std::shared_ptr<ProbeShared> shared;
+  FreshnessTracker& tracker() { return shared->tracker; }
   EventLogger producer_events{"producer"};
   EventLogger consumer_events{"consumer"};
 
@@ -147,12 +207,8 @@ struct KafkaSync::Impl {
 
   EventSink* sink = nullptr;
   std::atomic<bool> positioned{false};
-  std::atomic<bool> broker_reachable{false};
   std::atomic<uint64_t> events_received{0}, events_undecodable{0}, offset_resets{0};
   std::atomic<uint64_t> published{0}, publish_failures{0}, producer_restarts{0};
-  mutable Mutex error_mu;
-  std::string last_error ABSL_GUARDED_BY(error_mu);
-
   Notification stop;
   std::atomic<bool> stopped{false};
   std::thread consumer_thread, probe_thread, producer_thread;
@@ -161,10 +217,9 @@ struct KafkaSync::Impl {
   std::set<int32_t> assigned;
   absl::Time last_partition_check = absl::InfinitePast();
 
-  void SetError(std::string error) {
-    MutexLock lock(&error_mu);
-    last_error = std::move(error);
-  }
+  void SetError(std::string error) { shared->SetError(std::move(error)); }
+  std::string LastError() const { return shared->LastError(); }
+  int ProbeTimeoutMs() const { return std::max(1000, Millis(options.probe_interval * 4)); }
 
   absl::StatusOr<std::shared_ptr<RdKafka::Producer>> MakeProducer() {
     std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
@@ -179,6 +234,27 @@ struct KafkaSync::Impl {
     RdKafka::Producer* p = RdKafka::Producer::create(conf.get(), err);
     if (p == nullptr) return absl::InvalidArgumentError(absl::StrCat("kafka producer: ", err));
     return std::shared_ptr<RdKafka::Producer>(p);
+  }
+
+  // The watermark client: a plain consumer (no group) of its own.
+  absl::Status MakeProber() {
+    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    std::string err;
+    std::map<std::string, std::string> props = {
+        {"bootstrap.servers", options.brokers},
+        {"client.id", absl::StrCat("cachecar-probe-", options.replica_id)},
+        {"reconnect.backoff.ms", "100"},
+        {"reconnect.backoff.max.ms", "1000"},
+        {"log.connection.close", "false"},
+    };
+    for (const auto& [k, v] : options.properties) props[k] = v;  // TLS, SASL
+    if (absl::Status s = ApplyProperties(*conf, props); !s.ok()) return s;
+    conf->set("event_cb", &shared->events, err);
+    shared->prober.reset(RdKafka::Consumer::create(conf.get(), err));
+    if (shared->prober == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("kafka watermark client: ", err));
+    }
+    return absl::OkStatus();
   }
 
   absl::Status MakeConsumer() {
@@ -264,7 +340,7 @@ struct KafkaSync::Impl {
   // `fresh` ones at the offsets given.
   bool Assign(const std::map<int32_t, int64_t>& fresh) {
     std::vector<RdKafka::TopicPartition*> list;
-    for (const PartitionState& p : tracker.Partitions()) {
+    for (const PartitionState& p : tracker().Partitions()) {
       if (fresh.count(p.partition) == 0 && p.position >= 0) {
         list.push_back(RdKafka::TopicPartition::create(options.topic, p.partition, p.position));
       }
@@ -281,17 +357,9 @@ struct KafkaSync::Impl {
     return true;
   }
 
-  // Looks up a partition's low or high watermark; -1 on failure.
+  // A partition's low or high watermark; -1 on failure.
   int64_t Watermark(int32_t partition, bool high) {
-    int64_t low = -1, hi = -1;
-    const RdKafka::ErrorCode code = consumer->query_watermark_offsets(
-        options.topic, partition, &low, &hi, kMetadataTimeoutMs);
-    if (code != RdKafka::ERR_NO_ERROR) {
-      SetError(absl::StrCat("cannot read partition ", partition, " offsets: ",
-                            RdKafka::err2str(code)));
-      return -1;
-    }
-    return high ? hi : low;
+    return shared->Watermark(partition, high, ProbeTimeoutMs());
   }
 
   // First positioning: every partition at its high watermark.
@@ -308,7 +376,7 @@ struct KafkaSync::Impl {
       if (hi < 0) return false;
       start[id] = hi;
     }
-    for (const auto& [id, offset] : start) tracker.AddPartition(id, offset, started);
+    for (const auto& [id, offset] : start) tracker().AddPartition(id, offset, started);
     if (!Assign(start)) return false;
     assigned.clear();
     for (const auto& [id, offset] : start) assigned.insert(id);
@@ -336,7 +404,7 @@ struct KafkaSync::Impl {
     }
     if (!fresh.empty()) {
       for (const auto& [id, offset] : fresh) {
-        tracker.AddPartition(id, offset, last_partition_check);
+        tracker().AddPartition(id, offset, last_partition_check);
       }
       if (!Assign(fresh)) return;
       for (const auto& [id, offset] : fresh) {
@@ -358,7 +426,7 @@ struct KafkaSync::Impl {
     const absl::Time started = absl::Now();
     const int64_t hi = Watermark(partition, true);
     if (hi < 0) return;  // the next message retries
-    tracker.AddPartition(partition, hi, started);
+    tracker().AddPartition(partition, hi, started);
     Assign({{partition, hi}});
   }
 
@@ -377,11 +445,11 @@ struct KafkaSync::Impl {
                        m.partition(), m.offset(), options.topic,
                        std::string(event.status().message()));
         }
-        tracker.OnPosition(m.partition(), m.offset() + 1);
+        tracker().OnPosition(m.partition(), m.offset() + 1);
         break;
       }
       case RdKafka::ERR__PARTITION_EOF:
-        tracker.OnPosition(m.partition(), m.offset());
+        tracker().OnPosition(m.partition(), m.offset());
         break;
       case RdKafka::ERR__TIMED_OUT:
         break;
@@ -412,38 +480,13 @@ struct KafkaSync::Impl {
       if (m != nullptr) Handle(*m);
     }
   }
-
-  void ProbeLoop() {
-    while (!stop.WaitForNotificationWithTimeout(options.probe_interval)) {
-      const std::vector<int32_t> ids = tracker.PartitionIds();
-      bool ok = !ids.empty();
-      for (int32_t id : ids) {
-        const absl::Time sent = absl::Now();
-        int64_t low = -1, hi = -1;
-        const RdKafka::ErrorCode code = consumer->query_watermark_offsets(
-            options.topic, id, &low, &hi, std::max(100, Millis(options.probe_interval * 4)));
-        if (code != RdKafka::ERR_NO_ERROR) {
-          SetError(absl::StrCat("cannot reach the Kafka brokers (", options.brokers,
-                                "): ", RdKafka::err2str(code)));
-          ok = false;
-          break;
-        }
-        tracker.OnProbe(id, hi, sent);
-      }
-      broker_reachable.store(ok);
-    }
-  }
-
-  std::string LastError() const {
-    MutexLock lock(&error_mu);
-    return last_error;
-  }
 };
 
 absl::StatusOr<std::unique_ptr<KafkaSync>> KafkaSync::Create(KafkaOptions options) {
   if (options.brokers.empty()) return absl::InvalidArgumentError("kafka_brokers is empty");
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
+  impl->shared = std::make_shared<ProbeShared>(impl->options.topic);
   absl::StatusOr<std::shared_ptr<RdKafka::Producer>> producer = impl->MakeProducer();
   if (!producer.ok()) return producer.status();
   {
@@ -451,6 +494,7 @@ absl::StatusOr<std::unique_ptr<KafkaSync>> KafkaSync::Create(KafkaOptions option
     impl->producer = *std::move(producer);
   }
   if (absl::Status s = impl->MakeConsumer(); !s.ok()) return s;
+  if (absl::Status s = impl->MakeProber(); !s.ok()) return s;
   return std::unique_ptr<KafkaSync>(new KafkaSync(std::move(impl)));
 }
 
@@ -463,7 +507,8 @@ void KafkaSync::Start(EventSink& sink) {
   Impl* impl = impl_.get();
   impl_->producer_thread = std::thread([impl] { impl->ProducerLoop(); });
   impl_->consumer_thread = std::thread([impl] { impl->ConsumerLoop(); });
-  impl_->probe_thread = std::thread([impl] { impl->ProbeLoop(); });
+  impl_->probe_thread = std::thread(ProbeLoop, impl_->shared, impl_->options.probe_interval,
+                                    impl_->ProbeTimeoutMs());
 }
 
 void KafkaSync::Stop(absl::Duration timeout) {
@@ -471,8 +516,17 @@ void KafkaSync::Stop(absl::Duration timeout) {
   std::shared_ptr<RdKafka::Producer> producer = impl_->CurrentProducer();
   producer->flush(Millis(timeout));
   impl_->stop.Notify();
-  for (std::thread* t : {&impl_->producer_thread, &impl_->consumer_thread, &impl_->probe_thread}) {
+  impl_->shared->stop.Notify();
+  for (std::thread* t : {&impl_->producer_thread, &impl_->consumer_thread}) {
     if (t->joinable()) t->join();
+  }
+  if (impl_->probe_thread.joinable()) {
+    if (impl_->shared->probe_exited.WaitForNotificationWithTimeout(
+            absl::Milliseconds(impl_->ProbeTimeoutMs() + 500))) {
+      impl_->probe_thread.join();
+    } else {  // stuck in librdkafka (see ProbeShared); it ends on its own
+      impl_->probe_thread.detach();
+    }
   }
   Impl::Retire(producer);  // what is still unacknowledged fails now
   impl_->consumer->close();
@@ -498,14 +552,14 @@ void KafkaSync::Publish(const Event& event, Delivered delivered) {
 
 bool KafkaSync::positioned() const { return impl_->positioned.load(); }
 
-absl::Time KafkaSync::fresh_as_of() const { return impl_->tracker.fresh_as_of(); }
+absl::Time KafkaSync::fresh_as_of() const { return impl_->shared->tracker.fresh_as_of(); }
 
 SyncStats KafkaSync::Stats() const {
   SyncStats s;
   s.positioned = impl_->positioned.load();
-  s.broker_reachable = impl_->broker_reachable.load();
-  s.fresh_as_of = impl_->tracker.fresh_as_of();
-  s.partitions = impl_->tracker.Partitions();
+  s.broker_reachable = impl_->shared->broker_reachable.load();
+  s.fresh_as_of = impl_->shared->tracker.fresh_as_of();
+  s.partitions = impl_->shared->tracker.Partitions();
   s.events_received = impl_->events_received.load();
   s.events_undecodable = impl_->events_undecodable.load();
   s.offset_resets = impl_->offset_resets.load();

@@ -1,0 +1,1262 @@
+// The sync topic end to end (DESIGN.md C1, C2, C4, C5, C6): several real
+// `cachecar serve` processes on one PostgreSQL (tests/pg/pg.sh) and one Kafka
+// broker (tests/kafka/kafka.sh), driven over gRPC, with the broker stopped,
+// partitions added, garbage produced and a writer killed right after its
+// commit.
+//
+// Each test gets its own database, sync topic and key prefix, so the tests
+// are independent. Every wait is a poll with a deadline; timing decides
+// pass/fail only as a generous upper bound (max_staleness plus slack), and
+// the measured delays are printed ("sync delay: ...").
+//
+// Needs (ctest sets them): CACHECAR_BIN (the cachecar binary),
+// CACHECAR_TEST_PG_ENV / CACHECAR_TEST_PG_SH, CACHECAR_TEST_KAFKA_ENV /
+// CACHECAR_TEST_KAFKA_SH.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "cachecar/v1/cache.grpc.pb.h"
+#include "cachecar/v1/sync.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/integration/pg_harness.h"
+
+extern char** environ;
+
+namespace cachecar::testing {
+namespace {
+
+using grpc::health::v1::HealthCheckResponse;
+
+// Every replica runs with this bound (C4); the propagation waits allow it
+// plus generous slack for two loaded cores.
+constexpr absl::Duration kMaxStaleness = absl::Seconds(2);
+constexpr absl::Duration kSlack = absl::Seconds(6);
+const absl::Duration kPropagationBound = kMaxStaleness + kSlack;
+constexpr absl::Duration kStartBound = absl::Seconds(30);
+constexpr absl::Duration kRpcTimeout = absl::Seconds(5);
+
+// ---------------------------------------------------------------------------
+// Small utilities.
+
+// A steady clock for measured delays (absl::Now may step).
+class Stopwatch {
+ public:
+  Stopwatch() : start_(std::chrono::steady_clock::now()) {}
+  absl::Duration Elapsed() const {
+    return absl::FromChrono(std::chrono::steady_clock::now() - start_);
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
+
+std::string Seconds(absl::Duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3f s", absl::ToDoubleSeconds(d));
+  return buf;
+}
+
+void PrintDelay(const std::string& what, absl::Duration d) {
+  std::printf("sync delay: %-60s %s\n", what.c_str(), Seconds(d).c_str());
+  std::fflush(stdout);
+}
+
+// Calls `done` every `every` until it returns true or `bound` passes; the
+// time it took, or nullopt on timeout.
+std::optional<absl::Duration> PollUntil(absl::Duration bound, const std::function<bool()>& done,
+                                        absl::Duration every = absl::Milliseconds(20)) {
+  Stopwatch watch;
+  for (;;) {
+    if (done()) return watch.Elapsed();
+    if (watch.Elapsed() > bound) return std::nullopt;
+    absl::SleepFor(every);
+  }
+}
+
+// Runs a shell command; its stdout and stderr, and its exit status.
+std::string Shell(const std::string& command, int* status) {
+  std::string out;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) {
+    *status = -1;
+    return out;
+  }
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
+  *status = ::pclose(pipe);
+  return out;
+}
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+std::string RequireEnv(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') {
+    std::fprintf(stderr, "%s is not set: run this test through ctest (sync_cluster_test)\n", name);
+    std::abort();
+  }
+  return v;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string Tail(const std::string& text, size_t lines) {
+  size_t at = text.size();
+  for (size_t n = 0; n <= lines && at > 0; ++n) {
+    const size_t nl = text.rfind('\n', at - 1);
+    if (nl == std::string::npos) return text;
+    at = nl;
+  }
+  return text.substr(at + 1);
+}
+
+// ---------------------------------------------------------------------------
+// The Kafka fixture: kafka.sh's env file and commands.
+
+class KafkaHarness {
+ public:
+  static const KafkaHarness& Get() {
+    static const KafkaHarness* const harness = [] {
+      auto* h = new KafkaHarness;
+      const std::string env_path = RequireEnv("CACHECAR_TEST_KAFKA_ENV");
+      h->sh_ = RequireEnv("CACHECAR_TEST_KAFKA_SH");
+      h->dir_ = std::string(absl::StripSuffix(env_path, "/env"));
+      for (absl::string_view line : absl::StrSplit(ReadFile(env_path), '\n')) {
+        if (absl::ConsumePrefix(&line, "KAFKA_BOOTSTRAP=")) h->bootstrap_ = std::string(line);
+      }
+      if (h->bootstrap_.empty()) {
+        std::fprintf(stderr, "%s has no KAFKA_BOOTSTRAP: did kafka.sh start fail?\n",
+                     env_path.c_str());
+        std::abort();
+      }
+      return h;
+    }();
+    return *harness;
+  }
+
+  const std::string& bootstrap() const { return bootstrap_; }
+
+  // kafka.sh COMMAND DIR ARGS... < input (any bytes); fails the test on an
+  // error.
+  void Run(const std::string& command, const std::vector<std::string>& args,
+           const std::string& input = "") const {
+    char path[] = "/tmp/cachecar-sync-input.XXXXXX";
+    const int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    const bool written = ::write(fd, input.data(), input.size()) == static_cast<ssize_t>(input.size());
+    ::close(fd);
+    std::string line = absl::StrCat("bash ", ShellQuote(sh_), " ", command, " ", ShellQuote(dir_));
+    for (const std::string& a : args) absl::StrAppend(&line, " ", ShellQuote(a));
+    absl::StrAppend(&line, " <", path);
+    int status = 0;
+    const std::string out = written ? Shell(line, &status) : "cannot write the input file";
+    ::unlink(path);
+    ASSERT_TRUE(written && status == 0) << line << "\n" << out;
+  }
+
+  // How many messages each partition of `topic` holds (kcat, from the start).
+  std::map<int, int> MessagesPerPartition(const std::string& topic) const {
+    int status = 0;
+    const std::string out =
+        Shell(absl::StrCat("timeout 30 kcat -C -b ", bootstrap_, " -t ", ShellQuote(topic),
+                           " -o beginning -e -q -f '%p\\n'"),
+              &status);
+    EXPECT_EQ(status, 0) << out;
+    std::map<int, int> counts;
+    for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+      int p = 0;
+      if (absl::SimpleAtoi(line, &p)) ++counts[p];
+    }
+    return counts;
+  }
+
+ private:
+  std::string sh_, dir_, bootstrap_;
+};
+
+// ---------------------------------------------------------------------------
+// /metrics over plain HTTP/1.0.
+
+std::string ScrapeMetrics(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buf[8192];
+      ssize_t n = 0;
+      while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, n);
+    }
+  }
+  ::close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+// The value of one series (`name` or `name{labels}` exactly as exposed).
+std::optional<double> MetricValue(const std::string& text, const std::string& series) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::ConsumePrefix(&line, series) || !absl::ConsumePrefix(&line, " ")) continue;
+    double v = 0;
+    if (absl::SimpleAtod(line, &v)) return v;
+  }
+  return std::nullopt;
+}
+
+// The partitions that have a cachecar_sync_lag_messages series.
+std::set<int> LagPartitions(const std::string& text) {
+  std::set<int> out;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::ConsumePrefix(&line, "cachecar_sync_lag_messages{partition=\"")) continue;
+    int p = 0;
+    if (absl::SimpleAtoi(line.substr(0, line.find('"')), &p)) out.insert(p);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// One cachecar process.
+
+struct GetResult {
+  grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
+  std::string error;
+  bool found = false;
+  std::string value;
+  uint64_t version = 0;
+  v1::Source source = v1::SOURCE_UNSPECIFIED;
+  bool ok() const { return code == grpc::StatusCode::OK; }
+};
+
+std::ostream& operator<<(std::ostream& os, const GetResult& r) {
+  if (!r.ok()) return os << "error " << r.code << ": " << r.error;
+  return os << "{found " << r.found << ", value '" << r.value << "', version " << r.version
+            << ", " << v1::Source_Name(r.source) << "}";
+}
+
+struct PutResult {
+  grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
+  std::string error;
+  uint64_t version = 0;
+  bool ok() const { return code == grpc::StatusCode::OK; }
+};
+
+class Replica {
+ public:
+  Replica(std::string name, std::string log_path) : name_(std::move(name)), log_(std::move(log_path)) {}
+  ~Replica() { Stop(); }
+
+  const std::string& name() const { return name_; }
+  const std::string& log_path() const { return log_; }
+  pid_t pid() const { return pid_; }
+  int metrics_port() const { return metrics_port_; }
+
+  // fork/exec `argv` with `env`, stdout and stderr appended to the log. The
+  // child dies with this thread (PR_SET_PDEATHSIG): call from the main
+  // thread only.
+  void Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+    std::vector<char*> cargv, cenv;
+    for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    for (const std::string& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
+    cenv.push_back(nullptr);
+    const int log_fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    ASSERT_GE(log_fd, 0) << log_ << ": " << std::strerror(errno);
+    const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      // Only async-signal-safe calls from here on.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);
+      ::dup2(null_fd, 0);
+      ::dup2(log_fd, 1);
+      ::dup2(log_fd, 2);
+      ::execve(cargv[0], cargv.data(), cenv.data());
+      ::_exit(127);
+    }
+    ::close(log_fd);
+    ::close(null_fd);
+    ASSERT_GT(pid, 0) << "fork: " << std::strerror(errno);
+    pid_ = pid;
+  }
+
+  // Until the log names the gRPC and metrics ports (both bound to port 0),
+  // then connects.
+  bool WaitForPorts(absl::Duration bound) {
+    const auto found = PollUntil(bound, [this] {
+      if (!Running()) return true;
+      const std::string log = ReadFile(log_);
+      return ParsePort(log, "serving on 127.0.0.1:", &port_) &&
+             ParsePort(log, "metrics on http://127.0.0.1:", &metrics_port_);
+    });
+    if (!found.has_value() || port_ == 0 || metrics_port_ == 0) return false;
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
+                                   grpc::InsecureChannelCredentials());
+    cache_ = v1::Cache::NewStub(channel_);
+    health_ = grpc::health::v1::Health::NewStub(channel_);
+    return true;
+  }
+
+  // Whether the process still runs (reaps it if it exited).
+  bool Running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      exit_status_ = status;
+      pid_ = -1;
+      return false;
+    }
+    return true;
+  }
+
+  // Waits (bounded) for the process to exit; its wait status.
+  std::optional<int> WaitExit(absl::Duration bound) {
+    PollUntil(bound, [this] { return !Running(); }, absl::Milliseconds(10));
+    if (pid_ > 0) return std::nullopt;
+    return exit_status_;
+  }
+
+  void Terminate() {
+    if (Running()) ::kill(pid_, SIGTERM);
+  }
+
+  // SIGTERM, then SIGKILL if it has not exited within `grace`.
+  void Stop(absl::Duration grace = absl::Seconds(8)) {
+    if (!Running()) return;
+    ::kill(pid_, SIGTERM);
+    if (WaitExit(grace).has_value()) return;
+    std::fprintf(stderr, "replica %s did not stop within %s of SIGTERM: SIGKILL\n", name_.c_str(),
+                 Seconds(grace).c_str());
+    ::kill(pid_, SIGKILL);
+    WaitExit(absl::Seconds(5));
+  }
+
+  std::optional<int> exit_status() const { return exit_status_; }
+
+  // ---- gRPC.
+
+  GetResult Get(const std::string& key, v1::Consistency consistency = v1::CONSISTENCY_CACHED) {
+    if (cache_ == nullptr) return GetResult{grpc::StatusCode::UNAVAILABLE, "never started"};
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + kRpcTimeout));
+    v1::GetRequest req;
+    req.set_key(key);
+    req.set_consistency(consistency);
+    v1::GetResponse resp;
+    const grpc::Status s = cache_->Get(&ctx, req, &resp);
+    GetResult r;
+    r.code = s.error_code();
+    r.error = s.error_message();
+    r.found = resp.found();
+    r.value = resp.value();
+    r.version = resp.version();
+    r.source = resp.source();
+    return r;
+  }
+
+  PutResult Put(const std::string& key, const std::string& value) {
+    if (cache_ == nullptr) return PutResult{grpc::StatusCode::UNAVAILABLE, "never started"};
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + kRpcTimeout));
+    v1::PutRequest req;
+    req.set_key(key);
+    req.set_value(value);
+    v1::PutResponse resp;
+    const grpc::Status s = cache_->Put(&ctx, req, &resp);
+    return PutResult{s.error_code(), s.error_message(), resp.version()};
+  }
+
+  // Drops keys from this replica's cache only.
+  bool Invalidate(const std::vector<std::string>& keys) {
+    if (cache_ == nullptr) return false;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + kRpcTimeout));
+    v1::InvalidateRequest req;
+    for (const std::string& k : keys) req.add_keys(k);
+    v1::InvalidateResponse resp;
+    return cache_->Invalidate(&ctx, req, &resp).ok();
+  }
+
+  // The health status of `service`, or nullopt if the call failed.
+  std::optional<HealthCheckResponse::ServingStatus> Health(const std::string& service) {
+    if (health_ == nullptr) return std::nullopt;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    HealthCheckResponse resp;
+    if (!health_->Check(&ctx, req, &resp).ok()) return std::nullopt;
+    return resp.status();
+  }
+  bool Ready() { return Health("readiness") == HealthCheckResponse::SERVING; }
+
+  std::string Metrics() const { return ScrapeMetrics(metrics_port_); }
+  std::optional<double> Metric(const std::string& series) const {
+    return MetricValue(Metrics(), series);
+  }
+
+ private:
+  static bool ParsePort(const std::string& log, const std::string& prefix, int* port) {
+    const size_t at = log.find(prefix);
+    if (at == std::string::npos) return false;
+    size_t end = at + prefix.size();
+    while (end < log.size() && absl::ascii_isdigit(static_cast<unsigned char>(log[end]))) ++end;
+    return absl::SimpleAtoi(log.substr(at + prefix.size(), end - at - prefix.size()), port);
+  }
+
+  const std::string name_;
+  const std::string log_;
+  pid_t pid_ = -1;
+  std::optional<int> exit_status_;
+  int port_ = 0;
+  int metrics_port_ = 0;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Cache::Stub> cache_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+};
+
+// ---------------------------------------------------------------------------
+// The fixture: a database, a topic, a log directory and the replicas.
+
+struct ReplicaOptions {
+  std::vector<std::string> flags;  // extra flags
+  std::vector<std::string> env;    // extra NAME=VALUE
+  bool wait_ready = true;
+};
+
+class SyncClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    binary_ = RequireEnv("CACHECAR_BIN");
+    const PgHarness& pg = PgHarness::Get();
+    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    name_ = absl::AsciiStrToLower(info->name());
+    db_ = absl::StrCat("sync_", name_);
+    topic_ = absl::StrCat("sync-", name_, "-", ::getpid());
+    prefix_ = absl::StrCat(name_, "/");
+    char dir[] = "/tmp/cachecar-sync-test.XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    dir_ = dir;
+    pg.CreateDatabase(db_);
+    dsn_ = pg.Dsn(db_);
+    Replica migrate("migrate", absl::StrCat(dir_, "/migrate.log"));
+    migrate.Spawn({binary_, "migrate", "--store=postgres", "--postgres-dsn=" + dsn_}, ChildEnv({}));
+    const std::optional<int> status = migrate.WaitExit(absl::Seconds(60));
+    ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+        << "cachecar migrate failed:\n" << ReadFile(migrate.log_path());
+    std::printf("test %s: database %s, topic %s, logs in %s\n", name_.c_str(), db_.c_str(),
+                topic_.c_str(), dir_.c_str());
+  }
+
+  void TearDown() override {
+    if (broker_down_) BrokerStart();
+    for (auto& r : replicas_) r->Terminate();  // all at once: each takes ~1.5 s
+    for (auto& r : replicas_) r->Stop();
+    if (HasFailure()) {
+      for (auto& r : replicas_) {
+        std::fprintf(stderr, "---- last lines of replica %s (%s)\n%s\n", r->name().c_str(),
+                     r->log_path().c_str(), Tail(ReadFile(r->log_path()), 40).c_str());
+      }
+      std::fprintf(stderr, "logs kept in %s\n", dir_.c_str());
+    } else if (!dir_.empty()) {
+      int status = 0;
+      Shell(absl::StrCat("rm -rf ", ShellQuote(dir_)), &status);
+    }
+    std::printf("test %s took %s\n", name_.c_str(), Seconds(watch_.Elapsed()).c_str());
+  }
+
+  // The environment for a child: ours without CACHECAR_* (cachecar rejects
+  // unknown CACHECAR_* variables, and ctest sets CACHECAR_TEST_*), plus
+  // `extra`.
+  static std::vector<std::string> ChildEnv(const std::vector<std::string>& extra) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (!absl::StartsWith(*e, "CACHECAR_")) env.emplace_back(*e);
+    }
+    env.insert(env.end(), extra.begin(), extra.end());
+    return env;
+  }
+
+  void CreateTopic(int partitions) {
+    KafkaHarness::Get().Run("create-topic", {topic_, std::to_string(partitions)});
+  }
+  void BrokerStop() {
+    broker_down_ = true;
+    KafkaHarness::Get().Run("broker-stop", {});
+  }
+  void BrokerStart() {
+    KafkaHarness::Get().Run("broker-start", {});
+    broker_down_ = false;
+  }
+
+  std::string Key(const std::string& k) const { return prefix_ + k; }
+
+  // Starts `cachecar serve` as replica `name` on this test's topic and
+  // database; with wait_ready, waits until its readiness is SERVING.
+  Replica& StartReplica(const std::string& name, const ReplicaOptions& options = {}) {
+    Replica& r = SpawnReplica(name, options);
+    if (options.wait_ready) WaitReady({&r});
+    return r;
+  }
+
+  Replica& SpawnReplica(const std::string& name, const ReplicaOptions& options = {}) {
+    auto r = std::make_unique<Replica>(name, absl::StrCat(dir_, "/", name, ".log"));
+    std::vector<std::string> argv = {
+        binary_, "serve",
+        "--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0",
+        "--store=postgres", "--postgres-dsn=" + dsn_, "--postgres-pool-size=4",
+        "--workers=4",
+        "--kafka-brokers=" + KafkaHarness::Get().bootstrap(), "--sync-topic=" + topic_,
+        "--replica-id=" + name,
+        "--max-staleness=" + absl::FormatDuration(kMaxStaleness), "--stale-reads=bypass",
+        "--outbox-relay-delay=500ms", "--shutdown-grace=1s", "--log-level=info"};
+    argv.insert(argv.end(), options.flags.begin(), options.flags.end());
+    r->Spawn(argv, ChildEnv(options.env));
+    Replica& ref = *r;
+    replicas_.push_back(std::move(r));
+    EXPECT_TRUE(ref.WaitForPorts(kStartBound))
+        << "replica " << name << " did not start listening:\n" << Tail(ReadFile(ref.log_path()), 30);
+    return ref;
+  }
+
+  // Until every replica's readiness is SERVING (bounded).
+  void WaitReady(const std::vector<Replica*>& replicas) {
+    for (Replica* r : replicas) {
+      const auto took = PollUntil(kStartBound, [r] { return !r->Running() || r->Ready(); },
+                                  absl::Milliseconds(50));
+      ASSERT_TRUE(took.has_value() && r->Running())
+          << "replica " << r->name() << " did not become ready within "
+          << absl::FormatDuration(kStartBound) << ":\n" << Tail(ReadFile(r->log_path()), 30);
+    }
+  }
+
+  // PostgreSQL's version and value of a key in the default namespace
+  // (nullopt: no row).
+  std::optional<std::pair<uint64_t, std::string>> Stored(const std::string& key) {
+    const std::string out = PgHarness::Get().Psql(
+        db_, absl::StrCat("SELECT version || '|' || convert_from(value, 'UTF8') FROM "
+                          "cachecar_entries WHERE namespace = 'default' AND key = '", key, "'"));
+    if (out.empty()) return std::nullopt;
+    const size_t bar = out.find('|');
+    uint64_t version = 0;
+    if (bar == std::string::npos || !absl::SimpleAtoi(out.substr(0, bar), &version)) {
+      ADD_FAILURE() << "unexpected psql output: " << out;
+      return std::nullopt;
+    }
+    return std::make_pair(version, out.substr(bar + 1));
+  }
+
+  int OutboxRows() {
+    int rows = -1;
+    const std::string out = PgHarness::Get().Psql(db_, "SELECT count(*) FROM cachecar_outbox");
+    EXPECT_TRUE(absl::SimpleAtoi(out, &rows)) << out;
+    return rows;
+  }
+
+  // Sums a metric over replicas.
+  static double Sum(const std::vector<Replica*>& replicas, const std::string& series) {
+    double total = 0;
+    for (Replica* r : replicas) total += r->Metric(series).value_or(0);
+    return total;
+  }
+
+  // Polls `r`'s CACHED Get of `key` until it returns at least `version`; the
+  // delay, or nullopt (a test failure) after kPropagationBound. Then the
+  // answer must carry `value` and come from `source` (when given).
+  std::optional<absl::Duration> WaitForVersion(
+      Replica& r, const std::string& key, uint64_t version, const std::string& value,
+      std::optional<v1::Source> source = v1::SOURCE_CACHE) {
+    GetResult last;
+    const auto took = PollUntil(kPropagationBound, [&] {
+      last = r.Get(key);
+      return last.ok() && last.version >= version;
+    });
+    EXPECT_TRUE(took.has_value()) << "replica " << r.name() << " did not return version >= "
+                                  << version << " of " << key << " within "
+                                  << absl::FormatDuration(kPropagationBound) << "; last: " << last;
+    if (took.has_value()) {
+      EXPECT_EQ(last.version, version) << r.name() << " " << key;
+      EXPECT_TRUE(last.found) << r.name() << " " << key << ": " << last;
+      EXPECT_EQ(last.value, value) << r.name() << " " << key;
+      if (source.has_value()) {
+        EXPECT_EQ(last.source, *source) << r.name() << " " << key << ": " << last;
+      }
+    }
+    return took;
+  }
+
+  // Until `r` holds `key` at `version` in its cache (by an event or a load).
+  void CacheKey(Replica& r, const std::string& key, uint64_t version, const std::string& value) {
+    ASSERT_TRUE(WaitForVersion(r, key, version, value, std::nullopt).has_value());
+    const GetResult again = r.Get(key);
+    ASSERT_EQ(again.source, v1::SOURCE_CACHE) << r.name() << ": " << again;
+    ASSERT_EQ(again.version, version) << r.name() << ": " << again;
+  }
+
+  // Makes `r` cache `key` as absent (a key never written), so that only an
+  // event can bring it a value.
+  void CacheAbsent(Replica& r, const std::string& key) {
+    const GetResult first = r.Get(key);
+    ASSERT_TRUE(first.ok() && !first.found) << r.name() << ": " << first;
+    const GetResult again = r.Get(key);
+    ASSERT_EQ(again.source, v1::SOURCE_CACHE) << r.name() << ": " << again;
+    ASSERT_FALSE(again.found) << r.name() << ": " << again;
+  }
+
+  std::string binary_, name_, db_, dsn_, topic_, prefix_, dir_;
+  std::vector<std::unique_ptr<Replica>> replicas_;
+  bool broker_down_ = false;
+  Stopwatch watch_;
+};
+
+// ---------------------------------------------------------------------------
+
+// A Put through one replica and a direct SQL UPDATE both reach every other
+// replica's cache (update mode: the new value travels in the event).
+TEST_F(SyncClusterTest, PropagatesPutsAndDirectSql) {
+  CreateTopic(3);
+  Replica& a = SpawnReplica("a");
+  Replica& b = SpawnReplica("b");
+  Replica& c = SpawnReplica("c");
+  WaitReady({&a, &b, &c});
+  const std::string k = Key("k");
+
+  // B and C cache k: loaded once from the store, then served from the cache.
+  const PutResult v0 = a.Put(k, "v0");
+  ASSERT_TRUE(v0.ok()) << v0.error;
+  for (Replica* r : {&b, &c}) {
+    ASSERT_TRUE(WaitForVersion(*r, k, v0.version, "v0", std::nullopt).has_value());
+    ASSERT_TRUE(r->Invalidate({k}));  // so that the next Get loads
+    GetResult first = r->Get(k);
+    EXPECT_EQ(first.source, v1::SOURCE_STORE) << r->name() << ": " << first;
+    EXPECT_EQ(first.version, v0.version) << r->name() << ": " << first;
+    GetResult second = r->Get(k);
+    EXPECT_EQ(second.source, v1::SOURCE_CACHE) << r->name() << ": " << second;
+    EXPECT_EQ(second.version, v0.version) << r->name() << ": " << second;
+  }
+
+  // Puts through A (a few: the first one also waits for the producer's
+  // first contact with the broker).
+  PutResult v1 = v0;
+  for (int i = 1; i <= 3; ++i) {
+    const std::string value = absl::StrCat("v1.", i);
+    const PutResult put = a.Put(k, value);
+    ASSERT_TRUE(put.ok()) << put.error;
+    ASSERT_GT(put.version, v1.version);
+    v1 = put;
+    Stopwatch since_put;
+    for (Replica* r : {&b, &c}) {
+      if (WaitForVersion(*r, k, put.version, value).has_value()) {
+        PrintDelay(absl::StrCat("Put #", i, " on a -> cached on ", r->name()), since_put.Elapsed());
+      }
+    }
+  }
+
+  // A direct SQL write: the trigger versions it, the relay publishes it.
+  const std::string out = PgHarness::Get().Psql(
+      db_, absl::StrCat("UPDATE cachecar_entries SET value = convert_to('v2', 'UTF8') "
+                        "WHERE namespace = 'default' AND key = '", k, "' RETURNING version"));
+  uint64_t v2 = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(out, &v2)) << out;
+  ASSERT_GT(v2, v1.version);
+  Stopwatch since_sql;
+  for (Replica* r : {&a, &b, &c}) {
+    if (WaitForVersion(*r, k, v2, "v2").has_value()) {
+      PrintDelay(absl::StrCat("SQL UPDATE -> cached on ", r->name()), since_sql.Elapsed());
+    }
+  }
+}
+
+// Writers and readers on three replicas at once: read-your-writes (C2),
+// versions never go down per replica and key (C1), and once the writers
+// stop every replica's cache equals PostgreSQL (C5).
+TEST_F(SyncClusterTest, ConcurrentWritersAndReaders) {
+  constexpr int kReplicas = 3, kKeys = 8, kWritersPerReplica = 2, kReadersPerReplica = 2;
+  constexpr int kWritesPerWriter = 200, kMaxReadsPerReader = 50000;
+  CreateTopic(3);
+  std::vector<Replica*> replicas;
+  for (int i = 0; i < kReplicas; ++i) {
+    replicas.push_back(&SpawnReplica(std::string(1, static_cast<char>('a' + i))));
+  }
+  WaitReady(replicas);
+  std::vector<std::string> keys;
+  for (int i = 0; i < kKeys; ++i) keys.push_back(Key(absl::StrCat("k", i)));
+
+  // floor[r][k]: the highest version a call on replica r already finished
+  // with for key k (a Put's version, or a Get's answer). A call that starts
+  // later on r must return at least that.
+  std::array<std::array<std::atomic<uint64_t>, kKeys>, kReplicas> floor{};
+  auto raise = [&floor](int r, int k, uint64_t v) {
+    uint64_t cur = floor[r][k].load();
+    while (cur < v && !floor[r][k].compare_exchange_weak(cur, v)) {
+    }
+  };
+  std::mutex mu;
+  std::vector<std::string> violations;
+  auto violation = [&](std::string what) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (violations.size() < 20) violations.push_back(std::move(what));
+  };
+  // Every Put's (key, value) by version, and every (key, version, value) a
+  // Get returned: no answer may pair a version with another write's value.
+  std::map<uint64_t, std::pair<int, std::string>> written;
+  std::vector<std::tuple<int, uint64_t, std::string>> seen;
+  auto record = [&](int k, const GetResult& got) {
+    if (!got.found) return;
+    std::lock_guard<std::mutex> lock(mu);
+    seen.emplace_back(k, got.version, got.value);
+  };
+  std::atomic<int> writers_left{kReplicas * kWritersPerReplica};
+  std::atomic<uint64_t> puts{0}, gets{0}, errors{0};
+
+  Stopwatch load_watch;
+  std::vector<std::thread> threads;
+  for (int r = 0; r < kReplicas; ++r) {
+    for (int w = 0; w < kWritersPerReplica; ++w) {
+      threads.emplace_back([&, r, w] {
+        std::mt19937 rng(r * 100 + w);
+        for (int i = 0; i < kWritesPerWriter; ++i) {
+          const int k = static_cast<int>(rng() % kKeys);
+          const std::string value = absl::StrCat(replicas[r]->name(), w, ":", i);
+          const PutResult put = replicas[r]->Put(keys[k], value);
+          if (!put.ok()) {
+            ++errors;
+            violation(absl::StrCat("Put on ", replicas[r]->name(), " failed: ", put.error));
+            continue;
+          }
+          ++puts;
+          raise(r, k, put.version);
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            written[put.version] = {k, value};
+          }
+          const GetResult got = replicas[r]->Get(keys[k]);
+          ++gets;
+          if (!got.ok()) {
+            ++errors;
+            violation(absl::StrCat("Get on ", replicas[r]->name(), " failed: ", got.error));
+          } else if (got.version < put.version) {
+            violation(absl::StrCat("C2: ", replicas[r]->name(), " ", keys[k], ": Put returned ",
+                                   put.version, ", the Get after it ", got.version));
+          } else {
+            raise(r, k, got.version);
+            record(k, got);
+          }
+        }
+        --writers_left;
+      });
+    }
+    for (int rd = 0; rd < kReadersPerReplica; ++rd) {
+      threads.emplace_back([&, r, rd] {
+        std::mt19937 rng(r * 100 + 50 + rd);
+        for (int i = 0; i < kMaxReadsPerReader && writers_left.load() > 0; ++i) {
+          const int k = static_cast<int>(rng() % kKeys);
+          const uint64_t before = floor[r][k].load();
+          const GetResult got = replicas[r]->Get(keys[k]);
+          ++gets;
+          if (!got.ok()) {
+            ++errors;
+            violation(absl::StrCat("Get on ", replicas[r]->name(), " failed: ", got.error));
+            continue;
+          }
+          if (got.version < before) {
+            violation(absl::StrCat("C1: ", replicas[r]->name(), " ", keys[k], ": returned ",
+                                   got.version, " after a call had finished with ", before));
+          }
+          raise(r, k, got.version);
+          record(k, got);
+        }
+      });
+    }
+  }
+  for (std::thread& t : threads) t.join();
+  const absl::Duration load_time = load_watch.Elapsed();
+  std::printf("sync load: %llu Puts, %llu Gets, %llu errors in %s\n",
+              static_cast<unsigned long long>(puts.load()),
+              static_cast<unsigned long long>(gets.load()),
+              static_cast<unsigned long long>(errors.load()), Seconds(load_time).c_str());
+  EXPECT_TRUE(violations.empty()) << absl::StrJoin(violations, "\n");
+  EXPECT_EQ(puts.load(), static_cast<uint64_t>(kReplicas * kWritersPerReplica * kWritesPerWriter));
+  int mismatched = 0;
+  for (const auto& [k, version, value] : seen) {
+    const auto it = written.find(version);
+    if (it == written.end() || it->second != std::make_pair(k, value)) {
+      if (++mismatched <= 5) {
+        ADD_FAILURE() << keys[k] << ": a Get returned version " << version << " with '" << value
+                      << "', which no Put of that key wrote at that version";
+      }
+    }
+  }
+  EXPECT_EQ(mismatched, 0) << "of " << seen.size() << " answers checked";
+
+  // C5: every replica converges on PostgreSQL.
+  std::vector<std::pair<uint64_t, std::string>> truth;
+  for (const std::string& k : keys) {
+    auto stored = Stored(k);
+    ASSERT_TRUE(stored.has_value()) << k;
+    truth.push_back(*stored);
+  }
+  Stopwatch since_quiet;
+  std::string mismatch;
+  const auto took = PollUntil(kPropagationBound, [&] {
+    for (Replica* r : replicas) {
+      for (int k = 0; k < kKeys; ++k) {
+        const GetResult got = r->Get(keys[k]);
+        if (!got.ok() || got.version != truth[k].first || got.value != truth[k].second) {
+          std::ostringstream s;
+          s << r->name() << " " << keys[k] << ": " << got << ", PostgreSQL has version "
+            << truth[k].first << " '" << truth[k].second << "'";
+          mismatch = s.str();
+          return false;
+        }
+      }
+    }
+    return true;
+  });
+  ASSERT_TRUE(took.has_value()) << "no convergence within "
+                                << absl::FormatDuration(kPropagationBound) << ": " << mismatch;
+  PrintDelay("quiescence -> every replica equals PostgreSQL", *took);
+}
+
+// A writer killed right after its commit (before announcing it): the Put
+// fails, PostgreSQL has the row, and the other replicas' relays deliver it.
+TEST_F(SyncClusterTest, KillAfterCommitIsRelayed) {
+  CreateTopic(3);
+  Replica& a = SpawnReplica("a");
+  Replica& b = SpawnReplica("b");
+  Replica& c = SpawnReplica("c");
+  ReplicaOptions doomed;
+  doomed.env = {"CACHECAR_FAULT_POINT=after_commit"};
+  Replica& d = SpawnReplica("d", doomed);
+  WaitReady({&a, &b, &c, &d});
+  const std::string k = Key("k");
+
+  const PutResult v0 = a.Put(k, "v0");
+  ASSERT_TRUE(v0.ok()) << v0.error;
+  CacheKey(b, k, v0.version, "v0");
+  CacheKey(c, k, v0.version, "v0");
+  ASSERT_FALSE(HasFatalFailure());
+  // Nothing left in the outbox (a young producer's first acknowledgement can
+  // take longer than outbox_relay_delay, and then a relay publishes it too):
+  // from here on, relaying means relaying d's write.
+  ASSERT_TRUE(PollUntil(kPropagationBound, [&] { return OutboxRows() == 0; },
+                        absl::Milliseconds(100)).has_value())
+      << OutboxRows() << " outbox rows left before the kill";
+  const std::vector<Replica*> survivors = {&a, &b, &c};
+  const double relayed_before = Sum(survivors, "cachecar_outbox_relayed_total");
+
+  const PutResult put = d.Put(k, "v1");
+  Stopwatch since_put;
+  EXPECT_EQ(put.code, grpc::StatusCode::UNAVAILABLE) << put.error;
+  const std::optional<int> status = d.WaitExit(absl::Seconds(10));
+  ASSERT_TRUE(status.has_value()) << "replica d did not die";
+  EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL) << "wait status " << *status;
+
+  // Committed (C6: the outcome was unknown to the client, but it happened).
+  const auto stored = Stored(k);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->second, "v1");
+  ASSERT_GT(stored->first, v0.version);
+  const GetResult strong = a.Get(k, v1::CONSISTENCY_STRONG);
+  EXPECT_EQ(strong.version, stored->first) << strong;
+
+  for (Replica* r : {&b, &c}) {
+    if (WaitForVersion(*r, k, stored->first, "v1").has_value()) {
+      PrintDelay(absl::StrCat("killed writer's commit -> cached on ", r->name(), " (relay)"),
+                 since_put.Elapsed());
+    }
+  }
+  double relayed_after = 0;
+  const auto relayed = PollUntil(kPropagationBound, [&] {
+    relayed_after = Sum(survivors, "cachecar_outbox_relayed_total");
+    return relayed_after > relayed_before;
+  });
+  EXPECT_TRUE(relayed.has_value()) << "cachecar_outbox_relayed_total on a, b and c stayed at "
+                                   << relayed_before;
+  std::printf("cachecar_outbox_relayed_total over a, b, c: %g before the kill, %g after\n",
+              relayed_before, relayed_after);
+  // Once relayed, the outbox is empty again.
+  EXPECT_TRUE(PollUntil(kPropagationBound, [&] { return OutboxRows() == 0; },
+                        absl::Milliseconds(100)).has_value())
+      << OutboxRows() << " outbox rows left";
+}
+
+// The broker goes away: within max_staleness (plus slack) every replica
+// turns NOT_SERVING and answers CACHED reads from PostgreSQL; writes still
+// work; a replica started meanwhile never becomes ready. The broker comes
+// back: all are ready again, serve from the cache, and converge.
+TEST_F(SyncClusterTest, BrokerDownBypassesThenRecovers) {
+  CreateTopic(3);
+  // A's publishes give up after 2 s, so those of the writes it makes during
+  // the outage fail and only the outbox relay can deliver them.
+  ReplicaOptions impatient;
+  impatient.flags = {"--kafka-property=message.timeout.ms=2000"};
+  Replica& a = SpawnReplica("a", impatient);
+  Replica& b = SpawnReplica("b");
+  WaitReady({&a, &b});
+  // k is read on B during the outage (a bypass read); k2 is not, so only
+  // an event can bring B's cached copy up to date afterwards.
+  const std::string k = Key("k"), k2 = Key("k2");
+  const PutResult k_v0 = a.Put(k, "v0"), k2_v0 = a.Put(k2, "w0");
+  ASSERT_TRUE(k_v0.ok() && k2_v0.ok()) << k_v0.error << k2_v0.error;
+  for (Replica* r : {&a, &b}) {
+    CacheKey(*r, k, k_v0.version, "v0");
+    CacheKey(*r, k2, k2_v0.version, "w0");
+    ASSERT_FALSE(HasFatalFailure());
+  }
+  // Every event published before the outage: a relay's late copy of v0
+  // would be LateOldEventIsNotCachedByANewReplica, tested on its own.
+  ASSERT_TRUE(PollUntil(kPropagationBound, [&] { return OutboxRows() == 0; },
+                        absl::Milliseconds(100)).has_value())
+      << OutboxRows() << " outbox rows left before the outage";
+  const double relayed_before = Sum({&a, &b}, "cachecar_outbox_relayed_total");
+
+  Stopwatch stopping;
+  BrokerStop();
+  ASSERT_FALSE(HasFatalFailure());
+  const absl::Duration stop_took = stopping.Elapsed();
+  PrintDelay("kafka.sh broker-stop", stop_took);
+  Stopwatch since_down;
+  const absl::Duration bypass_bound = kMaxStaleness + absl::Seconds(3);
+  for (Replica* r : {&a, &b}) {
+    const auto took = PollUntil(bypass_bound, [r] {
+      return r->Health("readiness") == HealthCheckResponse::NOT_SERVING &&
+             r->Metric("cachecar_sync_bypass") == 1.0;
+    });
+    ASSERT_TRUE(took.has_value()) << r->name() << " still ready/not bypassing "
+                                  << absl::FormatDuration(bypass_bound) << " after the broker stopped";
+    PrintDelay(absl::StrCat("broker down -> ", r->name(), " NOT_SERVING + bypass"),
+               since_down.Elapsed());
+    EXPECT_EQ(r->Health("liveness"), HealthCheckResponse::SERVING);
+    EXPECT_EQ(r->Health(""), HealthCheckResponse::NOT_SERVING);
+    EXPECT_EQ(r->Health("cachecar.v1.Cache"), HealthCheckResponse::NOT_SERVING);
+    // Reported, not asserted: librdkafka before 2.3.0 does not time out a
+    // watermark query while the partition leader is down (librdkafka#2588),
+    // so the probe that would clear it can hang until the broker is back.
+    std::printf("note: %s cachecar_sync_broker_reachable = %g\n", r->name().c_str(),
+                r->Metric("cachecar_sync_broker_reachable").value_or(-1));
+    const GetResult got = r->Get(k);
+    EXPECT_EQ(got.source, v1::SOURCE_STORE) << r->name() << ": " << got;
+    EXPECT_EQ(got.version, k_v0.version) << r->name() << ": " << got;
+    EXPECT_GT(r->Metric("cachecar_reads_bypassed_total").value_or(0), 0) << r->name();
+  }
+
+  // Writes still go to PostgreSQL; B's bypass reads see them.
+  const PutResult k_v1 = a.Put(k, "v1"), k2_v1 = a.Put(k2, "w1");
+  ASSERT_TRUE(k_v1.ok() && k2_v1.ok()) << k_v1.error << k2_v1.error;
+  const GetResult on_b = b.Get(k);
+  EXPECT_EQ(on_b.source, v1::SOURCE_STORE) << on_b;
+  EXPECT_EQ(on_b.version, k_v1.version) << on_b;
+  EXPECT_EQ(on_b.value, "v1") << on_b;
+
+  // A replica started now is alive but never ready: it cannot position.
+  ReplicaOptions late;
+  late.wait_ready = false;
+  Replica& e = SpawnReplica("e", late);
+  ASSERT_TRUE(PollUntil(kStartBound, [&e] {
+    return e.Health("liveness") == HealthCheckResponse::SERVING;
+  }).has_value()) << "replica e does not answer health";
+  bool ever_ready = false;
+  PollUntil(absl::Seconds(3), [&] {
+    if (e.Health("readiness") != HealthCheckResponse::NOT_SERVING) ever_ready = true;
+    return ever_ready;
+  }, absl::Milliseconds(50));
+  EXPECT_FALSE(ever_ready) << "e was not NOT_SERVING while the broker was down";
+  EXPECT_EQ(e.Metric("cachecar_sync_positioned"), 0.0);
+  const GetResult on_e = e.Get(k2);
+  EXPECT_EQ(on_e.source, v1::SOURCE_STORE) << on_e;
+  EXPECT_EQ(on_e.version, k2_v1.version) << on_e;
+
+  const absl::Duration down_for = since_down.Elapsed();
+  Stopwatch starting;
+  BrokerStart();
+  ASSERT_FALSE(HasFatalFailure());
+  PrintDelay("kafka.sh broker-start", starting.Elapsed());
+  std::printf("broker was down for %s (+ %s stopping)\n", Seconds(down_for).c_str(),
+              Seconds(stop_took).c_str());
+  Stopwatch since_up;
+  for (Replica* r : {&a, &b, &e}) {
+    const auto took = PollUntil(kStartBound, [r] { return r->Ready(); }, absl::Milliseconds(50));
+    ASSERT_TRUE(took.has_value()) << r->name() << " not ready " << absl::FormatDuration(kStartBound)
+                                  << " after the broker came back";
+    PrintDelay(absl::StrCat("broker back -> ", r->name(), " SERVING"), since_up.Elapsed());
+    EXPECT_EQ(r->Metric("cachecar_sync_bypass"), 0.0) << r->name();
+    EXPECT_EQ(r->Metric("cachecar_sync_positioned"), 1.0) << r->name();
+  }
+
+  // C5: B's untouched copy of k2 is brought up to date by an event (the
+  // writer's delayed publish or the relay), and everything is served from
+  // the cache again.
+  if (WaitForVersion(b, k2, k2_v1.version, "w1").has_value()) {
+    PrintDelay("broker back -> outage write cached on b", since_up.Elapsed());
+  }
+  for (Replica* r : {&a, &b, &e}) {
+    for (const auto& [key, put, value] :
+         {std::make_tuple(k, k_v1, "v1"), std::make_tuple(k2, k2_v1, "w1")}) {
+      r->Get(key);  // e loads it once
+      WaitForVersion(*r, key, put.version, value);
+    }
+  }
+  // A's own publishes of the outage writes failed; a relay delivered them.
+  const double failed = a.Metric("cachecar_sync_published_total{result=\"failed\"}").value_or(0);
+  EXPECT_GE(failed, 2) << "a's publishes during the outage did not fail: the relay was not needed";
+  double relayed_after = 0;
+  EXPECT_TRUE(PollUntil(kPropagationBound, [&] {
+    relayed_after = Sum({&a, &b, &e}, "cachecar_outbox_relayed_total");
+    return relayed_after >= relayed_before + 2;
+  }).has_value()) << "cachecar_outbox_relayed_total over a, b, e: " << relayed_after;
+  std::printf("after recovery: a's publishes ok/failed %g/%g; relayed over a, b, e %g -> %g\n",
+              a.Metric("cachecar_sync_published_total{result=\"ok\"}").value_or(-1), failed,
+              relayed_before, relayed_after);
+}
+
+// Partitions added to the topic while replicas run are found and read.
+TEST_F(SyncClusterTest, NewPartitionsAreRead) {
+  constexpr int kPartitions = 4, kKeys = 40;
+  CreateTopic(1);
+  Replica& a = SpawnReplica("a");
+  Replica& b = SpawnReplica("b");
+  WaitReady({&a, &b});
+  KafkaHarness::Get().Run("add-partitions", {topic_, std::to_string(kPartitions)});
+  ASSERT_FALSE(HasFatalFailure());
+  Stopwatch since_added;
+
+  // Until A and B read all four (a lag series each) and are within the
+  // bound. A replica that just found a partition reads it from its start and
+  // can vouch for it only from its previous partition check on, so it may
+  // bypass its cache for a moment; that is noted, not failed.
+  for (Replica* r : {&a, &b}) {
+    std::set<int> lag;
+    int not_serving = 0;
+    const auto took = PollUntil(kPropagationBound, [&] {
+      if (!r->Ready()) ++not_serving;
+      const std::string metrics = r->Metrics();
+      lag = LagPartitions(metrics);
+      return lag.size() == static_cast<size_t>(kPartitions) && r->Ready() &&
+             MetricValue(metrics, "cachecar_sync_bypass") == 0.0;
+    });
+    ASSERT_TRUE(took.has_value()) << r->name() << " has lag series for partitions "
+                                  << absl::StrJoin(lag, ",") << " (or is not ready)";
+    PrintDelay(absl::StrCat("partitions added -> ", r->name(), " reads all 4"),
+               since_added.Elapsed());
+    if (not_serving > 0) {
+      std::printf("note: %s was NOT_SERVING in %d polls after the partitions were added\n",
+                  r->name().c_str(), not_serving);
+    }
+  }
+
+  // A producer learns of new partitions only when it refreshes its metadata
+  // (topic.metadata.refresh.interval.ms, 5 min by default): a writer started
+  // now spreads its keys over all four, which is what A and B must pick up.
+  Replica& w = StartReplica("w");
+  std::vector<std::string> keys;
+  for (int i = 0; i < kKeys; ++i) keys.push_back(Key(absl::StrCat("k", i)));
+  for (Replica* r : {&a, &b}) {
+    for (const std::string& key : keys) CacheAbsent(*r, key);
+  }
+  ASSERT_FALSE(HasFatalFailure());
+  std::vector<uint64_t> versions;
+  for (int i = 0; i < kKeys; ++i) {
+    const PutResult put = w.Put(keys[i], absl::StrCat("value", i));
+    ASSERT_TRUE(put.ok()) << put.error;
+    versions.push_back(put.version);
+  }
+  Stopwatch since_written;
+  for (Replica* r : {&a, &b}) {
+    for (int i = 0; i < kKeys; ++i) {
+      if (!WaitForVersion(*r, keys[i], versions[i], absl::StrCat("value", i))) break;
+    }
+    PrintDelay(absl::StrCat("40 Puts on w -> all cached on ", r->name()), since_written.Elapsed());
+  }
+
+  const std::map<int, int> spread = KafkaHarness::Get().MessagesPerPartition(topic_);
+  std::vector<std::string> shown;
+  int new_used = 0;
+  for (const auto& [p, n] : spread) {
+    shown.push_back(absl::StrCat(p, ":", n));
+    if (p > 0 && n > 0) ++new_used;
+  }
+  std::printf("messages per partition: %s\n", absl::StrJoin(shown, " ").c_str());
+  EXPECT_GE(new_used, 2) << "the writes did not reach the new partitions; the test proves little";
+}
+
+// A message that is not an event is skipped and counted; the replica goes
+// on applying what follows.
+TEST_F(SyncClusterTest, GarbageIsSkippedAndCounted) {
+  CreateTopic(2);
+  Replica& a = SpawnReplica("a");
+  Replica& b = SpawnReplica("b");
+  WaitReady({&a, &b});
+  KafkaHarness::Get().Run("produce", {topic_, "somekey"}, "not a cachecar event");
+  ASSERT_FALSE(HasFatalFailure());
+  for (Replica* r : {&a, &b}) {
+    const auto took = PollUntil(kPropagationBound, [r] {
+      return r->Metric("cachecar_sync_events_total{result=\"undecodable\"}") == 1.0;
+    });
+    EXPECT_TRUE(took.has_value()) << r->name() << " did not count the undecodable message";
+  }
+  const std::string k = Key("k");
+  CacheAbsent(a, k);
+  ASSERT_FALSE(HasFatalFailure());
+  const PutResult put = b.Put(k, "after-garbage");
+  ASSERT_TRUE(put.ok()) << put.error;
+  Stopwatch since_put;
+  if (WaitForVersion(a, k, put.version, "after-garbage").has_value()) {
+    PrintDelay("Put on b after garbage -> cached on a", since_put.Elapsed());
+  }
+  for (Replica* r : {&a, &b}) {
+    EXPECT_EQ(r->Metric("cachecar_sync_events_total{result=\"undecodable\"}"), 1.0) << r->name();
+    EXPECT_TRUE(r->Ready()) << r->name();
+  }
+}
+
+// A replica joining a running cluster says it is ready only once it is
+// positioned on every partition, and then receives events.
+TEST_F(SyncClusterTest, LateJoinerReadyOnlyWhenPositioned) {
+  constexpr int kPartitions = 3;
+  CreateTopic(kPartitions);
+  Replica& a = StartReplica("a");
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(a.Put(Key(absl::StrCat("before", i)), "x").ok());
+
+  ReplicaOptions late;
+  late.wait_ready = false;
+  Stopwatch since_spawn;
+  Replica& f = SpawnReplica("f", late);
+  std::optional<HealthCheckResponse::ServingStatus> seen;
+  const auto took = PollUntil(kStartBound, [&] {
+    seen = f.Health("readiness");
+    return seen == HealthCheckResponse::SERVING || !f.Running();
+  }, absl::Milliseconds(5));
+  ASSERT_TRUE(took.has_value() && f.Running()) << "f did not become ready";
+  const std::string metrics = f.Metrics();
+  PrintDelay("spawn -> f SERVING", since_spawn.Elapsed());
+  EXPECT_EQ(MetricValue(metrics, "cachecar_sync_positioned"), 1.0) << metrics;
+  EXPECT_EQ(LagPartitions(metrics).size(), static_cast<size_t>(kPartitions)) << metrics;
+
+  const std::string k = Key("k");
+  CacheAbsent(f, k);
+  ASSERT_FALSE(HasFatalFailure());
+  const PutResult put = a.Put(k, "hello f");
+  ASSERT_TRUE(put.ok()) << put.error;
+  Stopwatch since_put;
+  if (WaitForVersion(f, k, put.version, "hello f").has_value()) {
+    PrintDelay("Put on a -> cached on late joiner f", since_put.Elapsed());
+  }
+}
+
+// A replica that joins after a key's newer event was published must not
+// cache an older version that reaches the topic late (DESIGN.md C4, C5).
+// That happens for real: a writer whose acknowledgement is slow (a young
+// producer, a broker outage) is overtaken by the relay, whose copy of the
+// older event can land after the writer's next write (seen in
+// BrokerDownBypassesThenRecovers: relay/b's copy of version 1 behind
+// version 4 in the partition). Here the late copy is produced by hand, so the
+// order is certain.
+// DISABLED until the product fixes it (it fails today: e caches version 1
+// and serves it while PostgreSQL has version 3); run it with
+// --gtest_also_run_disabled_tests.
+TEST_F(SyncClusterTest, DISABLED_LateOldEventIsNotCachedByANewReplica) {
+  CreateTopic(1);
+  Replica& a = StartReplica("a");
+  const std::string k = Key("k");
+  const PutResult old_put = a.Put(k, "old");
+  ASSERT_TRUE(old_put.ok()) << old_put.error;
+  const PutResult new_put = a.Put(k, "new");
+  ASSERT_TRUE(new_put.ok()) << new_put.error;
+
+  Replica& e = StartReplica("e");
+  ASSERT_FALSE(HasFatalFailure());
+  auto consumed = [&e] {
+    return e.Metric("cachecar_sync_events_total{result=\"applied\"}").value_or(0) +
+           e.Metric("cachecar_sync_events_total{result=\"stale\"}").value_or(0);
+  };
+  const double consumed_before = consumed();
+
+  v1::SyncEvent late;
+  late.set_namespace_("default");
+  late.set_key(k);
+  late.set_version(old_put.version);
+  late.set_op(v1::SYNC_OP_UPSERT);
+  late.set_value("old");
+  late.set_origin("relay/b");
+  late.set_commit_time_unix_micros(absl::ToUnixMicros(absl::Now()));
+  KafkaHarness::Get().Run("produce", {topic_, "late-copy"}, late.SerializeAsString());
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_TRUE(PollUntil(kPropagationBound, [&] { return consumed() > consumed_before; })
+                  .has_value())
+      << "e did not consume the late event";
+
+  for (Replica* r : {&a, &e}) {
+    const GetResult got = r->Get(k);
+    EXPECT_EQ(got.version, new_put.version) << r->name() << " serves " << got
+                                            << "; PostgreSQL has version " << new_put.version;
+    EXPECT_EQ(got.value, "new") << r->name();
+  }
+}
+
+}  // namespace
+}  // namespace cachecar::testing
