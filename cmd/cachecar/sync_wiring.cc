@@ -34,6 +34,10 @@ absl::StatusOr<std::unique_ptr<SyncWiring>> SyncWiring::Start(
   // Probe often enough to notice a stale replica well within the bound.
   kafka.probe_interval =
       std::clamp(config.max_staleness / 8, absl::Milliseconds(50), absl::Milliseconds(500));
+  // New partitions are trusted from the previous check on: check often
+  // enough that this stays well inside the bound.
+  kafka.partition_check_interval =
+      std::clamp(config.max_staleness / 4, absl::Milliseconds(200), absl::Seconds(2));
   absl::StatusOr<std::unique_ptr<sync::KafkaSync>> made = sync::KafkaSync::Create(kafka);
   if (!made.ok()) return made.status();
   w->sync_ = *std::move(made);
@@ -44,6 +48,11 @@ absl::StatusOr<std::unique_ptr<SyncWiring>> SyncWiring::Start(
   options.max_staleness = config.max_staleness;
   options.serve_stale = w->serve_stale_;
   options.inline_max = config.sync_inline_max;
+  options.latest_version = [&store]() -> absl::StatusOr<uint64_t> {
+    store::CallOptions call;
+    call.deadline = absl::Now() + absl::Seconds(2);
+    return store.LatestVersion(call);
+  };
   w->replication_ = std::make_unique<service::SyncReplication>(namespaces, *w->sync_,
                                                                *w->announcer_, watch, options);
   w->sync_->Start(*w->replication_);

@@ -813,6 +813,10 @@ TEST(ConfigSync, KafkaPropertiesFromFlagsEnvAndAYamlMap) {
             (std::vector<std::string>{"linger.ms=5", "acks=1"}));
   EXPECT_EQ(Load({}, {{"CACHECAR_KAFKA_PROPERTIES", "a.b=1,c.d=2"}}).kafka_properties,
             (std::vector<std::string>{"a.b=1", "c.d=2"}));
+  // Values that are comma lists themselves stay whole.
+  EXPECT_EQ(Load({"--kafka-property=debug=cgrp,fetch", "--kafka-property",
+                  "ssl.cipher.suites=A,B,acks=all"}).kafka_properties,
+            (std::vector<std::string>{"debug=cgrp,fetch", "ssl.cipher.suites=A,B", "acks=all"}));
   TempYaml yaml("kafka_properties:\n  security.protocol: SASL_SSL\n  sasl.password: hunter2\n");
   const Config c = Load({"--config", yaml.path()});
   EXPECT_EQ(c.kafka_properties,

@@ -88,8 +88,19 @@ std::string ShowBool(const Config& c) {
 
 std::string ShowDsn(const Config& c) { return RedactDsn(c.postgres_dsn); }
 
+// "a=1,b=x,y" is a=1 and b=x,y: a comma starts a new property only when
+// what follows it has a '=' (librdkafka values such as debug contexts and
+// cipher suites are comma lists themselves).
 absl::Status AddKafkaProperties(Config& c, absl::string_view text) {
-  for (std::string& item : SplitList(text)) {
+  std::vector<std::string> items;
+  for (std::string& part : SplitList(text)) {
+    if (part.find('=') == std::string::npos && !items.empty()) {
+      absl::StrAppend(&items.back(), ",", part);
+    } else {
+      items.push_back(std::move(part));
+    }
+  }
+  for (std::string& item : items) {
     const size_t eq = item.find('=');
     if (eq == std::string::npos || eq == 0) {
       return absl::InvalidArgumentError(absl::StrCat(

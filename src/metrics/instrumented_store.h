@@ -32,6 +32,9 @@ class InstrumentedStore final : public store::Store {
   }
   absl::string_view Name() const override { return inner_.Name(); }
   store::Outbox* outbox() override { return inner_.outbox(); }
+  absl::StatusOr<uint64_t> LatestVersion(const store::CallOptions& options) override {
+    return inner_.LatestVersion(options);
+  }
 
  private:
   store::Store& inner_;

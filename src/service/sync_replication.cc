@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace cachecar::service {
@@ -132,6 +133,23 @@ void SyncReplication::OnEventsLost(absl::string_view why) {
                  dropped, std::string(why));
     if (watch_ != nullptr) watch_->Publish(Change{ns->name, "", 0, ChangeOp::kFlush});
   }
+}
+
+absl::Status SyncReplication::OnPositioned() {
+  if (!options_.latest_version) return absl::OkStatus();
+  absl::StatusOr<uint64_t> latest = options_.latest_version();
+  if (!latest.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "positioned on the sync topic, but cannot read the latest version from the store: ",
+        latest.status().message()));
+  }
+  for (Namespace* ns : namespaces_.All()) {
+    if (*latest > ns->engine->floor()) ns->engine->Flush(*latest);
+  }
+  spdlog::info("sync: events at or below version {} predate this replica's position; they "
+               "cache nothing",
+               *latest);
+  return absl::OkStatus();
 }
 
 ApplyStats SyncReplication::apply_stats() const {

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 
 #include "absl/time/time.h"
 #include "service/namespaces.h"
@@ -31,6 +32,12 @@
 namespace cachecar::service {
 
 struct SyncReplicationOptions {
+  // The store's latest version (Store::LatestVersion). When the consumer
+  // positions, every namespace's floor rises to it: an event at or below it
+  // is older than the replica's start, so it inserts nothing (a late copy of
+  // an old event, e.g. a relay's duplicate, cannot cache an old value in a
+  // replica that never saw the newer one). Unset: no floor.
+  std::function<absl::StatusOr<uint64_t>()> latest_version;
   absl::Duration max_staleness = absl::Seconds(2);
   bool serve_stale = false;         // stale_reads: serve
   size_t inline_max = 1024;         // largest value carried in an event
@@ -54,6 +61,7 @@ class SyncReplication final : public Replication, public sync::EventSink {
 
   void OnEvent(const sync::Event& event) override;
   void OnEventsLost(absl::string_view why) override;
+  absl::Status OnPositioned() override;
 
   // Positioned and within max_staleness now (whatever stale_reads says).
   bool WithinBound() const;

@@ -133,6 +133,14 @@ class Store {
   // nothing to check.
   virtual absl::Status CheckHealth(const CallOptions& options) { return absl::OkStatus(); }
 
+  // The latest version handed out (by any writer, committed or not): a
+  // replica joining the sync topic raises its namespaces' floors to it, so
+  // a late copy of an older event cannot insert a value. UNIMPLEMENTED by
+  // stores that no other replica shares.
+  virtual absl::StatusOr<uint64_t> LatestVersion(const CallOptions& options) {
+    return absl::UnimplementedError("this store has no shared version sequence");
+  }
+
   // The store's outbox, or nullptr when it has none (the memory store).
   virtual Outbox* outbox() { return nullptr; }
 

@@ -35,6 +35,10 @@ class EventSink {
   // Events were lost (the topic's retention passed our position): whatever
   // the cache holds may be stale; drop it all.
   virtual void OnEventsLost(absl::string_view why) = 0;
+  // The consumer was just (re)positioned, before it reads anything there.
+  // Returning an error makes it position again a little later (the replica
+  // is not ready meanwhile).
+  virtual absl::Status OnPositioned() { return absl::OkStatus(); }
 };
 
 struct PartitionState {

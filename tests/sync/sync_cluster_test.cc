@@ -1245,10 +1245,9 @@ TEST_F(SyncClusterTest, LateJoinerReadyOnlyWhenPositioned) {
 // BrokerDownBypassesThenRecovers: relay/b's copy of version 1 behind
 // version 4 in the partition). Here the late copy is produced by hand, so the
 // order is certain.
-// DISABLED until the product fixes it (it fails today: e caches version 1
-// and serves it while PostgreSQL has version 3); run it with
-// --gtest_also_run_disabled_tests.
-TEST_F(SyncClusterTest, DISABLED_LateOldEventIsNotCachedByANewReplica) {
+// The fix: a replica raises its namespaces' floors to the store's latest
+// version when it positions, so pre-position news caches nothing.
+TEST_F(SyncClusterTest, LateOldEventIsNotCachedByANewReplica) {
   CreateTopic(1);
   Replica& a = StartReplica("a");
   const std::string k = Key("k");

@@ -351,6 +351,15 @@ absl::StatusOr<uint64_t> PostgresStore::CleanupTombstones() { return impl_->Clea
 
 Outbox* PostgresStore::outbox() { return impl_->outbox.get(); }
 
+absl::StatusOr<uint64_t> PostgresStore::LatestVersion(const CallOptions& options) {
+  return impl_->Run(CallKind::kRead, options, [](pqxx::connection& c) -> absl::StatusOr<uint64_t> {
+    pqxx::nontransaction tx(c);
+    const pqxx::result r = tx.exec(
+        "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM cachecar_version_seq");
+    return static_cast<uint64_t>(r[0][0].as<int64_t>());
+  });
+}
+
 absl::StatusOr<StoreStats> PostgresStore::Stats(const CallOptions& options) {
   return impl_->Run(CallKind::kRead, options, [](pqxx::connection& c) -> absl::StatusOr<StoreStats> {
     pqxx::nontransaction tx(c);

@@ -78,6 +78,8 @@ class PostgresStore final : public Store {
   // SELECT 1 on a pooled connection (fails fast while reconnects back off).
   absl::Status CheckHealth(const CallOptions& options) override;
   absl::string_view Name() const override { return "postgres"; }
+  // last_value of cachecar_version_seq.
+  absl::StatusOr<uint64_t> LatestVersion(const CallOptions& options) override;
   // cachecar_outbox: relayed by every replica, retired by writers.
   Outbox* outbox() override;
 

@@ -136,6 +136,19 @@ struct ProbeShared {
     MutexLock lock(&error_mu);
     return last_error;
   }
+  // Brings the watermark client's view of the topic up to date (it would
+  // otherwise learn of new partitions only at its periodic refresh).
+  void RefreshMetadata() {
+    std::string err;
+    std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(prober.get(), topic, nullptr, err));
+    if (t == nullptr) return;
+    RdKafka::Metadata* raw = nullptr;
+    if (prober->metadata(false, t.get(), &raw, kMetadataTimeoutMs) == RdKafka::ERR_NO_ERROR) {
+      delete raw;
+    }
+  }
+  // Since when the broker has answered no probe (InfinitePast: it has).
+  std::atomic<int64_t> last_probe_ok_us{0};
   // A partition's low or high watermark; -1 (and the error recorded) if
   // the broker did not answer.
   int64_t Watermark(int32_t partition, bool high, int timeout_ms) {
@@ -166,6 +179,7 @@ void ProbeLoop(std::shared_ptr<ProbeShared> shared, absl::Duration interval, int
       shared->tracker.OnProbe(id, hi, sent);
     }
     shared->broker_reachable.store(ok);
+    if (ok) shared->last_probe_ok_us.store(absl::ToUnixMicros(absl::Now()));
   }
   shared->probe_exited.Notify();
 }
@@ -243,6 +257,7 @@ struct KafkaSync::Impl {
     std::map<std::string, std::string> props = {
         {"bootstrap.servers", options.brokers},
         {"client.id", absl::StrCat("cachecar-probe-", options.replica_id)},
+        {"topic.metadata.refresh.interval.ms", "10000"},
         {"reconnect.backoff.ms", "100"},
         {"reconnect.backoff.max.ms", "1000"},
         {"log.connection.close", "false"},
@@ -284,6 +299,17 @@ struct KafkaSync::Impl {
   }
 
   void ProducerLoop() {
+    // Connect (and get the idempotent producer id) now, not on the first
+    // write: that first publish would otherwise take most of a second.
+    {
+      std::string err;
+      std::shared_ptr<RdKafka::Producer> p = CurrentProducer();
+      std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(p.get(), options.topic, nullptr, err));
+      RdKafka::Metadata* raw = nullptr;
+      if (t != nullptr && p->metadata(false, t.get(), &raw, kMetadataTimeoutMs) == RdKafka::ERR_NO_ERROR) {
+        delete raw;
+      }
+    }
     while (!stop.HasBeenNotified()) {
       if (producer_events.TakeFatal()) {
         absl::StatusOr<std::shared_ptr<RdKafka::Producer>> fresh = MakeProducer();
@@ -365,6 +391,7 @@ struct KafkaSync::Impl {
   // First positioning: every partition at its high watermark.
   bool PositionAll() {
     const absl::Time started = absl::Now();
+    shared->RefreshMetadata();
     absl::StatusOr<std::vector<int32_t>> ids = ListPartitions();
     if (!ids.ok()) {
       SetError(std::string(ids.status().message()));
@@ -378,6 +405,10 @@ struct KafkaSync::Impl {
     }
     for (const auto& [id, offset] : start) tracker().AddPartition(id, offset, started);
     if (!Assign(start)) return false;
+    if (absl::Status s = sink->OnPositioned(); !s.ok()) {
+      SetError(std::string(s.message()));
+      return false;
+    }
     assigned.clear();
     for (const auto& [id, offset] : start) assigned.insert(id);
     last_partition_check = started;
@@ -396,8 +427,13 @@ struct KafkaSync::Impl {
     absl::StatusOr<std::vector<int32_t>> ids = ListPartitions();
     if (!ids.ok()) return;  // the probe reports reachability
     std::map<int32_t, int64_t> fresh;
+    bool refreshed = false;
     for (int32_t id : *ids) {
       if (assigned.count(id) > 0) continue;
+      if (!refreshed) {
+        shared->RefreshMetadata();
+        refreshed = true;
+      }
       const int64_t low = Watermark(id, false);
       if (low < 0) return;
       fresh[id] = low;
@@ -428,6 +464,10 @@ struct KafkaSync::Impl {
     if (hi < 0) return;  // the next message retries
     tracker().AddPartition(partition, hi, started);
     Assign({{partition, hi}});
+    if (absl::Status s = sink->OnPositioned(); !s.ok()) {
+      SetError(std::string(s.message()));
+      positioned.store(false);  // position everything again
+    }
   }
 
   void Handle(RdKafka::Message& m) {
@@ -557,7 +597,11 @@ absl::Time KafkaSync::fresh_as_of() const { return impl_->shared->tracker.fresh_
 SyncStats KafkaSync::Stats() const {
   SyncStats s;
   s.positioned = impl_->positioned.load();
-  s.broker_reachable = impl_->shared->broker_reachable.load();
+  // A probe stuck in librdkafka never reports failure: judge by the last
+  // answer's age as well.
+  const absl::Time last_ok = absl::FromUnixMicros(impl_->shared->last_probe_ok_us.load());
+  s.broker_reachable = impl_->shared->broker_reachable.load() &&
+                       absl::Now() - last_ok < absl::Milliseconds(2 * impl_->ProbeTimeoutMs());
   s.fresh_as_of = impl_->shared->tracker.fresh_as_of();
   s.partitions = impl_->shared->tracker.Partitions();
   s.events_received = impl_->events_received.load();
