@@ -230,7 +230,10 @@ void StaleFillIsNotCached(const std::string& mode) {
   Replica writer("writer", topic, mode);
   ASSERT_TRUE(WaitFor([&] { return reader.kafka->positioned(); })) << "reader never positioned";
 
-  absl::StatusOr<uint64_t> v1 = writer.Put("k", "old");
+  // v1 goes straight to the store (no event), so the only event the reader
+  // can apply below is v2's.
+  absl::StatusOr<uint64_t> v1 =
+      writer.pg->Put("default", "k", "old", store::Precondition::None(), {});
   ASSERT_TRUE(v1.ok()) << v1.status();
   // The reader misses and loads; the hook holds the load after it read v1.
   holding.Arm("k");
