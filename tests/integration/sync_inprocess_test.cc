@@ -7,6 +7,9 @@
 //     deleted only after the broker acknowledged it, and two relays racing
 //     over the same rows publish each exactly once (FOR UPDATE SKIP LOCKED).
 //   - Without a broker, the relay keeps the rows.
+//   - Retention passing the consumer's position (records deleted under it)
+//     is lost events: the sink is told (the replica flushes), it is
+//     counted, and the consumer carries on from the partition's end.
 #include <unistd.h>
 
 #include <atomic>
@@ -18,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/mutex.h"
+#include "librdkafka/rdkafka.h"
 #include "gtest/gtest.h"
 #include "service/cache_service.h"
 #include "service/namespaces.h"
@@ -418,6 +422,130 @@ TEST_F(SyncInProcessTest, WithoutABrokerTheRelayKeepsTheRows) {
   absl::StatusOr<size_t> n = relay.RunOnce();
   EXPECT_FALSE(n.ok());
   EXPECT_EQ(PgHarness::Get().Psql(kDb, "SELECT count(*) FROM cachecar_outbox"), "1");
+}
+
+// Blocks in its first OnEvent until Release(), so the consumer falls behind.
+class BlockingSink final : public sync::EventSink {
+ public:
+  void OnEvent(const sync::Event&) override {
+    MutexLock lock(&mu_);
+    ++events_;
+    cv_.SignalAll();
+    while (!released_) cv_.Wait(&mu_);
+  }
+  void OnEventsLost(absl::string_view) override {
+    MutexLock lock(&mu_);
+    ++lost_;
+  }
+  void WaitForFirstEvent() {
+    MutexLock lock(&mu_);
+    while (events_ == 0) cv_.Wait(&mu_);
+  }
+  void Release() {
+    MutexLock lock(&mu_);
+    released_ = true;
+    cv_.SignalAll();
+  }
+  int lost() {
+    MutexLock lock(&mu_);
+    return lost_;
+  }
+  int events() {
+    MutexLock lock(&mu_);
+    return events_;
+  }
+
+ private:
+  Mutex mu_;
+  CondVar cv_;
+  int events_ ABSL_GUARDED_BY(mu_) = 0;
+  int lost_ ABSL_GUARDED_BY(mu_) = 0;
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Deletes the records of partition 0 of `topic` before `offset` (what
+// retention does), with the Admin API.
+void DeleteRecordsBefore(const std::string& topic, int64_t offset) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  ASSERT_EQ(rd_kafka_conf_set(conf, "bootstrap.servers", Bootstrap().c_str(), err, sizeof(err)),
+            RD_KAFKA_CONF_OK) << err;
+  rd_kafka_t* admin = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  ASSERT_NE(admin, nullptr) << err;
+  rd_kafka_topic_partition_list_t* before = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(before, topic.c_str(), 0)->offset = offset;
+  rd_kafka_DeleteRecords_t* del = rd_kafka_DeleteRecords_new(before);
+  rd_kafka_topic_partition_list_destroy(before);
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(admin);
+  rd_kafka_DeleteRecords(admin, &del, 1, nullptr, queue);
+  rd_kafka_DeleteRecords_destroy(del);
+  rd_kafka_event_t* result = rd_kafka_queue_poll(queue, 30000);
+  ASSERT_NE(result, nullptr) << "DeleteRecords: no answer in 30 s";
+  EXPECT_EQ(rd_kafka_event_error(result), RD_KAFKA_RESP_ERR_NO_ERROR)
+      << rd_kafka_event_error_string(result);
+  const rd_kafka_topic_partition_list_t* offsets =
+      rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(result));
+  ASSERT_EQ(offsets->cnt, 1);
+  EXPECT_EQ(offsets->elems[0].err, RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_EQ(offsets->elems[0].offset, offset);
+  rd_kafka_event_destroy(result);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_destroy(admin);
+}
+
+TEST_F(SyncInProcessTest, RetentionPastThePositionIsLostEventsAndTheConsumerGoesOn) {
+  const std::string topic = CreateTopic("reset", 1);
+  // A consumer that prefetches as little as librdkafka allows, so records
+  // deleted past its first message are records it has not fetched.
+  sync::KafkaOptions k;
+  k.brokers = Bootstrap();
+  k.topic = topic;
+  k.replica_id = "behind";
+  k.properties = {{"queued.min.messages", "1"},
+                  {"queued.max.messages.kbytes", "1"},
+                  {"fetch.max.bytes", "1024"},
+                  {"max.partition.fetch.bytes", "1024"},
+                  {"message.max.bytes", "1000"}};
+  auto consumer = sync::KafkaSync::Create(k);
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  BlockingSink sink;
+  (*consumer)->Start(sink);
+  ASSERT_TRUE(WaitFor([&] { return (*consumer)->positioned(); }));
+
+  auto publisher = sync::KafkaSync::Create({Bootstrap(), topic, "publisher"});
+  ASSERT_TRUE(publisher.ok());
+  Recorder unused;
+  (*publisher)->Start(unused);
+  // One acknowledged event at a time: each is a batch of its own.
+  auto publish = [&](int i) {
+    Notification acked;
+    absl::Status status;
+    (*publisher)->Publish(
+        sync::Event{"default", absl::StrCat("k", i), static_cast<uint64_t>(i + 1),
+                    sync::Op::kUpsert, std::string(200, 'x'), "publisher", absl::Now()},
+        [&](absl::Status s) {
+          status = s;
+          acked.Notify();
+        });
+    acked.WaitForNotification();
+    ASSERT_TRUE(status.ok()) << status;
+  };
+  publish(0);
+  sink.WaitForFirstEvent();  // the consumer is now stuck at offset 0
+  for (int i = 1; i < 60; ++i) publish(i);
+  DeleteRecordsBefore(topic, 50);
+  sink.Release();
+  ASSERT_TRUE(WaitFor([&] { return sink.lost() == 1; }))
+      << "no OnEventsLost; events seen " << sink.events();
+  EXPECT_EQ((*consumer)->Stats().offset_resets, 1u);
+  // It goes on from the partition's end: the next event arrives, and the
+  // deleted ones never do.
+  const int seen = sink.events();
+  publish(60);
+  ASSERT_TRUE(WaitFor([&] { return sink.events() > seen; }));
+  EXPECT_LT(sink.events(), 50) << "events under the deleted records were delivered";
+  (*publisher)->Stop(absl::Seconds(2));
+  (*consumer)->Stop(absl::Seconds(2));
 }
 
 }  // namespace
