@@ -288,6 +288,11 @@ int main(int argc, char** argv) {
   if (!config.config_file.empty()) spdlog::info("config file {}", config.config_file);
   if (command == "migrate") return Migrate(config);
   if (command == "check-config") {
+    // librdkafka knows its own property names and values.
+    if (absl::Status s = cachecar::KafkaPropertiesValid(config); !s.ok()) {
+      std::cerr << "cachecar: config: kafka_properties: " << s.message() << "\n";
+      return 2;
+    }
     std::cout << "config OK: " << cachecar::config::DescribeConfig(config) << "\n";
     return 0;
   }

@@ -15,6 +15,23 @@ std::string DefaultReplicaId() {
   return absl::StrCat(host[0] != '\0' ? host : "cachecar", "-", getpid());
 }
 
+namespace {
+
+std::map<std::string, std::string> PropertyMap(const config::Config& config) {
+  std::map<std::string, std::string> out;
+  for (const std::string& item : config.kafka_properties) {
+    const size_t eq = item.find('=');
+    out[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status KafkaPropertiesValid(const config::Config& config) {
+  return sync::ValidateKafkaProperties(PropertyMap(config));
+}
+
 absl::StatusOr<std::unique_ptr<SyncWiring>> SyncWiring::Start(
     const config::Config& config, store::Store& store, service::NamespaceSet& namespaces,
     service::WatchHub* watch) {
@@ -27,10 +44,7 @@ absl::StatusOr<std::unique_ptr<SyncWiring>> SyncWiring::Start(
   kafka.brokers = config.kafka_brokers;
   kafka.topic = config.sync_topic;
   kafka.replica_id = config.replica_id.empty() ? DefaultReplicaId() : config.replica_id;
-  for (const std::string& item : config.kafka_properties) {
-    const size_t eq = item.find('=');
-    kafka.properties[item.substr(0, eq)] = item.substr(eq + 1);
-  }
+  kafka.properties = PropertyMap(config);
   // Probe often enough to notice a stale replica well within the bound.
   kafka.probe_interval =
       std::clamp(config.max_staleness / 8, absl::Milliseconds(50), absl::Milliseconds(500));

@@ -53,6 +53,9 @@ class SyncWiring {
   bool stopped_ = false;
 };
 
+// Checks kafka_properties against librdkafka without connecting.
+absl::Status KafkaPropertiesValid(const config::Config& config);
+
 // hostname-pid, for replica_id when the config leaves it empty.
 std::string DefaultReplicaId();
 

@@ -162,6 +162,11 @@ check "unknown flag is named" "$out" "no-such-flag"
 out="$("$CACHECAR" --help 2>&1)"
 check "--help documents the listen option" "$out" "--listen"
 check "--help documents env vars" "$out" "CACHECAR_MAX_BYTES"
+out="$("$CACHECAR" check-config --kafka-property=linger.ms=soon 2>&1)"; rc=$?
+if [ "$rc" -eq 2 ]; then ok "check-config refuses a bad kafka property"; else not_ok "check-config refuses a bad kafka property (got $rc)" "$out"; fi
+check "check-config names the kafka property" "$out" "linger.ms=soon"
+out="$(timeout 20 "$CACHECAR" --kafka-brokers=127.0.0.1:9092 2>&1)"; rc=$?
+check "a sync topic without the postgres store is refused" "$out" "a sync topic needs store: postgres"
 
 # watch_shows_put NAME CMD ADDRESS...: runs the README's Watch line CMD
 # (prefix "user:") in the background and Puts user:watched at ADDRESS (grpcurl
