@@ -66,9 +66,14 @@ absl::Duration SyncReplication::Staleness() const {
 
 bool SyncReplication::ApplyTo(Namespace& ns, const sync::Event& e) {
   cache::Engine& engine = *ns.engine;
+  // Update mode replaces what this replica holds; it does not add keys it
+  // never read (that would fill every replica with every replica's keys).
+  // For a key it does not hold, the version is still recorded, and loads in
+  // flight are cancelled, as for an invalidation.
+  const bool held = engine.Peek(e.key).kind != cache::Lookup::Kind::kMiss;
   switch (e.op) {
     case sync::Op::kUpsert:
-      if (ns.sync_values && e.value.has_value()) {
+      if (ns.sync_values && e.value.has_value() && held) {
         return engine.Apply(e.key, e.version, cache::ChangeKind::kValue, *e.value) ==
                cache::ApplyResult::kApplied;
       }
@@ -76,8 +81,8 @@ bool SyncReplication::ApplyTo(Namespace& ns, const sync::Event& e) {
              cache::ApplyResult::kApplied;
     case sync::Op::kDelete:
       return engine.Apply(e.key, e.version,
-                          ns.sync_values ? cache::ChangeKind::kTombstone
-                                         : cache::ChangeKind::kInvalidate) ==
+                          ns.sync_values && held ? cache::ChangeKind::kTombstone
+                                                 : cache::ChangeKind::kInvalidate) ==
              cache::ApplyResult::kApplied;
     case sync::Op::kInvalidate:
       if (e.version == 0) {

@@ -67,6 +67,7 @@ class SyncReplicationTest : public ::testing::Test {
 };
 
 TEST_F(SyncReplicationTest, UpdateModeReplacesAndIgnoresOlderOrEqual) {
+  Engine("upd").Apply("k", 2, cache::ChangeKind::kValue, "two");
   replication_.OnEvent(Ev("upd", "k", 5, sync::Op::kUpsert, "five"));
   EXPECT_EQ(Engine("upd").Peek("k").value, "five");
   replication_.OnEvent(Ev("upd", "k", 4, sync::Op::kUpsert, "four"));  // late
@@ -79,6 +80,22 @@ TEST_F(SyncReplicationTest, UpdateModeReplacesAndIgnoresOlderOrEqual) {
   const ApplyStats s = replication_.apply_stats();
   EXPECT_EQ(s.applied, 2u);
   EXPECT_EQ(s.stale, 2u);
+}
+
+TEST_F(SyncReplicationTest, UpdateModeDoesNotAddKeysItDoesNotHold) {
+  cache::FillTicket t = Engine("upd").BeginFill("new");  // a load in flight
+  replication_.OnEvent(Ev("upd", "new", 5, sync::Op::kUpsert, "five"));
+  EXPECT_EQ(Engine("upd").Peek("new").kind, cache::Lookup::Kind::kMiss);
+  // ...but the load that read something older cannot cache it, and neither
+  // can a late older copy of the event.
+  EXPECT_EQ(Engine("upd").CompleteFill(std::move(t), 4, std::string_view("four")),
+            cache::FillResult::kSuperseded);
+  replication_.OnEvent(Ev("upd", "new", 3, sync::Op::kUpsert, "three"));
+  EXPECT_EQ(Engine("upd").Peek("new").kind, cache::Lookup::Kind::kMiss);
+  // A negative entry counts as held: the value replaces it.
+  Engine("upd").Apply("gone", 6, cache::ChangeKind::kTombstone);
+  replication_.OnEvent(Ev("upd", "gone", 7, sync::Op::kUpsert, "back"));
+  EXPECT_EQ(Engine("upd").Peek("gone").value, "back");
 }
 
 TEST_F(SyncReplicationTest, UpsertWithoutValueDrops) {
@@ -175,6 +192,7 @@ TEST(SyncReplicationServeStaleTest, ServeModeTrustsTheCacheAnyway) {
 }
 
 TEST_F(SyncReplicationTest, WatchersSeeAppliedEventsOnly) {
+  Engine("upd").Apply("k", 2, cache::ChangeKind::kValue, "two");
   auto watcher = hub_.Subscribe("upd", "", [] {});
   ASSERT_TRUE(watcher.ok());
   replication_.OnEvent(Ev("upd", "k", 5, sync::Op::kUpsert, "five"));
