@@ -89,7 +89,9 @@ SyncWiring::~SyncWiring() { Stop(); }
 void SyncWiring::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  const absl::Time start = absl::Now();
   if (relay_) relay_->Stop();
+  spdlog::debug("sync: stop: relay done after {}", absl::FormatDuration(absl::Now() - start));
   sync_->Stop(absl::Seconds(3));
 }
 

@@ -553,23 +553,38 @@ void KafkaSync::Start(EventSink& sink) {
 
 void KafkaSync::Stop(absl::Duration timeout) {
   if (impl_->stopped.exchange(true)) return;
+  const absl::Time start = absl::Now();
+  auto lap = [start](const char* step) {
+    spdlog::debug("sync: stop: {} done after {}", step,
+                  absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))));
+  };
+  // With the broker away, waiting helps nobody: what is unacknowledged
+  // stays in the outbox for the relays (and a probe is likely stuck).
+  const bool reachable = Stats().broker_reachable;
   std::shared_ptr<RdKafka::Producer> producer = impl_->CurrentProducer();
-  producer->flush(Millis(timeout));
+  producer->flush(reachable ? Millis(timeout) : 0);
+  lap("flush");
   impl_->stop.Notify();
   impl_->shared->stop.Notify();
   for (std::thread* t : {&impl_->producer_thread, &impl_->consumer_thread}) {
     if (t->joinable()) t->join();
   }
+  lap("threads");
   if (impl_->probe_thread.joinable()) {
-    if (impl_->shared->probe_exited.WaitForNotificationWithTimeout(
-            absl::Milliseconds(impl_->ProbeTimeoutMs() + 500))) {
+    const absl::Duration probe_wait = reachable
+                                          ? absl::Milliseconds(impl_->ProbeTimeoutMs() + 500)
+                                          : absl::Milliseconds(100);
+    if (impl_->shared->probe_exited.WaitForNotificationWithTimeout(probe_wait)) {
       impl_->probe_thread.join();
     } else {  // stuck in librdkafka (see ProbeShared); it ends on its own
       impl_->probe_thread.detach();
     }
   }
+  lap("probe");
   Impl::Retire(producer);  // what is still unacknowledged fails now
+  lap("purge");
   impl_->consumer->close();
+  lap("consumer close");
 }
 
 void KafkaSync::Publish(const Event& event, Delivered delivered) {
