@@ -456,10 +456,14 @@ class Replica {
     return PutResult{s.error_code(), s.error_message(), resp.version()};
   }
 
-  // Drops keys from this replica's cache only.
-  bool Invalidate(const std::vector<std::string>& keys) {
+  // Drops keys from this replica's cache (with `broadcast`, from every
+  // replica's); no keys and `all`: the whole default namespace.
+  bool Invalidate(const std::vector<std::string>& keys, bool broadcast = false,
+                  bool all = false) {
     v1::InvalidateRequest req;
     for (const std::string& k : keys) req.add_keys(k);
+    req.set_broadcast(broadcast);
+    req.set_all(all);
     v1::InvalidateResponse resp;
     return Call(cache_.get(), &v1::Cache::Stub::Invalidate, req, &resp).ok();
   }
@@ -1220,6 +1224,47 @@ TEST_F(SyncClusterTest, GarbageIsSkippedAndCounted) {
   for (Replica* r : {&a, &b}) {
     EXPECT_EQ(r->Metric("cachecar_sync_events_total{result=\"undecodable\"}"), 1.0) << r->name();
     EXPECT_TRUE(r->Ready()) << r->name();
+  }
+}
+
+// Invalidate with broadcast drops the keys (or, with all, the namespace) on
+// every replica, and only those keys.
+TEST_F(SyncClusterTest, BroadcastInvalidateReachesEveryReplica) {
+  CreateTopic(2);
+  Replica& a = SpawnReplica("a");
+  Replica& b = SpawnReplica("b");
+  Replica& c = SpawnReplica("c");
+  WaitReady({&a, &b, &c});
+  const std::string k = Key("k"), other = Key("other");
+  const PutResult put = a.Put(k, "v"), put_other = a.Put(other, "o");
+  ASSERT_TRUE(put.ok() && put_other.ok()) << put.error << put_other.error;
+  for (Replica* r : {&b, &c}) {
+    CacheKey(*r, k, put.version, "v");
+    CacheKey(*r, other, put_other.version, "o");
+    ASSERT_FALSE(HasFatalFailure());
+  }
+  Stopwatch since;
+  ASSERT_TRUE(a.Invalidate({k}, /*broadcast=*/true));
+  for (Replica* r : {&b, &c}) {
+    // Until the key is dropped, Gets answer from the cache; the first Get
+    // after it loads.
+    const auto took = PollUntil(kPropagationBound, [r, &k] {
+      return r->Get(k).source == v1::SOURCE_STORE;
+    });
+    ASSERT_TRUE(took.has_value()) << r->name() << " kept k after a broadcast Invalidate";
+    PrintDelay(absl::StrCat("broadcast Invalidate on a -> dropped on ", r->name()),
+               since.Elapsed());
+    EXPECT_EQ(r->Get(other).source, v1::SOURCE_CACHE) << r->name() << ": other key dropped";
+  }
+
+  // all + broadcast: the whole namespace, everywhere.
+  for (Replica* r : {&b, &c}) CacheKey(*r, other, put_other.version, "o");
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_TRUE(a.Invalidate({}, /*broadcast=*/true, /*all=*/true));
+  for (Replica* r : {&b, &c}) {
+    EXPECT_TRUE(PollUntil(kPropagationBound, [r, &other] {
+      return r->Get(other).source == v1::SOURCE_STORE;
+    }).has_value()) << r->name() << " kept the namespace after a broadcast flush";
   }
 }
 
