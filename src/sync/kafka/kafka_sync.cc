@@ -37,6 +37,20 @@ std::map<std::string, std::string> Merge(std::map<std::string, std::string> base
   return base;
 }
 
+// Asks for `topic`'s metadata through `handle`, which also refreshes the
+// handle's own view of the topic (its partitions, their leaders).
+RdKafka::ErrorCode FetchTopicMetadata(RdKafka::Handle* handle, const std::string& topic,
+                                      std::unique_ptr<RdKafka::Metadata>* out) {
+  std::string err;
+  std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(handle, topic, nullptr, err));
+  if (t == nullptr) return RdKafka::ERR__INVALID_ARG;
+  RdKafka::Metadata* raw = nullptr;
+  const RdKafka::ErrorCode code = handle->metadata(false, t.get(), &raw, kMetadataTimeoutMs);
+  std::unique_ptr<RdKafka::Metadata> md(raw);
+  if (out != nullptr) *out = std::move(md);
+  return code;
+}
+
 // librdkafka's logs and errors into spdlog; flags fatal producer errors.
 class EventLogger final : public RdKafka::EventCb {
  public:
@@ -69,6 +83,18 @@ class EventLogger final : public RdKafka::EventCb {
   const std::string who_;
   std::atomic<bool> fatal_{false};
 };
+
+// A client configuration: `defaults`, then `overrides` on top, and `events`
+// as its log and error callback.
+absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(
+    const std::map<std::string, std::string>& defaults,
+    const std::map<std::string, std::string>& overrides, EventLogger* events) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  if (absl::Status s = ApplyProperties(*conf, Merge(defaults, overrides)); !s.ok()) return s;
+  std::string err;
+  conf->set("event_cb", events, err);
+  return conf;
+}
 
 }  // namespace
 
@@ -122,7 +148,8 @@ struct ProbeShared {
   FreshnessTracker tracker;
   EventLogger events{"probe"};
   std::unique_ptr<RdKafka::Consumer> prober;  // watermark queries only
-  std::atomic<bool> broker_reachable{false};
+  std::atomic<bool> broker_reachable{false};  // the last probe round answered
+  std::atomic<int64_t> last_probe_ok_us{0};    // when a round last answered
   Notification stop;
   Notification probe_exited;
   mutable Mutex error_mu;
@@ -138,17 +165,7 @@ struct ProbeShared {
   }
   // Brings the watermark client's view of the topic up to date (it would
   // otherwise learn of new partitions only at its periodic refresh).
-  void RefreshMetadata() {
-    std::string err;
-    std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(prober.get(), topic, nullptr, err));
-    if (t == nullptr) return;
-    RdKafka::Metadata* raw = nullptr;
-    if (prober->metadata(false, t.get(), &raw, kMetadataTimeoutMs) == RdKafka::ERR_NO_ERROR) {
-      delete raw;
-    }
-  }
-  // Since when the broker has answered no probe (InfinitePast: it has).
-  std::atomic<int64_t> last_probe_ok_us{0};
+  void RefreshMetadata() { FetchTopicMetadata(prober.get(), topic, nullptr); }
   // A partition's low or high watermark; -1 (and the error recorded) if
   // the broker did not answer.
   int64_t Watermark(int32_t partition, bool high, int timeout_ms) {
@@ -235,26 +252,28 @@ struct KafkaSync::Impl {
   std::string LastError() const { return shared->LastError(); }
   int ProbeTimeoutMs() const { return std::max(1000, Millis(options.probe_interval * 4)); }
 
+  // A probe stuck in librdkafka never reports failure: judge by the last
+  // answer's age as well.
+  bool BrokerReachable() const {
+    const absl::Time last_ok = absl::FromUnixMicros(shared->last_probe_ok_us.load());
+    return shared->broker_reachable.load() &&
+           absl::Now() - last_ok < absl::Milliseconds(2 * ProbeTimeoutMs());
+  }
+
   absl::StatusOr<std::shared_ptr<RdKafka::Producer>> MakeProducer() {
-    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    absl::StatusOr<std::unique_ptr<RdKafka::Conf>> conf =
+        MakeConf(DefaultProducerProperties(options), options.properties, &producer_events);
+    if (!conf.ok()) return conf.status();
     std::string err;
-    if (absl::Status s = ApplyProperties(
-            *conf, Merge(DefaultProducerProperties(options), options.properties));
-        !s.ok()) {
-      return s;
-    }
-    conf->set("dr_cb", &reporter, err);
-    conf->set("event_cb", &producer_events, err);
-    RdKafka::Producer* p = RdKafka::Producer::create(conf.get(), err);
+    (*conf)->set("dr_cb", &reporter, err);
+    RdKafka::Producer* p = RdKafka::Producer::create(conf->get(), err);
     if (p == nullptr) return absl::InvalidArgumentError(absl::StrCat("kafka producer: ", err));
     return std::shared_ptr<RdKafka::Producer>(p);
   }
 
   // The watermark client: a plain consumer (no group) of its own.
   absl::Status MakeProber() {
-    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-    std::string err;
-    std::map<std::string, std::string> props = {
+    const std::map<std::string, std::string> defaults = {
         {"bootstrap.servers", options.brokers},
         {"client.id", absl::StrCat("cachecar-probe-", options.replica_id)},
         {"topic.metadata.refresh.interval.ms", "10000"},
@@ -262,10 +281,12 @@ struct KafkaSync::Impl {
         {"reconnect.backoff.max.ms", "1000"},
         {"log.connection.close", "false"},
     };
-    for (const auto& [k, v] : options.properties) props[k] = v;  // TLS, SASL
-    if (absl::Status s = ApplyProperties(*conf, props); !s.ok()) return s;
-    conf->set("event_cb", &shared->events, err);
-    shared->prober.reset(RdKafka::Consumer::create(conf.get(), err));
+    // options.properties too: TLS and SASL settings apply to it as well.
+    absl::StatusOr<std::unique_ptr<RdKafka::Conf>> conf =
+        MakeConf(defaults, options.properties, &shared->events);
+    if (!conf.ok()) return conf.status();
+    std::string err;
+    shared->prober.reset(RdKafka::Consumer::create(conf->get(), err));
     if (shared->prober == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("kafka watermark client: ", err));
     }
@@ -273,15 +294,11 @@ struct KafkaSync::Impl {
   }
 
   absl::Status MakeConsumer() {
-    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    absl::StatusOr<std::unique_ptr<RdKafka::Conf>> conf =
+        MakeConf(DefaultConsumerProperties(options), options.properties, &consumer_events);
+    if (!conf.ok()) return conf.status();
     std::string err;
-    if (absl::Status s = ApplyProperties(
-            *conf, Merge(DefaultConsumerProperties(options), options.properties));
-        !s.ok()) {
-      return s;
-    }
-    conf->set("event_cb", &consumer_events, err);
-    consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+    consumer.reset(RdKafka::KafkaConsumer::create(conf->get(), err));
     if (consumer == nullptr) return absl::InvalidArgumentError(absl::StrCat("kafka consumer: ", err));
     return absl::OkStatus();
   }
@@ -301,15 +318,7 @@ struct KafkaSync::Impl {
   void ProducerLoop() {
     // Connect (and get the idempotent producer id) now, not on the first
     // write: that first publish would otherwise take most of a second.
-    {
-      std::string err;
-      std::shared_ptr<RdKafka::Producer> p = CurrentProducer();
-      std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(p.get(), options.topic, nullptr, err));
-      RdKafka::Metadata* raw = nullptr;
-      if (t != nullptr && p->metadata(false, t.get(), &raw, kMetadataTimeoutMs) == RdKafka::ERR_NO_ERROR) {
-        delete raw;
-      }
-    }
+    FetchTopicMetadata(CurrentProducer().get(), options.topic, nullptr);
     while (!stop.HasBeenNotified()) {
       if (producer_events.TakeFatal()) {
         absl::StatusOr<std::shared_ptr<RdKafka::Producer>> fresh = MakeProducer();
@@ -330,13 +339,11 @@ struct KafkaSync::Impl {
 
   // The topic's partition ids, or an error saying why not.
   absl::StatusOr<std::vector<int32_t>> ListPartitions() {
-    std::string err;
-    std::unique_ptr<RdKafka::Topic> topic(
-        RdKafka::Topic::create(consumer.get(), options.topic, nullptr, err));
-    if (topic == nullptr) return absl::InternalError(err);
-    RdKafka::Metadata* raw = nullptr;
-    const RdKafka::ErrorCode code = consumer->metadata(false, topic.get(), &raw, kMetadataTimeoutMs);
-    std::unique_ptr<RdKafka::Metadata> md(raw);
+    std::unique_ptr<RdKafka::Metadata> md;
+    const RdKafka::ErrorCode code = FetchTopicMetadata(consumer.get(), options.topic, &md);
+    if (code == RdKafka::ERR__INVALID_ARG) {
+      return absl::InternalError(absl::StrCat("cannot make a topic handle for ", options.topic));
+    }
     if (code != RdKafka::ERR_NO_ERROR) {
       return absl::UnavailableError(absl::StrCat("cannot reach the Kafka brokers (",
                                                  options.brokers, "): ", RdKafka::err2str(code)));
@@ -560,7 +567,7 @@ void KafkaSync::Stop(absl::Duration timeout) {
   };
   // With the broker away, waiting helps nobody: what is unacknowledged
   // stays in the outbox for the relays (and a probe is likely stuck).
-  const bool reachable = Stats().broker_reachable;
+  const bool reachable = impl_->BrokerReachable();
   std::shared_ptr<RdKafka::Producer> producer = impl_->CurrentProducer();
   producer->flush(reachable ? Millis(timeout) : 0);
   lap("flush");
@@ -612,11 +619,7 @@ absl::Time KafkaSync::fresh_as_of() const { return impl_->shared->tracker.fresh_
 SyncStats KafkaSync::Stats() const {
   SyncStats s;
   s.positioned = impl_->positioned.load();
-  // A probe stuck in librdkafka never reports failure: judge by the last
-  // answer's age as well.
-  const absl::Time last_ok = absl::FromUnixMicros(impl_->shared->last_probe_ok_us.load());
-  s.broker_reachable = impl_->shared->broker_reachable.load() &&
-                       absl::Now() - last_ok < absl::Milliseconds(2 * impl_->ProbeTimeoutMs());
+  s.broker_reachable = impl_->BrokerReachable();
   s.fresh_as_of = impl_->shared->tracker.fresh_as_of();
   s.partitions = impl_->shared->tracker.Partitions();
   s.events_received = impl_->events_received.load();
