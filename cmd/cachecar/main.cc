@@ -5,7 +5,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <limits>
 #include <thread>
 #include <iostream>
 #include <string>
@@ -125,31 +124,7 @@ int Serve(const cachecar::config::Config& config) {
   });
 
   if (sync) {
-    metrics.SetSyncSource([&sync, &cache] {
-      const sync::SyncStats stats = sync->sync().Stats();
-      const service::ApplyStats applied = sync->replication().apply_stats();
-      metrics::Metrics::SyncSample s;
-      s.positioned = stats.positioned;
-      s.broker_reachable = stats.broker_reachable;
-      s.bypass = !sync->replication().CacheTrusted();
-      const absl::Duration staleness = sync->replication().Staleness();
-      s.staleness_seconds = staleness == absl::InfiniteDuration()
-                                ? std::numeric_limits<double>::infinity()
-                                : absl::ToDoubleSeconds(staleness);
-      for (const sync::PartitionState& p : stats.partitions) s.lag.push_back({p.partition, p.lag()});
-      s.applied = applied.applied;
-      s.stale = applied.stale;
-      s.unknown_namespace = applied.unknown_namespace;
-      s.undecodable = stats.events_undecodable;
-      s.offset_resets = stats.offset_resets;
-      s.published = stats.published;
-      s.publish_failures = stats.publish_failures;
-      s.producer_restarts = stats.producer_restarts;
-      s.relayed = sync->relay() != nullptr ? sync->relay()->relayed() : 0;
-      s.retired = sync->announcer().retired();
-      s.bypassed_reads = cache.bypassed_reads();
-      return s;
-    });
+    metrics.SetSyncSource([&sync, &cache] { return sync->MetricsSample(cache.bypassed_reads()); });
   }
 
   std::unique_ptr<metrics::MetricsEndpoint> metrics_endpoint;

@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 #include "sync/kafka/kafka_sync.h"
@@ -93,6 +95,32 @@ void SyncWiring::Stop() {
   if (relay_) relay_->Stop();
   spdlog::debug("sync: stop: relay done after {}", absl::FormatDuration(absl::Now() - start));
   sync_->Stop(absl::Seconds(3));
+}
+
+metrics::Metrics::SyncSample SyncWiring::MetricsSample(uint64_t bypassed_reads) const {
+  const sync::SyncStats stats = sync_->Stats();
+  const service::ApplyStats applied = replication_->apply_stats();
+  metrics::Metrics::SyncSample s;
+  s.positioned = stats.positioned;
+  s.broker_reachable = stats.broker_reachable;
+  s.bypass = !replication_->CacheTrusted();
+  const absl::Duration staleness = replication_->Staleness();
+  s.staleness_seconds = staleness == absl::InfiniteDuration()
+                            ? std::numeric_limits<double>::infinity()
+                            : absl::ToDoubleSeconds(staleness);
+  for (const sync::PartitionState& p : stats.partitions) s.lag.push_back({p.partition, p.lag()});
+  s.applied = applied.applied;
+  s.stale = applied.stale;
+  s.unknown_namespace = applied.unknown_namespace;
+  s.undecodable = stats.events_undecodable;
+  s.offset_resets = stats.offset_resets;
+  s.published = stats.published;
+  s.publish_failures = stats.publish_failures;
+  s.producer_restarts = stats.producer_restarts;
+  s.relayed = relay_ != nullptr ? relay_->relayed() : 0;
+  s.retired = announcer_->retired();
+  s.bypassed_reads = bypassed_reads;
+  return s;
 }
 
 absl::Status SyncWiring::CheckReady() const {

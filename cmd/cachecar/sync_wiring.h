@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "config/config.h"
+#include "metrics/metrics.h"
 #include "service/namespaces.h"
 #include "service/sync_replication.h"
 #include "service/watch_hub.h"
@@ -34,9 +35,9 @@ class SyncWiring {
   void Stop();
 
   service::SyncReplication& replication() { return *replication_; }
-  const sync::Sync& sync() const { return *sync_; }
-  const sync::OutboxRelay* relay() const { return relay_.get(); }
-  const sync::Announcer& announcer() const { return *announcer_; }
+  // The sync numbers /metrics shows (read at scrape time); `bypassed_reads`
+  // comes from the CacheService.
+  metrics::Metrics::SyncSample MetricsSample(uint64_t bypassed_reads) const;
   // Readiness: OK when positioned and within max_staleness (or
   // stale_reads: serve), else why not.
   absl::Status CheckReady() const;

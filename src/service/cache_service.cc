@@ -122,13 +122,14 @@ bool CacheService::CacheTrusted() {
   return false;
 }
 
-void CacheService::Changed(const Namespace& ns, Change change, bool applied,
-                           absl::string_view value) {
+void CacheService::Changed(const Namespace& ns, Change change, bool tell_replicas,
+                           bool tell_watchers, absl::string_view value) {
   change.ns = ns.name;
   change.local = true;
-  if (hooks_.replication != nullptr) hooks_.replication->Announce(ns, change, value);
-  // A racing newer write already reached the engine (and its watchers).
-  if (applied && hooks_.watch != nullptr) hooks_.watch->Publish(change);
+  if (tell_replicas && hooks_.replication != nullptr) {
+    hooks_.replication->Announce(ns, change, value);
+  }
+  if (tell_watchers && hooks_.watch != nullptr) hooks_.watch->Publish(change);
 }
 
 absl::Status CacheService::CheckKey(absl::string_view key) const {
@@ -394,8 +395,10 @@ void CacheService::Put(absl::string_view ns_name, std::string key, std::string v
       FaultPoint(kFaultAfterCommit);
       const cache::ApplyResult applied =
           ns.engine->Apply(key, *version, cache::ChangeKind::kValue, value, options.ttl);
-      Changed(ns, Change{"", key, *version, ChangeOp::kUpsert},
-              applied == cache::ApplyResult::kApplied, value);
+      // A racing newer write may already have reached the engine (and its
+      // watchers); the other replicas hear of this one regardless.
+      Changed(ns, Change{"", key, *version, ChangeOp::kUpsert}, /*tell_replicas=*/true,
+              /*tell_watchers=*/applied == cache::ApplyResult::kApplied, value);
     } else if (store::IsOutcomeUnknown(version.status())) {
       ns.engine->Invalidate(key);
     }
@@ -422,7 +425,8 @@ void CacheService::Delete(absl::string_view ns_name, std::string key,
                   cache::ApplyResult::kApplied;
       }
       if (result->found) {
-        Changed(ns, Change{"", key, result->version, ChangeOp::kDelete}, applied);
+        Changed(ns, Change{"", key, result->version, ChangeOp::kDelete}, /*tell_replicas=*/true,
+                /*tell_watchers=*/applied);
       }
       return done(DeleteOutcome{result->found, result->version});
     }
@@ -438,16 +442,10 @@ void CacheService::Invalidate(absl::string_view ns_name, std::vector<std::string
   if (!found.ok()) return done(found.status());
   Namespace& ns = **found;
   // Other replicas hear of it only with `broadcast`; local watchers always.
-  auto changed = [this, &ns, broadcast](Change change) {
-    change.ns = ns.name;
-    change.local = true;
-    if (broadcast && hooks_.replication != nullptr) hooks_.replication->Announce(ns, change, {});
-    if (hooks_.watch != nullptr) hooks_.watch->Publish(change);
-  };
   if (all) {
-    if (!pool_.TrySubmit([&ns, done, changed] {
+    if (!pool_.TrySubmit([this, &ns, done, broadcast] {
           const uint64_t dropped = ns.engine->Flush();
-          changed(Change{"", "", 0, ChangeOp::kFlush});
+          Changed(ns, Change{"", "", 0, ChangeOp::kFlush}, broadcast, /*tell_watchers=*/true);
           done(dropped);
         })) {
       done(Overloaded());
@@ -462,7 +460,7 @@ void CacheService::Invalidate(absl::string_view ns_name, std::vector<std::string
   uint64_t dropped = 0;
   for (const std::string& key : keys) {
     dropped += ns.engine->Invalidate(key) ? 1 : 0;
-    changed(Change{"", key, 0, ChangeOp::kInvalidate});
+    Changed(ns, Change{"", key, 0, ChangeOp::kInvalidate}, broadcast, /*tell_watchers=*/true);
   }
   done(dropped);
 }

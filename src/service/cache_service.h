@@ -142,10 +142,12 @@ class CacheService {
   // The cache may answer CACHED reads (no replication, or within the bound);
   // counts a bypassed read when not.
   bool CacheTrusted();
-  // After a local change committed: other replicas always hear of it;
-  // watchers only if it moved the engine forward (`applied`), so they see
-  // one key's versions in order.
-  void Changed(const Namespace& ns, Change change, bool applied, absl::string_view value = {});
+  // After a local change: tells the other replicas (a committed write always;
+  // an Invalidate with broadcast) and the watchers (unless a racing newer
+  // write already moved the engine past it, so they see one key's versions
+  // in order). `value` is an upsert's new value.
+  void Changed(const Namespace& ns, Change change, bool tell_replicas, bool tell_watchers,
+               absl::string_view value = {});
 
   // Starts loads for `keys` (unique, all misses) whose flights this caller
   // leads, on the worker pool; fails the flights if the pool is full.

@@ -53,9 +53,7 @@ void SyncReplication::Announce(const Namespace& ns, const Change& change,
   announcer_.Announce(event, /*retire=*/change.version > 0);
 }
 
-bool SyncReplication::WithinBound() const {
-  return sync_.positioned() && absl::Now() - sync_.fresh_as_of() <= options_.max_staleness;
-}
+bool SyncReplication::WithinBound() const { return Staleness() <= options_.max_staleness; }
 
 bool SyncReplication::CacheTrusted() const { return options_.serve_stale || WithinBound(); }
 
@@ -70,10 +68,10 @@ bool SyncReplication::ApplyTo(Namespace& ns, const sync::Event& e) {
   // never read (that would fill every replica with every replica's keys).
   // For a key it does not hold, the version is still recorded, and loads in
   // flight are cancelled, as for an invalidation.
-  const bool held = engine.Peek(e.key).kind != cache::Lookup::Kind::kMiss;
+  auto held = [&] { return engine.Peek(e.key).kind != cache::Lookup::Kind::kMiss; };
   switch (e.op) {
     case sync::Op::kUpsert:
-      if (ns.sync_values && e.value.has_value() && held) {
+      if (ns.sync_values && e.value.has_value() && held()) {
         return engine.Apply(e.key, e.version, cache::ChangeKind::kValue, *e.value) ==
                cache::ApplyResult::kApplied;
       }
@@ -81,8 +79,8 @@ bool SyncReplication::ApplyTo(Namespace& ns, const sync::Event& e) {
              cache::ApplyResult::kApplied;
     case sync::Op::kDelete:
       return engine.Apply(e.key, e.version,
-                          ns.sync_values && held ? cache::ChangeKind::kTombstone
-                                                 : cache::ChangeKind::kInvalidate) ==
+                          ns.sync_values && held() ? cache::ChangeKind::kTombstone
+                                                   : cache::ChangeKind::kInvalidate) ==
              cache::ApplyResult::kApplied;
     case sync::Op::kInvalidate:
       if (e.version == 0) {
