@@ -119,12 +119,18 @@ void SyncReplication::OnEvent(const sync::Event& e) {
     targets.push_back(*ns);
   }
   for (Namespace* ns : targets) {
-    if (!ApplyTo(*ns, e)) {
-      stale_.fetch_add(1, std::memory_order_relaxed);
-      continue;
+    const bool applied = ApplyTo(*ns, e);
+    (applied ? applied_ : stale_).fetch_add(1, std::memory_order_relaxed);
+    if (watch_ == nullptr) continue;
+    // For a key this replica does not hold, "stale" only means "not above
+    // the version its hash slot remembers" (the engine's sketch of dropped
+    // keys), which another key may have raised: it is not proof of older
+    // news, so watchers still hear of the change (they compare versions; a
+    // relay's duplicate may reach them twice).
+    const bool per_key = e.op != sync::Op::kFlush && e.version > 0;
+    if (applied || (per_key && ns->engine->Peek(e.key).kind == cache::Lookup::Kind::kMiss)) {
+      watch_->Publish(Change{ns->name, e.key, e.version, ToChangeOp(e.op)});
     }
-    applied_.fetch_add(1, std::memory_order_relaxed);
-    if (watch_ != nullptr) watch_->Publish(Change{ns->name, e.key, e.version, ToChangeOp(e.op)});
   }
 }
 
