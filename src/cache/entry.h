@@ -80,18 +80,16 @@ struct Entry {
 //   malloc     8-byte chunk header + up to 15 bytes of rounding to 16.
 //   index      absl::flat_hash_set<Entry*> slot (8) + control byte (1), at
 //              the lowest load right after a growth (7/16): 9 * 16 / 7.
-//   ghost      S3-FIFO keeps at most one ghost per main-queue entry: a 4-byte
-//              fingerprint in a std::deque (+1 for its block bookkeeping) and
-//              a flat_hash_map<uint32_t, uint32_t> slot (8) + control byte at
-//              load 7/16. LRU has no ghost; the constant is policy-independent.
+//   ghost      S3-FIFO's ghost table keeps one to three 4-byte fingerprint
+//              slots per main-queue entry (GhostTable in s3fifo_policy.h).
+//              LRU has no ghost; the constant is policy-independent.
 // Key and value share the entry's allocation, so there is no string capacity
 // or SSO slack to add. Not counted: fixed per-shard costs (mutex, policy,
 // 8 KiB version sketch) and open fill tickets, which are transient.
 inline constexpr size_t kEntryHeaderBytes = sizeof(Entry);
 inline constexpr size_t kMallocSlackBytes = 8 + 15;
 inline constexpr size_t kIndexSlotBytes = ((sizeof(Entry*) + 1) * 16 + 6) / 7;
-inline constexpr size_t kGhostBytes =
-    sizeof(uint32_t) + 1 + ((2 * sizeof(uint32_t) + 1) * 16 + 6) / 7;
+inline constexpr size_t kGhostBytes = 3 * sizeof(uint32_t);
 inline constexpr size_t kEntryOverhead =
     kEntryHeaderBytes + kMallocSlackBytes + kIndexSlotBytes + kGhostBytes;
 static_assert(sizeof(Entry) == 56, "update the EntryOverhead derivation");

@@ -1,27 +1,19 @@
-// S3-FIFO eviction: small FIFO, main FIFO with reinsertion, ghost FIFO.
+// S3-FIFO eviction: small FIFO, main FIFO with reinsertion, ghost table.
 #include "cache/s3fifo_policy.h"
+
+#include <algorithm>
 
 namespace cachecar::cache::internal {
 
-void GhostQueue::Add(uint32_t fp) {
-  fifo_.push_back(fp);
-  index_[fp] = next_seq_++;
-}
-
-void GhostQueue::TrimTo(size_t n) {
-  while (fifo_.size() > n) {
-    auto it = index_.find(fifo_.front());
-    if (it != index_.end() && it->second == head_seq_) index_.erase(it);
-    fifo_.pop_front();
-    ++head_seq_;
+void GhostTable::Fit(size_t main_entries) {
+  const size_t low = std::max(kMinSlots, main_entries);
+  const size_t high = std::max(kMinSlots, 3 * main_entries);
+  if (!slots_.empty() && slots_.size() >= low && slots_.size() <= high) return;
+  std::vector<uint32_t> old = std::move(slots_);
+  slots_.assign(std::max(kMinSlots, main_entries + main_entries / 2), 0);
+  for (uint32_t stored : old) {
+    if (stored != 0) slots_[Slot(stored)] = stored;
   }
-  ShrinkIfSparse(index_);
-}
-
-void GhostQueue::Clear() {
-  fifo_ = {};
-  index_ = {};
-  head_seq_ = next_seq_ = 0;
 }
 
 void S3FifoPolicy::Insert(Entry* e) {
@@ -55,7 +47,7 @@ void S3FifoPolicy::Remove(Entry* e) {
     small_bytes_ -= e->charge();
   } else {
     main_.Remove(e);
-    ghost_.TrimTo(main_.size());
+    ghost_.Fit(main_.size());
   }
 }
 
@@ -77,8 +69,8 @@ Entry* S3FifoPolicy::EvictFromSmall() {
       main_.PushFront(e);
       continue;
     }
+    ghost_.Fit(main_.size());
     ghost_.Add(Fingerprint(e->hash));
-    ghost_.TrimTo(main_.size());
     return e;
   }
   return nullptr;
@@ -93,7 +85,7 @@ Entry* S3FifoPolicy::EvictFromMain() {
       continue;
     }
     main_.Remove(e);
-    ghost_.TrimTo(main_.size());
+    ghost_.Fit(main_.size());
     return e;
   }
   return nullptr;

@@ -1,7 +1,7 @@
 // Internal to cache/: S3-FIFO ordering (Yang et al., "FIFO queues are all you
 // need for cache eviction", SOSP'23). New keys enter a small FIFO (~10% of
 // the bytes); keys read while there move to the main FIFO, the rest leave and
-// are remembered in a ghost FIFO of key fingerprints, so a quick return goes
+// are remembered in a ghost of key fingerprints, so a quick return goes
 // straight to main. Main is a FIFO with reinsertion: a 2-bit access counter
 // buys extra rounds. One-hit wonders (scans) never reach main.
 //
@@ -11,32 +11,45 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "cache/eviction_policy.h"
 
 namespace cachecar::cache::internal {
 
-// A bounded FIFO of 32-bit key fingerprints with O(1) membership.
-class GhostQueue {
+// The ghost: 32-bit key fingerprints in a table of 4-byte slots, one to
+// three per main-queue entry. A fingerprint goes to the slot its value picks
+// and overwrites whatever was there, so old fingerprints age out as new ones
+// arrive (after about as many arrivals as there are slots), where a FIFO of
+// the same length would drop them in exact order. It costs 4-12 bytes per
+// main entry; the FIFO plus hash index it replaced cost 26, for hit ratios
+// within 0.25 points of it (docs/BENCHMARKS.md, "Profiling round").
+class GhostTable {
  public:
-  bool Contains(uint32_t fp) const { return index_.contains(fp); }
-  // Forgets `fp` (a ghost hit); its FIFO slot goes stale and ages out.
-  void Erase(uint32_t fp) { index_.erase(fp); }
-  void Add(uint32_t fp);
-  // Drops the oldest fingerprints until at most `n` slots remain.
-  void TrimTo(size_t n);
-  void Clear();
-  size_t size() const { return fifo_.size(); }
+  bool Contains(uint32_t fp) const {
+    return !slots_.empty() && slots_[Slot(Stored(fp))] == Stored(fp);
+  }
+  // Forgets `fp` (a ghost hit).
+  void Erase(uint32_t fp) {
+    if (Contains(fp)) slots_[Slot(Stored(fp))] = 0;
+  }
+  void Add(uint32_t fp) {
+    if (!slots_.empty()) slots_[Slot(Stored(fp))] = Stored(fp);
+  }
+  // Keeps the table at one to three slots per main-queue entry (at least
+  // kMinSlots): rebuilt at 1.5 per entry when it leaves that range.
+  void Fit(size_t main_entries);
+  void Clear() { slots_ = {}; }
+  size_t slots() const { return slots_.size(); }
 
  private:
-  std::deque<uint32_t> fifo_;
-  // fingerprint -> sequence number of its newest FIFO slot; a slot leaving
-  // the FIFO erases the fingerprint only if it is still the newest one.
-  absl::flat_hash_map<uint32_t, uint32_t> index_;
-  uint32_t head_seq_ = 0;  // sequence number of fifo_.front()
-  uint32_t next_seq_ = 0;  // sequence number the next Add takes
+  static constexpr size_t kMinSlots = 64;
+  // 0 marks an empty slot, so fingerprint 0 is stored as 1.
+  static uint32_t Stored(uint32_t fp) { return fp == 0 ? 1 : fp; }
+  size_t Slot(uint32_t stored) const {
+    return static_cast<size_t>((uint64_t{stored} * slots_.size()) >> 32);
+  }
+  std::vector<uint32_t> slots_;
 };
 
 class S3FifoPolicy final : public ReplacementPolicy {
@@ -69,7 +82,7 @@ class S3FifoPolicy final : public ReplacementPolicy {
   EntryList small_;
   EntryList main_;
   size_t small_bytes_ = 0;
-  GhostQueue ghost_;  // at most main_.size() fingerprints
+  GhostTable ghost_;  // sized to main_.size()
 };
 
 }  // namespace cachecar::cache::internal
