@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian package that building and testing cachecar needs.
+# Installs every Debian package that building and testing cachecar needs,
+# plus any package named as an argument (bench/deps.sh adds its peers).
 # Idempotent: packages already present are skipped, so a second run is quick.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ packages=(
   libssl-dev openssl curl
   openjdk-17-jre-headless maven kcat
 
+  "$@"
 )
 
 missing=()

@@ -4,7 +4,8 @@
 # integration tests start a throwaway PostgreSQL 15 and PgBouncer with
 # tests/pg/pg.sh and a one-node Kafka with tests/kafka/kafka.sh, and stop
 # them at the end). Then, unless
-# --quick is given, the checker builds: clang -Wthread-safety -Werror (build
+# --quick is given, a smoke run of the benchmark harness (bench/run.sh
+# --smoke) and the checker builds: clang -Wthread-safety -Werror (build
 # only), ASan+UBSan (all unit tests) and TSan (the tests where threads meet).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -27,6 +28,11 @@ step "tests (gcc): unit and end-to-end"
 ctest --test-dir build --output-on-failure -j"$jobs"
 
 [ "$quick" -eq 1 ] && exit 0
+
+# Seconds-long: proves the benchmark harness (peers, load generator, every
+# section) still works; the numbers mean nothing at this size.
+step "benchmark harness: smoke run"
+BUILD_DIR="$root/build" bash bench/run.sh --smoke --out "$root/build/bench-smoke/results.md"
 
 step "clang -Wthread-safety -Werror (build)"
 cmake --preset clang-tsa >/dev/null

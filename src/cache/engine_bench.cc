@@ -1,5 +1,8 @@
 // Microbenchmarks for the cache engine: Get hits on 1 and 2 threads (the
-// read path's cost floor), and Apply inserts into a full cache (eviction).
+// read path's cost floor), and inserts into a full cache (eviction) on 1 and
+// 2 threads sharing one engine, both as sync events (Apply) and as the read
+// path's miss fills (BeginFill + CompleteFill).
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -72,24 +75,67 @@ BENCHMARK_CAPTURE(BM_GetHit, lru, EvictionPolicy::kLru)
     ->Args({1000, 8})->Args({100000, 8})
     ->Threads(1)->Threads(2)->UseRealTime();
 
-// Inserts of new keys at increasing versions into a cache sized for ~10% of
-// them, so most inserts evict.
-void BM_ApplyInsert(benchmark::State& state) {
-  const auto keys = MakeKeys(size_t{1} << 20, "item:");
+// The keys the insert benchmarks walk, made once for all of them.
+const std::vector<std::string>& InsertKeys() {
+  static const std::vector<std::string> keys = MakeKeys(size_t{1} << 20, "item:");
+  return keys;
+}
+
+// Inserts of new keys into a full cache sized for ~10% of them, so each
+// insert evicts. Thread 0 makes and fills the engine before the timed loop
+// (the threads start it together) and all threads insert into it; their key
+// walks interleave.
+template <typename Insert>
+void RunInserts(benchmark::State& state, Insert insert) {
+  const std::vector<std::string>& keys = InsertKeys();
+  static std::unique_ptr<Engine> engine;
   const std::string value(static_cast<size_t>(state.range(0)), 'v');
-  EngineOptions options;
-  options.max_bytes = (keys.size() / 10) * (Engine::EntryOverhead() + 16 + value.size());
-  Engine engine(options);
-  uint64_t version = 0;
+  if (state.thread_index() == 0) {
+    const size_t capacity = keys.size() / 10;
+    EngineOptions options;
+    options.max_bytes = capacity * (Engine::EntryOverhead() +
+                                    keys.back().size() + value.size());
+    engine = std::make_unique<Engine>(options);
+    // Fill with keys the timed loop reaches last.
+    for (size_t j = keys.size() - capacity; j < keys.size(); ++j) {
+      insert(*engine, keys[j], value);
+    }
+  }
+  const size_t threads = static_cast<size_t>(state.threads());
+  size_t i = static_cast<size_t>(state.thread_index());
   for (auto _ : state) {
-    ++version;
-    benchmark::DoNotOptimize(engine.Apply(keys[version & (keys.size() - 1)],
-                                          version, ChangeKind::kValue, value));
+    insert(*engine, keys[i & (keys.size() - 1)], value);
+    i += threads;
   }
   state.SetItemsProcessed(state.iterations());
-  state.counters["evictions"] = static_cast<double>(engine.Stats().evictions);
+  if (state.thread_index() == 0) {
+    state.counters["evictions"] = static_cast<double>(engine->Stats().evictions);
+    engine.reset();
+  }
 }
-BENCHMARK(BM_ApplyInsert)->Arg(8)->Arg(100);
+
+// Sync events: each insert takes the next version from one counter, as the
+// store hands them out, so an evicted key's slot never makes it stale.
+void BM_ApplyInsert(benchmark::State& state) {
+  static std::atomic<uint64_t> version{0};
+  RunInserts(state, [](Engine& engine, const std::string& key,
+                       const std::string& value) {
+    benchmark::DoNotOptimize(engine.Apply(
+        key, version.fetch_add(1, std::memory_order_relaxed) + 1,
+        ChangeKind::kValue, value));
+  });
+}
+BENCHMARK(BM_ApplyInsert)->Arg(8)->Arg(100)->Threads(1)->Threads(2)->UseRealTime();
+
+// Read-path misses: a ticket, then the loaded value (what the service does).
+void BM_FillInsert(benchmark::State& state) {
+  RunInserts(state, [](Engine& engine, const std::string& key,
+                       const std::string& value) {
+    benchmark::DoNotOptimize(
+        engine.CompleteFill(engine.BeginFill(key), 1, value));
+  });
+}
+BENCHMARK(BM_FillInsert)->Arg(8)->Arg(100)->Threads(1)->Threads(2)->UseRealTime();
 
 }  // namespace
 }  // namespace cachecar::cache

@@ -1,0 +1,642 @@
+#!/usr/bin/env python3
+"""The benchmark harness: cachecar beside its peers, in one run, on one machine.
+
+Started by bench/run.sh (which installs the peers and builds the binaries).
+It starts a throwaway PostgreSQL 15 (tests/pg/pg.sh), a one-node Kafka
+(tests/kafka/kafka.sh), redis-server and cachecar replicas on loopback, runs
+the sections below, and writes markdown tables (docs/BENCHMARKS.md is made
+from them) plus every raw measurement as JSON lines.
+
+Sections: hit (Get hit vs Redis GET vs PostgreSQL PK SELECT), write (Put vs a
+bare upsert), propagation (Put on A -> Watch on B), stampede (1000 cold Gets
+-> PostgreSQL queries), engine (bench/engine.sh: microbenchmarks, hit ratio,
+memory per entry).
+
+Pinning (hit section): cachecar, PostgreSQL with its backends and Redis run
+on core 0 and every load generator (cachecar_load, redis-benchmark, pgbench,
+ghz) on core 1, so a peer and cachecar get the same single core. The write
+and propagation sections are not pinned: a Put involves cachecar, PostgreSQL
+and the Kafka broker in turn, and squeezed onto one core they wait for each
+other's time slices (a Put's p50 went from 0.4 ms to 16 ms that way).
+
+Server CPU per request comes from /proc (utime + stime of the process and its
+children, reaped ones included) over the whole run, warm-up included, divided
+by every request made.
+"""
+import argparse
+import glob
+import json
+import os
+import platform
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVER_CPUS = "0"
+CLIENT_CPUS = "1"
+VALUE_BYTES = 100
+KEYS = 1000
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_env(path):
+    env = {}
+    for line in open(path):
+        if "=" in line:
+            k, v = line.rstrip("\n").split("=", 1)
+            env[k] = v.strip("'")
+    return env
+
+
+# --- CPU accounting from /proc -------------------------------------------------
+
+def _proc_table():
+    table = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            text = open(stat).read()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        pid = int(stat.split("/")[2])
+        # fields[0] is state (field 3); ppid is field 4, utime..cstime 14..17.
+        table[pid] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
+    return table
+
+
+def cpu_seconds(pids):
+    """CPU time of `pids` and all their descendants, live and reaped."""
+    table = _proc_table()
+    children = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo, seen = 0, list(pids), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in table:
+            continue
+        seen.add(pid)
+        total += table[pid][1]
+        todo.extend(children.get(pid, []))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def pin(pid, cpus):
+    """Pins a process, all its threads and its existing children."""
+    table = _proc_table()
+    todo, seen = [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(p)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        todo.extend(c for c, (pp, _) in table.items() if pp == p)
+
+
+def percentile(values, p):
+    if not values:
+        return 0.0
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100.0 * len(values)))]
+
+
+# --- the run -------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.smoke = args.smoke
+        self.build = os.path.abspath(args.build_dir)
+        self.cachecar = os.path.join(self.build, "cmd/cachecar/cachecar")
+        self.load = os.path.join(self.build, "bench/load/cachecar_load")
+        self.work = tempfile.mkdtemp(prefix="cachecar-bench.")
+        self.procs = []
+        self.raw = []
+        self.pg = None
+        self.kafka = None
+        self.out = []
+
+    # ----- infrastructure
+    def run(self, cmd, **kw):
+        return subprocess.run(cmd, check=True, text=True, **kw)
+
+    def spawn(self, cmd, log_name, cpus=None, env=None):
+        if cpus:
+            cmd = ["taskset", "-c", cpus] + cmd
+        f = open(os.path.join(self.work, log_name), "w")
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
+        self.procs.append(p)
+        return p
+
+    def start_postgres(self):
+        d = os.path.join(self.work, "pg")
+        self.run(["bash", f"{ROOT}/tests/pg/pg.sh", "start", d], stdout=subprocess.DEVNULL)
+        self.pg = read_env(os.path.join(d, "env"))
+        self.pg["dir"] = d
+        self.pg["postmaster"] = int(open(f"{self.pg['PG_ROOT']}/data/postmaster.pid").readline())
+        self.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        self.run([self.cachecar, "migrate", "--store=postgres", "--postgres-dsn", self.pg["PG_DSN"]],
+                 stdout=subprocess.DEVNULL)
+        self.psql("CREATE TABLE bench_upsert (namespace text NOT NULL, key text NOT NULL, "
+                  "value bytea NOT NULL, version bigint NOT NULL, PRIMARY KEY (namespace, key))")
+
+    def psql(self, sql):
+        cmd = shlex.split(self.pg["PSQL"]) + ["-At", "-c", sql]
+        return self.run(cmd, capture_output=True).stdout.strip()
+
+    def start_kafka(self):
+        d = os.path.join(self.work, "kafka")
+        env = dict(os.environ)
+        # Full JIT for the broker (the test default stops at C1 to start fast).
+        env.setdefault("KAFKA_JVM_OPTS", "-Xms512m -Xmx1g -XX:+UseG1GC")
+        self.run(["bash", f"{ROOT}/tests/kafka/kafka.sh", "start", d], stdout=subprocess.DEVNULL, env=env)
+        self.kafka = read_env(os.path.join(d, "env"))
+        self.kafka["dir"] = d
+        self.kafka["pid"] = int(open(os.path.join(self.kafka["KAFKA_ROOT"], "kafka.pid")).read())
+        self.topic_count = 0
+
+    def new_topic(self):
+        self.topic_count += 1
+        name = f"bench-sync-{self.topic_count}"
+        self.run(["bash", f"{ROOT}/tests/kafka/kafka.sh", "create-topic", self.kafka["dir"], name, "1"],
+                 stdout=subprocess.DEVNULL)
+        return name
+
+    def start_redis(self):
+        port = free_port()
+        sock = os.path.join(self.work, "redis.sock")
+        p = self.spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                        "--appendonly", "no", "--unixsocket", sock, "--unixsocketperm", "700"],
+                       "redis.log")
+        self.wait_port(port, p, "redis-server")
+        self.redis = {"port": port, "sock": sock, "pid": p.pid}
+        # Same keys as cachecar's: key:%012d (redis-benchmark -r's format), 100 B values.
+        value = "v" * VALUE_BYTES
+        cmds = "".join(
+            f"*3\r\n$3\r\nSET\r\n${len(k)}\r\n{k}\r\n${len(value)}\r\n{value}\r\n"
+            for k in (f"key:{i:012d}" for i in range(KEYS)))
+        self.run(["redis-cli", "-p", str(port), "--pipe"], input=cmds, capture_output=True)
+
+    def wait_port(self, port, proc, what):
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise SystemExit(f"{what} exited: see {self.work}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise SystemExit(f"{what} did not listen on {port}")
+
+    def start_cachecar(self, name, extra, kafka_properties=None, cpus=None):
+        port, metrics = free_port(), free_port()
+        sock = os.path.join(self.work, f"{name}.sock")
+        cmd = [self.cachecar, "--listen", f"127.0.0.1:{port}", "--listen", f"unix://{sock}",
+               "--metrics-listen", f"127.0.0.1:{metrics}", "--log-level", "warning",
+               "--store=postgres", "--postgres-dsn", self.pg["PG_DSN"],
+               "--replica-id", name] + extra
+        for prop in kafka_properties or []:
+            cmd += ["--kafka-property", prop]
+        p = self.spawn(cmd, f"cachecar-{name}.log", cpus=cpus)
+        self.wait_port(port, p, f"cachecar {name}")
+        replica = {"name": name, "tcp": f"127.0.0.1:{port}", "uds": f"unix://{sock}",
+                   "pid": p.pid, "proc": p, "metrics": metrics}
+        if "--kafka-brokers" in extra:
+            self.wait_positioned(replica)
+        return replica
+
+    def kafka_args(self, topic):
+        return ["--kafka-brokers", self.kafka["KAFKA_BOOTSTRAP"], "--sync-topic", topic]
+
+    def metric(self, replica, name):
+        """A metric's value; `name` may carry labels exactly as exposed."""
+        text = urllib.request.urlopen(f"http://127.0.0.1:{replica['metrics']}/metrics", timeout=5).read()
+        for line in text.decode().splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    def wait_positioned(self, replica):
+        for _ in range(300):
+            if self.metric(replica, "cachecar_sync_positioned") == 1 and \
+                    self.metric(replica, "cachecar_sync_bypass") == 0:
+                return
+            time.sleep(0.05)
+        raise SystemExit(f"cachecar {replica['name']} never positioned on the sync topic")
+
+    def stop(self, proc):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def cleanup(self):
+        for p in reversed(self.procs):
+            try:
+                self.stop(p)
+            except Exception:  # cleanup goes on whatever one process did
+                pass
+        if self.kafka:
+            subprocess.run(["bash", f"{ROOT}/tests/kafka/kafka.sh", "stop", self.kafka["dir"]],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if self.pg:
+            subprocess.run(["bash", f"{ROOT}/tests/pg/pg.sh", "stop", self.pg["dir"]],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if self.args.keep_work:
+            log(f"logs kept in {self.work}")
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    # ----- measuring
+    def measured(self, server_pids, cmd, cpus=CLIENT_CPUS):
+        """Runs a load generator; returns (stdout, server CPU s, client CPU s)."""
+        before_server, before_client = cpu_seconds(server_pids), children_cpu()
+        if cpus:
+            cmd = ["taskset", "-c", cpus] + cmd
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed (exit {done.returncode}):\n"
+                             f"{done.stdout}{done.stderr}")
+        out = done.stdout
+        time.sleep(0.2)  # let PostgreSQL reap the backends pgbench used
+        return out, cpu_seconds(server_pids) - before_server, children_cpu() - before_client
+
+    def cachecar_load(self, server_pids, mode, target, cpus=CLIENT_CPUS, **flags):
+        cmd = [self.load, mode, f"--target={target}"] + [
+            f"--{k.replace('_', '-')}={v}" for k, v in flags.items()]
+        out, server, client = self.measured(server_pids, cmd, cpus=cpus)
+        r = json.loads(out.strip().splitlines()[-1])
+        r["server_cpu_us"] = server * 1e6 / max(1, r["calls"])
+        r["client_cpu_us"] = client * 1e6 / max(1, r["calls"])
+        if r["errors"]:
+            raise SystemExit(f"cachecar_load {mode} failed: {r['first_error']}")
+        return r
+
+    def redis_benchmark(self, transport, inflight, seconds):
+        rate = 25000 if inflight == 1 else 120000
+        n = max(2000, int(rate * seconds))
+        where = ["-s", self.redis["sock"]] if transport == "uds" else ["-h", "127.0.0.1", "-p", str(self.redis["port"])]
+        cmd = ["redis-benchmark"] + where + ["-t", "get", "-n", str(n), "-c", str(inflight),
+                                             "-d", str(VALUE_BYTES), "-r", str(KEYS), "-P", "1", "--csv"]
+        out, server, client = self.measured([self.redis["pid"]], cmd)
+        row = [line for line in out.splitlines() if line.startswith('"GET"')][0]
+        f = [float(x.strip('"')) for x in row.split(",")[1:]]
+        return {"rps": f[0], "p50_us": f[3] * 1000, "p99_us": f[5] * 1000, "calls": n,
+                "server_cpu_us": server * 1e6 / n, "client_cpu_us": client * 1e6 / n}
+
+    def pgbench(self, script_sql, transport, inflight, seconds, name, cpus=CLIENT_CPUS):
+        script = os.path.join(self.work, f"{name}.sql")
+        with open(script, "w") as f:
+            f.write(script_sql)
+        host = self.pg["PG_ROOT"] if transport == "uds" else "127.0.0.1"
+        base = ["pgbench", "-n", "-M", "prepared", "-h", host, "-p", self.pg["PG_PORT"], "-U", "postgres",
+                "-c", str(inflight), "-j", "1", "-f", script]
+        if not self.smoke:  # warm the backends' plan caches and the buffer cache
+            self.run(base + ["-T", "1", "cachecar_test"], capture_output=True)
+        prefix = os.path.join(self.work, f"pgb-{name}-{transport}-{inflight}")
+        cmd = base + ["-T", str(max(1, int(seconds))), "-l", f"--log-prefix={prefix}", "cachecar_test"]
+        out, server, client = self.measured([self.pg["postmaster"]], cmd, cpus=cpus)
+        latencies = []
+        for path in glob.glob(prefix + "*"):
+            for line in open(path):
+                latencies.append(int(line.split()[2]))
+            os.unlink(path)
+        tps = float([l for l in out.splitlines() if l.startswith("tps")][0].split()[2])
+        n = len(latencies)
+        return {"rps": tps, "p50_us": percentile(latencies, 50), "p99_us": percentile(latencies, 99),
+                "calls": n, "server_cpu_us": server * 1e6 / max(1, n), "client_cpu_us": client * 1e6 / max(1, n)}
+
+    def ghz(self, server_pids, target, inflight, seconds):
+        ghz = shutil.which("ghz") or "/tmp/ghzbin/ghz"
+        if not os.path.exists(ghz):
+            return None
+        n = max(1000, int((8000 if inflight == 1 else 20000) * seconds))
+        cmd = [ghz, "--insecure", "--format=json", "-n", str(n), "-c", str(inflight),
+               "--call", "cachecar.v1.Cache/Get", "-d", '{"key":"key:000000000001"}', target]
+        out, server, client = self.measured(server_pids, cmd)
+        r = json.loads(out)
+        p = {x["percentage"]: x["latency"] / 1000 for x in r["latencyDistribution"]}
+        return {"rps": r["rps"], "p50_us": p[50], "p99_us": p[99], "calls": n,
+                "server_cpu_us": server * 1e6 / n, "client_cpu_us": client * 1e6 / n}
+
+    def record(self, section, measurement, **labels):
+        row = {**measurement, **labels, "section": section}
+        self.raw.append(row)
+        return row
+
+    # ----- sections
+    def section_hit(self):
+        secs, warm = (0.5, 0.1) if self.smoke else (5, 1)
+        topic = self.new_topic()
+        replica = self.start_cachecar("hit", self.kafka_args(topic))
+        self.cachecar_load([replica["pid"]], "fill", replica["tcp"], inflight=20, keys=KEYS)
+        # The broker stays on both cores: it only serves the replica's idle fetches here.
+        servers = [replica["pid"], self.pg["postmaster"], self.redis["pid"]]
+        for pid in servers:
+            pin(pid, SERVER_CPUS)
+        sql = ("\\set id random(0, %d)\n"
+               "SELECT value FROM cachecar_entries WHERE namespace = 'default' "
+               "AND key = 'key:' || lpad(:id::text, 12, '0');\n" % (KEYS - 1))
+        rows = []
+        for transport in ("tcp", "uds"):
+            for inflight in (1, 50):
+                log(f"hit path: {transport}, {inflight} in flight")
+                r = self.cachecar_load([replica["pid"]], "get", replica[transport], inflight=inflight,
+                                       seconds=secs, warmup=warm, keys=KEYS)
+                if r["from_store"]:
+                    raise SystemExit(f"hit path: {r['from_store']} Gets were answered by the store")
+                rows.append(self.record("hit", r, system="cachecar Get", transport=transport, inflight=inflight))
+                r = self.redis_benchmark(transport, inflight, secs)
+                rows.append(self.record("hit", r, system="Redis GET", transport=transport, inflight=inflight))
+                r = self.pgbench(sql, transport, inflight, secs, "select")
+                rows.append(self.record("hit", r, system="PostgreSQL PK SELECT", transport=transport,
+                                        inflight=inflight))
+        if self.args.ghz:
+            for inflight in (1, 50):
+                log(f"hit path: ghz, {inflight} in flight")
+                r = self.ghz([replica["pid"]], replica["tcp"], inflight, secs)
+                if r:
+                    rows.append(self.record("hit", r, system="cachecar Get (ghz client)", transport="tcp",
+                                            inflight=inflight))
+        for pid in servers:
+            pin(pid, "0-%d" % (os.cpu_count() - 1))
+        self.stop(replica["proc"])
+        self.emit_latency_table(
+            "Hit path: Get of a cached key (100 B values) vs Redis GET vs PostgreSQL PK SELECT",
+            rows, cpu_note="server CPU: the cachecar process / redis-server / the PostgreSQL "
+                           "postmaster and its backends")
+        self.emit_hit_ratios(rows)
+
+    def section_write(self):
+        secs, warm = (0.5, 0.1) if self.smoke else (5, 1)
+        topic = self.new_topic()
+        synced = self.start_cachecar("write-kafka", self.kafka_args(topic))
+        plain = self.start_cachecar("write-plain", [])
+        value_hex = "\\\\x" + "76" * VALUE_BYTES
+        sql = ("\\set k random(1, 2000000000)\n"
+               "INSERT INTO bench_upsert (namespace, key, value, version) "
+               f"VALUES ('default', 'put:' || :k, E'{value_hex}', 1) "
+               "ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value, "
+               "version = bench_upsert.version + 1;\n")
+        rows = []
+        for inflight in (1, 50):
+            log(f"write path: {inflight} in flight")
+            r = self.cachecar_load([synced["pid"], self.pg["postmaster"], self.kafka["pid"]], "put",
+                                   synced["tcp"], cpus=None, inflight=inflight, seconds=secs, warmup=warm)
+            rows.append(self.record("write", r, system="cachecar Put (PostgreSQL commit + outbox + Kafka publish)",
+                                    transport="tcp", inflight=inflight))
+            r = self.cachecar_load([plain["pid"], self.pg["postmaster"]], "put", plain["tcp"],
+                                   cpus=None, inflight=inflight, seconds=secs, warmup=warm)
+            rows.append(self.record("write", r, system="cachecar Put, no sync (PostgreSQL commit)",
+                                    transport="tcp", inflight=inflight))
+            r = self.pgbench(sql, "tcp", inflight, secs, "upsert", cpus=None)
+            rows.append(self.record("write", r, system="PostgreSQL bare upsert (pgbench)", transport="tcp",
+                                    inflight=inflight))
+        self.stop(synced["proc"])
+        self.stop(plain["proc"])
+        self.emit_latency_table(
+            "Write path: Put vs a bare PostgreSQL upsert (100 B values, fresh keys)", rows, pinned=False,
+            cpu_note="server CPU: cachecar + PostgreSQL (+ the Kafka broker for the synced row); "
+                     "PostgreSQL runs with fsync=off, synchronous_commit=off (tests/pg/pg.sh)")
+
+    def section_propagation(self):
+        secs = 0.5 if self.smoke else 10
+        rates = (100,) if self.smoke else (100, 1000)
+        rows = []
+        if not self.smoke:
+            # A fresh broker JIT-compiles for its first tens of thousands of
+            # messages; whichever variant ran first paid for it (p99 x10).
+            topic = self.new_topic()
+            a = self.start_cachecar("warm-a", self.kafka_args(topic))
+            b = self.start_cachecar("warm-b", self.kafka_args(topic))
+            log("propagation: warming the broker up (40000 writes, not measured)")
+            self.cachecar_load([], "propagate", a["tcp"], reader=b["tcp"], cpus=None, rate=1000, seconds=40)
+            self.stop(a["proc"])
+            self.stop(b["proc"])
+        rounds = 1 if self.smoke else 2  # alternated, to show the run-to-run spread
+        for label, props in self.propagation_variants() * rounds:
+            topic = self.new_topic()
+            a = self.start_cachecar("prop-a", self.kafka_args(topic), kafka_properties=props)
+            b = self.start_cachecar("prop-b", self.kafka_args(topic), kafka_properties=props)
+            for rate in rates:
+                log(f"propagation: {label}, {rate} writes/s")
+                parts = {"A": [a["pid"]], "B": [b["pid"]], "PostgreSQL": [self.pg["postmaster"]],
+                         "Kafka": [self.kafka["pid"]]}
+                cpu_before = {k: cpu_seconds(v) for k, v in parts.items()}
+                stale = 'cachecar_sync_events_total{result="stale"}'
+                stale_before = self.metric(b, stale) or 0
+                relayed_before = self.metric(a, "cachecar_outbox_relayed_total") or 0
+                relayed_before += self.metric(b, "cachecar_outbox_relayed_total") or 0
+                r = self.cachecar_load([a["pid"], b["pid"]], "propagate", a["tcp"], reader=b["tcp"],
+                                       cpus=None, rate=rate, seconds=secs)
+                r["cpu_per_write_us"] = {k: (cpu_seconds(v) - cpu_before[k]) * 1e6 / r["writes"]
+                                         for k, v in parts.items()}
+                r["relayed"] = (self.metric(a, "cachecar_outbox_relayed_total") or 0) + \
+                    (self.metric(b, "cachecar_outbox_relayed_total") or 0) - relayed_before
+                r["b_stale"] = (self.metric(b, stale) or 0) - stale_before
+                rows.append(self.record("propagation", r, settings=label))
+            self.stop(a["proc"])
+            self.stop(b["proc"])
+        self.out.append("### Propagation: Put on replica A → seen by a Watch on replica B\n")
+        self.out.append("Real Kafka (one broker, one partition), real PostgreSQL; latency from sending "
+                        "the Put on A to the WatchEvent arriving from B. Unpinned. \"relayed\": outbox rows the relays "
+                        "published because the writer had not retired them in time (duplicates).\n")
+        self.out.append("| librdkafka settings | writes/s | writes | p50 ms | p99 ms | not seen on B | "
+                        "skipped as stale on B | Put p50 / p99 ms (on A) | relayed | "
+                        "CPU µs per write: A / B / PostgreSQL / Kafka |")
+        self.out.append("|---|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            cpu = r["cpu_per_write_us"]
+            self.out.append(f"| {r['settings']} | {r['rate']:.0f} | {r['writes']} | {r['p50_us']/1000:.2f} | "
+                            f"{r['p99_us']/1000:.2f} | {r['missing']} | {r['b_stale']:.0f} | "
+                            f"{r['put_p50_us']/1000:.2f} / {r['put_p99_us']/1000:.2f} | {r['relayed']:.0f} | "
+                            f"{cpu['A']:.0f} / {cpu['B']:.0f} / {cpu['PostgreSQL']:.0f} / {cpu['Kafka']:.0f} |")
+        self.out.append("")
+
+    def propagation_variants(self):
+        """(label, kafka properties) pairs: cachecar's defaults and the control."""
+        if self.args.propagation_variant:
+            return [(v.split(":", 1)[0], [p for p in v.split(":", 1)[1].split(",") if p])
+                    for v in self.args.propagation_variant]
+        librdkafka_defaults = ["linger.ms=5", "socket.nagle.disable=false",
+                               "fetch.wait.max.ms=500", "fetch.error.backoff.ms=500"]
+        return [("cachecar's defaults (linger.ms=1)", None),
+                ("same with linger.ms=2", ["linger.ms=2"]),
+                ("librdkafka defaults (control)", librdkafka_defaults)]
+
+    def section_stampede(self):
+        gets = 100 if self.smoke else 1000
+        rounds = 1 if self.smoke else 3
+        topic = self.new_topic()
+        replica = self.start_cachecar("stampede", self.kafka_args(topic))
+        rows = []
+        for i in range(rounds):
+            key_prefix = f"cold{i}-{os.getpid()}:"
+            key = f"{key_prefix}000000000000"
+            self.psql("INSERT INTO cachecar_entries (namespace, key, value) "
+                      f"VALUES ('default', '{key}', '\\x{'76' * VALUE_BYTES}')")
+            before = self.read_queries(key_prefix)
+            log(f"stampede {i + 1}: {gets} Gets of {key}")
+            r = self.cachecar_load([replica["pid"]], "stampede", replica["tcp"], requests=gets,
+                                   key_prefix=key_prefix)
+            r["pg_queries"] = self.read_queries(key_prefix) - before
+            rows.append(self.record("stampede", r))
+        self.stop(replica["proc"])
+        self.out.append(f"### Stampede: {gets} concurrent Gets of one cold key\n")
+        self.out.append("The key was inserted with psql (so no replica holds it); all Gets are started "
+                        "before the first returns. PostgreSQL queries are counted by pg_stat_statements "
+                        "(statements that read the key).\n")
+        self.out.append("| round | Gets | PostgreSQL queries | replica loads | answered from cache | "
+                        "p50 ms | p99 ms | all done in ms |")
+        self.out.append("|---|---|---|---|---|---|---|---|")
+        for i, r in enumerate(rows):
+            self.out.append(f"| {i + 1} | {r['requests']} | {r['pg_queries']} | {r['replica_loads']} | "
+                            f"{r['from_cache']} | {r['p50_us']/1000:.2f} | {r['p99_us']/1000:.2f} | "
+                            f"{r['seconds']*1000:.1f} |")
+        self.out.append("")
+
+    def read_queries(self, key_prefix):
+        # Statements are normalised (constants become $n): count every call of
+        # a statement that reads cachecar_entries, made while only this key was
+        # being read. Background statements (relay, probes) do not read it.
+        return int(self.psql(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
+            "WHERE query ILIKE '%UNION ALL SELECT%cachecar_tombstones%' "
+            ) or 0)
+
+    def section_engine(self):
+        out = os.path.join(self.work, "engine.md")
+        cmd = ["bash", f"{ROOT}/bench/engine.sh", "--build-dir", self.build, "--out", out]
+        if self.smoke:
+            cmd.append("--smoke")
+        log("engine: bench/engine.sh")
+        self.run(cmd, stdout=subprocess.DEVNULL)
+        self.out.append(open(out).read())
+
+    # ----- output
+    def emit_latency_table(self, title, rows, cpu_note, pinned=True):
+        self.out.append(f"### {title}\n")
+        where = (f"Pinned: servers on core {SERVER_CPUS}, load generator on core {CLIENT_CPUS}" if pinned
+                 else "Not pinned: cachecar, PostgreSQL, Kafka and the load generator share both cores")
+        self.out.append(f"{where}; {cpu_note}.\n")
+        self.out.append("| system | transport | in flight | p50 µs | p99 µs | req/s | server CPU µs/req | "
+                        "client CPU µs/req |")
+        self.out.append("|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            self.out.append(f"| {r['system']} | {r['transport'].upper()} | {r['inflight']} | "
+                            f"{r['p50_us']:.0f} | {r['p99_us']:.0f} | {r['rps']:.0f} | "
+                            f"{r['server_cpu_us']:.1f} | {r['client_cpu_us']:.1f} |")
+        self.out.append("")
+
+    def emit_hit_ratios(self, rows):
+        def find(system, transport, inflight):
+            for r in rows:
+                if r["system"] == system and r["transport"] == transport and r["inflight"] == inflight:
+                    return r
+            return None
+        self.out.append("Ratios (cachecar ÷ peer; goals from issue #6 in brackets):\n")
+        self.out.append("| transport | in flight | p50 vs Redis [≤ 1.0] | req/s vs Redis [≥ 1.0] | "
+                        "p50 vs PostgreSQL [≤ 0.5] | req/s vs PostgreSQL [≥ 3] |")
+        self.out.append("|---|---|---|---|---|---|")
+        for transport in ("tcp", "uds"):
+            for inflight in (1, 50):
+                c = find("cachecar Get", transport, inflight)
+                rd = find("Redis GET", transport, inflight)
+                pg = find("PostgreSQL PK SELECT", transport, inflight)
+                if not (c and rd and pg):
+                    continue
+                self.out.append(
+                    f"| {transport.upper()} | {inflight} | {c['p50_us'] / rd['p50_us']:.2f} | "
+                    f"{c['rps'] / rd['rps']:.2f} | {c['p50_us'] / pg['p50_us']:.2f} | "
+                    f"{c['rps'] / pg['rps']:.2f} |")
+        self.out.append("")
+
+    def header(self):
+        def first_line(cmd):
+            try:
+                return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
+            except (OSError, IndexError):
+                return "?"
+        cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
+        mem = int(open("/proc/meminfo").readline().split()[1]) // (1024 * 1024)
+        commit = first_line(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+        return "\n".join([
+            f"Run of `{' '.join(sys.argv[1:]) or '(full)'}` at commit {commit}, "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+            f"Machine: {os.cpu_count()} × {cpu[0] if cpu else '?'}, {mem} GiB, Linux {platform.release()}.",
+            f"Peers: {first_line(['redis-server', '--version'])}; "
+            f"{first_line(['/usr/lib/postgresql/15/bin/postgres', '--version'])}; "
+            f"Kafka 3.9.1 (KRaft, one node); {first_line(['pgbench', '--version'])}.",
+            ""])
+
+    def main(self):
+        sections = self.args.sections.split(",")
+        try:
+            if any(s in sections for s in ("hit", "write", "propagation", "stampede")):
+                log("starting PostgreSQL and Kafka")
+                self.start_postgres()
+                self.start_kafka()
+            if "hit" in sections:
+                self.start_redis()
+                self.section_hit()
+            if "write" in sections:
+                self.section_write()
+            if "propagation" in sections:
+                self.section_propagation()
+            if "stampede" in sections:
+                self.section_stampede()
+            if "engine" in sections:
+                self.section_engine()
+        finally:
+            self.cleanup()
+        os.makedirs(os.path.dirname(os.path.abspath(self.args.out)), exist_ok=True)
+        with open(self.args.out, "w") as f:
+            f.write(self.header() + "\n" + "\n".join(self.out) + "\n")
+        with open(os.path.splitext(self.args.out)[0] + ".jsonl", "w") as f:
+            for row in self.raw:
+                f.write(json.dumps({k: v for k, v in row.items() if k != "proc"}) + "\n")
+        log(f"wrote {self.args.out}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny runs: proves the harness works (CI)")
+    parser.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench/out/results.md"))
+    parser.add_argument("--sections", default="hit,write,propagation,stampede,engine")
+    parser.add_argument("--ghz", action="store_true", help="also drive the hit path with ghz")
+    parser.add_argument("--keep-work", action="store_true", help="keep logs and data of the run")
+    parser.add_argument("--propagation-variant", action="append", metavar="LABEL:PROP=V,...",
+                        help="propagation with these librdkafka properties instead of the "
+                             "default pair (repeatable)")
+    Bench(parser.parse_args()).main()
+
+
+if __name__ == "__main__":
+    main()
