@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark entry point (not part of the test suite):
 #
-#   bench/run.sh            full run, ~15 min: writes bench/out/results.md
+#   bench/run.sh            full run, ~10 min: writes bench/out/results.md
 #                           (+ results.jsonl, every raw measurement)
 #   bench/run.sh --smoke    seconds-long run that proves the harness works (CI)
 #

@@ -1263,7 +1263,9 @@ type WatchEvent struct {
 	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// The change's version; 0 means unversioned (a broadcast invalidate).
 	// Versions only move forward per key, so an event whose version is lower
-	// than one already seen for the key is older news.
+	// than one already seen for the key is older news. For keys this replica
+	// does not cache, a change learned from elsewhere can arrive twice (the
+	// outbox relay's copy) or after a newer one: compare versions.
 	Version uint64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
 	// What happened.
 	Op WatchOp `protobuf:"varint,3,opt,name=op,proto3,enum=cachecar.v1.WatchOp" json:"op,omitempty"`
