@@ -43,11 +43,27 @@ free_port() {
   return 1
 }
 
+# Closes every descriptor above stderr that this shell inherited (bash's own
+# 255 is close-on-exec). A server started from a test process (pg-start in
+# an outage test) must not keep that process's pipes open: a TSan
+# symbolizer's pipe held by the postmaster kept the symbolizer, and with it
+# ctest's output pipe, open until ctest's timeout.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd="${fd##*/}"
+    if [ "$fd" -gt 2 ] && [ "$fd" -ne 255 ]; then eval "exec $fd>&-"; fi
+  done 2>/dev/null
+}
+
 pg_start() {
   # shellcheck disable=SC1091
   . "$dir/env"
-  as_owner "$pgbin/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/postgres.log" -w -t 60 \
-    -o "-p $PG_PORT" start >/dev/null
+  (
+    close_inherited_fds
+    as_owner "$pgbin/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/postgres.log" -w -t 60 \
+      -o "-p $PG_PORT" start >/dev/null
+  )
 }
 
 pg_stop() {
