@@ -144,11 +144,9 @@ class Bench:
     def run(self, cmd, **kw):
         return subprocess.run(cmd, check=True, text=True, **kw)
 
-    def spawn(self, cmd, log_name, cpus=None, env=None):
-        if cpus:
-            cmd = ["taskset", "-c", cpus] + cmd
+    def spawn(self, cmd, log_name):
         f = open(os.path.join(self.work, log_name), "w")
-        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
         self.procs.append(p)
         return p
 
@@ -211,7 +209,7 @@ class Bench:
             time.sleep(0.05)
         raise SystemExit(f"{what} did not listen on {port}")
 
-    def start_cachecar(self, name, extra, kafka_properties=None, cpus=None):
+    def start_cachecar(self, name, extra, kafka_properties=None):
         port, metrics = free_port(), free_port()
         sock = os.path.join(self.work, f"{name}.sock")
         cmd = [self.cachecar, "--listen", f"127.0.0.1:{port}", "--listen", f"unix://{sock}",
@@ -220,7 +218,7 @@ class Bench:
                "--replica-id", name] + extra
         for prop in kafka_properties or []:
             cmd += ["--kafka-property", prop]
-        p = self.spawn(cmd, f"cachecar-{name}.log", cpus=cpus)
+        p = self.spawn(cmd, f"cachecar-{name}.log")
         self.wait_port(port, p, f"cachecar {name}")
         replica = {"name": name, "tcp": f"127.0.0.1:{port}", "uds": f"unix://{sock}",
                    "pid": p.pid, "proc": p, "metrics": metrics}
@@ -501,11 +499,11 @@ class Bench:
             key = f"{key_prefix}000000000000"
             self.psql("INSERT INTO cachecar_entries (namespace, key, value) "
                       f"VALUES ('default', '{key}', '\\x{'76' * VALUE_BYTES}')")
-            before = self.read_queries(key_prefix)
+            before = self.read_queries()
             log(f"stampede {i + 1}: {gets} Gets of {key}")
             r = self.cachecar_load([replica["pid"]], "stampede", replica["tcp"], requests=gets,
                                    key_prefix=key_prefix)
-            r["pg_queries"] = self.read_queries(key_prefix) - before
+            r["pg_queries"] = self.read_queries() - before
             rows.append(self.record("stampede", r))
         self.stop(replica["proc"])
         self.out.append(f"### Stampede: {gets} concurrent Gets of one cold key\n")
@@ -521,7 +519,7 @@ class Bench:
                             f"{r['seconds']*1000:.1f} |")
         self.out.append("")
 
-    def read_queries(self, key_prefix):
+    def read_queries(self):
         # Statements are normalised (constants become $n): count every call of
         # a statement that reads cachecar_entries, made while only this key was
         # being read. Background statements (relay, probes) do not read it.

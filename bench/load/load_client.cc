@@ -181,7 +181,6 @@ class PutCall : public Call {
     reader_->StartCall();
     reader_->Finish(&response_, &status_, this);
   }
-  int64_t seq = 0;
 
  private:
   const Options& options_;

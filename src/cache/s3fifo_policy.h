@@ -40,7 +40,6 @@ class GhostTable {
   // kMinSlots): rebuilt at 1.5 per entry when it leaves that range.
   void Fit(size_t main_entries);
   void Clear() { slots_ = {}; }
-  size_t slots() const { return slots_.size(); }
 
  private:
   static constexpr size_t kMinSlots = 64;

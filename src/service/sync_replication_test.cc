@@ -206,8 +206,9 @@ TEST_F(SyncReplicationTest, WatchersSeeAppliedEventsOnly) {
 // The engine remembers versions of keys it does not hold per hash slot, so
 // a key's slot can be above the key's own newest version (another key raised
 // it; events of different keys arrive out of version order). Watchers must
-// still hear of that key's change: the benchmark's propagation run lost one
-// of 10,000 writes this way before.
+// still hear of that key's change. (Found while explaining a benchmark run
+// whose reader's Watch missed 1 of 10,000 writes; that this was its cause is
+// not proven.)
 TEST_F(SyncReplicationTest, WatchersHearOfUnheldKeysWhoseSlotIsAhead) {
   for (int i = 0; i < 200000; ++i) {
     Engine("upd").Apply("other:" + std::to_string(i), 1000, cache::ChangeKind::kInvalidate);
