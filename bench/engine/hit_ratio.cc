@@ -46,9 +46,7 @@ std::string_view KeyFor(uint32_t id, char (&buf)[kKeyBytes]) {
 
 // A uniform double in [0, 1) from the generator's top 53 bits: unlike
 // std::uniform_real_distribution, the same in every standard library.
-double Uniform(std::mt19937_64& rng) {
-  return static_cast<double>(rng() >> 11) * 0x1.0p-53;
-}
+double Uniform(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 // Draws key ids 0..n-1 with P(rank r) ~ 1/r^alpha. Ranks are shuffled onto
 // ids so popularity is unrelated to key order.
@@ -68,8 +66,7 @@ class ZipfKeys {
     }
   }
   uint32_t Next(std::mt19937_64& rng) const {
-    const size_t rank =
-        std::lower_bound(cdf_.begin(), cdf_.end(), Uniform(rng)) - cdf_.begin();
+    const size_t rank = std::lower_bound(cdf_.begin(), cdf_.end(), Uniform(rng)) - cdf_.begin();
     return ids_[std::min(rank, ids_.size() - 1)];
   }
 
@@ -89,8 +86,8 @@ Trace ZipfTrace(uint32_t keys, size_t requests, uint64_t seed) {
 // Zipf requests with sequential scans of never-repeated keys (ids from
 // `keys` up) interleaved at random points; scans are `scan_fraction` of the
 // requests, each `scan_length` long.
-Trace ScanPollutedTrace(uint32_t keys, size_t requests, uint32_t scan_length,
-                        double scan_fraction, uint64_t seed) {
+Trace ScanPollutedTrace(uint32_t keys, size_t requests, uint32_t scan_length, double scan_fraction,
+                        uint64_t seed) {
   std::mt19937_64 rng(seed);
   const ZipfKeys zipf(keys, 0.9, rng);
   // P(a scan starts) solving p*L / (p*L + (1 - p)) = scan_fraction.
@@ -130,13 +127,12 @@ struct EngineRun {
 // Replays `trace` through an Engine sized for `capacity` entries as a
 // read-through cache. Aborts if the engine rejects a fill or holds other
 // than min(capacity, unique keys) entries at the end.
-EngineRun ReplayThroughEngine(const Trace& trace, size_t capacity,
-                              size_t unique_keys, EvictionPolicy policy) {
+EngineRun ReplayThroughEngine(const Trace& trace, size_t capacity, size_t unique_keys,
+                              EvictionPolicy policy) {
   EngineOptions options;
   options.shards = 1;
   options.policy = policy;
-  options.max_bytes =
-      capacity * (kKeyBytes + kValueBytes + Engine::EntryOverhead());
+  options.max_bytes = capacity * (kKeyBytes + kValueBytes + Engine::EntryOverhead());
   Engine engine(options);
   const std::string value(kValueBytes, 'v');
   char buf[kKeyBytes];
@@ -147,10 +143,8 @@ EngineRun ReplayThroughEngine(const Trace& trace, size_t capacity,
       ++hits;
       continue;
     }
-    if (engine.CompleteFill(engine.BeginFill(key), 1, value) !=
-        FillResult::kAccepted) {
-      std::fprintf(stderr, "fill of %.*s rejected\n",
-                   static_cast<int>(key.size()), key.data());
+    if (engine.CompleteFill(engine.BeginFill(key), 1, value) != FillResult::kAccepted) {
+      std::fprintf(stderr, "fill of %.*s rejected\n", static_cast<int>(key.size()), key.data());
       std::exit(1);
     }
   }
@@ -159,8 +153,7 @@ EngineRun ReplayThroughEngine(const Trace& trace, size_t capacity,
     std::fprintf(stderr,
                  "engine holds %llu entries (want %zu), counted %llu hits "
                  "(want %llu)\n",
-                 static_cast<unsigned long long>(stats.entries),
-                 std::min(capacity, unique_keys),
+                 static_cast<unsigned long long>(stats.entries), std::min(capacity, unique_keys),
                  static_cast<unsigned long long>(stats.hits),
                  static_cast<unsigned long long>(hits));
     std::exit(1);
@@ -228,16 +221,16 @@ void CheckRefillAfterEviction(bool verbose) {
     engine.CompleteFill(engine.BeginFill(KeyFor(id, buf)), 1, value);
   }
   const bool evicted = engine.Peek(KeyFor(0, buf)).kind == Lookup::Kind::kMiss;
-  const bool apply_stale = engine.Apply(KeyFor(0, buf), 1, ChangeKind::kValue,
-                                        value) == ApplyResult::kStale;
+  const bool apply_stale =
+      engine.Apply(KeyFor(0, buf), 1, ChangeKind::kValue, value) == ApplyResult::kStale;
   const bool refilled =
-      engine.CompleteFill(engine.BeginFill(KeyFor(0, buf)), 1, value) ==
-          FillResult::kAccepted &&
+      engine.CompleteFill(engine.BeginFill(KeyFor(0, buf)), 1, value) == FillResult::kAccepted &&
       engine.Get(KeyFor(0, buf)).kind == Lookup::Kind::kHit;
   if (verbose) {
-    std::printf("self-check: evicted=%d apply-at-same-version-stale=%d "
-                "refill-accepted=%d\n",
-                evicted, apply_stale, refilled);
+    std::printf(
+        "self-check: evicted=%d apply-at-same-version-stale=%d "
+        "refill-accepted=%d\n",
+        evicted, apply_stale, refilled);
   }
   if (!evicted || !refilled) {
     std::fprintf(stderr, "self-check failed: an evicted key cannot be refilled\n");
@@ -255,24 +248,20 @@ struct Row {
 };
 
 void Measure(const std::string& name, const Trace& trace, size_t key_universe,
-             const std::vector<double>& percents, bool verbose,
-             std::vector<Row>& rows) {
+             const std::vector<double>& percents, bool verbose, std::vector<Row>& rows) {
   const size_t unique_keys = UniqueKeys(trace);
   for (double percent : percents) {
-    const size_t capacity = std::max<size_t>(
-        2, static_cast<size_t>(std::llround(key_universe * percent / 100)));
-    const EngineRun s3 =
-        ReplayThroughEngine(trace, capacity, unique_keys, EvictionPolicy::kS3Fifo);
-    const EngineRun lru =
-        ReplayThroughEngine(trace, capacity, unique_keys, EvictionPolicy::kLru);
+    const size_t capacity =
+        std::max<size_t>(2, static_cast<size_t>(std::llround(key_universe * percent / 100)));
+    const EngineRun s3 = ReplayThroughEngine(trace, capacity, unique_keys, EvictionPolicy::kS3Fifo);
+    const EngineRun lru = ReplayThroughEngine(trace, capacity, unique_keys, EvictionPolicy::kLru);
     if (verbose) {
-      std::printf("%s capacity=%zu: engine entries at end s3fifo=%llu lru=%llu\n",
-                  name.c_str(), capacity,
-                  static_cast<unsigned long long>(s3.entries_at_end),
+      std::printf("%s capacity=%zu: engine entries at end s3fifo=%llu lru=%llu\n", name.c_str(),
+                  capacity, static_cast<unsigned long long>(s3.entries_at_end),
                   static_cast<unsigned long long>(lru.entries_at_end));
     }
-    rows.push_back({name, capacity, percent, s3.hit_ratio, lru.hit_ratio,
-                    BeladyHitRatio(trace, capacity)});
+    rows.push_back(
+        {name, capacity, percent, s3.hit_ratio, lru.hit_ratio, BeladyHitRatio(trace, capacity)});
   }
 }
 
@@ -287,33 +276,31 @@ int Run(bool smoke, bool verbose) {
 
   std::vector<Row> rows;
   Measure("zipf 0.9", ZipfTrace(keys, requests, 1), keys, sizes, verbose, rows);
-  Measure("zipf 0.9 + 20% scans",
-          ScanPollutedTrace(keys, requests, keys / 50, 0.2, 2), keys, sizes,
+  Measure("zipf 0.9 + 20% scans", ScanPollutedTrace(keys, requests, keys / 50, 0.2, 2), keys, sizes,
           verbose, rows);
-  Measure("loop", LoopTrace(loop_length, loop_requests), loop_length,
-          loop_sizes, verbose, rows);
+  Measure("loop", LoopTrace(loop_length, loop_requests), loop_length, loop_sizes, verbose, rows);
 
-  std::printf("Traces: %u keys, %zu requests (zipf; scans of %u new keys); "
-              "loop of %u keys, %zu requests. Shards=1, %zu B keys, %zu B "
-              "values; hit ratios over all requests, cold start included.\n\n",
-              keys, requests, keys / 50, loop_length, loop_requests, kKeyBytes,
-              kValueBytes);
-  std::printf("| trace | cache size (entries, %% of keys) | S3-FIFO hit ratio "
-              "| LRU hit ratio | Bélády | S3-FIFO − LRU |\n");
+  std::printf(
+      "Traces: %u keys, %zu requests (zipf; scans of %u new keys); "
+      "loop of %u keys, %zu requests. Shards=1, %zu B keys, %zu B "
+      "values; hit ratios over all requests, cold start included.\n\n",
+      keys, requests, keys / 50, loop_length, loop_requests, kKeyBytes, kValueBytes);
+  std::printf(
+      "| trace | cache size (entries, %% of keys) | S3-FIFO hit ratio "
+      "| LRU hit ratio | Bélády | S3-FIFO − LRU |\n");
   std::printf("|---|---|---|---|---|---|\n");
   std::vector<const Row*> losses;
   for (const Row& r : rows) {
-    std::printf("| %s | %zu (%g%%) | %.2f%% | %.2f%% | %.2f%% | %+.2f pp |\n",
-                r.trace.c_str(), r.capacity, r.percent_of_keys, 100 * r.s3fifo,
-                100 * r.lru, 100 * r.belady, 100 * (r.s3fifo - r.lru));
+    std::printf("| %s | %zu (%g%%) | %.2f%% | %.2f%% | %.2f%% | %+.2f pp |\n", r.trace.c_str(),
+                r.capacity, r.percent_of_keys, 100 * r.s3fifo, 100 * r.lru, 100 * r.belady,
+                100 * (r.s3fifo - r.lru));
     if (r.s3fifo < r.lru) losses.push_back(&r);
   }
   std::printf("\nGoal \"S3-FIFO >= LRU on every trace and size\": %s\n",
               losses.empty() ? "holds" : "does NOT hold");
   for (const Row* r : losses) {
-    std::printf("- %s, %zu entries (%g%%): S3-FIFO %.2f%% < LRU %.2f%%\n",
-                r->trace.c_str(), r->capacity, r->percent_of_keys,
-                100 * r->s3fifo, 100 * r->lru);
+    std::printf("- %s, %zu entries (%g%%): S3-FIFO %.2f%% < LRU %.2f%%\n", r->trace.c_str(),
+                r->capacity, r->percent_of_keys, 100 * r->s3fifo, 100 * r->lru);
   }
   return 0;
 }

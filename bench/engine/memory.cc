@@ -35,8 +35,7 @@ uint64_t ResidentBytes() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");
   unsigned long long total_pages = 0;
   unsigned long long resident_pages = 0;
-  if (f == nullptr || std::fscanf(f, "%llu %llu", &total_pages,
-                                  &resident_pages) != 2) {
+  if (f == nullptr || std::fscanf(f, "%llu %llu", &total_pages, &resident_pages) != 2) {
     std::fprintf(stderr, "cannot read /proc/self/statm\n");
     std::exit(1);
   }
@@ -58,8 +57,8 @@ int Run(size_t n) {
   const uint64_t rss_before = ResidentBytes();
   for (size_t i = 0; i < n; ++i) {
     std::snprintf(key, sizeof(key), "key:%07zu", i);
-    if (engine.Apply(std::string_view(key, kKeyBytes), 1, ChangeKind::kValue,
-                     value) != ApplyResult::kApplied) {
+    if (engine.Apply(std::string_view(key, kKeyBytes), 1, ChangeKind::kValue, value) !=
+        ApplyResult::kApplied) {
       std::fprintf(stderr, "insert of %s was not applied\n", key);
       return 1;
     }
@@ -75,16 +74,16 @@ int Run(size_t n) {
   const double payload = kKeyBytes + kValueBytes;
   const double rss_per_entry = static_cast<double>(rss_after - rss_before) / n;
   const double accounted_per_entry = static_cast<double>(stats.bytes) / n;
-  std::printf("entries: %zu (key %zu B, value %zu B), shards: %zu\n", n,
-              kKeyBytes, kValueBytes, options.shards);
+  std::printf("entries: %zu (key %zu B, value %zu B), shards: %zu\n", n, kKeyBytes, kValueBytes,
+              options.shards);
   std::printf("RSS: %llu -> %llu bytes, %.1f B/entry, %.1f beyond key+value\n",
               static_cast<unsigned long long>(rss_before),
-              static_cast<unsigned long long>(rss_after), rss_per_entry,
-              rss_per_entry - payload);
-  std::printf("engine accounting: %llu bytes, %.1f B/entry, %.1f beyond "
-              "key+value (EntryOverhead() = %zu)\n",
-              static_cast<unsigned long long>(stats.bytes), accounted_per_entry,
-              accounted_per_entry - payload, Engine::EntryOverhead());
+              static_cast<unsigned long long>(rss_after), rss_per_entry, rss_per_entry - payload);
+  std::printf(
+      "engine accounting: %llu bytes, %.1f B/entry, %.1f beyond "
+      "key+value (EntryOverhead() = %zu)\n",
+      static_cast<unsigned long long>(stats.bytes), accounted_per_entry,
+      accounted_per_entry - payload, Engine::EntryOverhead());
   // The row bench/engine.sh puts in its memory table.
   std::printf("| cachecar engine | %.1f | %.1f |\n", rss_per_entry - payload,
               accounted_per_entry - payload);
@@ -119,8 +118,8 @@ int RunFull(size_t n) {
   const double payload = kKeyBytes + kValueBytes;
   const double rss_per_entry = static_cast<double>(rss_after - rss_before) / stats.entries;
   const double accounted_per_entry = static_cast<double>(stats.bytes) / stats.entries;
-  std::printf("full cache: budget for %zu entries, %zu keys filled, %llu held, %llu evicted\n",
-              n, 4 * n, static_cast<unsigned long long>(stats.entries),
+  std::printf("full cache: budget for %zu entries, %zu keys filled, %llu held, %llu evicted\n", n,
+              4 * n, static_cast<unsigned long long>(stats.entries),
               static_cast<unsigned long long>(stats.evictions));
   std::printf("RSS: %llu -> %llu bytes, %.1f beyond key+value per entry held\n",
               static_cast<unsigned long long>(rss_before),

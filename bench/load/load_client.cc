@@ -16,6 +16,7 @@
 //              the replica made (its Stats), so the caller can compare the
 //              store's query count
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -28,8 +29,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <unistd.h>
 
 #include "cachecar/v1/cache.grpc.pb.h"
 
@@ -56,20 +55,20 @@ struct Options {
 
 void Usage() {
   std::fprintf(stderr,
-      "usage: cachecar_load MODE [flags]\n"
-      "  MODE: get | put | fill | propagate | stampede\n"
-      "  --target=ADDR        cachecar to call (host:port or unix:///path)\n"
-      "  --reader=ADDR        propagate: replica whose Watch sees the writes\n"
-      "  --namespace=NS       default: default\n"
-      "  --key-prefix=P       key names are P + 12-digit number (default key:)\n"
-      "  --inflight=N         calls outstanding at once (get, put, fill)\n"
-      "  --seconds=S          measured time (get, put, propagate), default 5\n"
-      "  --warmup=S           unmeasured time before it (get, put), default 1\n"
-      "  --keys=N             keys to read (get) or write (fill), default 1000\n"
-      "  --requests=N         stampede: concurrent Gets, default 1000\n"
-      "  --value-bytes=N      value size for put, fill, propagate, default 100\n"
-      "  --rate=R             propagate: writes per second, default 100\n"
-      "  --strong             get: CONSISTENCY_STRONG (read the store)\n");
+               "usage: cachecar_load MODE [flags]\n"
+               "  MODE: get | put | fill | propagate | stampede\n"
+               "  --target=ADDR        cachecar to call (host:port or unix:///path)\n"
+               "  --reader=ADDR        propagate: replica whose Watch sees the writes\n"
+               "  --namespace=NS       default: default\n"
+               "  --key-prefix=P       key names are P + 12-digit number (default key:)\n"
+               "  --inflight=N         calls outstanding at once (get, put, fill)\n"
+               "  --seconds=S          measured time (get, put, propagate), default 5\n"
+               "  --warmup=S           unmeasured time before it (get, put), default 1\n"
+               "  --keys=N             keys to read (get) or write (fill), default 1000\n"
+               "  --requests=N         stampede: concurrent Gets, default 1000\n"
+               "  --value-bytes=N      value size for put, fill, propagate, default 100\n"
+               "  --rate=R             propagate: writes per second, default 100\n"
+               "  --strong             get: CONSISTENCY_STRONG (read the store)\n");
 }
 
 bool ParseFlag(const char* arg, Options& o) {
@@ -78,18 +77,54 @@ bool ParseFlag(const char* arg, Options& o) {
     if (std::strncmp(arg, name, n) == 0 && arg[n] == '=') return arg + n + 1;
     return nullptr;
   };
-  if (const char* v = value("--target")) { o.target = v; return true; }
-  if (const char* v = value("--reader")) { o.reader = v; return true; }
-  if (const char* v = value("--namespace")) { o.ns = v; return true; }
-  if (const char* v = value("--key-prefix")) { o.key_prefix = v; return true; }
-  if (const char* v = value("--inflight")) { o.inflight = std::atoi(v); return o.inflight > 0; }
-  if (const char* v = value("--seconds")) { o.seconds = std::atof(v); return o.seconds > 0; }
-  if (const char* v = value("--warmup")) { o.warmup = std::atof(v); return o.warmup >= 0; }
-  if (const char* v = value("--keys")) { o.keys = std::atoll(v); return o.keys > 0; }
-  if (const char* v = value("--requests")) { o.requests = std::atoll(v); return o.requests > 0; }
-  if (const char* v = value("--value-bytes")) { o.value_bytes = std::strtoul(v, nullptr, 10); return true; }
-  if (const char* v = value("--rate")) { o.rate = std::atof(v); return o.rate > 0; }
-  if (std::strcmp(arg, "--strong") == 0) { o.strong = true; return true; }
+  if (const char* v = value("--target")) {
+    o.target = v;
+    return true;
+  }
+  if (const char* v = value("--reader")) {
+    o.reader = v;
+    return true;
+  }
+  if (const char* v = value("--namespace")) {
+    o.ns = v;
+    return true;
+  }
+  if (const char* v = value("--key-prefix")) {
+    o.key_prefix = v;
+    return true;
+  }
+  if (const char* v = value("--inflight")) {
+    o.inflight = std::atoi(v);
+    return o.inflight > 0;
+  }
+  if (const char* v = value("--seconds")) {
+    o.seconds = std::atof(v);
+    return o.seconds > 0;
+  }
+  if (const char* v = value("--warmup")) {
+    o.warmup = std::atof(v);
+    return o.warmup >= 0;
+  }
+  if (const char* v = value("--keys")) {
+    o.keys = std::atoll(v);
+    return o.keys > 0;
+  }
+  if (const char* v = value("--requests")) {
+    o.requests = std::atoll(v);
+    return o.requests > 0;
+  }
+  if (const char* v = value("--value-bytes")) {
+    o.value_bytes = std::strtoul(v, nullptr, 10);
+    return true;
+  }
+  if (const char* v = value("--rate")) {
+    o.rate = std::atof(v);
+    return o.rate > 0;
+  }
+  if (std::strcmp(arg, "--strong") == 0) {
+    o.strong = true;
+    return true;
+  }
   return false;
 }
 
@@ -116,9 +151,7 @@ std::chrono::system_clock::time_point SystemDeadline(Clock::time_point t) {
          std::chrono::duration_cast<std::chrono::system_clock::duration>(t - Clock::now());
 }
 
-double Micros(Clock::duration d) {
-  return std::chrono::duration<double, std::micro>(d).count();
-}
+double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
 
 // One outstanding unary call; the completion queue hands it back as its tag.
 class Call {
@@ -191,8 +224,8 @@ class PutCall : public Call {
 };
 
 struct Result {
-  int64_t ok = 0;      // measured calls that succeeded
-  int64_t calls = 0;   // every call made, warm-up included (for CPU per call)
+  int64_t ok = 0;          // measured calls that succeeded
+  int64_t calls = 0;       // every call made, warm-up included (for CPU per call)
   int64_t from_store = 0;  // Gets the replica answered from the store
   int64_t errors = 0;
   std::string first_error;
@@ -223,16 +256,15 @@ std::string JsonString(const std::string& s) {
 }
 
 void PrintResult(const Options& o, Result& r, const std::string& extra = "") {
-  std::printf(
-      "{\"mode\":%s,\"target\":%s,\"inflight\":%d,\"requests\":%" PRId64
-      ",\"errors\":%" PRId64 ",\"seconds\":%.3f,\"rps\":%.1f,\"p50_us\":%.1f,"
-      "\"p99_us\":%.1f,\"p999_us\":%.1f,\"calls\":%" PRId64 ",\"from_store\":%" PRId64
-      ",\"first_error\":%s%s}\n",
-      JsonString(o.mode).c_str(), JsonString(o.target).c_str(), o.inflight, r.ok,
-      r.errors, r.seconds, r.seconds > 0 ? r.ok / r.seconds : 0, r.latency.Percentile(50),
-      r.latency.Percentile(99), r.latency.Percentile(99.9), r.calls, r.from_store,
-      JsonString(r.first_error).c_str(),
-      extra.c_str());
+  std::printf("{\"mode\":%s,\"target\":%s,\"inflight\":%d,\"requests\":%" PRId64
+              ",\"errors\":%" PRId64
+              ",\"seconds\":%.3f,\"rps\":%.1f,\"p50_us\":%.1f,"
+              "\"p99_us\":%.1f,\"p999_us\":%.1f,\"calls\":%" PRId64 ",\"from_store\":%" PRId64
+              ",\"first_error\":%s%s}\n",
+              JsonString(o.mode).c_str(), JsonString(o.target).c_str(), o.inflight, r.ok, r.errors,
+              r.seconds, r.seconds > 0 ? r.ok / r.seconds : 0, r.latency.Percentile(50),
+              r.latency.Percentile(99), r.latency.Percentile(99.9), r.calls, r.from_store,
+              JsonString(r.first_error).c_str(), extra.c_str());
 }
 
 std::shared_ptr<grpc::Channel> Connect(const std::string& target) {
@@ -247,13 +279,13 @@ std::shared_ptr<grpc::Channel> Connect(const std::string& target) {
 // Keeps `calls` outstanding: each completion is counted and, until the time
 // (or the number of calls) runs out, started again. The first `warmup`
 // seconds are not measured.
-Result ClosedLoop(Cache::Stub& stub, std::vector<std::unique_ptr<Call>>& calls,
-                  double warmup, double seconds, int64_t max_calls) {
+Result ClosedLoop(Cache::Stub& stub, std::vector<std::unique_ptr<Call>>& calls, double warmup,
+                  double seconds, int64_t max_calls) {
   grpc::CompletionQueue cq;
   Result result;
   const Clock::time_point begin = Clock::now();
-  const auto measure_from = begin + std::chrono::duration_cast<Clock::duration>(
-                                        std::chrono::duration<double>(warmup));
+  const auto measure_from =
+      begin + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup));
   const auto end = measure_from + std::chrono::duration_cast<Clock::duration>(
                                       std::chrono::duration<double>(seconds));
   int64_t seq = 0;
@@ -280,8 +312,8 @@ Result ClosedLoop(Cache::Stub& stub, std::vector<std::unique_ptr<Call>>& calls,
       --outstanding;
     }
   }
-  result.seconds = max_calls > 0 ? std::chrono::duration<double>(Clock::now() - begin).count()
-                                 : seconds;
+  result.seconds =
+      max_calls > 0 ? std::chrono::duration<double>(Clock::now() - begin).count() : seconds;
   cq.Shutdown();
   while (cq.Next(&tag, &ok)) {
   }
@@ -387,8 +419,8 @@ int RunPropagate(const Options& o) {
       const int64_t i = std::atoll(event.key().c_str() + keyed.key_prefix.size());
       if (i < 0 || i > writes) continue;
       int64_t expected = 0;
-      if (visible_ns[i].compare_exchange_strong(
-              expected, Clock::now().time_since_epoch().count())) {
+      if (visible_ns[i].compare_exchange_strong(expected,
+                                                Clock::now().time_since_epoch().count())) {
         seen.fetch_add(1);
       }
     }
@@ -435,8 +467,8 @@ int RunPropagate(const Options& o) {
   std::vector<int64_t> sent_ns(writes, 0);
   Result acks;
   const Clock::time_point begin = Clock::now();
-  const auto interval = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(1.0 / o.rate));
+  const auto interval =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / o.rate));
   int64_t next = 0;
   int64_t outstanding = 0;
   while (next < writes || outstanding > 0) {
@@ -493,8 +525,7 @@ int RunPropagate(const Options& o) {
   std::snprintf(extra, sizeof(extra),
                 ",\"rate\":%.0f,\"writes\":%" PRId64 ",\"missing\":%" PRId64
                 ",\"put_p50_us\":%.1f,\"put_p99_us\":%.1f",
-                o.rate, writes, missing, acks.latency.Percentile(50),
-                acks.latency.Percentile(99));
+                o.rate, writes, missing, acks.latency.Percentile(50), acks.latency.Percentile(99));
   PrintResult(o, visible, extra);
   // Writes the reader never showed are reported ("missing"), not fatal.
   return acks.errors == 0 ? 0 : 1;

@@ -36,7 +36,8 @@ cachecar.io/memory-request, cachecar.io/memory-limit, cachecar.io/port.
   -f, --filename FILE   the manifests; - for stdin
 )";
 
-constexpr char kWebhookHelp[] = R"(cachecar webhook: the sidecar-injection admission webhook (HTTPS).
+constexpr char kWebhookHelp[] =
+    R"(cachecar webhook: the sidecar-injection admission webhook (HTTPS).
 
 Usage:
   cachecar webhook --webhook-tls-cert=/tls/tls.crt --webhook-tls-key=/tls/tls.key
@@ -128,8 +129,8 @@ int RunWebhook(const std::vector<std::string>& args) {
     std::cerr << "cachecar webhook: " << server.status().message() << "\n";
     return 1;
   }
-  spdlog::info("webhook serving https on {} (port {}): POST /mutate, GET /healthz",
-               options.listen, (*server)->port());
+  spdlog::info("webhook serving https on {} (port {}): POST /mutate, GET /healthz", options.listen,
+               (*server)->port());
   int signal = 0;
   while (sigwait(&stop, &signal) != 0) {
   }

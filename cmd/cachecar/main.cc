@@ -5,29 +5,29 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "cmd/cachecar/inject_command.h"
+#include "cmd/cachecar/store_factory.h"
+#include "cmd/cachecar/sync_wiring.h"
 #include "common/logging.h"
 #include "config/config.h"
+#include "metrics/instrumented_store.h"
+#include "metrics/metrics.h"
 #include "server/grpc_server.h"
 #include "service/cache_service.h"
 #include "service/namespaces.h"
-#include "service/worker_pool.h"
-#include "spdlog/spdlog.h"
-#include "cmd/cachecar/inject_command.h"
-#include "cmd/cachecar/store_factory.h"
-#include "metrics/instrumented_store.h"
-#include "metrics/metrics.h"
 #include "service/readiness_monitor.h"
 #include "service/watch_hub.h"
-#include "cmd/cachecar/sync_wiring.h"
-#include "absl/strings/str_cat.h"
+#include "service/worker_pool.h"
+#include "spdlog/spdlog.h"
 
 namespace {
 
@@ -104,8 +104,7 @@ int Serve(const cachecar::config::Config& config) {
   service::ServiceHooks hooks;
   hooks.watch = &watch_hub;
   hooks.replication = sync ? &sync->replication() : nullptr;
-  service::CacheService cache(service::Limits::FromConfig(config), namespaces, store, pool,
-                              hooks);
+  service::CacheService cache(service::Limits::FromConfig(config), namespaces, store, pool, hooks);
   metrics.SetNamespaceSource([&cache] {
     auto stats = cache.Stats("");  // every namespace: cannot fail
     return stats.ok() ? *std::move(stats) : std::vector<service::NamespaceStatsView>{};
@@ -163,8 +162,9 @@ int Serve(const cachecar::config::Config& config) {
                        std::string(why.message()));
         }
       },
-      sync_wiring ? std::function<absl::Status()>([sync_wiring] { return sync_wiring->CheckReady(); })
-                  : nullptr);
+      sync_wiring
+          ? std::function<absl::Status()>([sync_wiring] { return sync_wiring->CheckReady(); })
+          : nullptr);
   spdlog::info("cachecar {} serving on {} (store={}){}{}; {}", kVersion,
                absl::StrJoin((*server)->bound_addresses(), ", "), std::string(store.Name()),
                (*server)->bound_probe_addresses().empty()
@@ -172,8 +172,8 @@ int Serve(const cachecar::config::Config& config) {
                    : ", probes on " + absl::StrJoin((*server)->bound_probe_addresses(), ", "),
                metrics_endpoint == nullptr
                    ? ""
-                   : absl::StrCat(", metrics on http://", MetricsHost(config.metrics_listen),
-                                  ":", metrics_endpoint->port(), "/metrics"),
+                   : absl::StrCat(", metrics on http://", MetricsHost(config.metrics_listen), ":",
+                                  metrics_endpoint->port(), "/metrics"),
                config::DescribeConfig(config));
 
   for (service::Namespace* ns : namespaces.All()) {
@@ -183,10 +183,11 @@ int Serve(const cachecar::config::Config& config) {
                  ns->ttl == absl::ZeroDuration() ? "none" : absl::FormatDuration(ns->ttl),
                  TableOf(config, ns->name));
     if (shard_bytes < config.max_value_bytes) {
-      spdlog::warn("namespace {}: a shard holds {} bytes, less than max_value_bytes ({}); "
-                   "larger values are served but never cached (raise max_bytes or the "
-                   "namespace's max_bytes_share)",
-                   ns->name, shard_bytes, config.max_value_bytes);
+      spdlog::warn(
+          "namespace {}: a shard holds {} bytes, less than max_value_bytes ({}); "
+          "larger values are served but never cached (raise max_bytes or the "
+          "namespace's max_bytes_share)",
+          ns->name, shard_bytes, config.max_value_bytes);
     }
   }
 

@@ -22,8 +22,8 @@ store::PostgresOptions PostgresOptionsFrom(const config::Config& c) {
   o.schema.outbox_inline_max_bytes = c.postgres_outbox_inline_max;
   for (const config::NamespaceConfig& ns : c.namespaces) {
     if (ns.table.empty()) continue;
-    o.schema.mapped.push_back(store::postgres::TableMapping::Mapped(
-        ns.name, ns.table, ns.key_column, ns.value_column));
+    o.schema.mapped.push_back(
+        store::postgres::TableMapping::Mapped(ns.name, ns.table, ns.key_column, ns.value_column));
   }
   return o;
 }

@@ -34,9 +34,10 @@ absl::Status KafkaPropertiesValid(const config::Config& config) {
   return sync::ValidateKafkaProperties(PropertyMap(config));
 }
 
-absl::StatusOr<std::unique_ptr<SyncWiring>> SyncWiring::Start(
-    const config::Config& config, store::Store& store, service::NamespaceSet& namespaces,
-    service::WatchHub* watch) {
+absl::StatusOr<std::unique_ptr<SyncWiring>> SyncWiring::Start(const config::Config& config,
+                                                              store::Store& store,
+                                                              service::NamespaceSet& namespaces,
+                                                              service::WatchHub* watch) {
   std::unique_ptr<SyncWiring> w(new SyncWiring());
   w->topic_ = config.sync_topic;
   w->max_staleness_ = config.max_staleness;
@@ -79,10 +80,11 @@ absl::StatusOr<std::unique_ptr<SyncWiring>> SyncWiring::Start(
     w->relay_ = std::make_unique<sync::OutboxRelay>(*outbox, *w->sync_, relay);
     w->relay_->Start();
   }
-  spdlog::info("sync: replica {} on topic {} via {} (max_staleness {}, stale_reads {}); "
-               "positioning",
-               kafka.replica_id, config.sync_topic, config.kafka_brokers,
-               absl::FormatDuration(config.max_staleness), config.stale_reads);
+  spdlog::info(
+      "sync: replica {} on topic {} via {} (max_staleness {}, stale_reads {}); "
+      "positioning",
+      kafka.replica_id, config.sync_topic, config.kafka_brokers,
+      absl::FormatDuration(config.max_staleness), config.stale_reads);
   return w;
 }
 
@@ -134,8 +136,8 @@ absl::Status SyncWiring::CheckReady() const {
   std::string why = stats.broker_reachable ? "the consumer lags" : "Kafka does not answer";
   if (!stats.broker_reachable && !stats.last_error.empty()) why += " (" + stats.last_error + ")";
   return absl::UnavailableError(absl::StrCat(
-      "this replica cannot show it is within max_staleness (",
-      absl::FormatDuration(max_staleness_), "; it can vouch only for events older than ",
+      "this replica cannot show it is within max_staleness (", absl::FormatDuration(max_staleness_),
+      "; it can vouch only for events older than ",
       absl::FormatDuration(absl::Trunc(replication_->Staleness(), absl::Milliseconds(1))),
       "): ", why, "; CACHED reads go to PostgreSQL until it catches up"));
 }

@@ -5,7 +5,7 @@
 // not lost: each shard keeps a small sketch, "the highest version forgotten
 // for keys hashing to this slot". An Apply for a key the engine does not
 // hold must be newer than its slot, so a late event can never re-insert a
-// version older than one a reader may already have seen (DESIGN.md C1).
+// version older than one a reader may already have seen (docs/DESIGN.md C1).
 // Fills do not consult the sketch: a load starts after BeginFill, so it reads
 // at least every version applied before; later ones reach its ticket.
 //
@@ -62,9 +62,7 @@ struct EntryEq {
   bool operator()(const Entry* e, const KeyRef& k) const {
     return e->hash == k.hash && e->key() == k.key;
   }
-  bool operator()(const KeyRef& k, const Entry* e) const {
-    return (*this)(e, k);
-  }
+  bool operator()(const KeyRef& k, const Entry* e) const { return (*this)(e, k); }
 };
 
 using Index = absl::flat_hash_set<Entry*, EntryHash, EntryEq>;
@@ -92,13 +90,10 @@ struct StringHash {
 };
 struct StringEq {
   using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const {
-    return a == b;
-  }
+  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
 };
 using FillsByKey =
-    absl::flat_hash_map<std::string, absl::InlinedVector<OpenFill, 1>,
-                        StringHash, StringEq>;
+    absl::flat_hash_map<std::string, absl::InlinedVector<OpenFill, 1>, StringHash, StringEq>;
 
 constexpr size_t kForgottenSlots = 1024;  // 8 KiB per shard
 
@@ -129,46 +124,41 @@ class alignas(64) Engine::Shard {
   // `counted`: a lookup on behalf of a caller (hit/miss counted, recency
   // touched), not a re-check by the service (Engine::Peek).
   Lookup Get(std::string_view key, uint64_t hash, bool counted) ABSL_LOCKS_EXCLUDED(mu_);
-  ApplyResult Apply(std::string_view key, uint64_t hash, ChangeKind kind,
-                    const Write& w) ABSL_LOCKS_EXCLUDED(mu_);
+  ApplyResult Apply(std::string_view key, uint64_t hash, ChangeKind kind, const Write& w)
+      ABSL_LOCKS_EXCLUDED(mu_);
   bool Invalidate(std::string_view key, uint64_t hash) ABSL_LOCKS_EXCLUDED(mu_);
   void BeginFill(std::string_view key, uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
-  FillResult CompleteFill(std::string_view key, uint64_t hash, uint64_t id,
-                          const Write& w) ABSL_LOCKS_EXCLUDED(mu_);
+  FillResult CompleteFill(std::string_view key, uint64_t hash, uint64_t id, const Write& w)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void AbandonFill(std::string_view key, uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   size_t Flush() ABSL_LOCKS_EXCLUDED(mu_);
   void AddStats(EngineStats& stats) const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  FillResult JudgeFill(std::string_view key, uint64_t hash, uint64_t id,
-                       const Write& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  FillResult JudgeFill(std::string_view key, uint64_t hash, uint64_t id, const Write& w)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Inserts or replaces the key's entry, stamped with `epoch`, then evicts
   // down to capacity.
-  void Upsert(Index::iterator it, std::string_view key, uint64_t hash,
-              const Write& w, uint64_t epoch)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Upsert(Index::iterator it, std::string_view key, uint64_t hash, const Write& w,
+              uint64_t epoch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes an indexed entry for a reason other than eviction.
   void DropAt(Index::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EvictOne() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Accounts for and frees an entry already out of the index and policy.
   void Release(Entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Remembers that the engine no longer knows `version` for this hash.
-  void Forget(uint64_t hash, uint64_t version)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Forget(uint64_t hash, uint64_t version) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t& ForgottenSlot(uint64_t hash) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return forgotten_[(hash >> 20) & (kForgottenSlots - 1)];
   }
   // Tells the key's open tickets that `version` reached it.
-  void NoteVersion(std::string_view key, uint64_t version)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NoteVersion(std::string_view key, uint64_t version) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes a ticket; returns it, or nullopt if it was cancelled.
   std::optional<OpenFill> TakeFill(std::string_view key, uint64_t id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The engine's flush epoch. Acquire: Flush raises the floor before it
   // bumps the epoch, so whoever sees an epoch also sees its floor.
-  uint64_t Epoch() const {
-    return epoch_.load(std::memory_order_acquire);
-  }
+  uint64_t Epoch() const { return epoch_.load(std::memory_order_acquire); }
   // Flush bumps the epoch before it reaches this shard; until then, entries
   // of an older epoch are still here but must not be served.
   static bool Dead(const Entry& e, uint64_t epoch) {
@@ -190,8 +180,7 @@ class alignas(64) Engine::Shard {
   const Clock& clock_;
   const std::atomic<uint64_t>& floor_;  // the engine's; read under mu_
   const std::atomic<uint64_t>& epoch_;  // the engine's; read under mu_
-  const std::unique_ptr<internal::ReplacementPolicy> policy_
-      ABSL_PT_GUARDED_BY(mu_);
+  const std::unique_ptr<internal::ReplacementPolicy> policy_ ABSL_PT_GUARDED_BY(mu_);
 
   FillsByKey fills_ ABSL_GUARDED_BY(mu_);
   std::array<uint64_t, kForgottenSlots> forgotten_ ABSL_GUARDED_BY(mu_);
@@ -232,8 +221,8 @@ Lookup Engine::Shard::Get(std::string_view key, uint64_t hash, bool counted) {
   return result;
 }
 
-ApplyResult Engine::Shard::Apply(std::string_view key, uint64_t hash,
-                                 ChangeKind kind, const Write& w) {
+ApplyResult Engine::Shard::Apply(std::string_view key, uint64_t hash, ChangeKind kind,
+                                 const Write& w) {
   internal::ShardLock lock(&mu_);
   NoteVersion(key, w.version);
   const uint64_t epoch = Epoch();
@@ -248,8 +237,7 @@ ApplyResult Engine::Shard::Apply(std::string_view key, uint64_t hash,
     Forget(hash, w.version);
     return ApplyResult::kApplied;
   }
-  const uint64_t known =
-      it != index_.end() ? (*it)->version : ForgottenSlot(hash);
+  const uint64_t known = it != index_.end() ? (*it)->version : ForgottenSlot(hash);
   if (w.version <= known) return ApplyResult::kStale;
   if (kind == ChangeKind::kInvalidate) {
     if (it != index_.end()) DropAt(it);
@@ -280,16 +268,16 @@ void Engine::Shard::BeginFill(std::string_view key, uint64_t id) {
   ++open_fills_;
 }
 
-FillResult Engine::Shard::CompleteFill(std::string_view key, uint64_t hash,
-                                       uint64_t id, const Write& w) {
+FillResult Engine::Shard::CompleteFill(std::string_view key, uint64_t hash, uint64_t id,
+                                       const Write& w) {
   internal::ShardLock lock(&mu_);
   const FillResult result = JudgeFill(key, hash, id, w);
   if (result != FillResult::kAccepted) ++fills_rejected_;
   return result;
 }
 
-FillResult Engine::Shard::JudgeFill(std::string_view key, uint64_t hash,
-                                    uint64_t id, const Write& w) {
+FillResult Engine::Shard::JudgeFill(std::string_view key, uint64_t hash, uint64_t id,
+                                    const Write& w) {
   const std::optional<OpenFill> fill = TakeFill(key, id);
   const uint64_t epoch = Epoch();
   // A ticket from before a Flush is dead even if the sweep has not reached
@@ -357,9 +345,8 @@ size_t Engine::Shard::Flush() {
   }
   for (auto it = fills_.begin(); it != fills_.end();) {
     auto& open = it->second;
-    const auto live = std::remove_if(
-        open.begin(), open.end(),
-        [epoch](const OpenFill& f) { return f.epoch != epoch; });
+    const auto live = std::remove_if(open.begin(), open.end(),
+                                     [epoch](const OpenFill& f) { return f.epoch != epoch; });
     open_fills_ -= static_cast<uint64_t>(open.end() - live);
     open.erase(live, open.end());
     if (open.empty()) {
@@ -383,26 +370,24 @@ void Engine::Shard::AddStats(EngineStats& stats) const {
   stats.open_fills += open_fills_;
 }
 
-void Engine::Shard::Upsert(Index::iterator it, std::string_view key,
-                           uint64_t hash, const Write& w, uint64_t epoch) {
+void Engine::Shard::Upsert(Index::iterator it, std::string_view key, uint64_t hash, const Write& w,
+                           uint64_t epoch) {
   Entry* held = it != index_.end() ? *it : nullptr;
   constexpr size_t kMaxField = std::numeric_limits<uint32_t>::max();
   const size_t charge = key.size() + w.value.size() + internal::kEntryOverhead;
-  if (charge > capacity_ || key.size() > kMaxField ||
-      w.value.size() > kMaxField) {
+  if (charge > capacity_ || key.size() > kMaxField || w.value.size() > kMaxField) {
     // Too big to cache; what we held is older, so it goes too.
     if (held != nullptr) DropAt(it);
     Forget(hash, w.version);
     return;
   }
   if (held != nullptr && held->value_size == w.value.size()) {
-    held->Assign(w.version, w.negative, w.value, w.expires_ns,
-                 static_cast<uint32_t>(epoch));
+    held->Assign(w.version, w.negative, w.value, w.expires_ns, static_cast<uint32_t>(epoch));
     policy_->Touch(held);
     return;
   }
-  Entry* fresh = Entry::Create(key, hash, w.version, w.negative, w.value,
-                               w.expires_ns, static_cast<uint32_t>(epoch));
+  Entry* fresh = Entry::Create(key, hash, w.version, w.negative, w.value, w.expires_ns,
+                               static_cast<uint32_t>(epoch));
   if (held != nullptr) {
     policy_->Replace(held, fresh);
     policy_->Touch(fresh);
@@ -456,13 +441,12 @@ void Engine::Shard::NoteVersion(std::string_view key, uint64_t version) {
   }
 }
 
-std::optional<OpenFill> Engine::Shard::TakeFill(std::string_view key,
-                                                uint64_t id) {
+std::optional<OpenFill> Engine::Shard::TakeFill(std::string_view key, uint64_t id) {
   auto it = fills_.find(key);
   if (it == fills_.end()) return std::nullopt;
   auto& open = it->second;
-  auto fill = std::find_if(open.begin(), open.end(),
-                           [id](const OpenFill& f) { return f.id == id; });
+  auto fill =
+      std::find_if(open.begin(), open.end(), [id](const OpenFill& f) { return f.id == id; });
   if (fill == open.end()) return std::nullopt;
   const OpenFill taken = *fill;
   open.erase(fill);
@@ -476,14 +460,11 @@ std::optional<OpenFill> Engine::Shard::TakeFill(std::string_view key,
 Engine::Engine(EngineOptions options)
     : options_(std::move(options)),
       clock_(options_.clock != nullptr ? *options_.clock : Clock::Real()) {
-  const size_t shards =
-      RoundUpToPowerOfTwo(std::max<size_t>(options_.shards, 1));
+  const size_t shards = RoundUpToPowerOfTwo(std::max<size_t>(options_.shards, 1));
   const size_t capacity = options_.max_bytes / shards;
   shards_.reserve(shards);
   for (size_t i = 0; i < shards; ++i) {
-    shards_.push_back(
-        std::make_unique<Shard>(options_.policy, capacity, clock_, floor_,
-                                epoch_));
+    shards_.push_back(std::make_unique<Shard>(options_.policy, capacity, clock_, floor_, epoch_));
   }
 }
 
@@ -491,14 +472,11 @@ Engine::~Engine() = default;
 
 Engine::Shard& Engine::ShardFor(uint64_t hash) {
   // The hash's top bits pick the shard; the index uses the low bits.
-  const auto index = static_cast<size_t>(
-      (static_cast<__uint128_t>(hash) * shards_.size()) >> 64);
+  const auto index = static_cast<size_t>((static_cast<__uint128_t>(hash) * shards_.size()) >> 64);
   return *shards_[index];
 }
 
-Engine::Shard& Engine::ShardFor(std::string_view key) {
-  return ShardFor(internal::HashKey(key));
-}
+Engine::Shard& Engine::ShardFor(std::string_view key) { return ShardFor(internal::HashKey(key)); }
 
 int64_t Engine::ExpiryFor(std::optional<absl::Duration> ttl) const {
   const absl::Duration d = ttl.value_or(options_.default_ttl);
@@ -516,9 +494,8 @@ Lookup Engine::Peek(std::string_view key) {
   return ShardFor(hash).Get(key, hash, /*counted=*/false);
 }
 
-ApplyResult Engine::Apply(std::string_view key, uint64_t version,
-                          ChangeKind kind, std::string_view value,
-                          std::optional<absl::Duration> ttl) {
+ApplyResult Engine::Apply(std::string_view key, uint64_t version, ChangeKind kind,
+                          std::string_view value, std::optional<absl::Duration> ttl) {
   const uint64_t hash = internal::HashKey(key);
   const bool negative = kind != ChangeKind::kValue;
   const Write w{version, negative, negative ? std::string_view() : value,
@@ -542,8 +519,7 @@ FillResult Engine::CompleteFill(FillTicket ticket, uint64_t version,
                                 std::optional<absl::Duration> ttl) {
   const std::string_view key = ticket.key();
   const uint64_t hash = internal::HashKey(key);
-  const Write w{version, !value.has_value(), value.value_or(std::string_view()),
-                ExpiryFor(ttl)};
+  const Write w{version, !value.has_value(), value.value_or(std::string_view()), ExpiryFor(ttl)};
   return ShardFor(hash).CompleteFill(key, hash, ticket.id(), w);
 }
 
@@ -562,8 +538,7 @@ void Engine::BeginFlush(std::optional<uint64_t> floor_version) {
     // (and so makes an entry that outlives this flush) sees the new floor.
     uint64_t cur = floor_.load(std::memory_order_relaxed);
     while (cur < *floor_version &&
-           !floor_.compare_exchange_weak(cur, *floor_version,
-                                         std::memory_order_acq_rel)) {
+           !floor_.compare_exchange_weak(cur, *floor_version, std::memory_order_acq_rel)) {
     }
   }
   // Bump before sweeping: from here on, what was cached or began loading
@@ -577,13 +552,9 @@ size_t Engine::SweepShards() {
   return dropped;
 }
 
-uint64_t Engine::floor() const {
-  return floor_.load(std::memory_order_acquire);
-}
+uint64_t Engine::floor() const { return floor_.load(std::memory_order_acquire); }
 
-uint64_t Engine::epoch() const {
-  return epoch_.load(std::memory_order_acquire);
-}
+uint64_t Engine::epoch() const { return epoch_.load(std::memory_order_acquire); }
 
 EngineStats Engine::Stats() const {
   EngineStats stats;

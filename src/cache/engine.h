@@ -1,6 +1,6 @@
 // The cache engine for one namespace: a sharded, byte-bounded map from key to
 // a versioned value (or a negative entry: "absent at version v"), with the
-// version rules of the consistency contract (DESIGN.md C1, C3):
+// version rules of the consistency contract (docs/DESIGN.md C1, C3):
 //   - Apply() only moves a key forward: an older-or-equal version is a no-op.
 //   - A load takes a FillTicket (BeginFill) before it reads the store; the
 //     engine accepts the loaded value (CompleteFill) only if nothing newer
@@ -89,19 +89,19 @@ class FillTicket {
 };
 
 enum class FillResult {
-  kAccepted,     // inserted (or the same version was already there)
-  kSuperseded,   // a newer version, an invalidation or a flush reached the key
+  kAccepted,    // inserted (or the same version was already there)
+  kSuperseded,  // a newer version, an invalidation or a flush reached the key
 };
 
 struct EngineStats {
-  uint64_t entries = 0;     // live entries, negative ones included
-  uint64_t bytes = 0;       // accounted bytes, always <= max_bytes
-  uint64_t hits = 0;        // Get() found a value or a negative entry
-  uint64_t misses = 0;      // Get() found nothing usable
-  uint64_t evictions = 0;   // entries dropped to make room (not TTL, not invalidation)
-  uint64_t expirations = 0; // entries dropped because their TTL passed
+  uint64_t entries = 0;         // live entries, negative ones included
+  uint64_t bytes = 0;           // accounted bytes, always <= max_bytes
+  uint64_t hits = 0;            // Get() found a value or a negative entry
+  uint64_t misses = 0;          // Get() found nothing usable
+  uint64_t evictions = 0;       // entries dropped to make room (not TTL, not invalidation)
+  uint64_t expirations = 0;     // entries dropped because their TTL passed
   uint64_t fills_rejected = 0;  // CompleteFill returned anything but kAccepted
-  uint64_t open_fills = 0;  // tickets not yet completed, abandoned or cancelled
+  uint64_t open_fills = 0;      // tickets not yet completed, abandoned or cancelled
 };
 
 class Engine {
@@ -134,8 +134,7 @@ class Engine {
   // (a load that began after the flush yet read the store before this
   // change committed) is dropped (kApplied); otherwise kStale.
   ApplyResult Apply(std::string_view key, uint64_t version, ChangeKind kind,
-                    std::string_view value = {},
-                    std::optional<absl::Duration> ttl = std::nullopt);
+                    std::string_view value = {}, std::optional<absl::Duration> ttl = std::nullopt);
 
   // Drops the key without a version (the caller does not know one: a local
   // Invalidate RPC, or a write whose outcome is unknown). Cancels every open

@@ -6,8 +6,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -26,8 +26,7 @@ std::vector<std::string> MakeKeys(size_t n, const char* prefix) {
 
 // An engine holding `n` keys, shared by the benchmark threads.
 struct GetFixture {
-  GetFixture(EvictionPolicy policy, size_t n, size_t value_size)
-      : keys(MakeKeys(n, "user:")) {
+  GetFixture(EvictionPolicy policy, size_t n, size_t value_size) : keys(MakeKeys(n, "user:")) {
     EngineOptions options;
     options.max_bytes = 256 << 20;
     options.policy = policy;
@@ -45,8 +44,7 @@ struct GetFixture {
 // workload; 100k: each Get misses the CPU caches), value size.
 void BM_GetHit(benchmark::State& state, EvictionPolicy policy) {
   static std::mutex mu;
-  static std::map<std::tuple<int, int64_t, int64_t>, std::unique_ptr<GetFixture>>
-      fixtures;
+  static std::map<std::tuple<int, int64_t, int64_t>, std::unique_ptr<GetFixture>> fixtures;
   GetFixture* f;
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -70,10 +68,15 @@ void BM_GetHit(benchmark::State& state, EvictionPolicy policy) {
 }
 BENCHMARK_CAPTURE(BM_GetHit, s3fifo, EvictionPolicy::kS3Fifo)
     ->ArgsProduct({{1000, 100000}, {8, 100}})
-    ->Threads(1)->Threads(2)->UseRealTime();
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_GetHit, lru, EvictionPolicy::kLru)
-    ->Args({1000, 8})->Args({100000, 8})
-    ->Threads(1)->Threads(2)->UseRealTime();
+    ->Args({1000, 8})
+    ->Args({100000, 8})
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
 
 // The keys the insert benchmarks walk, made once for all of them.
 const std::vector<std::string>& InsertKeys() {
@@ -93,8 +96,7 @@ void RunInserts(benchmark::State& state, Insert insert) {
   if (state.thread_index() == 0) {
     const size_t capacity = keys.size() / 10;
     EngineOptions options;
-    options.max_bytes = capacity * (Engine::EntryOverhead() +
-                                    keys.back().size() + value.size());
+    options.max_bytes = capacity * (Engine::EntryOverhead() + keys.back().size() + value.size());
     engine = std::make_unique<Engine>(options);
     // Fill with keys the timed loop reaches last.
     for (size_t j = keys.size() - capacity; j < keys.size(); ++j) {
@@ -118,21 +120,17 @@ void RunInserts(benchmark::State& state, Insert insert) {
 // store hands them out, so an evicted key's slot never makes it stale.
 void BM_ApplyInsert(benchmark::State& state) {
   static std::atomic<uint64_t> version{0};
-  RunInserts(state, [](Engine& engine, const std::string& key,
-                       const std::string& value) {
-    benchmark::DoNotOptimize(engine.Apply(
-        key, version.fetch_add(1, std::memory_order_relaxed) + 1,
-        ChangeKind::kValue, value));
+  RunInserts(state, [](Engine& engine, const std::string& key, const std::string& value) {
+    benchmark::DoNotOptimize(engine.Apply(key, version.fetch_add(1, std::memory_order_relaxed) + 1,
+                                          ChangeKind::kValue, value));
   });
 }
 BENCHMARK(BM_ApplyInsert)->Arg(8)->Arg(100)->Threads(1)->Threads(2)->UseRealTime();
 
 // Read-path misses: a ticket, then the loaded value (what the service does).
 void BM_FillInsert(benchmark::State& state) {
-  RunInserts(state, [](Engine& engine, const std::string& key,
-                       const std::string& value) {
-    benchmark::DoNotOptimize(
-        engine.CompleteFill(engine.BeginFill(key), 1, value));
+  RunInserts(state, [](Engine& engine, const std::string& key, const std::string& value) {
+    benchmark::DoNotOptimize(engine.CompleteFill(engine.BeginFill(key), 1, value));
   });
 }
 BENCHMARK(BM_FillInsert)->Arg(8)->Arg(100)->Threads(1)->Threads(2)->UseRealTime();

@@ -14,8 +14,8 @@
 // after a versioned flush are accepted below its floor (counted: a flush must
 // not disable the cache). At the end: bytes <= max_bytes, no open ticket,
 // and every cached key holds the store's newest version.
-#include <array>
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdio>
@@ -132,8 +132,7 @@ void ApplyEvent(Engine& engine, const PendingApply& e, ThreadState& t) {
 }
 
 // Commits a write; applies it now or lets it lag behind.
-void Write(Engine& engine, ModelStore& store, int k, bool lag, bool slow,
-           ThreadState& t) {
+void Write(Engine& engine, ModelStore& store, int k, bool lag, bool slow, ThreadState& t) {
   const PendingApply event{k, store.Write(k, slow)};
   if (lag) {
     t.lagging.push_back(event);
@@ -152,8 +151,8 @@ void CatchUp(Engine& engine, std::mt19937& rng, ThreadState& t) {
 }
 
 // Starts a load (ticket, then store read) or finishes one in progress.
-void StepFill(Engine& engine, ModelStore& store, int k, bool abandon,
-              std::mt19937& rng, ThreadState& t) {
+void StepFill(Engine& engine, ModelStore& store, int k, bool abandon, std::mt19937& rng,
+              ThreadState& t) {
   if (t.loading.size() < kMaxLoads && rng() % 2 == 0) {
     FillTicket ticket = engine.BeginFill(KeyName(k));
     t.loading.push_back(PendingFill{k, std::move(ticket), store.Read(k)});
@@ -169,11 +168,9 @@ void StepFill(Engine& engine, ModelStore& store, int k, bool abandon,
   }
   const std::string value = ValueAt(fill.key, fill.version);
   const uint64_t floor = engine.floor();
-  const FillResult result =
-      engine.CompleteFill(std::move(fill.ticket), fill.version,
-                          IsDelete(fill.version)
-                              ? std::nullopt
-                              : std::optional<std::string_view>(value));
+  const FillResult result = engine.CompleteFill(
+      std::move(fill.ticket), fill.version,
+      IsDelete(fill.version) ? std::nullopt : std::optional<std::string_view>(value));
   if (result == FillResult::kAccepted && fill.version <= floor) {
     ++t.accepted_below_floor;
   }

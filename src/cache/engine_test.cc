@@ -18,8 +18,7 @@ namespace cachecar::cache {
 // sees).
 class EngineTestPeer {
  public:
-  static void BeginFlush(Engine& engine,
-                         std::optional<uint64_t> floor_version = std::nullopt) {
+  static void BeginFlush(Engine& engine, std::optional<uint64_t> floor_version = std::nullopt) {
     engine.BeginFlush(floor_version);
   }
   static size_t SweepShards(Engine& engine) { return engine.SweepShards(); }
@@ -33,8 +32,7 @@ size_t Charge(std::string_view key, std::string_view value) {
   return key.size() + value.size() + Engine::EntryOverhead();
 }
 
-EngineOptions SingleShard(size_t max_bytes,
-                          EvictionPolicy policy = EvictionPolicy::kS3Fifo) {
+EngineOptions SingleShard(size_t max_bytes, EvictionPolicy policy = EvictionPolicy::kS3Fifo) {
   EngineOptions options;
   options.max_bytes = max_bytes;
   options.shards = 1;
@@ -48,8 +46,7 @@ FillResult Fill(Engine& engine, std::string_view key, uint64_t version,
   return engine.CompleteFill(engine.BeginFill(key), version, value);
 }
 
-void ExpectHit(Engine& engine, std::string_view key, uint64_t version,
-               std::string_view value) {
+void ExpectHit(Engine& engine, std::string_view key, uint64_t version, std::string_view value) {
   const Lookup got = engine.Get(key);
   EXPECT_EQ(got.kind, Kind::kHit) << key;
   EXPECT_EQ(got.version, version) << key;
@@ -88,12 +85,10 @@ TEST_P(PolicyTest, ByteBoundHoldsWhenFillingFarPastMax) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, PolicyTest,
-                         testing::Values(EvictionPolicy::kS3Fifo,
-                                         EvictionPolicy::kLru),
+                         testing::Values(EvictionPolicy::kS3Fifo, EvictionPolicy::kLru),
                          [](const auto& info) {
-                           return info.param == EvictionPolicy::kLru
-                                      ? std::string("Lru")
-                                      : std::string("S3Fifo");
+                           return info.param == EvictionPolicy::kLru ? std::string("Lru")
+                                                                     : std::string("S3Fifo");
                          });
 
 TEST(EngineTest, BytesCountKeyValueAndEntryOverhead) {
@@ -106,8 +101,8 @@ TEST(EngineTest, BytesCountKeyValueAndEntryOverhead) {
   engine.Apply("bb", 2, ChangeKind::kValue, std::string(100, 'y'));
   engine.Apply("ccc", 3, ChangeKind::kTombstone);
   Fill(engine, "dddd", 4, std::string(5000, 'z'));
-  size_t expected = Charge("a", "x") + Charge("bb", std::string(100, 'y')) +
-                    Charge("ccc", "") + Charge("dddd", std::string(5000, 'z'));
+  size_t expected = Charge("a", "x") + Charge("bb", std::string(100, 'y')) + Charge("ccc", "") +
+                    Charge("dddd", std::string(5000, 'z'));
   EXPECT_EQ(engine.Stats().bytes, expected);
   EXPECT_EQ(engine.Stats().entries, 4u);
   // Replacing a value re-charges it; dropping it gives the bytes back.
@@ -334,8 +329,7 @@ TEST(EngineTest, FillAcceptedAfterAnOlderOrEqualApply) {
   // Invalidate mode: "something changed at 7" and the load read 7 itself.
   FillTicket after_invalidate = engine.BeginFill("c");
   engine.Apply("c", 7, ChangeKind::kInvalidate);
-  EXPECT_EQ(engine.CompleteFill(std::move(after_invalidate), 7, "v7"),
-            FillResult::kAccepted);
+  EXPECT_EQ(engine.CompleteFill(std::move(after_invalidate), 7, "v7"), FillResult::kAccepted);
   ExpectHit(engine, "c", 7, "v7");
 }
 
@@ -399,11 +393,9 @@ TEST(EngineTest, FillBegunBeforeAFlushIsSupersededWhateverItsVersion) {
   engine.Flush(100);
   EXPECT_EQ(engine.Stats().open_fills, 0u);
   EXPECT_EQ(engine.CompleteFill(std::move(low), 5, "v5"), FillResult::kSuperseded);
-  EXPECT_EQ(engine.CompleteFill(std::move(high), 150, "v150"),
-            FillResult::kSuperseded);
+  EXPECT_EQ(engine.CompleteFill(std::move(high), 150, "v150"), FillResult::kSuperseded);
   engine.Flush();
-  EXPECT_EQ(engine.CompleteFill(std::move(unversioned), 5, "v5"),
-            FillResult::kSuperseded);
+  EXPECT_EQ(engine.CompleteFill(std::move(unversioned), 5, "v5"), FillResult::kSuperseded);
   ExpectMiss(engine, "a");
   ExpectMiss(engine, "b");
   ExpectMiss(engine, "c");
@@ -413,8 +405,7 @@ TEST(EngineTest, FillBegunBeforeAFlushIsSupersededWhateverItsVersion) {
 // Flush bumps the epoch before it sweeps the shards one at a time: an entry
 // or ticket from before the flush is dead even in a shard not swept yet.
 TEST(EngineTest, FlushKillsEntriesAndTicketsBeforeItsSweepReachesThem) {
-  for (std::optional<uint64_t> floor : {std::optional<uint64_t>(100),
-                                        std::optional<uint64_t>()}) {
+  for (std::optional<uint64_t> floor : {std::optional<uint64_t>(100), std::optional<uint64_t>()}) {
     SCOPED_TRACE(floor.has_value() ? "versioned" : "unversioned");
     Engine engine(SingleShard(1 << 20));
     engine.Apply("applied", 5, ChangeKind::kValue, "v5");
@@ -432,8 +423,7 @@ TEST(EngineTest, FlushKillsEntriesAndTicketsBeforeItsSweepReachesThem) {
     EXPECT_EQ(engine.Peek("filled").kind, Kind::kMiss);
     ExpectMiss(engine, "gone");
     EXPECT_EQ(engine.Stats().entries, 1u);  // each dead one dropped on sight
-    EXPECT_EQ(engine.CompleteFill(std::move(before), 8, "v8"),
-              FillResult::kSuperseded);
+    EXPECT_EQ(engine.CompleteFill(std::move(before), 8, "v8"), FillResult::kSuperseded);
     ExpectMiss(engine, "loading");
     // A load begun after the bump is accepted, even at the version of a dead
     // entry still held: that entry counts as swept.
@@ -449,16 +439,14 @@ TEST(EngineTest, FlushKillsEntriesAndTicketsBeforeItsSweepReachesThem) {
     ExpectHit(engine, "same", 50, "v50");
     ExpectHit(engine, "after", 5, "v5");
     ExpectHit(engine, "applied-after", 101, "v101");
-    EXPECT_EQ(engine.CompleteFill(std::move(open_after), 3, "v3"),
-              FillResult::kAccepted);
+    EXPECT_EQ(engine.CompleteFill(std::move(open_after), 3, "v3"), FillResult::kAccepted);
     ExpectHit(engine, "open-after", 3, "v3");
     EXPECT_EQ(engine.Stats().entries, 4u);
-    EXPECT_EQ(engine.Stats().bytes,
-              Charge("same", "v50") + Charge("after", "v5") +
-                  Charge("applied-after", "v101") + Charge("open-after", "v3"));
+    EXPECT_EQ(engine.Stats().bytes, Charge("same", "v50") + Charge("after", "v5") +
+                                        Charge("applied-after", "v101") +
+                                        Charge("open-after", "v3"));
     // Dropped versions are still remembered.
-    EXPECT_EQ(engine.Apply("applied", 5, ChangeKind::kValue, "v5"),
-              ApplyResult::kStale);
+    EXPECT_EQ(engine.Apply("applied", 5, ChangeKind::kValue, "v5"), ApplyResult::kStale);
   }
 }
 
@@ -589,9 +577,9 @@ void CheckInterleavings(std::string ops, const std::vector<InterleavingCase>& ca
   do {
     if (ops.find('B') < ops.find('C')) {
       ++valid;
-      EXPECT_TRUE(std::any_of(cases.begin(), cases.end(),
-                              [&](const InterleavingCase& c) { return ops == c.order; }))
-          << ops;
+      EXPECT_TRUE(std::any_of(cases.begin(), cases.end(), [&](const InterleavingCase& c) {
+        return ops == c.order;
+      })) << ops;
     }
   } while (std::next_permutation(ops.begin(), ops.end()));
   EXPECT_EQ(valid, static_cast<int>(cases.size()));
@@ -603,11 +591,21 @@ void CheckInterleavings(std::string ops, const std::vector<InterleavingCase>& ca
     std::optional<FillResult> fill;
     for (const char* op = c.order; *op != '\0'; ++op) {
       switch (*op) {
-        case 'B': ticket = engine.BeginFill("k"); break;
-        case 'A': engine.Apply("k", 7, ChangeKind::kValue, "v7"); break;
-        case 'I': engine.Invalidate("k"); break;
-        case 'F': engine.Flush(100); break;
-        case 'C': fill = engine.CompleteFill(std::move(ticket), 5, "v5"); break;
+        case 'B':
+          ticket = engine.BeginFill("k");
+          break;
+        case 'A':
+          engine.Apply("k", 7, ChangeKind::kValue, "v7");
+          break;
+        case 'I':
+          engine.Invalidate("k");
+          break;
+        case 'F':
+          engine.Flush(100);
+          break;
+        case 'C':
+          fill = engine.CompleteFill(std::move(ticket), 5, "v5");
+          break;
       }
     }
     EXPECT_EQ(fill, c.fill);
@@ -625,21 +623,21 @@ void CheckInterleavings(std::string ops, const std::vector<InterleavingCase>& ca
 // BeginFill before CompleteFill, and the state it must leave.
 TEST(EngineTest, FillInterleavings) {
   CheckInterleavings("ABCI", {
-      {"BCAI", FillResult::kAccepted, Kind::kMiss, 0},
-      {"BCIA", FillResult::kAccepted, Kind::kHit, 7},
-      {"BACI", FillResult::kSuperseded, Kind::kMiss, 0},
-      {"BAIC", FillResult::kSuperseded, Kind::kMiss, 0},
-      {"BICA", FillResult::kSuperseded, Kind::kHit, 7},
-      {"BIAC", FillResult::kSuperseded, Kind::kHit, 7},
-      {"ABCI", FillResult::kSuperseded, Kind::kMiss, 0},
-      {"ABIC", FillResult::kSuperseded, Kind::kMiss, 0},
-      // The engine cannot tell: a real load that starts after Apply(7)
-      // reads 7 or newer, never 5.
-      {"AIBC", FillResult::kAccepted, Kind::kHit, 5},
-      {"IABC", FillResult::kSuperseded, Kind::kHit, 7},
-      {"IBCA", FillResult::kAccepted, Kind::kHit, 7},
-      {"IBAC", FillResult::kSuperseded, Kind::kHit, 7},
-  });
+                                 {"BCAI", FillResult::kAccepted, Kind::kMiss, 0},
+                                 {"BCIA", FillResult::kAccepted, Kind::kHit, 7},
+                                 {"BACI", FillResult::kSuperseded, Kind::kMiss, 0},
+                                 {"BAIC", FillResult::kSuperseded, Kind::kMiss, 0},
+                                 {"BICA", FillResult::kSuperseded, Kind::kHit, 7},
+                                 {"BIAC", FillResult::kSuperseded, Kind::kHit, 7},
+                                 {"ABCI", FillResult::kSuperseded, Kind::kMiss, 0},
+                                 {"ABIC", FillResult::kSuperseded, Kind::kMiss, 0},
+                                 // The engine cannot tell: a real load that starts after Apply(7)
+                                 // reads 7 or newer, never 5.
+                                 {"AIBC", FillResult::kAccepted, Kind::kHit, 5},
+                                 {"IABC", FillResult::kSuperseded, Kind::kHit, 7},
+                                 {"IBCA", FillResult::kAccepted, Kind::kHit, 7},
+                                 {"IBAC", FillResult::kSuperseded, Kind::kHit, 7},
+                             });
 }
 
 // Every ordering of {BeginFill, Flush(100), Apply(7), CompleteFill(5)} with
@@ -647,27 +645,26 @@ TEST(EngineTest, FillInterleavings) {
 // versioned flush of a store whose rows keep their versions.
 TEST(EngineTest, FlushFillInterleavings) {
   CheckInterleavings("ABCF", {
-      {"BCAF", FillResult::kAccepted, Kind::kMiss, 0},
-      {"BCFA", FillResult::kAccepted, Kind::kMiss, 0},
-      {"BACF", FillResult::kSuperseded, Kind::kMiss, 0},
-      {"BAFC", FillResult::kSuperseded, Kind::kMiss, 0},
-      {"BFCA", FillResult::kSuperseded, Kind::kMiss, 0},
-      {"BFAC", FillResult::kSuperseded, Kind::kMiss, 0},
-      {"ABCF", FillResult::kSuperseded, Kind::kMiss, 0},
-      {"ABFC", FillResult::kSuperseded, Kind::kMiss, 0},
-      // As with AIBC above: a real load that starts after Apply(7) reads 7
-      // or newer, never 5.
-      {"AFBC", FillResult::kAccepted, Kind::kHit, 5},
-      {"FABC", FillResult::kAccepted, Kind::kHit, 5},
-      // Begun after the flush: accepted below the floor...
-      {"FBCA", FillResult::kAccepted, Kind::kMiss, 0},
-      // ...unless the key changed meanwhile. Apply(7) is below the floor, so
-      // it inserts nothing, but it still reaches the ticket (FBAC) or drops
-      // the older entry (FBCA).
-      {"FBAC", FillResult::kSuperseded, Kind::kMiss, 0},
-  });
+                                 {"BCAF", FillResult::kAccepted, Kind::kMiss, 0},
+                                 {"BCFA", FillResult::kAccepted, Kind::kMiss, 0},
+                                 {"BACF", FillResult::kSuperseded, Kind::kMiss, 0},
+                                 {"BAFC", FillResult::kSuperseded, Kind::kMiss, 0},
+                                 {"BFCA", FillResult::kSuperseded, Kind::kMiss, 0},
+                                 {"BFAC", FillResult::kSuperseded, Kind::kMiss, 0},
+                                 {"ABCF", FillResult::kSuperseded, Kind::kMiss, 0},
+                                 {"ABFC", FillResult::kSuperseded, Kind::kMiss, 0},
+                                 // As with AIBC above: a real load that starts after Apply(7) reads
+                                 // 7 or newer, never 5.
+                                 {"AFBC", FillResult::kAccepted, Kind::kHit, 5},
+                                 {"FABC", FillResult::kAccepted, Kind::kHit, 5},
+                                 // Begun after the flush: accepted below the floor...
+                                 {"FBCA", FillResult::kAccepted, Kind::kMiss, 0},
+                                 // ...unless the key changed meanwhile. Apply(7) is below the
+                                 // floor, so it inserts nothing, but it still reaches the ticket
+                                 // (FBAC) or drops the older entry (FBCA).
+                                 {"FBAC", FillResult::kSuperseded, Kind::kMiss, 0},
+                             });
 }
-
 
 // --- flush and stats -----------------------------------------------------------
 
@@ -725,8 +722,7 @@ TEST(EngineTest, S3FifoKeepsAReadKeyThroughAScanThatLruLoses) {
     for (int i = 0; i < 100; ++i) {
       engine.Apply("s" + std::to_string(i + 100), 1, ChangeKind::kValue, "v");
     }
-    EXPECT_EQ(engine.Get("hot").kind,
-              policy == EvictionPolicy::kS3Fifo ? Kind::kHit : Kind::kMiss);
+    EXPECT_EQ(engine.Get("hot").kind, policy == EvictionPolicy::kS3Fifo ? Kind::kHit : Kind::kMiss);
     EXPECT_LE(engine.Stats().entries, 10u);
   }
 }
@@ -764,8 +760,7 @@ double HitRatio(EvictionPolicy policy) {
   };
   for (int r = 1; r <= kRequests; ++r) {
     const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53 * sum;
-    const int rank = static_cast<int>(
-        std::lower_bound(cdf.begin(), cdf.end(), u) - cdf.begin());
+    const int rank = static_cast<int>(std::lower_bound(cdf.begin(), cdf.end(), u) - cdf.begin());
     char key[16];
     std::snprintf(key, sizeof(key), "key-%05d", std::min(rank, kKeys - 1));
     request(key);

@@ -17,9 +17,8 @@ namespace cachecar::cache::internal {
 
 struct Entry {
   // Creates an entry whose key and value bytes follow the header.
-  static Entry* Create(std::string_view key, uint64_t hash, uint64_t version,
-                       bool negative, std::string_view value,
-                       int64_t expires_ns, uint32_t epoch) {
+  static Entry* Create(std::string_view key, uint64_t hash, uint64_t version, bool negative,
+                       std::string_view value, int64_t expires_ns, uint32_t epoch) {
     void* mem = ::operator new(sizeof(Entry) + key.size() + value.size());
     Entry* e = new (mem) Entry;
     e->hash = hash;
@@ -35,8 +34,7 @@ struct Entry {
 
   // Overwrites the version and value in place; value.size() must equal
   // value_size unless called from Create.
-  void Assign(uint64_t v, bool neg, std::string_view value, int64_t expiry,
-              uint32_t flush_epoch) {
+  void Assign(uint64_t v, bool neg, std::string_view value, int64_t expiry, uint32_t flush_epoch) {
     version = v;
     negative = neg;
     expires_ns = expiry;
@@ -94,9 +92,7 @@ inline constexpr size_t kEntryOverhead =
     kEntryHeaderBytes + kMallocSlackBytes + kIndexSlotBytes + kGhostBytes;
 static_assert(sizeof(Entry) == 56, "update the EntryOverhead derivation");
 
-inline size_t Entry::charge() const {
-  return key_size + value_size + kEntryOverhead;
-}
+inline size_t Entry::charge() const { return key_size + value_size + kEntryOverhead; }
 
 // Doubly linked list through Entry::prev/next; front = newest.
 class EntryList {
@@ -181,8 +177,7 @@ inline uint64_t HashKey(std::string_view key) {
     b = Read32(p + n - 4);
   } else if (n > 0) {
     a = (uint64_t{static_cast<uint8_t>(p[0])} << 16) |
-        (uint64_t{static_cast<uint8_t>(p[n >> 1])} << 8) |
-        uint64_t{static_cast<uint8_t>(p[n - 1])};
+        (uint64_t{static_cast<uint8_t>(p[n >> 1])} << 8) | uint64_t{static_cast<uint8_t>(p[n - 1])};
   }
   return Mix(Mix(a ^ kP1, b ^ seed) ^ kP2, key.size() ^ kP1);
 }

@@ -6,8 +6,7 @@
 
 namespace cachecar::cache::internal {
 
-std::unique_ptr<ReplacementPolicy> MakePolicy(EvictionPolicy policy,
-                                              size_t capacity_bytes) {
+std::unique_ptr<ReplacementPolicy> MakePolicy(EvictionPolicy policy, size_t capacity_bytes) {
   if (policy == EvictionPolicy::kLru) return std::make_unique<LruPolicy>();
   return std::make_unique<S3FifoPolicy>(capacity_bytes);
 }

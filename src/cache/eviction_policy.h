@@ -33,8 +33,7 @@ class ReplacementPolicy {
 
 // `capacity_bytes` is the shard's byte budget (S3-FIFO sizes its small queue
 // from it).
-std::unique_ptr<ReplacementPolicy> MakePolicy(EvictionPolicy policy,
-                                              size_t capacity_bytes);
+std::unique_ptr<ReplacementPolicy> MakePolicy(EvictionPolicy policy, size_t capacity_bytes);
 
 }  // namespace cachecar::cache::internal
 

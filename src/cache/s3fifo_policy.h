@@ -53,8 +53,7 @@ class GhostTable {
 
 class S3FifoPolicy final : public ReplacementPolicy {
  public:
-  explicit S3FifoPolicy(size_t capacity_bytes)
-      : small_target_(capacity_bytes / 10) {}
+  explicit S3FifoPolicy(size_t capacity_bytes) : small_target_(capacity_bytes / 10) {}
 
   void Insert(Entry* e) override;
   void Touch(Entry* e) override {
@@ -71,9 +70,7 @@ class S3FifoPolicy final : public ReplacementPolicy {
   // Reads needed in the small queue to be promoted to main.
   static constexpr uint8_t kPromoteFreq = 1;
 
-  static uint32_t Fingerprint(uint64_t hash) {
-    return static_cast<uint32_t>(hash);
-  }
+  static uint32_t Fingerprint(uint64_t hash) { return static_cast<uint32_t>(hash); }
   Entry* EvictFromSmall();  // nullptr if promotions emptied the small queue
   Entry* EvictFromMain();
 

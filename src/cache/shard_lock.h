@@ -22,8 +22,7 @@ namespace cachecar::cache::internal {
 
 class ABSL_SCOPED_LOCKABLE ShardLock {
  public:
-  explicit ShardLock(absl::Mutex* mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu)
-      : mu_(mu) {
+  explicit ShardLock(absl::Mutex* mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) {
 #ifdef ABSL_HAVE_THREAD_SANITIZER
     __tsan_mutex_pre_lock(mu_, 0);
     mu_->Lock();

@@ -27,8 +27,7 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
 };
 
 constexpr char kJsonMessageFlag = '*';
-constexpr char kJsonLogPattern[] =
-    R"({"ts":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%*"})";
+constexpr char kJsonLogPattern[] = R"({"ts":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%*"})";
 
 // Length of the well-formed UTF-8 sequence starting at s[i], or 0 if the
 // bytes there are not one (RFC 3629: no overlongs or surrogates, at most
@@ -56,14 +55,29 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 
 void AppendEscapedAscii(char c, std::string& out) {
   switch (c) {
-    case '"': out += "\\\""; return;
-    case '\\': out += "\\\\"; return;
-    case '\b': out += "\\b"; return;
-    case '\f': out += "\\f"; return;
-    case '\n': out += "\\n"; return;
-    case '\r': out += "\\r"; return;
-    case '\t': out += "\\t"; return;
-    default: break;
+    case '"':
+      out += "\\\"";
+      return;
+    case '\\':
+      out += "\\\\";
+      return;
+    case '\b':
+      out += "\\b";
+      return;
+    case '\f':
+      out += "\\f";
+      return;
+    case '\n':
+      out += "\\n";
+      return;
+    case '\r':
+      out += "\\r";
+      return;
+    case '\t':
+      out += "\\t";
+      return;
+    default:
+      break;
   }
   const auto u = static_cast<unsigned char>(c);
   if (u < 0x20 || u == 0x7F) {
@@ -80,8 +94,7 @@ void AppendEscapedAscii(char c, std::string& out) {
 
 bool IsValidLogLevel(std::string_view level) {
   static constexpr std::array<std::string_view, 9> kNames = {
-      "trace", "debug", "info", "warning", "warn",
-      "error", "err",   "critical", "off"};
+      "trace", "debug", "info", "warning", "warn", "error", "err", "critical", "off"};
   for (std::string_view name : kNames) {
     if (level == name) return true;
   }
@@ -107,32 +120,29 @@ std::string JsonEscape(std::string_view text) {
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<spdlog::formatter>> MakeLogFormatter(
-    std::string_view format) {
+absl::StatusOr<std::unique_ptr<spdlog::formatter>> MakeLogFormatter(std::string_view format) {
   if (format == "text") {
     return std::unique_ptr<spdlog::formatter>(
         std::make_unique<spdlog::pattern_formatter>(kTextLogPattern));
   }
   if (format == "json") {
     auto formatter = std::make_unique<spdlog::pattern_formatter>();
-    formatter->add_flag<JsonMessageFlag>(kJsonMessageFlag)
-        .set_pattern(kJsonLogPattern);
+    formatter->add_flag<JsonMessageFlag>(kJsonMessageFlag).set_pattern(kJsonLogPattern);
     return std::unique_ptr<spdlog::formatter>(std::move(formatter));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("log format must be text or json, got \"",
-                   absl::string_view(format.data(), format.size()), "\""));
+  return absl::InvalidArgumentError(absl::StrCat("log format must be text or json, got \"",
+                                                 absl::string_view(format.data(), format.size()),
+                                                 "\""));
 }
 
 absl::Status InitLogging(const std::string& level, const std::string& format) {
   if (!IsValidLogLevel(level)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "log level must be one of trace, debug, info, warning, error, "
-        "critical, off; got \"",
-        level, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("log level must be one of trace, debug, info, warning, error, "
+                     "critical, off; got \"",
+                     level, "\""));
   }
-  absl::StatusOr<std::unique_ptr<spdlog::formatter>> formatter =
-      MakeLogFormatter(format);
+  absl::StatusOr<std::unique_ptr<spdlog::formatter>> formatter = MakeLogFormatter(format);
   if (!formatter.ok()) return formatter.status();
 
   // Not registered by name, so a second InitLogging (tests) cannot collide.

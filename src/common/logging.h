@@ -26,8 +26,7 @@ bool IsValidLogLevel(std::string_view level);
 
 // Builds the formatter for `format` ("text" or "json"); InvalidArgument for
 // anything else. Exposed so tests can attach it to their own sink.
-absl::StatusOr<std::unique_ptr<spdlog::formatter>> MakeLogFormatter(
-    std::string_view format);
+absl::StatusOr<std::unique_ptr<spdlog::formatter>> MakeLogFormatter(std::string_view format);
 
 // Replaces spdlog's default logger with one that writes to stderr at `level`
 // in `format`. On error the current logger is left unchanged.

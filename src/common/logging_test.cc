@@ -53,14 +53,30 @@ std::optional<std::string> ReadJsonString(const std::string& s, size_t& pos) {
     }
     if (++pos >= s.size()) return std::nullopt;
     switch (s[pos]) {
-      case '"': out += '"'; break;
-      case '\\': out += '\\'; break;
-      case '/': out += '/'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
+      case '"':
+        out += '"';
+        break;
+      case '\\':
+        out += '\\';
+        break;
+      case '/':
+        out += '/';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
       case 'u': {
         if (pos + 4 >= s.size()) return std::nullopt;
         const uint32_t cp = std::stoul(s.substr(pos + 1, 4), nullptr, 16);
@@ -69,7 +85,8 @@ std::optional<std::string> ReadJsonString(const std::string& s, size_t& pos) {
         AppendUtf8(cp, out);
         break;
       }
-      default: return std::nullopt;
+      default:
+        return std::nullopt;
     }
   }
   return std::nullopt;
@@ -141,28 +158,27 @@ TEST(JsonEscapeTest, QuotesAndBackslashes) {
 
 TEST(JsonEscapeTest, ControlCharacters) {
   EXPECT_EQ(JsonEscape("a\nb\tc\rd\be\ff"), R"(a\nb\tc\rd\be\ff)");
-  EXPECT_EQ(JsonEscape(std::string("\0\x01\x1f\x7f", 4)),
-            R"(\u0000\u0001\u001f\u007f)");
+  EXPECT_EQ(JsonEscape(std::string("\0\x01\x1f\x7f", 4)), R"(\u0000\u0001\u001f\u007f)");
 }
 
 TEST(JsonEscapeTest, Utf8PassesThrough) {
-  EXPECT_EQ(JsonEscape("héllo ключ 鍵 \xF0\x9F\x94\x91"),
-            "héllo ключ 鍵 \xF0\x9F\x94\x91");
+  EXPECT_EQ(JsonEscape("héllo ключ 鍵 \xF0\x9F\x94\x91"), "héllo ключ 鍵 \xF0\x9F\x94\x91");
 }
 
 TEST(JsonEscapeTest, InvalidUtf8BecomesReplacementCharacter) {
-  EXPECT_EQ(JsonEscape("a\xFF" "b"), R"(a\ufffdb)");
-  EXPECT_EQ(JsonEscape("\xC3"), R"(\ufffd)");                  // truncated
-  EXPECT_EQ(JsonEscape("\xC0\xAF"), R"(\ufffd\ufffd)");        // overlong
+  EXPECT_EQ(JsonEscape("a\xFF"
+                       "b"),
+            R"(a\ufffdb)");
+  EXPECT_EQ(JsonEscape("\xC3"), R"(\ufffd)");                      // truncated
+  EXPECT_EQ(JsonEscape("\xC0\xAF"), R"(\ufffd\ufffd)");            // overlong
   EXPECT_EQ(JsonEscape("\xED\xA0\x80"), R"(\ufffd\ufffd\ufffd)");  // surrogate
-  EXPECT_EQ(JsonEscape("\xF4\x90\x80\x80"),                     // > U+10FFFF
+  EXPECT_EQ(JsonEscape("\xF4\x90\x80\x80"),                        // > U+10FFFF
             R"(\ufffd\ufffd\ufffd\ufffd)");
 }
 
 TEST(JsonLogTest, LineParsesAsExpectedObject) {
   CapturedLog log("json");
-  const std::string message =
-      "key \"a\\b\"\nline two\t\x01 ключ";
+  const std::string message = "key \"a\\b\"\nline two\t\x01 ключ";
   log.logger().info("{}", message);
 
   const std::string line = log.text();
@@ -204,21 +220,19 @@ TEST(TextLogTest, LineFormat) {
   const std::string_view rest = "] [info] hello there\n";
   ASSERT_GT(text.size(), rest.size() + 1) << text;
   EXPECT_EQ(text.front(), '[') << text;
-  EXPECT_TRUE(IsTimestamp(text.substr(1, text.size() - 1 - rest.size())))
-      << text;
+  EXPECT_TRUE(IsTimestamp(text.substr(1, text.size() - 1 - rest.size()))) << text;
   EXPECT_EQ(text.substr(text.size() - rest.size()), rest) << text;
 }
 
 TEST(LoggingTest, UnknownFormatRejected) {
   auto formatter = MakeLogFormatter("xml");
   EXPECT_EQ(formatter.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(formatter.status().message()),
-              ::testing::HasSubstr("xml"));
+  EXPECT_THAT(std::string(formatter.status().message()), ::testing::HasSubstr("xml"));
 }
 
 TEST(LoggingTest, LevelNames) {
-  for (const char* level : {"trace", "debug", "info", "warning", "warn",
-                            "error", "err", "critical", "off"}) {
+  for (const char* level :
+       {"trace", "debug", "info", "warning", "warn", "error", "err", "critical", "off"}) {
     EXPECT_TRUE(IsValidLogLevel(level)) << level;
   }
   EXPECT_FALSE(IsValidLogLevel("INFO"));
@@ -236,10 +250,8 @@ TEST(LoggingTest, InitLoggingSetsDefaultLogger) {
 TEST(LoggingTest, InitLoggingRejectsBadInputAndKeepsLogger) {
   ASSERT_TRUE(InitLogging("info", "text").ok());
   auto before = spdlog::default_logger();
-  EXPECT_EQ(InitLogging("loud", "text").code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(InitLogging("info", "yaml").code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(InitLogging("loud", "text").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(InitLogging("info", "yaml").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(spdlog::default_logger(), before);
 }
 

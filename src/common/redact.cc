@@ -28,8 +28,7 @@ void ForEachKeywordPassword(absl::string_view dsn, OnPassword on_password) {
   while (i < dsn.size()) {
     while (i < dsn.size() && std::isspace(static_cast<unsigned char>(dsn[i]))) ++i;
     const size_t key_begin = i;
-    while (i < dsn.size() && dsn[i] != '=' &&
-           !std::isspace(static_cast<unsigned char>(dsn[i]))) {
+    while (i < dsn.size() && dsn[i] != '=' && !std::isspace(static_cast<unsigned char>(dsn[i]))) {
       ++i;
     }
     const absl::string_view key = dsn.substr(key_begin, i - key_begin);

@@ -21,7 +21,7 @@ namespace cachecar::config {
 // A cache namespace, declared in the YAML file (`namespaces:` list) or with
 // repeated --namespace=name[:ttl[:share]] flags.
 struct NamespaceConfig {
-  std::string name;                        // [a-zA-Z0-9_.-]{1,64}
+  std::string name;                           // [a-zA-Z0-9_.-]{1,64}
   absl::Duration ttl = absl::ZeroDuration();  // 0 = entries do not expire
   // Share of cache.max_bytes this namespace may hold, in (0, 1]. 0 here means
   // "not set": namespaces without a share split what the others leave.
@@ -79,10 +79,10 @@ struct Config {
   bool migrate = false;  // create/update the schema at start
 
   // Sync topic (Kafka). Empty brokers: no sync (one replica, or the memory
-  // store). Every replica reads every partition; see DESIGN.md.
-  std::string kafka_brokers;           // bootstrap.servers
+  // store). Every replica reads every partition; see docs/DESIGN.md.
+  std::string kafka_brokers;  // bootstrap.servers
   std::string sync_topic = "cachecar-sync";
-  std::string replica_id;              // empty: hostname-pid
+  std::string replica_id;  // empty: hostname-pid
   // librdkafka properties ("name=value"), applied after cachecar's own
   // (TLS, SASL, tuning).
   std::vector<std::string> kafka_properties;

@@ -34,8 +34,8 @@ class TempYaml {
  public:
   explicit TempYaml(const std::string& text) {
     static int counter = 0;
-    path_ = absl::StrCat(::testing::TempDir(), "/cachecar_config_test_",
-                         ::getpid(), "_", counter++, ".yaml");
+    path_ = absl::StrCat(::testing::TempDir(), "/cachecar_config_test_", ::getpid(), "_", counter++,
+                         ".yaml");
     std::ofstream(path_) << text;
   }
   ~TempYaml() { std::remove(path_.c_str()); }
@@ -87,8 +87,7 @@ void ExpectSameOptions(const Config& a, const Config& b) {
   for (size_t i = 0; i < a.namespaces.size(); ++i) {
     EXPECT_EQ(a.namespaces[i].name, b.namespaces[i].name);
     EXPECT_EQ(a.namespaces[i].ttl, b.namespaces[i].ttl);
-    EXPECT_EQ(a.namespaces[i].max_bytes_share,
-              b.namespaces[i].max_bytes_share);
+    EXPECT_EQ(a.namespaces[i].max_bytes_share, b.namespaces[i].max_bytes_share);
   }
 }
 
@@ -140,9 +139,8 @@ TEST(ConfigDefaults, HelpDefaultsRoundTrip) {
 
 TEST(ConfigPrecedence, FlagBeatsEnvBeatsFileBeatsDefault) {
   TempYaml file("max_bytes: 64MiB\nshards: 4\nworkers: 2\n");
-  const Env env = {{"CACHECAR_CONFIG", file.path()},
-                   {"CACHECAR_MAX_BYTES", "128MiB"},
-                   {"CACHECAR_SHARDS", "8"}};
+  const Env env = {
+      {"CACHECAR_CONFIG", file.path()}, {"CACHECAR_MAX_BYTES", "128MiB"}, {"CACHECAR_SHARDS", "8"}};
   const Config c = Load({"--max-bytes=32MiB"}, env);
   EXPECT_EQ(c.max_bytes, 32u << 20);
   EXPECT_EQ(c.shards, 8u);
@@ -157,8 +155,7 @@ TEST(ConfigPrecedence, FlagBeatsEnvBeatsFileBeatsDefault) {
 
 TEST(ConfigPrecedence, HigherSourceReplacesLists) {
   TempYaml file("listen: [\"127.0.0.1:1\", \"127.0.0.1:2\"]\n");
-  EXPECT_THAT(Load({"--config", file.path()}).listen,
-              ElementsAre("127.0.0.1:1", "127.0.0.1:2"));
+  EXPECT_THAT(Load({"--config", file.path()}).listen, ElementsAre("127.0.0.1:1", "127.0.0.1:2"));
   const Env env = {{"CACHECAR_LISTEN", "127.0.0.1:3, 127.0.0.1:4"}};
   EXPECT_THAT(Load({"--config", file.path()}, env).listen,
               ElementsAre("127.0.0.1:3", "127.0.0.1:4"));
@@ -172,15 +169,14 @@ TEST(ConfigPrecedence, HigherSourceReplacesLists) {
 TEST(ConfigPrecedence, ConfigFlagBeatsConfigEnv) {
   TempYaml from_flag("workers: 3\n");
   TempYaml from_env("workers: 5\n");
-  const Config c = Load({"--config=" + from_flag.path()},
-                        {{"CACHECAR_CONFIG", from_env.path()}});
+  const Config c = Load({"--config=" + from_flag.path()}, {{"CACHECAR_CONFIG", from_env.path()}});
   EXPECT_EQ(c.workers, 3u);
   EXPECT_EQ(c.config_file, from_flag.path());
 }
 
 TEST(ConfigFlags, BothFlagForms) {
-  const Config c = Load({"--workers", "3", "--worker-queue=7",
-                         "--shutdown-grace", "1m30s", "--log-format=json"});
+  const Config c = Load(
+      {"--workers", "3", "--worker-queue=7", "--shutdown-grace", "1m30s", "--log-format=json"});
   EXPECT_EQ(c.workers, 3u);
   EXPECT_EQ(c.worker_queue, 7u);
   EXPECT_EQ(c.shutdown_grace, absl::Seconds(90));
@@ -193,16 +189,13 @@ TEST(ConfigFlags, LastScalarFlagWins) {
 
 TEST(ConfigFlags, MissingValue) {
   EXPECT_THAT(LoadError({"--workers"}),
-              AllOf(HasSubstr("workers (from --workers)"),
-                    HasSubstr("needs a value")));
-  EXPECT_THAT(LoadError({"--workers", "--shards=2"}),
-              HasSubstr("needs a value"));
+              AllOf(HasSubstr("workers (from --workers)"), HasSubstr("needs a value")));
+  EXPECT_THAT(LoadError({"--workers", "--shards=2"}), HasSubstr("needs a value"));
 }
 
 TEST(ConfigFlags, HelpAndVersionShortCircuit) {
   const Env bad_env = {{"CACHECAR_NOPE", "1"}};
-  absl::StatusOr<LoadResult> help =
-      LoadConfig({"--max-bytes=1", "-h"}, bad_env);
+  absl::StatusOr<LoadResult> help = LoadConfig({"--max-bytes=1", "-h"}, bad_env);
   ASSERT_TRUE(help.ok()) << help.status();
   EXPECT_TRUE(help->help);
   absl::StatusOr<LoadResult> version = LoadConfig({"--version"}, {});
@@ -213,8 +206,7 @@ TEST(ConfigFlags, HelpAndVersionShortCircuit) {
 
 TEST(ConfigFlags, PositionalArgumentRejected) {
   EXPECT_THAT(LoadError({"--workers=2", "serve"}),
-              AllOf(HasSubstr("unexpected argument \"serve\""),
-                    HasSubstr("see --help")));
+              AllOf(HasSubstr("unexpected argument \"serve\""), HasSubstr("see --help")));
 }
 
 TEST(ConfigEnv, EmptyVariableCountsAsUnset) {
@@ -250,27 +242,23 @@ TEST(ConfigEnv, LookalikesOfServiceLinksAreStillTypos) {
 
 TEST(ConfigUnknown, UnknownFlag) {
   EXPECT_THAT(LoadError({"--max-byte=1GiB"}),
-              AllOf(HasSubstr("unknown flag --max-byte "),
-                    HasSubstr("did you mean --max-bytes?"),
+              AllOf(HasSubstr("unknown flag --max-byte "), HasSubstr("did you mean --max-bytes?"),
                     HasSubstr("see --help")));
-  EXPECT_THAT(LoadError({"--frobnicate"}),
-              AllOf(HasSubstr("unknown flag --frobnicate; see --help"),
-                    Not(HasSubstr("did you mean"))));
+  EXPECT_THAT(LoadError({"--frobnicate"}), AllOf(HasSubstr("unknown flag --frobnicate; see --help"),
+                                                 Not(HasSubstr("did you mean"))));
   EXPECT_THAT(LoadError({"-w", "3"}), HasSubstr("unknown flag -w"));
 }
 
 TEST(ConfigUnknown, UnknownYamlKeyNamesKeyAndFile) {
   TempYaml file("workers: 2\nmax_byte: 1GiB\n");
   EXPECT_THAT(LoadError({"--config", file.path()}),
-              AllOf(HasSubstr("unknown key \"max_byte\""),
-                    HasSubstr(file.path() + ":2"),
+              AllOf(HasSubstr("unknown key \"max_byte\""), HasSubstr(file.path() + ":2"),
                     HasSubstr("did you mean max_bytes?")));
 }
 
 TEST(ConfigUnknown, ConfigIsNotAYamlKey) {
   TempYaml file("config: /other.yaml\n");
-  EXPECT_THAT(LoadError({"--config", file.path()}),
-              HasSubstr("unknown key \"config\""));
+  EXPECT_THAT(LoadError({"--config", file.path()}), HasSubstr("unknown key \"config\""));
 }
 
 TEST(ConfigUnknown, UnknownEnvVariable) {
@@ -283,8 +271,7 @@ TEST(ConfigUnknown, UnknownNamespaceKey) {
   TempYaml file("namespaces:\n  - name: a\n    tll: 5s\n");
   EXPECT_THAT(LoadError({"--config", file.path()}),
               AllOf(HasSubstr("namespaces[0]"), HasSubstr("\"tll\""),
-                    HasSubstr("did you mean ttl?"),
-                    HasSubstr(file.path() + ":3")));
+                    HasSubstr("did you mean ttl?"), HasSubstr(file.path() + ":3")));
 }
 
 // --- parse errors name field, source and form -------------------------------
@@ -294,11 +281,10 @@ TEST(ConfigParseErrors, FromFlag) {
             "config: max_bytes (from --max-bytes): expected a size such as "
             "1048576, 64KiB, 256MiB or 1GiB, got \"lots\"");
   EXPECT_THAT(LoadError({"--workers", "-3"}),
-              AllOf(HasSubstr("workers (from --workers)"),
-                    HasSubstr("expected a whole number")));
-  EXPECT_THAT(LoadError({"--shutdown-grace=10"}),
-              AllOf(HasSubstr("shutdown_grace (from --shutdown-grace)"),
-                    HasSubstr("expected a duration")));
+              AllOf(HasSubstr("workers (from --workers)"), HasSubstr("expected a whole number")));
+  EXPECT_THAT(
+      LoadError({"--shutdown-grace=10"}),
+      AllOf(HasSubstr("shutdown_grace (from --shutdown-grace)"), HasSubstr("expected a duration")));
 }
 
 TEST(ConfigParseErrors, FromEnv) {
@@ -314,10 +300,8 @@ TEST(ConfigParseErrors, FromEnv) {
 TEST(ConfigParseErrors, FromFileWithLine) {
   TempYaml file("# comment\nworkers: 4\nmax_bytes: lots\n");
   EXPECT_THAT(LoadError({"--config", file.path()}),
-              AllOf(HasSubstr(absl::StrCat("config: max_bytes (from ",
-                                           file.path(), ":3)")),
-                    HasSubstr("expected a size such as"),
-                    HasSubstr("got \"lots\"")));
+              AllOf(HasSubstr(absl::StrCat("config: max_bytes (from ", file.path(), ":3)")),
+                    HasSubstr("expected a size such as"), HasSubstr("got \"lots\"")));
 }
 
 TEST(ConfigParseErrors, WrongYamlShape) {
@@ -332,19 +316,16 @@ TEST(ConfigParseErrors, WrongYamlShape) {
   EXPECT_THAT(LoadError({"--config", map_listen.path()}),
               AllOf(HasSubstr("listen"), HasSubstr("got a map")));
   TempYaml top("- a\n- b\n");
-  EXPECT_THAT(LoadError({"--config", top.path()}),
-              HasSubstr("expected a map of option names"));
+  EXPECT_THAT(LoadError({"--config", top.path()}), HasSubstr("expected a map of option names"));
 }
 
 TEST(ConfigParseErrors, BadNamespaceSpec) {
-  EXPECT_THAT(LoadError({"--namespace=a:soon"}),
-              AllOf(HasSubstr("namespaces (from --namespace)"),
-                    HasSubstr("ttl: expected a duration")));
+  EXPECT_THAT(LoadError({"--namespace=a:soon"}), AllOf(HasSubstr("namespaces (from --namespace)"),
+                                                       HasSubstr("ttl: expected a duration")));
   EXPECT_THAT(LoadError({}, {{"CACHECAR_NAMESPACES", "a:1s:half"}}),
               AllOf(HasSubstr("namespaces (from CACHECAR_NAMESPACES)"),
                     HasSubstr("share: expected a fraction")));
-  EXPECT_THAT(LoadError({"--namespace=a:1s:0.5:x"}),
-              HasSubstr("expected name[:ttl[:share]]"));
+  EXPECT_THAT(LoadError({"--namespace=a:1s:0.5:x"}), HasSubstr("expected name[:ttl[:share]]"));
   TempYaml file("namespaces:\n  - name: a\n    ttl: forever\n");
   EXPECT_THAT(LoadError({"--config", file.path()}),
               AllOf(HasSubstr("namespaces[0].ttl (from " + file.path() + ":3)"),
@@ -355,22 +336,20 @@ TEST(ConfigFile, MissingFileNamesPathAndSource) {
   EXPECT_THAT(LoadError({}, {{"CACHECAR_CONFIG", "/nonexistent/c.yaml"}}),
               AllOf(HasSubstr("cannot read config file "
                               "\"/nonexistent/c.yaml\""),
-                    HasSubstr("(from CACHECAR_CONFIG)"),
-                    HasSubstr("No such file")));
+                    HasSubstr("(from CACHECAR_CONFIG)"), HasSubstr("No such file")));
 }
 
 TEST(ConfigFile, SyntaxErrorNamesLine) {
   TempYaml file("workers: 2\nlisten: [unclosed\n");
-  EXPECT_THAT(LoadError({"--config", file.path()}),
-              AllOf(HasSubstr("cannot parse config file " + file.path() + ":"),
-                    Not(HasSubstr(":0:"))));
+  EXPECT_THAT(
+      LoadError({"--config", file.path()}),
+      AllOf(HasSubstr("cannot parse config file " + file.path() + ":"), Not(HasSubstr(":0:"))));
 }
 
 TEST(ConfigFile, DuplicateKeyRejected) {
   TempYaml file("workers: 2\nworkers: 3\n");
   EXPECT_THAT(LoadError({"--config", file.path()}),
-              AllOf(HasSubstr("workers (from " + file.path() + ":2)"),
-                    HasSubstr("appears twice")));
+              AllOf(HasSubstr("workers (from " + file.path() + ":2)"), HasSubstr("appears twice")));
 }
 
 TEST(ConfigFile, EmptyFileSetsNothing) {
@@ -380,8 +359,7 @@ TEST(ConfigFile, EmptyFileSetsNothing) {
 
 TEST(ConfigFile, ListenAsString) {
   TempYaml file("listen: 127.0.0.1:7000,[::1]:7001\n");
-  EXPECT_THAT(Load({"--config", file.path()}).listen,
-              ElementsAre("127.0.0.1:7000", "[::1]:7001"));
+  EXPECT_THAT(Load({"--config", file.path()}).listen, ElementsAre("127.0.0.1:7000", "[::1]:7001"));
 }
 
 // --- value parsing ----------------------------------------------------------
@@ -400,9 +378,7 @@ TEST(ParseDurationTest, Rejected) {
   for (const char* text : {"", "10", "-1s", "inf", "10 s", "s", "1d", "ten"}) {
     absl::StatusOr<absl::Duration> d = ParseDuration(text);
     EXPECT_FALSE(d.ok()) << text;
-    EXPECT_THAT(std::string(d.status().message()),
-                HasSubstr("expected a duration"))
-        << text;
+    EXPECT_THAT(std::string(d.status().message()), HasSubstr("expected a duration")) << text;
   }
 }
 
@@ -421,12 +397,10 @@ TEST(ParseBytesTest, Accepted) {
 }
 
 TEST(ParseBytesTest, Rejected) {
-  for (const char* text : {"", "lots", "-1", "1.5GiB", "1PiB", "MiB", "0x10",
-                           "12 34"}) {
+  for (const char* text : {"", "lots", "-1", "1.5GiB", "1PiB", "MiB", "0x10", "12 34"}) {
     EXPECT_FALSE(ParseBytes(text).ok()) << text;
   }
-  EXPECT_THAT(std::string(ParseBytes("99999999999TiB").status().message()),
-              HasSubstr("too large"));
+  EXPECT_THAT(std::string(ParseBytes("99999999999TiB").status().message()), HasSubstr("too large"));
 }
 
 TEST(FormatBytesTest, PicksLargestExactUnit) {
@@ -449,8 +423,7 @@ TEST(ConfigNamespaces, FromYamlMapsAndStrings) {
   - feeds:1s:0.5
 )");
   const Config c = Load({"--config", file.path()});
-  ASSERT_THAT(NamespaceNames(c),
-              ElementsAre("sessions", "users", "feeds", "default"));
+  ASSERT_THAT(NamespaceNames(c), ElementsAre("sessions", "users", "feeds", "default"));
   EXPECT_EQ(c.namespaces[0].ttl, absl::Minutes(30));
   EXPECT_EQ(c.namespaces[0].max_bytes_share, 0.25);
   EXPECT_EQ(c.namespaces[1].ttl, absl::Minutes(10));
@@ -461,9 +434,7 @@ TEST(ConfigNamespaces, FromYamlMapsAndStrings) {
 }
 
 TEST(ConfigNamespaces, FromFlags) {
-  const Config c =
-      Load({"--namespace", "a:10s:0.5", "--namespace=b",
-            "--namespace=c::0.25,d:1m"});
+  const Config c = Load({"--namespace", "a:10s:0.5", "--namespace=b", "--namespace=c::0.25,d:1m"});
   ASSERT_THAT(NamespaceNames(c), ElementsAre("a", "b", "c", "d", "default"));
   EXPECT_EQ(c.namespaces[0].ttl, absl::Seconds(10));
   EXPECT_EQ(c.namespaces[0].max_bytes_share, 0.5);
@@ -488,26 +459,21 @@ TEST(ConfigNamespaces, DeclaredDefaultKeptOnce) {
 
 TEST(ConfigNamespaces, ShareSumOverOneRejected) {
   EXPECT_THAT(LoadError({"--namespace=a::0.6", "--namespace=b::0.5"}),
-              AllOf(HasSubstr("namespaces (from --namespace)"),
-                    HasSubstr("add up to 1.1")));
+              AllOf(HasSubstr("namespaces (from --namespace)"), HasSubstr("add up to 1.1")));
   // Exactly 1 (with floating-point noise) is fine.
   Load({"--namespace=a::0.1,b::0.2,c::0.7"});
 }
 
 TEST(ConfigNamespaces, BadNamesAndShares) {
-  EXPECT_THAT(LoadError({"--namespace=a/b"}),
-              HasSubstr("namespace \"a/b\": a name is"));
-  EXPECT_THAT(LoadError({"--namespace", std::string(65, 'n')}),
-              HasSubstr("a name is 1 to 64"));
-  EXPECT_THAT(LoadError({"--namespace=a,a"}),
-              HasSubstr("namespace \"a\": declared twice"));
+  EXPECT_THAT(LoadError({"--namespace=a/b"}), HasSubstr("namespace \"a/b\": a name is"));
+  EXPECT_THAT(LoadError({"--namespace", std::string(65, 'n')}), HasSubstr("a name is 1 to 64"));
+  EXPECT_THAT(LoadError({"--namespace=a,a"}), HasSubstr("namespace \"a\": declared twice"));
   EXPECT_THAT(LoadError({"--namespace=a::1.5"}),
               HasSubstr("max_bytes_share must be in (0, 1], got 1.5"));
   EXPECT_THAT(LoadError({"--namespace=a::-0.5"}),
               HasSubstr("max_bytes_share must be in (0, 1], got -0.5"));
   TempYaml file("namespaces:\n  - ttl: 5s\n");
-  EXPECT_THAT(LoadError({"--config", file.path()}),
-              HasSubstr("a namespace needs a name"));
+  EXPECT_THAT(LoadError({"--config", file.path()}), HasSubstr("a namespace needs a name"));
 }
 
 // --- validation -------------------------------------------------------------
@@ -530,12 +496,10 @@ TEST(ConfigValidate, RangesNameTheFieldAndSource) {
        "12"},
       {{"--shards=0"}, "shards (from --shards): must be a power of two"},
       {{"--shards=2048"}, "shards (from --shards): must be a power of two"},
-      {{"--eviction=fifo"},
-       "eviction (from --eviction): must be s3fifo or lru, got \"fifo\""},
+      {{"--eviction=fifo"}, "eviction (from --eviction): must be s3fifo or lru, got \"fifo\""},
       {{"--max-key-bytes=0"},
        "max_key_bytes (from --max-key-bytes): must be from 1 to 64KiB, got 0"},
-      {{"--max-key-bytes=65537"},
-       "max_key_bytes (from --max-key-bytes): must be from 1 to 64KiB"},
+      {{"--max-key-bytes=65537"}, "max_key_bytes (from --max-key-bytes): must be from 1 to 64KiB"},
       {{"--max-value-bytes=65MiB", "--max-message-bytes=70MiB"},
        "max_value_bytes (from --max-value-bytes): must be from 1 to 64MiB, "
        "got 65MiB"},
@@ -549,14 +513,11 @@ TEST(ConfigValidate, RangesNameTheFieldAndSource) {
        "got 0"},
       {{"--max-batch-keys=100001"},
        "max_batch_keys (from --max-batch-keys): must be from 1 to 100000"},
-      {{"--workers=0"},
-       "workers (from --workers): must be from 1 to 1024, got 0"},
+      {{"--workers=0"}, "workers (from --workers): must be from 1 to 1024, got 0"},
       {{"--workers=1025"}, "workers (from --workers): must be from 1 to 1024"},
-      {{"--worker-queue=0"},
-       "worker_queue (from --worker-queue): must be at least 1, got 0"},
+      {{"--worker-queue=0"}, "worker_queue (from --worker-queue): must be at least 1, got 0"},
       {{"--store=redis"}, "store (from --store): must be memory or postgres, got \"redis\""},
-      {{"--store=postgres"},
-       "postgres_dsn (from default): store is postgres but no DSN is set"},
+      {{"--store=postgres"}, "postgres_dsn (from default): store is postgres but no DSN is set"},
       {{"--postgres-pool-size=0"},
        "postgres_pool_size (from --postgres-pool-size): must be from 1 to 1024"},
       {{"--postgres-query-timeout=1ms"},
@@ -570,8 +531,7 @@ TEST(ConfigValidate, RangesNameTheFieldAndSource) {
       {{"--log-level=verbose"},
        "log_level (from --log-level): must be trace, debug, info, warning, "
        "error, critical or off, got \"verbose\""},
-      {{"--log-format=xml"},
-       "log_format (from --log-format): must be text or json, got \"xml\""},
+      {{"--log-format=xml"}, "log_format (from --log-format): must be text or json, got \"xml\""},
   };
   for (const BadValue& c : cases) {
     EXPECT_THAT(LoadError(c.args), HasSubstr("config: " + c.expected))
@@ -582,19 +542,16 @@ TEST(ConfigValidate, RangesNameTheFieldAndSource) {
 TEST(ConfigValidate, BoundaryValuesAccepted) {
   const Config c = Load({"--max-bytes=1MiB", "--shards=1024", "--eviction=lru",
                          "--max-key-bytes=64KiB", "--max-value-bytes=64MiB",
-                         "--max-message-bytes=" +
-                             std::to_string((64u << 20) + (64u << 10) + 4096),
-                         "--max-batch-keys=100000", "--workers=1024",
-                         "--worker-queue=1", "--shutdown-grace=10m",
-                         "--log-level=off", "--shutdown-grace=0"});
+                         "--max-message-bytes=" + std::to_string((64u << 20) + (64u << 10) + 4096),
+                         "--max-batch-keys=100000", "--workers=1024", "--worker-queue=1",
+                         "--shutdown-grace=10m", "--log-level=off", "--shutdown-grace=0"});
   EXPECT_EQ(c.shards, 1024u);
   EXPECT_EQ(c.shutdown_grace, absl::ZeroDuration());
 }
 
 TEST(ConfigValidate, ListenAddresses) {
-  for (const char* good : {"127.0.0.1:0", "0.0.0.0:65535", "localhost:50051",
-                           "[::]:50051", "[::1]:1", "unix:///run/c.sock",
-                           "unix:/run/c.sock"}) {
+  for (const char* good : {"127.0.0.1:0", "0.0.0.0:65535", "localhost:50051", "[::]:50051",
+                           "[::1]:1", "unix:///run/c.sock", "unix:/run/c.sock"}) {
     Load({"--listen", good});
   }
   const std::vector<std::pair<std::string, std::string>> bad = {
@@ -613,13 +570,11 @@ TEST(ConfigValidate, ListenAddresses) {
   };
   for (const auto& [address, reason] : bad) {
     EXPECT_THAT(LoadError({"--listen", address}),
-                AllOf(HasSubstr("config: listen (from --listen): \"" +
-                                address.substr(0, 20)),
+                AllOf(HasSubstr("config: listen (from --listen): \"" + address.substr(0, 20)),
                       HasSubstr(reason)))
         << address;
   }
-  EXPECT_THAT(LoadError({"--listen=127.0.0.1:1,127.0.0.1:1"}),
-              HasSubstr("listed twice"));
+  EXPECT_THAT(LoadError({"--listen=127.0.0.1:1,127.0.0.1:1"}), HasSubstr("listed twice"));
   EXPECT_THAT(LoadError({"--listen="}),
               HasSubstr("listen (from --listen): must name at least one"));
 }
@@ -634,8 +589,7 @@ TEST(ConfigValidate, ReportsEveryProblem) {
 TEST(ConfigValidate, WithoutSourcesOmitsFrom) {
   Config c;
   c.workers = 0;
-  EXPECT_EQ(Validate(c).message(),
-            "config: workers: must be from 1 to 1024, got 0");
+  EXPECT_EQ(Validate(c).message(), "config: workers: must be from 1 to 1024, got 0");
 }
 
 // --- help and the table -----------------------------------------------------
@@ -647,8 +601,7 @@ TEST(ConfigHelp, MentionsEveryOption) {
     EXPECT_THAT(help, HasSubstr(std::string(option.flag) + "=")) << option.name;
     EXPECT_THAT(help, HasSubstr(option.env)) << option.name;
     if (!option.yaml_key.empty()) {
-      EXPECT_THAT(help, HasSubstr("yaml " + std::string(option.yaml_key)))
-          << option.name;
+      EXPECT_THAT(help, HasSubstr("yaml " + std::string(option.yaml_key))) << option.name;
     }
     const std::string default_text = option.show(defaults);
     if (!default_text.empty()) {
@@ -671,8 +624,7 @@ TEST(ConfigHelp, LinesFitTheTerminal) {
 TEST(ConfigHelp, ExampleFileLoadsAndUsesEveryKey) {
   for (const Option& option : Options()) {
     if (option.yaml_key.empty()) continue;
-    EXPECT_THAT(kExampleYaml, HasSubstr(std::string(option.yaml_key) + ":"))
-        << option.name;
+    EXPECT_THAT(kExampleYaml, HasSubstr(std::string(option.yaml_key) + ":")) << option.name;
   }
   TempYaml file(kExampleYaml);
   const Config c = Load({"--config", file.path()});
@@ -681,8 +633,8 @@ TEST(ConfigHelp, ExampleFileLoadsAndUsesEveryKey) {
 }
 
 TEST(ConfigPostgres, DsnIsRedactedWhereverTheConfigIsPrinted) {
-  const Config c = Load({"--store=postgres",
-                         "--postgres-dsn=host=db user=app password=hunter2 dbname=x"});
+  const Config c =
+      Load({"--store=postgres", "--postgres-dsn=host=db user=app password=hunter2 dbname=x"});
   EXPECT_EQ(c.postgres_dsn, "host=db user=app password=hunter2 dbname=x");
   const std::string text = DescribeConfig(c);
   EXPECT_THAT(text, HasSubstr("postgres_dsn=host=db user=app password=*** dbname=x"));
@@ -715,20 +667,24 @@ TEST(ConfigPostgres, BareBooleanFlagMeansTrue) {
 }
 
 TEST(ConfigPostgres, NamespaceTableNeedsAllThreeNamesAndPostgres) {
-  TempYaml partial("store: postgres\npostgres_dsn: host=db\nnamespaces:\n"
-                   "  - name: users\n    table: users\n");
+  TempYaml partial(
+      "store: postgres\npostgres_dsn: host=db\nnamespaces:\n"
+      "  - name: users\n    table: users\n");
   EXPECT_THAT(LoadError({"--config", partial.path()}),
               HasSubstr("namespace \"users\": table, key_column and value_column go "
                         "together"));
-  TempYaml memory("namespaces:\n  - name: users\n    table: users\n    key_column: id\n"
-                  "    value_column: v\n");
+  TempYaml memory(
+      "namespaces:\n  - name: users\n    table: users\n    key_column: id\n"
+      "    value_column: v\n");
   EXPECT_THAT(LoadError({"--config", memory.path()}),
               HasSubstr("table is set but store is \"memory\""));
-  TempYaml bad("store: postgres\npostgres_dsn: host=db\nnamespaces:\n  - name: users\n"
-               "    table: users\n    key_column: \"id; drop\"\n    value_column: v\n");
+  TempYaml bad(
+      "store: postgres\npostgres_dsn: host=db\nnamespaces:\n  - name: users\n"
+      "    table: users\n    key_column: \"id; drop\"\n    value_column: v\n");
   EXPECT_THAT(LoadError({"--config", bad.path()}), HasSubstr("must be plain SQL names"));
-  TempYaml good("store: postgres\npostgres_dsn: host=db\nnamespaces:\n  - name: users\n"
-                "    table: app.users\n    key_column: id\n    value_column: profile\n");
+  TempYaml good(
+      "store: postgres\npostgres_dsn: host=db\nnamespaces:\n  - name: users\n"
+      "    table: app.users\n    key_column: id\n    value_column: profile\n");
   const Config c = Load({"--config", good.path()});
   EXPECT_EQ(c.namespaces[0].table, "app.users");
   EXPECT_EQ(c.namespaces[0].key_column, "id");
@@ -815,7 +771,8 @@ TEST(ConfigSync, KafkaPropertiesFromFlagsEnvAndAYamlMap) {
             (std::vector<std::string>{"a.b=1", "c.d=2"}));
   // Values that are comma lists themselves stay whole.
   EXPECT_EQ(Load({"--kafka-property=debug=cgrp,fetch", "--kafka-property",
-                  "ssl.cipher.suites=A,B,acks=all"}).kafka_properties,
+                  "ssl.cipher.suites=A,B,acks=all"})
+                .kafka_properties,
             (std::vector<std::string>{"debug=cgrp,fetch", "ssl.cipher.suites=A,B", "acks=all"}));
   TempYaml yaml("kafka_properties:\n  security.protocol: SASL_SSL\n  sasl.password: hunter2\n");
   const Config c = Load({"--config", yaml.path()});

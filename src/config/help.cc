@@ -76,11 +76,10 @@ std::string Wrap(absl::string_view text, absl::string_view indent) {
 
 std::string DescribeOption(const Option& option, const Config& defaults) {
   const std::string default_text = option.show(defaults);
-  std::string out = absl::StrCat("  ", option.flag, "=",
-                                 ValuePlaceholder(option), "\n");
-  const std::string yaml = absl::StrCat(
-      "yaml ", option.yaml_key.empty() ? "(none: not in the file)" : option.yaml_key,
-      ", default ", default_text.empty() ? "(none)" : default_text);
+  std::string out = absl::StrCat("  ", option.flag, "=", ValuePlaceholder(option), "\n");
+  const std::string yaml =
+      absl::StrCat("yaml ", option.yaml_key.empty() ? "(none: not in the file)" : option.yaml_key,
+                   ", default ", default_text.empty() ? "(none)" : default_text);
   const std::string one_line = absl::StrCat("      env ", option.env, ", ", yaml);
   if (one_line.size() <= kWidth) {
     absl::StrAppend(&out, one_line, "\n");

@@ -5,7 +5,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-
 #include <utility>
 #include <vector>
 
@@ -31,8 +30,7 @@ struct Setting {
   std::string source;  // "--max-bytes" or "CACHECAR_MAX_BYTES"
 };
 
-std::string SuggestOption(absl::string_view word,
-                          absl::string_view Option::*spelling) {
+std::string SuggestOption(absl::string_view word, absl::string_view Option::*spelling) {
   std::vector<absl::string_view> names;
   for (const Option& option : Options()) names.push_back(option.*spelling);
   return DidYouMean(word, names);
@@ -41,41 +39,38 @@ std::string SuggestOption(absl::string_view word,
 bool IsHelp(absl::string_view arg) { return arg == "--help" || arg == "-h"; }
 bool IsVersion(absl::string_view arg) { return arg == "--version"; }
 
-absl::StatusOr<std::vector<Setting>> ReadFlags(
-    const std::vector<std::string>& argv) {
+absl::StatusOr<std::vector<Setting>> ReadFlags(const std::vector<std::string>& argv) {
   std::vector<Setting> settings;
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& arg = argv[i];
     if (arg == "--" && i + 1 == argv.size()) break;
     if (arg.size() < 2 || arg[0] != '-' || arg == "--") {
       const std::string& positional = arg == "--" ? argv[i + 1] : arg;
-      return absl::InvalidArgumentError(absl::StrCat(
-          "config: unexpected argument ", Quote(positional),
-          " (a subcommand goes first: cachecar serve [options]); see --help"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("config: unexpected argument ", Quote(positional),
+                       " (a subcommand goes first: cachecar serve [options]); see --help"));
     }
     const size_t equals = arg.find('=');
     const std::string name = arg.substr(0, equals);
     const Option* option = FindOptionByFlag(name);
     if (option == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("config: unknown flag ", name,
-                       SuggestOption(name, &Option::flag), "; see --help"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: unknown flag ", name, SuggestOption(name, &Option::flag), "; see --help"));
     }
     std::string value;
     if (equals != std::string::npos) {
       value = arg.substr(equals + 1);
     } else if (option->kind == ValueKind::kBool) {
       // A bare boolean flag means true; "--migrate false" also works.
-      const bool next_is_bool = i + 1 < argv.size() &&
-                                (argv[i + 1] == "true" || argv[i + 1] == "false");
+      const bool next_is_bool =
+          i + 1 < argv.size() && (argv[i + 1] == "true" || argv[i + 1] == "false");
       value = next_is_bool ? argv[++i] : "true";
     } else if (i + 1 < argv.size() && !absl::StartsWith(argv[i + 1], "--")) {
       value = argv[++i];
     } else {
       return FieldError(option->name, name,
-                        absl::StrCat("needs a value: ", name, "=",
-                                     ValuePlaceholder(*option), " or ",
-                                     name, " ", ValuePlaceholder(*option)));
+                        absl::StrCat("needs a value: ", name, "=", ValuePlaceholder(*option),
+                                     " or ", name, " ", ValuePlaceholder(*option)));
     }
     settings.push_back({option, std::move(value), name});
   }
@@ -109,8 +104,7 @@ bool IsServiceLinkVariable(absl::string_view name) {
   return false;
 }
 
-absl::StatusOr<std::vector<Setting>> ReadEnv(
-    const std::map<std::string, std::string>& env) {
+absl::StatusOr<std::vector<Setting>> ReadEnv(const std::map<std::string, std::string>& env) {
   std::vector<Setting> settings;
   for (const auto& [name, value] : env) {
     if (!absl::StartsWith(name, kEnvPrefix)) continue;
@@ -120,9 +114,9 @@ absl::StatusOr<std::vector<Setting>> ReadEnv(
       continue;
     }
     if (option == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("config: unknown environment variable ", name,
-                       SuggestOption(name, &Option::env), "; see --help"));
+      return absl::InvalidArgumentError(absl::StrCat("config: unknown environment variable ", name,
+                                                     SuggestOption(name, &Option::env),
+                                                     "; see --help"));
     }
     // VAR= in a manifest usually means "not set", not "set to nothing".
     if (absl::StripAsciiWhitespace(value).empty()) continue;
@@ -133,8 +127,7 @@ absl::StatusOr<std::vector<Setting>> ReadEnv(
 
 // Applies one source's settings. A repeatable option is emptied on its first
 // setting here, so this source's list replaces a lower source's list.
-absl::Status ApplySettings(const std::vector<Setting>& settings,
-                           Config& config) {
+absl::Status ApplySettings(const std::vector<Setting>& settings, Config& config) {
   std::vector<const Option*> cleared;
   for (const Setting& s : settings) {
     const Option& option = *s.option;
@@ -153,8 +146,7 @@ absl::Status ApplySettings(const std::vector<Setting>& settings,
 }
 
 // The last --config wins over CACHECAR_CONFIG; null if neither is set.
-const Setting* FindConfigFile(const std::vector<Setting>& flags,
-                              const std::vector<Setting>& env) {
+const Setting* FindConfigFile(const std::vector<Setting>& flags, const std::vector<Setting>& env) {
   const Option* config_option = FindOptionByFlag("--config");
   for (const auto* settings : {&flags, &env}) {
     for (auto it = settings->rbegin(); it != settings->rend(); ++it) {
@@ -176,9 +168,9 @@ absl::Status ReadDsnFile(Config& config) {
   }
   std::FILE* file = std::fopen(config.postgres_dsn_file.c_str(), "rb");
   if (file == nullptr) {
-    return FieldError("postgres_dsn_file", source,
-                      absl::StrCat("cannot read ", Quote(config.postgres_dsn_file), ": ",
-                                   std::strerror(errno)));
+    return FieldError(
+        "postgres_dsn_file", source,
+        absl::StrCat("cannot read ", Quote(config.postgres_dsn_file), ": ", std::strerror(errno)));
   }
   std::string text;
   char buffer[4096];
@@ -196,9 +188,8 @@ absl::Status ReadDsnFile(Config& config) {
 
 }  // namespace
 
-absl::StatusOr<LoadResult> LoadConfig(
-    const std::vector<std::string>& argv,
-    const std::map<std::string, std::string>& env) {
+absl::StatusOr<LoadResult> LoadConfig(const std::vector<std::string>& argv,
+                                      const std::map<std::string, std::string>& env) {
   LoadResult result;
   for (const std::string& arg : argv) {
     if (arg == "--") break;
@@ -218,8 +209,7 @@ absl::StatusOr<LoadResult> LoadConfig(
   }
   if (const Setting* file = FindConfigFile(*flags, *env_settings)) {
     absl::Status status =
-        ApplyYamlFile(std::string(absl::StripAsciiWhitespace(file->text)),
-                      file->source, config);
+        ApplyYamlFile(std::string(absl::StripAsciiWhitespace(file->text)), file->source, config);
     if (!status.ok()) return status;
   }
   for (const auto* settings : {&*env_settings, &*flags}) {

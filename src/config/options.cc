@@ -103,8 +103,8 @@ absl::Status AddKafkaProperties(Config& c, absl::string_view text) {
   for (std::string& item : items) {
     const size_t eq = item.find('=');
     if (eq == std::string::npos || eq == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "\"", item, "\" is not name=value (e.g. security.protocol=SSL)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", item, "\" is not name=value (e.g. security.protocol=SSL)"));
     }
     c.kafka_properties.push_back(std::move(item));
   }
@@ -163,70 +163,56 @@ std::vector<Option>* BuildOptions() {
   return new std::vector<Option>{
       {"config", "--config", "CACHECAR_CONFIG", "", K::kPath, "",
        "YAML file to read options from; flags and env vars override it.",
-       &SetText<&Config::config_file>, &ShowText<&Config::config_file>,
-       nullptr},
+       &SetText<&Config::config_file>, &ShowText<&Config::config_file>, nullptr},
       {"listen", "--listen", "CACHECAR_LISTEN", "listen", K::kAddressList, "",
        "Address to serve gRPC on: host:port, [v6]:port or unix:///abs/path. "
        "Repeat the flag or give a comma-separated list for several.",
        &AddListen, &ShowListen, &ClearListen},
-      {"probe_listen", "--probe-listen", "CACHECAR_PROBE_LISTEN", "probe_listen",
-       K::kAddressList, "",
+      {"probe_listen", "--probe-listen", "CACHECAR_PROBE_LISTEN", "probe_listen", K::kAddressList,
+       "",
        "Address serving only grpc.health.v1 (names liveness, readiness), for kubelet "
        "probes: e.g. 0.0.0.0:50052 in a pod, so the API can stay on loopback. Repeatable.",
        &AddProbeListen, &ShowProbeListen, &ClearProbeListen},
-      {"metrics_listen", "--metrics-listen", "CACHECAR_METRICS_LISTEN", "metrics_listen",
-       K::kText, "HOST:PORT",
+      {"metrics_listen", "--metrics-listen", "CACHECAR_METRICS_LISTEN", "metrics_listen", K::kText,
+       "HOST:PORT",
        "Where Prometheus scrapes /metrics (0.0.0.0:9464 in a pod; port 0 picks one); "
        "empty turns the endpoint off.",
        &SetText<&Config::metrics_listen>, &ShowText<&Config::metrics_listen>, nullptr},
-      {"max_bytes", "--max-bytes", "CACHECAR_MAX_BYTES", "max_bytes",
-       K::kBytes, "",
+      {"max_bytes", "--max-bytes", "CACHECAR_MAX_BYTES", "max_bytes", K::kBytes, "",
        "Memory bound for cached keys and values over all namespaces "
        "(at least 1MiB).",
-       &SetBytes<&Config::max_bytes>, &ShowBytes<&Config::max_bytes>,
-       nullptr},
+       &SetBytes<&Config::max_bytes>, &ShowBytes<&Config::max_bytes>, nullptr},
       {"shards", "--shards", "CACHECAR_SHARDS", "shards", K::kCount, "",
-       "Engine shards per namespace; a power of two from 1 to 1024.",
-       &SetCount<&Config::shards>, &ShowCount<&Config::shards>, nullptr},
-      {"eviction", "--eviction", "CACHECAR_EVICTION", "eviction", K::kText,
-       "s3fifo|lru",
-       "Eviction policy: s3fifo or lru.", &SetText<&Config::eviction>,
-       &ShowText<&Config::eviction>, nullptr},
-      {"max_key_bytes", "--max-key-bytes", "CACHECAR_MAX_KEY_BYTES",
-       "max_key_bytes", K::kBytes, "",
-       "Largest key accepted, from 1 byte to 64KiB.",
-       &SetBytes<&Config::max_key_bytes>, &ShowBytes<&Config::max_key_bytes>,
+       "Engine shards per namespace; a power of two from 1 to 1024.", &SetCount<&Config::shards>,
+       &ShowCount<&Config::shards>, nullptr},
+      {"eviction", "--eviction", "CACHECAR_EVICTION", "eviction", K::kText, "s3fifo|lru",
+       "Eviction policy: s3fifo or lru.", &SetText<&Config::eviction>, &ShowText<&Config::eviction>,
        nullptr},
-      {"max_value_bytes", "--max-value-bytes", "CACHECAR_MAX_VALUE_BYTES",
-       "max_value_bytes", K::kBytes, "",
-       "Largest value accepted, from 1 byte to 64MiB.",
-       &SetBytes<&Config::max_value_bytes>,
-       &ShowBytes<&Config::max_value_bytes>, nullptr},
-      {"max_message_bytes", "--max-message-bytes",
-       "CACHECAR_MAX_MESSAGE_BYTES", "max_message_bytes", K::kBytes, "",
+      {"max_key_bytes", "--max-key-bytes", "CACHECAR_MAX_KEY_BYTES", "max_key_bytes", K::kBytes, "",
+       "Largest key accepted, from 1 byte to 64KiB.", &SetBytes<&Config::max_key_bytes>,
+       &ShowBytes<&Config::max_key_bytes>, nullptr},
+      {"max_value_bytes", "--max-value-bytes", "CACHECAR_MAX_VALUE_BYTES", "max_value_bytes",
+       K::kBytes, "", "Largest value accepted, from 1 byte to 64MiB.",
+       &SetBytes<&Config::max_value_bytes>, &ShowBytes<&Config::max_value_bytes>, nullptr},
+      {"max_message_bytes", "--max-message-bytes", "CACHECAR_MAX_MESSAGE_BYTES",
+       "max_message_bytes", K::kBytes, "",
        "Largest gRPC message accepted (larger: RESOURCE_EXHAUSTED); at least "
        "max_key_bytes + max_value_bytes + 4096.",
-       &SetBytes<&Config::max_message_bytes>,
-       &ShowBytes<&Config::max_message_bytes>, nullptr},
-      {"max_batch_keys", "--max-batch-keys", "CACHECAR_MAX_BATCH_KEYS",
-       "max_batch_keys", K::kCount, "",
-       "Most keys in one batch request, from 1 to 100000.",
-       &SetCount<&Config::max_batch_keys>,
+       &SetBytes<&Config::max_message_bytes>, &ShowBytes<&Config::max_message_bytes>, nullptr},
+      {"max_batch_keys", "--max-batch-keys", "CACHECAR_MAX_BATCH_KEYS", "max_batch_keys", K::kCount,
+       "", "Most keys in one batch request, from 1 to 100000.", &SetCount<&Config::max_batch_keys>,
        &ShowCount<&Config::max_batch_keys>, nullptr},
       {"workers", "--workers", "CACHECAR_WORKERS", "workers", K::kCount, "",
        "Threads that run store I/O (misses and writes), from 1 to 1024.",
        &SetCount<&Config::workers>, &ShowCount<&Config::workers>, nullptr},
-      {"worker_queue", "--worker-queue", "CACHECAR_WORKER_QUEUE",
-       "worker_queue", K::kCount, "",
-       "Store calls that may wait for a worker (at least 1).",
-       &SetCount<&Config::worker_queue>, &ShowCount<&Config::worker_queue>,
-       nullptr},
+      {"worker_queue", "--worker-queue", "CACHECAR_WORKER_QUEUE", "worker_queue", K::kCount, "",
+       "Store calls that may wait for a worker (at least 1).", &SetCount<&Config::worker_queue>,
+       &ShowCount<&Config::worker_queue>, nullptr},
       {"store", "--store", "CACHECAR_STORE", "store", K::kText, "memory|postgres",
        "Backing store: memory (embedded, nothing survives a restart) or postgres "
        "(read-through and write-through; see the postgres_* options).",
        &SetText<&Config::store>, &ShowText<&Config::store>, nullptr},
-      {"postgres_dsn", "--postgres-dsn", "CACHECAR_POSTGRES_DSN", "postgres_dsn", K::kSecret,
-       "DSN",
+      {"postgres_dsn", "--postgres-dsn", "CACHECAR_POSTGRES_DSN", "postgres_dsn", K::kSecret, "DSN",
        "libpq connection string, key=value or postgresql:// URI; sslmode and every other "
        "libpq parameter pass through. Its password is never printed.",
        &SetText<&Config::postgres_dsn>, &ShowDsn, nullptr},
@@ -237,8 +223,7 @@ std::vector<Option>* BuildOptions() {
       {"postgres_pool_size", "--postgres-pool-size", "CACHECAR_POSTGRES_POOL_SIZE",
        "postgres_pool_size", K::kCount, "",
        "PostgreSQL connections per replica, from 1 to 1024 (store calls beyond it wait).",
-       &SetCount<&Config::postgres_pool_size>, &ShowCount<&Config::postgres_pool_size>,
-       nullptr},
+       &SetCount<&Config::postgres_pool_size>, &ShowCount<&Config::postgres_pool_size>, nullptr},
       {"postgres_connect_timeout", "--postgres-connect-timeout",
        "CACHECAR_POSTGRES_CONNECT_TIMEOUT", "postgres_connect_timeout", K::kDuration, "",
        "How long one connection attempt may take, 1s to 10m.",
@@ -257,9 +242,8 @@ std::vector<Option>* BuildOptions() {
        "mode.",
        &SetBool<&Config::postgres_prepared_statements>,
        &ShowBool<&Config::postgres_prepared_statements>, nullptr},
-      {"postgres_table", "--postgres-table", "CACHECAR_POSTGRES_TABLE", "postgres_table",
-       K::kText, "TABLE",
-       "Shared table for namespaces without a table of their own (table or schema.table).",
+      {"postgres_table", "--postgres-table", "CACHECAR_POSTGRES_TABLE", "postgres_table", K::kText,
+       "TABLE", "Shared table for namespaces without a table of their own (table or schema.table).",
        &SetText<&Config::postgres_table>, &ShowText<&Config::postgres_table>, nullptr},
       {"postgres_outbox_inline_max", "--postgres-outbox-inline-max",
        "CACHECAR_POSTGRES_OUTBOX_INLINE_MAX", "postgres_outbox_inline_max", K::kBytes, "",
@@ -268,8 +252,7 @@ std::vector<Option>* BuildOptions() {
        &SetBytes<&Config::postgres_outbox_inline_max>,
        &ShowBytes<&Config::postgres_outbox_inline_max>, nullptr},
       {"postgres_tombstone_retention", "--postgres-tombstone-retention",
-       "CACHECAR_POSTGRES_TOMBSTONE_RETENTION", "postgres_tombstone_retention", K::kDuration,
-       "",
+       "CACHECAR_POSTGRES_TOMBSTONE_RETENTION", "postgres_tombstone_retention", K::kDuration, "",
        "How long a deleted key's version is kept (at least 1m); older deletes read as "
        "\"absent at version 0\".",
        &SetDuration<&Config::postgres_tombstone_retention>,
@@ -277,8 +260,8 @@ std::vector<Option>* BuildOptions() {
       {"migrate", "--migrate", "CACHECAR_MIGRATE", "migrate", K::kBool, "true|false",
        "At start, create or update the PostgreSQL schema (as `cachecar migrate` does).",
        &SetBool<&Config::migrate>, &ShowBool<&Config::migrate>, nullptr},
-      {"kafka_brokers", "--kafka-brokers", "CACHECAR_KAFKA_BROKERS", "kafka_brokers",
-       K::kText, "HOST:PORT,...",
+      {"kafka_brokers", "--kafka-brokers", "CACHECAR_KAFKA_BROKERS", "kafka_brokers", K::kText,
+       "HOST:PORT,...",
        "Kafka bootstrap servers of the sync topic; empty: no sync (a single replica). "
        "Needs store: postgres.",
        &SetText<&Config::kafka_brokers>, &ShowText<&Config::kafka_brokers>, nullptr},
@@ -288,13 +271,13 @@ std::vector<Option>* BuildOptions() {
       {"replica_id", "--replica-id", "CACHECAR_REPLICA_ID", "replica_id", K::kText, "",
        "This replica's name in events and Kafka client ids; empty: hostname-pid.",
        &SetText<&Config::replica_id>, &ShowText<&Config::replica_id>, nullptr},
-      {"kafka_properties", "--kafka-property", "CACHECAR_KAFKA_PROPERTIES",
-       "kafka_properties", K::kPropertyList, "",
+      {"kafka_properties", "--kafka-property", "CACHECAR_KAFKA_PROPERTIES", "kafka_properties",
+       K::kPropertyList, "",
        "A librdkafka property for the sync clients, name=value (security.protocol=SSL, "
        "sasl.*, linger.ms, ...); overrides cachecar's defaults. Repeatable.",
        &AddKafkaProperties, &ShowKafkaProperties, &ClearKafkaProperties},
-      {"max_staleness", "--max-staleness", "CACHECAR_MAX_STALENESS", "max_staleness",
-       K::kDuration, "",
+      {"max_staleness", "--max-staleness", "CACHECAR_MAX_STALENESS", "max_staleness", K::kDuration,
+       "",
        "Bound on how old a cached answer may be (C4): a replica that cannot show it has "
        "applied every event older than this reads from PostgreSQL (see stale_reads).",
        &SetDuration<&Config::max_staleness>, &ShowDuration<&Config::max_staleness>, nullptr},
@@ -312,24 +295,20 @@ std::vector<Option>* BuildOptions() {
        "outbox_relay_delay", K::kDuration, "",
        "Outbox entries older than this that no writer announced (it crashed, or a "
        "program wrote the table) are published by the relay.",
-       &SetDuration<&Config::outbox_relay_delay>,
-       &ShowDuration<&Config::outbox_relay_delay>, nullptr},
-      {"shutdown_grace", "--shutdown-grace", "CACHECAR_SHUTDOWN_GRACE",
-       "shutdown_grace", K::kDuration, "",
+       &SetDuration<&Config::outbox_relay_delay>, &ShowDuration<&Config::outbox_relay_delay>,
+       nullptr},
+      {"shutdown_grace", "--shutdown-grace", "CACHECAR_SHUTDOWN_GRACE", "shutdown_grace",
+       K::kDuration, "",
        "On SIGTERM, how long in-flight calls get after health turns "
        "NOT_SERVING; 0 to 10m.",
-       &SetDuration<&Config::shutdown_grace>,
-       &ShowDuration<&Config::shutdown_grace>, nullptr},
-      {"log_level", "--log-level", "CACHECAR_LOG_LEVEL", "log_level",
-       K::kText, "LEVEL",
-       "trace, debug, info, warning, error, critical or off.",
-       &SetText<&Config::log_level>, &ShowText<&Config::log_level>, nullptr},
-      {"log_format", "--log-format", "CACHECAR_LOG_FORMAT", "log_format",
-       K::kText, "text|json", "text, or json for one JSON object per line.",
-       &SetText<&Config::log_format>, &ShowText<&Config::log_format>,
-       nullptr},
-      {"namespaces", "--namespace", "CACHECAR_NAMESPACES", "namespaces",
-       K::kNamespaceList, "",
+       &SetDuration<&Config::shutdown_grace>, &ShowDuration<&Config::shutdown_grace>, nullptr},
+      {"log_level", "--log-level", "CACHECAR_LOG_LEVEL", "log_level", K::kText, "LEVEL",
+       "trace, debug, info, warning, error, critical or off.", &SetText<&Config::log_level>,
+       &ShowText<&Config::log_level>, nullptr},
+      {"log_format", "--log-format", "CACHECAR_LOG_FORMAT", "log_format", K::kText, "text|json",
+       "text, or json for one JSON object per line.", &SetText<&Config::log_format>,
+       &ShowText<&Config::log_format>, nullptr},
+      {"namespaces", "--namespace", "CACHECAR_NAMESPACES", "namespaces", K::kNamespaceList, "",
        "A cache namespace, name[:ttl[:share]]: ttl 0 means no expiry, share "
        "is its fraction of max_bytes. Repeatable; \"default\" always exists.",
        &AddNamespaces, &ShowNamespaces, &ClearNamespaces},
@@ -353,8 +332,7 @@ size_t EditDistance(absl::string_view a, absl::string_view b) {
     row[0] = i;
     for (size_t j = 1; j <= b.size(); ++j) {
       const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1,
-                         diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
       diagonal = above;
     }
   }
@@ -368,12 +346,8 @@ const std::vector<Option>& Options() {
   return *options;
 }
 
-const Option* FindOptionByFlag(absl::string_view flag) {
-  return FindOption(flag, &Option::flag);
-}
-const Option* FindOptionByEnv(absl::string_view env) {
-  return FindOption(env, &Option::env);
-}
+const Option* FindOptionByFlag(absl::string_view flag) { return FindOption(flag, &Option::flag); }
+const Option* FindOptionByEnv(absl::string_view env) { return FindOption(env, &Option::env); }
 const Option* FindOptionByYamlKey(absl::string_view key) {
   return FindOption(key, &Option::yaml_key);
 }
@@ -381,42 +355,58 @@ const Option* FindOptionByYamlKey(absl::string_view key) {
 absl::string_view ValuePlaceholder(const Option& option) {
   if (!option.placeholder.empty()) return option.placeholder;
   switch (option.kind) {
-    case ValueKind::kText: return "NAME";
-    case ValueKind::kPath: return "PATH";
-    case ValueKind::kAddressList: return "ADDR";
-    case ValueKind::kBytes: return "SIZE";
-    case ValueKind::kCount: return "N";
-    case ValueKind::kDuration: return "DURATION";
-    case ValueKind::kNamespaceList: return "NAME[:TTL[:SHARE]]";
-    case ValueKind::kBool: return "true|false";
-    case ValueKind::kSecret: return "SECRET";
-    case ValueKind::kPropertyList: return "NAME=VALUE";
+    case ValueKind::kText:
+      return "NAME";
+    case ValueKind::kPath:
+      return "PATH";
+    case ValueKind::kAddressList:
+      return "ADDR";
+    case ValueKind::kBytes:
+      return "SIZE";
+    case ValueKind::kCount:
+      return "N";
+    case ValueKind::kDuration:
+      return "DURATION";
+    case ValueKind::kNamespaceList:
+      return "NAME[:TTL[:SHARE]]";
+    case ValueKind::kBool:
+      return "true|false";
+    case ValueKind::kSecret:
+      return "SECRET";
+    case ValueKind::kPropertyList:
+      return "NAME=VALUE";
   }
   return "VALUE";
 }
 
 absl::string_view ExpectedForm(ValueKind kind) {
   switch (kind) {
-    case ValueKind::kText: return "a string";
-    case ValueKind::kPath: return "a file path";
+    case ValueKind::kText:
+      return "a string";
+    case ValueKind::kPath:
+      return "a file path";
     case ValueKind::kAddressList:
       return "an address or a list of addresses (host:port, unix:///path)";
-    case ValueKind::kBytes: return kBytesForm;
-    case ValueKind::kCount: return kCountForm;
-    case ValueKind::kDuration: return kDurationForm;
+    case ValueKind::kBytes:
+      return kBytesForm;
+    case ValueKind::kCount:
+      return kCountForm;
+    case ValueKind::kDuration:
+      return kDurationForm;
     case ValueKind::kNamespaceList:
       return "a list of namespaces (maps with name, ttl, max_bytes_share, table, "
              "key_column, value_column)";
-    case ValueKind::kBool: return "true or false";
-    case ValueKind::kSecret: return "a string";
+    case ValueKind::kBool:
+      return "true or false";
+    case ValueKind::kSecret:
+      return "a string";
     case ValueKind::kPropertyList:
       return "name=value pairs (a YAML map, a list, or comma-separated)";
   }
   return "a value";
 }
 
-std::string DidYouMean(absl::string_view word,
-                       const std::vector<absl::string_view>& candidates) {
+std::string DidYouMean(absl::string_view word, const std::vector<absl::string_view>& candidates) {
   absl::string_view best;
   size_t best_distance = 3;  // more edits than this is not a typo
   for (absl::string_view candidate : candidates) {

@@ -63,8 +63,7 @@ absl::string_view ExpectedForm(ValueKind kind);
 
 // " (did you mean --max-bytes?)" when one of `candidates` is close enough to
 // `word` to be a typo of it; empty otherwise.
-std::string DidYouMean(absl::string_view word,
-                       const std::vector<absl::string_view>& candidates);
+std::string DidYouMean(absl::string_view word, const std::vector<absl::string_view>& candidates);
 
 // "config: max_bytes (from CACHECAR_MAX_BYTES): <reason>" as InvalidArgument;
 // the "(from ...)" part is left out when `source` is empty.

@@ -33,8 +33,7 @@ class Problems {
 
   void Add(absl::string_view field, absl::string_view reason) {
     const auto it = config_.sources.find(std::string(field));
-    lines_.push_back(FieldErrorText(
-        field, it == config_.sources.end() ? "" : it->second, reason));
+    lines_.push_back(FieldErrorText(field, it == config_.sources.end() ? "" : it->second, reason));
   }
 
   absl::Status ToStatus() const {
@@ -56,8 +55,8 @@ std::string CheckAddress(absl::string_view address) {
       return "a unix socket needs an absolute path: unix:///abs/path";
     }
     if (path.size() > kMaxUnixPath) {
-      return absl::StrCat("unix socket path is ", path.size(),
-                          " bytes; the limit is ", kMaxUnixPath);
+      return absl::StrCat("unix socket path is ", path.size(), " bytes; the limit is ",
+                          kMaxUnixPath);
     }
     return "";
   }
@@ -68,8 +67,7 @@ std::string CheckAddress(absl::string_view address) {
   absl::string_view port;
   if (absl::StartsWith(address, "[")) {
     const size_t close = address.find(']');
-    if (close == absl::string_view::npos || close == 1 ||
-        address.substr(close + 1, 1) != ":") {
+    if (close == absl::string_view::npos || close == 1 || address.substr(close + 1, 1) != ":") {
       return "must be [v6]:port, e.g. [::1]:50051";
     }
     host = address.substr(1, close - 1);
@@ -91,8 +89,7 @@ std::string CheckAddress(absl::string_view address) {
   uint32_t number = 0;
   const bool digits_only =
       !port.empty() && port.size() <= 5 &&
-      std::all_of(port.begin(), port.end(),
-                  [](char c) { return absl::ascii_isdigit(c); });
+      std::all_of(port.begin(), port.end(), [](char c) { return absl::ascii_isdigit(c); });
   if (!digits_only || !absl::SimpleAtoi(port, &number) || number > 65535) {
     return absl::StrCat("port must be 0 to 65535, got ", Quote(port));
   }
@@ -113,10 +110,10 @@ void CheckListen(const Config& c, Problems& problems) {
   if (!c.metrics_listen.empty()) {
     const std::string reason = CheckAddress(c.metrics_listen);
     if (!reason.empty() || absl::StartsWith(c.metrics_listen, "unix:")) {
-      problems.Add("metrics_listen",
-                   absl::StrCat(Quote(c.metrics_listen), ": ",
-                                reason.empty() ? "must be host:port (HTTP, not a unix socket)"
-                                               : reason));
+      problems.Add(
+          "metrics_listen",
+          absl::StrCat(Quote(c.metrics_listen), ": ",
+                       reason.empty() ? "must be host:port (HTTP, not a unix socket)" : reason));
     }
   }
   std::set<std::string> seen;
@@ -130,18 +127,15 @@ void CheckListen(const Config& c, Problems& problems) {
   }
 }
 
-void CheckRange(Problems& problems, absl::string_view field, uint64_t value,
-                uint64_t low, uint64_t high, bool bytes) {
+void CheckRange(Problems& problems, absl::string_view field, uint64_t value, uint64_t low,
+                uint64_t high, bool bytes) {
   if (value >= low && value <= high) return;
-  const auto show = [bytes](uint64_t v) {
-    return bytes ? FormatBytes(v) : absl::StrCat(v);
-  };
+  const auto show = [bytes](uint64_t v) { return bytes ? FormatBytes(v) : absl::StrCat(v); };
   if (high == std::numeric_limits<uint64_t>::max()) {
-    problems.Add(field, absl::StrCat("must be at least ", show(low), ", got ",
-                                     show(value)));
+    problems.Add(field, absl::StrCat("must be at least ", show(low), ", got ", show(value)));
   } else {
-    problems.Add(field, absl::StrCat("must be from ", show(low), " to ",
-                                     show(high), ", got ", show(value)));
+    problems.Add(
+        field, absl::StrCat("must be from ", show(low), " to ", show(high), ", got ", show(value)));
   }
 }
 
@@ -150,23 +144,20 @@ void CheckEngineAndLimits(const Config& c, Problems& problems) {
   CheckRange(problems, "max_bytes", c.max_bytes, kMiB, kNoLimit, true);
   if (c.shards < 1 || c.shards > 1024 || (c.shards & (c.shards - 1)) != 0) {
     problems.Add("shards", absl::StrCat("must be a power of two from 1 to "
-                                        "1024, got ", c.shards));
+                                        "1024, got ",
+                                        c.shards));
   }
   if (c.eviction != "s3fifo" && c.eviction != "lru") {
-    problems.Add("eviction", absl::StrCat("must be s3fifo or lru, got ",
-                                          Quote(c.eviction)));
+    problems.Add("eviction", absl::StrCat("must be s3fifo or lru, got ", Quote(c.eviction)));
   }
   CheckRange(problems, "max_key_bytes", c.max_key_bytes, 1, 64 * kKiB, true);
-  CheckRange(problems, "max_value_bytes", c.max_value_bytes, 1, 64 * kMiB,
-             true);
-  const uint64_t needed = uint64_t{c.max_key_bytes} + c.max_value_bytes +
-                          kMessageOverhead;
+  CheckRange(problems, "max_value_bytes", c.max_value_bytes, 1, 64 * kMiB, true);
+  const uint64_t needed = uint64_t{c.max_key_bytes} + c.max_value_bytes + kMessageOverhead;
   if (c.max_message_bytes < needed) {
-    problems.Add("max_message_bytes",
-                 absl::StrCat("must be at least max_key_bytes + "
-                              "max_value_bytes + 4096 = ", needed,
-                              " so the largest Put fits, got ",
-                              FormatBytes(c.max_message_bytes)));
+    problems.Add("max_message_bytes", absl::StrCat("must be at least max_key_bytes + "
+                                                   "max_value_bytes + 4096 = ",
+                                                   needed, " so the largest Put fits, got ",
+                                                   FormatBytes(c.max_message_bytes)));
   }
   // gRPC takes the message limit as an int.
   CheckRange(problems, "max_message_bytes", c.max_message_bytes, 0,
@@ -180,20 +171,17 @@ void CheckServing(const Config& c, Problems& problems) {
   if (c.store != "memory" && c.store != "postgres") {
     problems.Add("store", absl::StrCat("must be memory or postgres, got ", Quote(c.store)));
   }
-  if (c.shutdown_grace < absl::ZeroDuration() ||
-      c.shutdown_grace > absl::Minutes(10)) {
+  if (c.shutdown_grace < absl::ZeroDuration() || c.shutdown_grace > absl::Minutes(10)) {
     problems.Add("shutdown_grace",
-                 absl::StrCat("must be from 0 to 10m, got ",
-                              FormatDurationText(c.shutdown_grace)));
+                 absl::StrCat("must be from 0 to 10m, got ", FormatDurationText(c.shutdown_grace)));
   }
   if (!IsValidLogLevel(c.log_level)) {
-    problems.Add("log_level",
-                 absl::StrCat("must be trace, debug, info, warning, error, "
-                              "critical or off, got ", Quote(c.log_level)));
+    problems.Add("log_level", absl::StrCat("must be trace, debug, info, warning, error, "
+                                           "critical or off, got ",
+                                           Quote(c.log_level)));
   }
   if (c.log_format != "text" && c.log_format != "json") {
-    problems.Add("log_format", absl::StrCat("must be text or json, got ",
-                                            Quote(c.log_format)));
+    problems.Add("log_format", absl::StrCat("must be text or json, got ", Quote(c.log_format)));
   }
 }
 
@@ -209,28 +197,26 @@ void CheckPostgres(const Config& c, Problems& problems) {
                             absl::Duration high) {
     if (d < low || d > high) {
       problems.Add(field, absl::StrCat("must be from ", FormatDurationText(low), " to ",
-                                       FormatDurationText(high), ", got ",
-                                       FormatDurationText(d)));
+                                       FormatDurationText(high), ", got ", FormatDurationText(d)));
     }
   };
   check_duration("postgres_connect_timeout", c.postgres_connect_timeout, absl::Seconds(1),
                  absl::Minutes(10));
   check_duration("postgres_query_timeout", c.postgres_query_timeout, absl::Milliseconds(10),
                  absl::Minutes(10));
-  check_duration("postgres_tombstone_retention", c.postgres_tombstone_retention,
-                 absl::Minutes(1), absl::Hours(24 * 365));
-  CheckRange(problems, "postgres_outbox_inline_max", c.postgres_outbox_inline_max, 0, kMiB,
-             true);
+  check_duration("postgres_tombstone_retention", c.postgres_tombstone_retention, absl::Minutes(1),
+                 absl::Hours(24 * 365));
+  CheckRange(problems, "postgres_outbox_inline_max", c.postgres_outbox_inline_max, 0, kMiB, true);
   if (!IsSqlTableName(c.postgres_table)) {
     problems.Add("postgres_table", absl::StrCat(Quote(c.postgres_table),
-                                                " is not a plain SQL name: ",
-                                                kSqlIdentifierRule));
+                                                " is not a plain SQL name: ", kSqlIdentifierRule));
   }
 }
 
 void CheckSync(const Config& c, Problems& problems) {
   if (c.stale_reads != "bypass" && c.stale_reads != "serve") {
-    problems.Add("stale_reads", absl::StrCat("must be bypass or serve, got ", Quote(c.stale_reads)));
+    problems.Add("stale_reads",
+                 absl::StrCat("must be bypass or serve, got ", Quote(c.stale_reads)));
   }
   if (c.max_staleness < absl::Milliseconds(100) || c.max_staleness > absl::Hours(1)) {
     problems.Add("max_staleness", absl::StrCat("must be from 100ms to 1h, got ",
@@ -248,11 +234,10 @@ void CheckSync(const Config& c, Problems& problems) {
                               ": each memory store is private to its process, so there is "
                               "nothing to keep in sync)"));
   }
-  const bool topic_ok =
-      !c.sync_topic.empty() && c.sync_topic.size() <= 249 &&
-      std::all_of(c.sync_topic.begin(), c.sync_topic.end(), [](char ch) {
-        return absl::ascii_isalnum(ch) || ch == '_' || ch == '.' || ch == '-';
-      });
+  const bool topic_ok = !c.sync_topic.empty() && c.sync_topic.size() <= 249 &&
+                        std::all_of(c.sync_topic.begin(), c.sync_topic.end(), [](char ch) {
+                          return absl::ascii_isalnum(ch) || ch == '_' || ch == '.' || ch == '-';
+                        });
   if (!topic_ok) {
     problems.Add("sync_topic", absl::StrCat(Quote(c.sync_topic),
                                             " is not a Kafka topic name: 1 to 249 of "
@@ -261,10 +246,9 @@ void CheckSync(const Config& c, Problems& problems) {
 }
 
 bool IsValidNamespaceName(absl::string_view name) {
-  return !name.empty() && name.size() <= 64 &&
-         std::all_of(name.begin(), name.end(), [](char c) {
-           return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '-';
-         });
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '-';
+  });
 }
 
 // A namespace in an application table: all of table, key_column and
@@ -274,19 +258,20 @@ void CheckNamespaceTable(const Config& c, const NamespaceConfig& ns, const std::
   const int set = !ns.table.empty() + !ns.key_column.empty() + !ns.value_column.empty();
   if (set == 0) return;
   if (set != 3) {
-    problems.Add("namespaces", absl::StrCat(who, "table, key_column and value_column go "
-                                                 "together: set all three or none"));
+    problems.Add("namespaces", absl::StrCat(who,
+                                            "table, key_column and value_column go "
+                                            "together: set all three or none"));
     return;
   }
   if (c.store != "postgres") {
-    problems.Add("namespaces",
-                 absl::StrCat(who, "table is set but store is ", Quote(c.store),
-                              "; an application table needs store: postgres"));
+    problems.Add("namespaces", absl::StrCat(who, "table is set but store is ", Quote(c.store),
+                                            "; an application table needs store: postgres"));
   }
   if (!IsSqlTableName(ns.table) || !IsSqlIdentifier(ns.key_column) ||
       !IsSqlIdentifier(ns.value_column)) {
-    problems.Add("namespaces", absl::StrCat(who, "table, key_column and value_column must "
-                                                 "be plain SQL names: ",
+    problems.Add("namespaces", absl::StrCat(who,
+                                            "table, key_column and value_column must "
+                                            "be plain SQL names: ",
                                             kSqlIdentifierRule));
   }
   if (ns.key_column == ns.value_column) {
@@ -300,30 +285,25 @@ void CheckNamespaces(const Config& c, Problems& problems) {
   for (const NamespaceConfig& ns : c.namespaces) {
     const std::string who = absl::StrCat("namespace ", Quote(ns.name), ": ");
     if (!IsValidNamespaceName(ns.name)) {
-      problems.Add("namespaces",
-                   absl::StrCat(who, "a name is 1 to 64 of a-z A-Z 0-9 _ . -"));
+      problems.Add("namespaces", absl::StrCat(who, "a name is 1 to 64 of a-z A-Z 0-9 _ . -"));
     } else if (!seen.insert(ns.name).second) {
       problems.Add("namespaces", absl::StrCat(who, "declared twice"));
     }
     if (ns.ttl < absl::ZeroDuration() || ns.ttl == absl::InfiniteDuration()) {
-      problems.Add("namespaces",
-                   absl::StrCat(who, "ttl must be 0 (no expiry) or more, got ",
-                                FormatDurationText(ns.ttl)));
+      problems.Add("namespaces", absl::StrCat(who, "ttl must be 0 (no expiry) or more, got ",
+                                              FormatDurationText(ns.ttl)));
     }
     CheckNamespaceTable(c, ns, who, problems);
-    if (ns.max_bytes_share != 0 &&
-        !(ns.max_bytes_share > 0 && ns.max_bytes_share <= 1)) {
-      problems.Add("namespaces",
-                   absl::StrCat(who, "max_bytes_share must be in (0, 1], got ",
-                                ns.max_bytes_share));
+    if (ns.max_bytes_share != 0 && !(ns.max_bytes_share > 0 && ns.max_bytes_share <= 1)) {
+      problems.Add("namespaces", absl::StrCat(who, "max_bytes_share must be in (0, 1], got ",
+                                              ns.max_bytes_share));
     } else {
       share_sum += ns.max_bytes_share;
     }
   }
   if (share_sum > 1 + kShareSlack) {
-    problems.Add("namespaces",
-                 absl::StrCat("the max_bytes_share values add up to ",
-                              share_sum, "; they may add up to 1 at most"));
+    problems.Add("namespaces", absl::StrCat("the max_bytes_share values add up to ", share_sum,
+                                            "; they may add up to 1 at most"));
   }
 }
 
@@ -338,9 +318,9 @@ absl::Status Validate(Config& config) {
   CheckSync(config, problems);
   CheckNamespaces(config, problems);
   // An empty namespace in a request means "default", so it always exists.
-  const bool has_default = std::any_of(
-      config.namespaces.begin(), config.namespaces.end(),
-      [](const NamespaceConfig& ns) { return ns.name == "default"; });
+  const bool has_default =
+      std::any_of(config.namespaces.begin(), config.namespaces.end(),
+                  [](const NamespaceConfig& ns) { return ns.name == "default"; });
   if (!has_default) config.namespaces.push_back(NamespaceConfig{"default"});
   return problems.ToStatus();
 }

@@ -15,8 +15,7 @@ namespace cachecar::config {
 namespace {
 
 absl::Status Expected(absl::string_view form, absl::string_view got) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("expected ", form, ", got ", Quote(got)));
+  return absl::InvalidArgumentError(absl::StrCat("expected ", form, ", got ", Quote(got)));
 }
 
 // Multiplier for a byte unit (lower-cased): "", b, k, kb, ki, kib, m, ...;
@@ -43,8 +42,8 @@ absl::StatusOr<absl::Duration> ParseDuration(const std::string& text) {
   const absl::string_view trimmed = absl::StripAsciiWhitespace(text);
   absl::Duration d;
   // absl also takes a bare "0", "inf" and negatives; we want none but "0".
-  if (trimmed.empty() || !absl::ParseDuration(trimmed, &d) ||
-      d == absl::InfiniteDuration() || d < absl::ZeroDuration()) {
+  if (trimmed.empty() || !absl::ParseDuration(trimmed, &d) || d == absl::InfiniteDuration() ||
+      d < absl::ZeroDuration()) {
     return Expected(kDurationForm, text);
   }
   return d;
@@ -61,13 +60,12 @@ absl::StatusOr<uint64_t> ParseBytes(const std::string& text) {
   if (digits == 0 || !absl::SimpleAtoi(trimmed.substr(0, digits), &number)) {
     return Expected(kBytesForm, text);
   }
-  const std::string unit = absl::AsciiStrToLower(
-      absl::StripAsciiWhitespace(trimmed.substr(digits)));
+  const std::string unit =
+      absl::AsciiStrToLower(absl::StripAsciiWhitespace(trimmed.substr(digits)));
   const uint64_t multiplier = UnitMultiplier(unit);
   if (multiplier == 0) return Expected(kBytesForm, text);
   if (number > std::numeric_limits<uint64_t>::max() / multiplier) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("size ", Quote(text), " is too large"));
+    return absl::InvalidArgumentError(absl::StrCat("size ", Quote(text), " is too large"));
   }
   return number * multiplier;
 }
@@ -76,8 +74,8 @@ absl::StatusOr<uint32_t> ParseBytes32(absl::string_view text) {
   absl::StatusOr<uint64_t> bytes = ParseBytes(std::string(text));
   if (!bytes.ok()) return bytes.status();
   if (*bytes > std::numeric_limits<uint32_t>::max()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "expected a size below 4GiB, got ", Quote(text)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected a size below 4GiB, got ", Quote(text)));
   }
   return static_cast<uint32_t>(*bytes);
 }
@@ -86,8 +84,7 @@ absl::StatusOr<uint32_t> ParseCount(absl::string_view text) {
   const absl::string_view trimmed = absl::StripAsciiWhitespace(text);
   uint32_t n = 0;
   // SimpleAtoi would take "+5"; a count is digits only.
-  if (trimmed.empty() || trimmed[0] == '+' || trimmed[0] == '-' ||
-      !absl::SimpleAtoi(trimmed, &n)) {
+  if (trimmed.empty() || trimmed[0] == '+' || trimmed[0] == '-' || !absl::SimpleAtoi(trimmed, &n)) {
     return Expected(kCountForm, text);
   }
   return n;
@@ -95,8 +92,7 @@ absl::StatusOr<uint32_t> ParseCount(absl::string_view text) {
 
 absl::StatusOr<double> ParseShare(absl::string_view text) {
   double share = 0;
-  if (!absl::SimpleAtod(absl::StripAsciiWhitespace(text), &share) ||
-      !std::isfinite(share)) {
+  if (!absl::SimpleAtod(absl::StripAsciiWhitespace(text), &share) || !std::isfinite(share)) {
     return Expected(kShareForm, text);
   }
   return share;
@@ -112,16 +108,16 @@ absl::StatusOr<NamespaceConfig> ParseNamespaceSpec(absl::string_view text) {
   if (parts.size() > 1 && !absl::StripAsciiWhitespace(parts[1]).empty()) {
     absl::StatusOr<absl::Duration> ttl = ParseDuration(std::string(parts[1]));
     if (!ttl.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "namespace ", Quote(text), ": ttl: ", ttl.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("namespace ", Quote(text), ": ttl: ", ttl.status().message()));
     }
     ns.ttl = *ttl;
   }
   if (parts.size() > 2) {
     absl::StatusOr<double> share = ParseShare(parts[2]);
     if (!share.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "namespace ", Quote(text), ": share: ", share.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("namespace ", Quote(text), ": share: ", share.status().message()));
     }
     ns.max_bytes_share = *share;
   }
@@ -139,8 +135,7 @@ std::string FormatNamespaceSpec(const NamespaceConfig& ns) {
 
 std::string FormatBytes(uint64_t bytes) {
   static constexpr std::pair<uint64_t, absl::string_view> kUnits[] = {
-      {1ull << 40, "TiB"}, {1ull << 30, "GiB"}, {1ull << 20, "MiB"},
-      {1ull << 10, "KiB"}};
+      {1ull << 40, "TiB"}, {1ull << 30, "GiB"}, {1ull << 20, "MiB"}, {1ull << 10, "KiB"}};
   for (const auto& [size, name] : kUnits) {
     if (bytes != 0 && bytes % size == 0) {
       return absl::StrCat(bytes / size, name);

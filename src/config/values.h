@@ -17,14 +17,11 @@
 
 namespace cachecar::config {
 
-inline constexpr absl::string_view kBytesForm =
-    "a size such as 1048576, 64KiB, 256MiB or 1GiB";
-inline constexpr absl::string_view kDurationForm =
-    "a duration such as 0, 500ms, 10s, 2m or 1h";
+inline constexpr absl::string_view kBytesForm = "a size such as 1048576, 64KiB, 256MiB or 1GiB";
+inline constexpr absl::string_view kDurationForm = "a duration such as 0, 500ms, 10s, 2m or 1h";
 inline constexpr absl::string_view kCountForm = "a whole number";
 inline constexpr absl::string_view kShareForm = "a fraction in (0, 1]";
-inline constexpr absl::string_view kNamespaceForm =
-    "name[:ttl[:share]], e.g. users:10m:0.25";
+inline constexpr absl::string_view kNamespaceForm = "name[:ttl[:share]], e.g. users:10m:0.25";
 
 // A non-negative whole number that fits in 32 bits.
 absl::StatusOr<uint32_t> ParseCount(absl::string_view text);

@@ -33,15 +33,14 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 // Applies one file to a Config; remembers the path for "file:line" sources.
 class YamlApplier {
  public:
-  YamlApplier(const std::string& path, Config& config)
-      : path_(path), config_(config) {}
+  YamlApplier(const std::string& path, Config& config) : path_(path), config_(config) {}
 
   absl::Status ApplyRoot(const YAML::Node& root) {
     if (root.IsNull()) return absl::OkStatus();  // an empty file sets nothing
     if (!root.IsMap()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "config: ", SourceOf(root),
-          ": expected a map of option names to values at the top level"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("config: ", SourceOf(root),
+                       ": expected a map of option names to values at the top level"));
     }
     std::set<std::string> seen;
     for (const auto& entry : root) {
@@ -74,9 +73,8 @@ class YamlApplier {
       return FieldError(name, SourceOf(key), "appears twice in the file");
     }
     const std::string source = SourceOf(value);
-    absl::Status status = option->repeatable()
-                              ? ApplyList(*option, value, source)
-                              : ApplyScalar(*option, value, source);
+    absl::Status status = option->repeatable() ? ApplyList(*option, value, source)
+                                               : ApplyScalar(*option, value, source);
     if (status.ok()) config_.sources[std::string(option->name)] = source;
     return status;
   }
@@ -86,17 +84,17 @@ class YamlApplier {
     for (const Option& option : Options()) {
       if (!option.yaml_key.empty()) keys.push_back(option.yaml_key);
     }
-    return absl::InvalidArgumentError(
-        absl::StrCat("config: unknown key ", Quote(name), " in ", SourceOf(key),
-                     DidYouMean(name, keys), "; see --help"));
+    return absl::InvalidArgumentError(absl::StrCat("config: unknown key ", Quote(name), " in ",
+                                                   SourceOf(key), DidYouMean(name, keys),
+                                                   "; see --help"));
   }
 
   absl::Status ApplyScalar(const Option& option, const YAML::Node& value,
                            const std::string& source) {
     if (!value.IsScalar()) {
-      return FieldError(option.name, source,
-                        absl::StrCat("expected ", ExpectedForm(option.kind),
-                                     ", got ", Shape(value)));
+      return FieldError(
+          option.name, source,
+          absl::StrCat("expected ", ExpectedForm(option.kind), ", got ", Shape(value)));
     }
     absl::Status status = option.set(config_, value.Scalar());
     if (!status.ok()) return FieldError(option.name, source, status.message());
@@ -105,8 +103,7 @@ class YamlApplier {
 
   // A list option takes a YAML list or one (comma-separated) string; a
   // property list also takes a map of name: value.
-  absl::Status ApplyList(const Option& option, const YAML::Node& value,
-                         const std::string& source) {
+  absl::Status ApplyList(const Option& option, const YAML::Node& value, const std::string& source) {
     option.clear(config_);
     if (value.IsScalar()) return ApplyScalar(option, value, source);
     if (value.IsMap() && option.kind == ValueKind::kPropertyList) {
@@ -125,28 +122,26 @@ class YamlApplier {
       return absl::OkStatus();
     }
     if (!value.IsSequence()) {
-      return FieldError(option.name, source,
-                        absl::StrCat("expected ", ExpectedForm(option.kind),
-                                     ", got ", Shape(value)));
+      return FieldError(
+          option.name, source,
+          absl::StrCat("expected ", ExpectedForm(option.kind), ", got ", Shape(value)));
     }
     for (size_t i = 0; i < value.size(); ++i) {
       const YAML::Node item = value[i];
       const std::string field = absl::StrCat(option.name, "[", i, "]");
-      absl::Status status =
-          item.IsMap() && option.kind == ValueKind::kNamespaceList
-              ? AddNamespace(item, field)
-              : AddListItem(option, item, field);
+      absl::Status status = item.IsMap() && option.kind == ValueKind::kNamespaceList
+                                ? AddNamespace(item, field)
+                                : AddListItem(option, item, field);
       if (!status.ok()) return status;
     }
     return absl::OkStatus();
   }
 
-  absl::Status AddListItem(const Option& option, const YAML::Node& item,
-                           const std::string& field) {
+  absl::Status AddListItem(const Option& option, const YAML::Node& item, const std::string& field) {
     if (!item.IsScalar()) {
-      return FieldError(field, SourceOf(item),
-                        absl::StrCat("expected ", ExpectedForm(option.kind),
-                                     ", got ", Shape(item)));
+      return FieldError(
+          field, SourceOf(item),
+          absl::StrCat("expected ", ExpectedForm(option.kind), ", got ", Shape(item)));
     }
     absl::Status status = option.set(config_, item.Scalar());
     if (!status.ok()) {
@@ -160,23 +155,20 @@ class YamlApplier {
     NamespaceConfig ns;
     bool has_name = false;
     for (const auto& entry : item) {
-      const std::string key =
-          entry.first.IsScalar() ? entry.first.Scalar() : "";
+      const std::string key = entry.first.IsScalar() ? entry.first.Scalar() : "";
       const std::string key_field = absl::StrCat(field, ".", key);
       const YAML::Node& value = entry.second;
       const std::vector<absl::string_view> known = {
           "name", "ttl", "max_bytes_share", "table", "key_column", "value_column", "sync"};
       if (std::find(known.begin(), known.end(), key) == known.end()) {
-        return FieldError(
-            field, SourceOf(entry.first),
-            absl::StrCat("unknown key ", Quote(key), DidYouMean(key, known),
-                         "; a namespace has name, ttl, max_bytes_share, table, "
-                         "key_column, value_column and sync"));
+        return FieldError(field, SourceOf(entry.first),
+                          absl::StrCat("unknown key ", Quote(key), DidYouMean(key, known),
+                                       "; a namespace has name, ttl, max_bytes_share, table, "
+                                       "key_column, value_column and sync"));
       }
       if (!value.IsScalar()) {
-        return FieldError(
-            key_field, SourceOf(value),
-            absl::StrCat("expected a scalar, got ", Shape(value)));
+        return FieldError(key_field, SourceOf(value),
+                          absl::StrCat("expected a scalar, got ", Shape(value)));
       }
       absl::Status status = SetNamespaceField(ns, key, value.Scalar());
       if (!status.ok()) {
@@ -191,8 +183,7 @@ class YamlApplier {
     return absl::OkStatus();
   }
 
-  static absl::Status SetNamespaceField(NamespaceConfig& ns,
-                                        const std::string& key,
+  static absl::Status SetNamespaceField(NamespaceConfig& ns, const std::string& key,
                                         const std::string& text) {
     if (key == "name") {
       ns.name = text;
@@ -204,9 +195,10 @@ class YamlApplier {
       ns.value_column = text;
     } else if (key == "sync") {
       if (text != "update" && text != "invalidate") {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "sync is ", Quote(text), "; use update (values travel on the topic) or "
-            "invalidate (replicas drop the key)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("sync is ", Quote(text),
+                         "; use update (values travel on the topic) or "
+                         "invalidate (replicas drop the key)"));
       }
       ns.sync = text;
     } else if (key == "ttl") {
@@ -227,13 +219,12 @@ class YamlApplier {
 
 }  // namespace
 
-absl::Status ApplyYamlFile(const std::string& path,
-                           absl::string_view path_source, Config& config) {
+absl::Status ApplyYamlFile(const std::string& path, absl::string_view path_source, Config& config) {
   absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("config: cannot read config file ", Quote(path),
-                     " (from ", path_source, "): ", text.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat("config: cannot read config file ", Quote(path),
+                                                   " (from ", path_source,
+                                                   "): ", text.status().message()));
   }
   try {
     const YAML::Node root = YAML::Load(*text);
@@ -241,9 +232,7 @@ absl::Status ApplyYamlFile(const std::string& path,
   } catch (const YAML::Exception& e) {
     // The mark is 0-based; editors count from 1.
     const std::string where =
-        e.mark.is_null() ? path
-                         : absl::StrCat(path, ":", e.mark.line + 1, ":",
-                                        e.mark.column + 1);
+        e.mark.is_null() ? path : absl::StrCat(path, ":", e.mark.line + 1, ":", e.mark.column + 1);
     return absl::InvalidArgumentError(
         absl::StrCat("config: cannot parse config file ", where, ": ", e.msg));
   }

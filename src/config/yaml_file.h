@@ -17,8 +17,7 @@ namespace cachecar::config {
 // Reads `path` and applies every key in it to `config`, recording
 // "path:line" in config.sources. `path_source` says where the path came from
 // ("--config" or "CACHECAR_CONFIG") for errors about reading the file.
-absl::Status ApplyYamlFile(const std::string& path,
-                           absl::string_view path_source, Config& config);
+absl::Status ApplyYamlFile(const std::string& path, absl::string_view path_source, Config& config);
 
 }  // namespace cachecar::config
 

@@ -21,8 +21,8 @@ namespace {
 constexpr absl::string_view kSidecarName = "cachecar";
 
 const YAML::Node& Template() {
-  static const YAML::Node* const node = new YAML::Node(YAML::Load(
-      std::string(reinterpret_cast<const char*>(kSidecarYaml), kSidecarYamlSize)));
+  static const YAML::Node* const node = new YAML::Node(
+      YAML::Load(std::string(reinterpret_cast<const char*>(kSidecarYaml), kSidecarYamlSize)));
   return *node;
 }
 
@@ -60,14 +60,14 @@ absl::StatusOr<Overrides> ReadOverrides(const YAML::Node& annotations) {
         absl::StrCat("cachecar.io/image \"", absl::CHexEscape(o.image), "\" is not an image name"));
   }
   if (!o.config_map.empty() && !std::regex_match(o.config_map, kDnsName)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cachecar.io/config-map \"", absl::CHexEscape(o.config_map),
-        "\" is not a ConfigMap name (lower-case letters, digits, - and .)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cachecar.io/config-map \"", absl::CHexEscape(o.config_map),
+                     "\" is not a ConfigMap name (lower-case letters, digits, - and .)"));
   }
-  for (const auto& [name, value] : {std::pair<const char*, const std::string*>{
-                                        "cachecar.io/cpu-request", &o.cpu_request},
-                                    {"cachecar.io/memory-request", &o.memory_request},
-                                    {"cachecar.io/memory-limit", &o.memory_limit}}) {
+  for (const auto& [name, value] :
+       {std::pair<const char*, const std::string*>{"cachecar.io/cpu-request", &o.cpu_request},
+        {"cachecar.io/memory-request", &o.memory_request},
+        {"cachecar.io/memory-limit", &o.memory_limit}}) {
     if (!value->empty() && !std::regex_match(*value, kQuantity)) {
       return absl::InvalidArgumentError(
           absl::StrCat(name, " \"", absl::CHexEscape(*value),
@@ -127,7 +127,8 @@ bool AlreadyInjected(const YAML::Node& spec) {
 }
 
 bool Wants(const YAML::Node& annotations) {
-  const std::string v = absl::AsciiStrToLower(Annotation(annotations, std::string(kInjectAnnotation)));
+  const std::string v =
+      absl::AsciiStrToLower(Annotation(annotations, std::string(kInjectAnnotation)));
   return v == "true" || v == "enabled";
 }
 
@@ -178,9 +179,9 @@ std::vector<std::string> SplitDocuments(absl::string_view text) {
     size_t end = text.find('\n', i);
     end = end == absl::string_view::npos ? text.size() : end + 1;
     const absl::string_view line = text.substr(i, end - i);
-    const bool separator = line.substr(0, 3) == "---" &&
-                           (line.size() == 3 || line[3] == '\n' || line[3] == ' ' ||
-                            line[3] == '\r' || line[3] == '\t');
+    const bool separator =
+        line.substr(0, 3) == "---" && (line.size() == 3 || line[3] == '\n' || line[3] == ' ' ||
+                                       line[3] == '\r' || line[3] == '\t');
     if (separator) parts.emplace_back();
     parts.back().append(line.data(), line.size());
     i = end;
@@ -321,8 +322,8 @@ static absl::StatusOr<std::string> ReviewAdmissionOrThrow(absl::string_view revi
                                    absl::StrJoin(volumes, ","), "]}"));
       }
       const std::string patch = absl::StrCat("[", absl::StrJoin(ops, ","), "]");
-      absl::StrAppend(&response, R"(,"patchType":"JSONPatch","patch":")",
-                      absl::Base64Escape(patch), "\"");
+      absl::StrAppend(&response, R"(,"patchType":"JSONPatch","patch":")", absl::Base64Escape(patch),
+                      "\"");
     }
   }
   return absl::StrCat("{\"apiVersion\":", JsonString(api_version),

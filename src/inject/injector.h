@@ -25,10 +25,10 @@ namespace cachecar::inject {
 inline constexpr absl::string_view kInjectAnnotation = "cachecar.io/inject";
 
 struct InjectReport {
-  std::string output;          // the manifests, changed documents re-emitted
-  int injected = 0;            // workloads given the sidecar
-  int already = 0;             // annotated, but the sidecar was there
-  int untouched = 0;           // documents left byte for byte as they were
+  std::string output;              // the manifests, changed documents re-emitted
+  int injected = 0;                // workloads given the sidecar
+  int already = 0;                 // annotated, but the sidecar was there
+  int untouched = 0;               // documents left byte for byte as they were
   std::vector<std::string> lines;  // one per workload: "deployment/web: injected"
 };
 

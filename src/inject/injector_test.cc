@@ -181,17 +181,19 @@ TEST(ReviewAdmissionTest, AnnotatedPodGetsAJsonPatch) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_THAT(*r, HasSubstr(R"("uid":"u-1","allowed":true,"patchType":"JSONPatch")"));
   const std::string patch = PatchOf(*r);
-  EXPECT_THAT(patch, HasSubstr(R"({"op":"add","path":"/spec/initContainers","value":[{"name":"cachecar")"));
-  EXPECT_THAT(patch, HasSubstr(R"("containerPort":50052)"));   // numbers stay numbers
+  EXPECT_THAT(
+      patch, HasSubstr(R"({"op":"add","path":"/spec/initContainers","value":[{"name":"cachecar")"));
+  EXPECT_THAT(patch, HasSubstr(R"("containerPort":50052)"));  // numbers stay numbers
   EXPECT_THAT(patch, HasSubstr(R"("readOnlyRootFilesystem":true)"));
-  EXPECT_THAT(patch, HasSubstr(R"("defaultMode":292)"));       // YAML 0444 is octal
+  EXPECT_THAT(patch, HasSubstr(R"("defaultMode":292)"));  // YAML 0444 is octal
   EXPECT_THAT(patch, HasSubstr(R"({"op":"add","path":"/spec/volumes","value":[)"));
 }
 
 TEST(ReviewAdmissionTest, OtherPodsAreAllowedUnchanged) {
-  for (const char* pod :
-       {R"({"metadata":{"name":"p"},"spec":{"containers":[{"name":"app"}]}})",
-        R"({"metadata":{"annotations":{"cachecar.io/inject":"true"}},"spec":{"initContainers":[{"name":"cachecar"}],"containers":[{"name":"app"}]}})"}) {
+  for (
+      const char* pod :
+      {R"({"metadata":{"name":"p"},"spec":{"containers":[{"name":"app"}]}})",
+       R"({"metadata":{"annotations":{"cachecar.io/inject":"true"}},"spec":{"initContainers":[{"name":"cachecar"}],"containers":[{"name":"app"}]}})"}) {
     auto r = ReviewAdmission(Review(pod));
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_THAT(*r, HasSubstr(R"("allowed":true)"));

@@ -108,20 +108,28 @@ void Reply(SSL* ssl, int code, absl::string_view reason, absl::string_view type,
 
 absl::string_view Reason(int code) {
   switch (code) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 431: return "Request Header Fields Too Large";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Payload Too Large";
+    case 431:
+      return "Request Header Fields Too Large";
   }
   return "Error";
 }
 
 // "<cert mtime>/<key mtime>" in nanoseconds; "" if either is missing.
 std::string FileStamp(const WebhookOptions& o) {
-  struct stat a {}, b {};
+  struct stat a {
+  }, b{};
   if (stat(o.cert_file.c_str(), &a) != 0 || stat(o.key_file.c_str(), &b) != 0) return "";
   return absl::StrCat(a.st_mtim.tv_sec, ".", a.st_mtim.tv_nsec, "/", b.st_mtim.tv_sec, ".",
                       b.st_mtim.tv_nsec);
@@ -134,14 +142,15 @@ absl::StatusOr<SSL_CTX*> LoadContext(const WebhookOptions& o) {
   if (SSL_CTX_use_certificate_chain_file(ctx, o.cert_file.c_str()) != 1) {
     const std::string error = SslError();
     SSL_CTX_free(ctx);
-    return absl::InvalidArgumentError(absl::StrCat("cannot use certificate ", o.cert_file, ": ", error));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot use certificate ", o.cert_file, ": ", error));
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_check_private_key(ctx) != 1) {
     const std::string error = SslError();
     SSL_CTX_free(ctx);
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot use private key ", o.key_file, " with ", o.cert_file, ": ", error));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot use private key ", o.key_file, " with ", o.cert_file, ": ", error));
   }
   return ctx;
 }
@@ -166,8 +175,7 @@ SSL* WebhookServer::NewSsl() {
   return SSL_new(ssl_);
 }
 
-absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::Start(
-    const WebhookOptions& options) {
+absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::Start(const WebhookOptions& options) {
   if (options.cert_file.empty() || options.key_file.empty()) {
     return absl::InvalidArgumentError(
         "the webhook serves HTTPS only: give --webhook-tls-cert and --webhook-tls-key "
@@ -185,9 +193,10 @@ absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::Start(
 
   const size_t colon = options.listen.rfind(':');
   std::string host = colon == std::string::npos ? "" : options.listen.substr(0, colon);
-  const std::string port = colon == std::string::npos ? options.listen
-                                                      : options.listen.substr(colon + 1);
-  if (absl::StartsWith(host, "[") && absl::EndsWith(host, "]")) host = host.substr(1, host.size() - 2);
+  const std::string port =
+      colon == std::string::npos ? options.listen : options.listen.substr(colon + 1);
+  if (absl::StartsWith(host, "[") && absl::EndsWith(host, "]"))
+    host = host.substr(1, host.size() - 2);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -205,16 +214,15 @@ absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::Start(
     const std::string error = std::strerror(errno);
     freeaddrinfo(found);
     if (fd >= 0) close(fd);
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.listen, ": ", error));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen, ": ", error));
   }
   freeaddrinfo(found);
   sockaddr_storage bound{};
   socklen_t len = sizeof(bound);
   getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
-  server->port_ = ntohs(bound.ss_family == AF_INET6
-                            ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  server->port_ =
+      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                        : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   server->listen_fd_ = fd;
   WebhookServer* raw = server.get();
   server->acceptor_ = std::thread([raw] { raw->AcceptLoop(); });
@@ -275,8 +283,7 @@ void WebhookServer::Serve(int fd) {
         Reply(ssl, 200, "OK", "application/json", *response);
       } else {
         spdlog::warn("webhook: bad request: {}", std::string(response.status().message()));
-        Reply(ssl, 400, Reason(400), "text/plain",
-              absl::StrCat(response.status().message(), "\n"));
+        Reply(ssl, 400, Reason(400), "text/plain", absl::StrCat(response.status().message(), "\n"));
       }
     }
   }

@@ -18,14 +18,12 @@
 #ifndef CACHECAR_INJECT_WEBHOOK_SERVER_H_
 #define CACHECAR_INJECT_WEBHOOK_SERVER_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
-
-#include "absl/status/statusor.h"
-
-#include <atomic>
 #include <thread>
 
+#include "absl/status/statusor.h"
 #include "common/mutex.h"
 
 typedef struct ssl_ctx_st SSL_CTX;

@@ -21,15 +21,13 @@ auto Timed(Metrics& metrics, absl::string_view op, Call call) {
 
 }  // namespace
 
-absl::StatusOr<store::Record> InstrumentedStore::Load(absl::string_view ns,
-                                                      absl::string_view key,
+absl::StatusOr<store::Record> InstrumentedStore::Load(absl::string_view ns, absl::string_view key,
                                                       const store::CallOptions& options) {
   return Timed(metrics_, "load", [&] { return inner_.Load(ns, key, options); });
 }
 
 absl::StatusOr<std::vector<store::Record>> InstrumentedStore::LoadBatch(
-    absl::string_view ns, const std::vector<std::string>& keys,
-    const store::CallOptions& options) {
+    absl::string_view ns, const std::vector<std::string>& keys, const store::CallOptions& options) {
   return Timed(metrics_, "load_batch", [&] { return inner_.LoadBatch(ns, keys, options); });
 }
 
@@ -37,13 +35,13 @@ absl::StatusOr<uint64_t> InstrumentedStore::Put(absl::string_view ns, absl::stri
                                                 absl::string_view value,
                                                 store::Precondition precondition,
                                                 const store::CallOptions& options) {
-  return Timed(metrics_, "put",
-               [&] { return inner_.Put(ns, key, value, precondition, options); });
+  return Timed(metrics_, "put", [&] { return inner_.Put(ns, key, value, precondition, options); });
 }
 
-absl::StatusOr<store::DeleteResult> InstrumentedStore::Delete(
-    absl::string_view ns, absl::string_view key, std::optional<uint64_t> if_version,
-    const store::CallOptions& options) {
+absl::StatusOr<store::DeleteResult> InstrumentedStore::Delete(absl::string_view ns,
+                                                              absl::string_view key,
+                                                              std::optional<uint64_t> if_version,
+                                                              const store::CallOptions& options) {
   return Timed(metrics_, "delete", [&] { return inner_.Delete(ns, key, if_version, options); });
 }
 

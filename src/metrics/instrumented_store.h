@@ -17,11 +17,11 @@ class InstrumentedStore final : public store::Store {
 
   absl::StatusOr<store::Record> Load(absl::string_view ns, absl::string_view key,
                                      const store::CallOptions& options) override;
-  absl::StatusOr<std::vector<store::Record>> LoadBatch(
-      absl::string_view ns, const std::vector<std::string>& keys,
-      const store::CallOptions& options) override;
-  absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key,
-                               absl::string_view value, store::Precondition precondition,
+  absl::StatusOr<std::vector<store::Record>> LoadBatch(absl::string_view ns,
+                                                       const std::vector<std::string>& keys,
+                                                       const store::CallOptions& options) override;
+  absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key, absl::string_view value,
+                               store::Precondition precondition,
                                const store::CallOptions& options) override;
   absl::StatusOr<store::DeleteResult> Delete(absl::string_view ns, absl::string_view key,
                                              std::optional<uint64_t> if_version,

@@ -17,16 +17,15 @@ namespace cachecar::metrics {
 namespace {
 
 constexpr std::array<const char*, 17> kCodeNames = {
-    "OK",        "CANCELLED",         "UNKNOWN",           "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-    "UNIMPLEMENTED", "INTERNAL",      "UNAVAILABLE",       "DATA_LOSS",
-    "UNAUTHENTICATED"};
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
 
 const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
   static const auto* const buckets = new prometheus::Histogram::BucketBoundaries{
       0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-      0.025,   0.05,   0.1,     0.25,   0.5,   1,     2.5,    5};
+      0.025,   0.05,   0.1,     0.25,   0.5,   1,      2.5,   5};
   return *buckets;
 }
 
@@ -77,16 +76,24 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     std::vector<prometheus::MetricFamily> out;
     if (namespaces) {
       using T = prometheus::MetricType;
-      auto hits = Family("cachecar_cache_hits_total", "Lookups answered from the cache.", T::Counter);
-      auto misses = Family("cachecar_cache_misses_total", "Lookups the cache could not answer.", T::Counter);
-      auto loads = Family("cachecar_store_loads_total", "Store reads made to fill the cache.", T::Counter);
-      auto evictions = Family("cachecar_cache_evictions_total", "Entries dropped to make room.", T::Counter);
-      auto expirations = Family("cachecar_cache_expirations_total", "Entries dropped because their TTL passed.", T::Counter);
-      auto rejected = Family("cachecar_fill_tickets_rejected_total",
-                             "Loaded values not cached because a newer write or invalidation arrived during the load.",
-                             T::Counter);
-      auto entries = Family("cachecar_cache_entries", "Entries in the cache, negative ones included.", T::Gauge);
-      auto bytes = Family("cachecar_cache_bytes", "Bytes the cache accounts (keys, values, per-entry overhead).", T::Gauge);
+      auto hits =
+          Family("cachecar_cache_hits_total", "Lookups answered from the cache.", T::Counter);
+      auto misses =
+          Family("cachecar_cache_misses_total", "Lookups the cache could not answer.", T::Counter);
+      auto loads =
+          Family("cachecar_store_loads_total", "Store reads made to fill the cache.", T::Counter);
+      auto evictions =
+          Family("cachecar_cache_evictions_total", "Entries dropped to make room.", T::Counter);
+      auto expirations = Family("cachecar_cache_expirations_total",
+                                "Entries dropped because their TTL passed.", T::Counter);
+      auto rejected = Family(
+          "cachecar_fill_tickets_rejected_total",
+          "Loaded values not cached because a newer write or invalidation arrived during the load.",
+          T::Counter);
+      auto entries = Family("cachecar_cache_entries",
+                            "Entries in the cache, negative ones included.", T::Gauge);
+      auto bytes = Family("cachecar_cache_bytes",
+                          "Bytes the cache accounts (keys, values, per-entry overhead).", T::Gauge);
       auto max_bytes = Family("cachecar_cache_max_bytes", "The namespace's byte bound.", T::Gauge);
       for (const service::NamespaceStatsView& s : namespaces()) {
         AddSample(hits, s.name, static_cast<double>(s.engine.hits));
@@ -99,14 +106,14 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
         AddSample(bytes, s.name, static_cast<double>(s.engine.bytes));
         AddSample(max_bytes, s.name, static_cast<double>(s.max_bytes));
       }
-      for (auto* f : {&hits, &misses, &loads, &evictions, &expirations, &rejected, &entries,
-                      &bytes, &max_bytes}) {
+      for (auto* f : {&hits, &misses, &loads, &evictions, &expirations, &rejected, &entries, &bytes,
+                      &max_bytes}) {
         out.push_back(std::move(*f));
       }
     }
     if (queue) {
-      auto depth = Family("cachecar_worker_queue_tasks",
-                          "Store tasks waiting for a worker thread.", prometheus::MetricType::Gauge);
+      auto depth = Family("cachecar_worker_queue_tasks", "Store tasks waiting for a worker thread.",
+                          prometheus::MetricType::Gauge);
       prometheus::ClientMetric m;
       m.gauge.value = static_cast<double>(queue());
       depth.metric.push_back(m);
@@ -143,7 +150,10 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
       for (auto& [labels, value] : samples) {
         prometheus::ClientMetric m;
         for (auto& [k, v] : labels) m.label.push_back({k, v});
-        if (type == T::Counter) m.counter.value = value; else m.gauge.value = value;
+        if (type == T::Counter)
+          m.counter.value = value;
+        else
+          m.gauge.value = value;
         f.metric.push_back(std::move(m));
       }
       out.push_back(std::move(f));
@@ -155,18 +165,19 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
         T::Gauge, {{{}, s.broker_reachable ? 1.0 : 0.0}});
     one("cachecar_sync_bypass",
         "1 while CACHED reads go to the store: the replica cannot show it is within "
-        "max_staleness.", T::Gauge, {{{}, s.bypass ? 1.0 : 0.0}});
+        "max_staleness.",
+        T::Gauge, {{{}, s.bypass ? 1.0 : 0.0}});
     one("cachecar_sync_staleness_seconds",
         "How old the newest event this replica can show it has applied may be "
-        "(now - fresh_as_of); +Inf before positioning.", T::Gauge, {{{}, s.staleness_seconds}});
+        "(now - fresh_as_of); +Inf before positioning.",
+        T::Gauge, {{{}, s.staleness_seconds}});
     std::vector<std::pair<Labels, double>> lag;
     for (const auto& [partition, messages] : s.lag) {
       lag.push_back({{{"partition", std::to_string(partition)}}, d(messages)});
     }
     one("cachecar_sync_lag_messages", "Messages between the consumer and the high watermark.",
         T::Gauge, std::move(lag));
-    one("cachecar_sync_events_total", "Sync topic messages by what applying them did.",
-        T::Counter,
+    one("cachecar_sync_events_total", "Sync topic messages by what applying them did.", T::Counter,
         {{{{"result", "applied"}}, d(s.applied)},
          {{{"result", "stale"}}, d(s.stale)},
          {{{"result", "undecodable"}}, d(s.undecodable)},
@@ -296,11 +307,10 @@ prometheus::Counter& Metrics::RequestCounter(size_t method, int code) {
 }
 
 prometheus::Counter& Metrics::StoreCounter(size_t op, int code) {
-  return LazySeries(store_ops_[op][code], *families_->store_ops,
-                    {{"store", store_name_},
-                     {"op", std::string(kStoreOps[op])},
-                     {"code", kCodeNames[code]}},
-                    families_->mu);
+  return LazySeries(
+      store_ops_[op][code], *families_->store_ops,
+      {{"store", store_name_}, {"op", std::string(kStoreOps[op])}, {"code", kCodeNames[code]}},
+      families_->mu);
 }
 
 void Metrics::ObserveRequest(absl::string_view full_method, int code, absl::Duration latency) {
@@ -352,8 +362,8 @@ struct MetricsEndpoint::Impl {
   std::unique_ptr<prometheus::Exposer> exposer;
 };
 
-absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
-    const std::string& address, const Metrics& metrics) {
+absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(const std::string& address,
+                                                                        const Metrics& metrics) {
   auto endpoint = std::unique_ptr<MetricsEndpoint>(new MetricsEndpoint());
   endpoint->impl_ = std::make_unique<Impl>();
   try {

@@ -36,11 +36,11 @@ namespace cachecar::metrics {
 
 // The RPCs counted by method; anything else is "other".
 inline constexpr std::array<absl::string_view, 10> kMethods = {
-    "Get", "BatchGet", "Put", "Delete", "Invalidate", "Stats", "Watch", "Health", "Reflection",
-    "other"};
+    "Get",   "BatchGet", "Put",    "Delete",     "Invalidate",
+    "Stats", "Watch",    "Health", "Reflection", "other"};
 // Store operations.
 inline constexpr std::array<absl::string_view, 5> kStoreOps = {"load", "load_batch", "put",
-                                                              "delete", "health_check"};
+                                                               "delete", "health_check"};
 
 class Metrics {
  public:
@@ -72,8 +72,8 @@ class Metrics {
   struct SyncSample {
     bool positioned = false;
     bool broker_reachable = false;
-    bool bypass = false;             // CACHED reads go to the store now
-    double staleness_seconds = 0;    // +Inf before the consumer is positioned
+    bool bypass = false;                           // CACHED reads go to the store now
+    double staleness_seconds = 0;                  // +Inf before the consumer is positioned
     std::vector<std::pair<int32_t, int64_t>> lag;  // partition, messages behind
     uint64_t applied = 0, stale = 0, undecodable = 0, unknown_namespace = 0;
     uint64_t offset_resets = 0, published = 0, publish_failures = 0, producer_restarts = 0;
@@ -110,8 +110,7 @@ class Metrics {
   std::shared_ptr<ScrapeCollector> collector_;
   std::array<std::array<std::atomic<prometheus::Counter*>, kCodes>, kMethods.size()> requests_{};
   std::array<prometheus::Histogram*, kMethods.size()> request_seconds_{};
-  std::array<std::array<std::atomic<prometheus::Counter*>, kCodes>, kStoreOps.size()>
-      store_ops_{};
+  std::array<std::array<std::atomic<prometheus::Counter*>, kCodes>, kStoreOps.size()> store_ops_{};
   std::array<prometheus::Histogram*, kStoreOps.size()> store_seconds_{};
   prometheus::Gauge* ready_ = nullptr;
   prometheus::Gauge* store_reachable_ = nullptr;

@@ -30,7 +30,8 @@ TEST(MetricsTest, RequestsAreCountedByMethodAndCodeOnlyOnceSeen) {
   EXPECT_THAT(text, HasSubstr("cachecar_requests_total{code=\"OK\",method=\"Get\"} 2"));
   EXPECT_THAT(text, HasSubstr("cachecar_requests_total{code=\"ABORTED\",method=\"Put\"} 1"));
   EXPECT_THAT(text, Not(HasSubstr("code=\"INTERNAL\"")));
-  EXPECT_THAT(text, HasSubstr("cachecar_request_duration_seconds_bucket{method=\"Get\",le=\"0.0001\"} 1"));
+  EXPECT_THAT(
+      text, HasSubstr("cachecar_request_duration_seconds_bucket{method=\"Get\",le=\"0.0001\"} 1"));
   EXPECT_THAT(text, HasSubstr("# TYPE cachecar_request_duration_seconds histogram"));
 }
 
@@ -74,11 +75,14 @@ TEST(MetricsTest, InstrumentedStoreTimesEveryCallAndReportsReachability) {
   ASSERT_TRUE(s.Load("ns", "k", {}).ok());
   ASSERT_TRUE(s.CheckHealth({}).ok());
   const std::string text = m.Render();
-  EXPECT_THAT(text, HasSubstr(
-      "cachecar_store_operations_total{code=\"OK\",op=\"put\",store=\"memory\"} 1"));
-  EXPECT_THAT(text, HasSubstr(
-      "cachecar_store_operations_total{code=\"ABORTED\",op=\"put\",store=\"memory\"} 1"));
-  EXPECT_THAT(text, HasSubstr("cachecar_store_duration_seconds_count{op=\"load\",store=\"memory\"} 1"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("cachecar_store_operations_total{code=\"OK\",op=\"put\",store=\"memory\"} 1"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("cachecar_store_operations_total{code=\"ABORTED\",op=\"put\",store=\"memory\"} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("cachecar_store_duration_seconds_count{op=\"load\",store=\"memory\"} 1"));
   EXPECT_THAT(text, HasSubstr("cachecar_store_reachable{store=\"memory\"} 1"));
 }
 

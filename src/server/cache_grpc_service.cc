@@ -32,10 +32,14 @@ v1::Source ToSource(service::ReadResult::Source s) {
 
 v1::WatchOp ToWatchOp(service::ChangeOp op) {
   switch (op) {
-    case service::ChangeOp::kUpsert: return v1::WATCH_OP_UPSERT;
-    case service::ChangeOp::kDelete: return v1::WATCH_OP_DELETE;
-    case service::ChangeOp::kInvalidate: return v1::WATCH_OP_INVALIDATE;
-    case service::ChangeOp::kFlush: return v1::WATCH_OP_FLUSH;
+    case service::ChangeOp::kUpsert:
+      return v1::WATCH_OP_UPSERT;
+    case service::ChangeOp::kDelete:
+      return v1::WATCH_OP_DELETE;
+    case service::ChangeOp::kInvalidate:
+      return v1::WATCH_OP_INVALIDATE;
+    case service::ChangeOp::kFlush:
+      return v1::WATCH_OP_FLUSH;
   }
   return v1::WATCH_OP_UNSPECIFIED;
 }
@@ -145,7 +149,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
 
   Mutex mu_;
   std::shared_ptr<service::WatchHub::Watcher> watcher_ ABSL_GUARDED_BY(mu_);
-  v1::WatchEvent event_;                 // the write in flight (writing_)
+  v1::WatchEvent event_;  // the write in flight (writing_)
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool gone_ ABSL_GUARDED_BY(mu_) = false;  // cancelled, or a write failed
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
@@ -157,9 +161,8 @@ grpc::ServerUnaryReactor* CacheGrpcService::Get(grpc::CallbackServerContext* ctx
                                                 const v1::GetRequest* request,
                                                 v1::GetResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  service_.Get(request->namespace_(), request->key(),
-               ToConsistency(request->consistency()), DeadlineOf(ctx),
-               [reactor, response](absl::StatusOr<service::ReadResult> r) {
+  service_.Get(request->namespace_(), request->key(), ToConsistency(request->consistency()),
+               DeadlineOf(ctx), [reactor, response](absl::StatusOr<service::ReadResult> r) {
                  if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
                  response->set_found(r->found);
                  response->set_value(std::move(r->value));
@@ -211,11 +214,11 @@ grpc::ServerUnaryReactor* CacheGrpcService::Put(grpc::CallbackServerContext* ctx
       break;
   }
   if (request->ttl_ms() > 0) {
-    options.ttl = absl::Milliseconds(static_cast<int64_t>(
-        std::min<uint64_t>(request->ttl_ms(), uint64_t{1} << 50)));
+    options.ttl = absl::Milliseconds(
+        static_cast<int64_t>(std::min<uint64_t>(request->ttl_ms(), uint64_t{1} << 50)));
   }
-  service_.Put(request->namespace_(), request->key(), request->value(), options,
-               DeadlineOf(ctx), [reactor, response](absl::StatusOr<uint64_t> v) {
+  service_.Put(request->namespace_(), request->key(), request->value(), options, DeadlineOf(ctx),
+               [reactor, response](absl::StatusOr<uint64_t> v) {
                  if (!v.ok()) return reactor->Finish(ToGrpcStatus(v.status()));
                  response->set_version(*v);
                  reactor->Finish(grpc::Status::OK);
@@ -244,12 +247,13 @@ grpc::ServerUnaryReactor* CacheGrpcService::Invalidate(grpc::CallbackServerConte
                                                        v1::InvalidateResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   std::vector<std::string> keys(request->keys().begin(), request->keys().end());
-  service_.Invalidate(request->namespace_(), std::move(keys), request->all(),
-                      [reactor, response](absl::StatusOr<uint64_t> dropped) {
-                        if (dropped.ok()) response->set_dropped(*dropped);
-                        reactor->Finish(ToGrpcStatus(dropped.status()));
-                      },
-                      request->broadcast());
+  service_.Invalidate(
+      request->namespace_(), std::move(keys), request->all(),
+      [reactor, response](absl::StatusOr<uint64_t> dropped) {
+        if (dropped.ok()) response->set_dropped(*dropped);
+        reactor->Finish(ToGrpcStatus(dropped.status()));
+      },
+      request->broadcast());
   return reactor;
 }
 

@@ -19,18 +19,15 @@ class CacheGrpcService final : public cachecar::v1::Cache::CallbackService {
  public:
   // `service`, and `hub` unless null, must outlive the service. Without a
   // hub, Watch answers UNIMPLEMENTED.
-  explicit CacheGrpcService(service::CacheService& service,
-                            service::WatchHub* hub = nullptr)
+  explicit CacheGrpcService(service::CacheService& service, service::WatchHub* hub = nullptr)
       : service_(service), hub_(hub) {}
 
-  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx,
-                                const v1::GetRequest* request,
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::GetRequest* request,
                                 v1::GetResponse* response) override;
   grpc::ServerUnaryReactor* BatchGet(grpc::CallbackServerContext* ctx,
                                      const v1::BatchGetRequest* request,
                                      v1::BatchGetResponse* response) override;
-  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx,
-                                const v1::PutRequest* request,
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const v1::PutRequest* request,
                                 v1::PutResponse* response) override;
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx,
                                    const v1::DeleteRequest* request,
@@ -38,8 +35,7 @@ class CacheGrpcService final : public cachecar::v1::Cache::CallbackService {
   grpc::ServerUnaryReactor* Invalidate(grpc::CallbackServerContext* ctx,
                                        const v1::InvalidateRequest* request,
                                        v1::InvalidateResponse* response) override;
-  grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext* ctx,
-                                  const v1::StatsRequest* request,
+  grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext* ctx, const v1::StatsRequest* request,
                                   v1::StatsResponse* response) override;
   grpc::ServerWriteReactor<v1::WatchEvent>* Watch(grpc::CallbackServerContext* ctx,
                                                   const v1::WatchRequest* request) override;

@@ -40,8 +40,8 @@ struct Listeners {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
-    const ServerOptions& options, service::CacheService& service) {
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOptions& options,
+                                                              service::CacheService& service) {
   auto server = std::unique_ptr<GrpcServer>(new GrpcServer());
 
   // Checks and claims each address, then adds it to `builder`.
@@ -89,9 +89,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   builder.RegisterService(server->reflection_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat(
-        "gRPC could not listen on [", absl::StrJoin(options.listen, ", "),
-        "] (address in use, or not an address of this host?); see the log above"));
+    return absl::UnavailableError(
+        absl::StrCat("gRPC could not listen on [", absl::StrJoin(options.listen, ", "),
+                     "] (address in use, or not an address of this host?); see the log above"));
   }
   server->bound_ = listeners.Bound();
 
@@ -106,9 +106,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     probe_builder.RegisterService(server->probe_health_.get());
     server->probe_server_ = probe_builder.BuildAndStart();
     if (server->probe_server_ == nullptr) {
-      return absl::UnavailableError(absl::StrCat(
-          "gRPC could not listen on probe_listen [", absl::StrJoin(options.probe_listen, ", "),
-          "]; see the log above"));
+      return absl::UnavailableError(absl::StrCat("gRPC could not listen on probe_listen [",
+                                                 absl::StrJoin(options.probe_listen, ", "),
+                                                 "]; see the log above"));
     }
     server->probe_bound_ = probe_listeners.Bound();
   }

@@ -13,11 +13,11 @@
 #ifndef CACHECAR_SERVER_GRPC_SERVER_H_
 #define CACHECAR_SERVER_GRPC_SERVER_H_
 
+#include <grpcpp/server.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -48,8 +48,8 @@ inline constexpr const char kReadinessName[] = "readiness";
 
 class GrpcServer {
  public:
-  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
-      const ServerOptions& options, service::CacheService& service);
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const ServerOptions& options,
+                                                           service::CacheService& service);
   ~GrpcServer();
 
   // Readiness: "readiness", "" and "cachecar.v1.Cache", on every listener.

@@ -6,13 +6,13 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
-#include "grpc/health/v1/health.grpc.pb.h"
-#include "common/mutex.h"
-#include "store/testing/forwarding_store.h"
-
 #include <thread>
+
+#include "common/mutex.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "store/testing/forwarding_store.h"
 
 namespace cachecar::server {
 namespace {
@@ -66,8 +66,8 @@ class GrpcServerTest : public ::testing::Test {
     service::WatchHubOptions watch_options;
     watch_options.max_queued_per_watcher = kMaxQueued;
     hub_ = std::make_unique<service::WatchHub>(*namespaces_, watch_options);
-    service_ = std::make_unique<service::CacheService>(
-        service::Limits::FromConfig(config_), *namespaces_, store_, pool_);
+    service_ = std::make_unique<service::CacheService>(service::Limits::FromConfig(config_),
+                                                       *namespaces_, store_, pool_);
     ServerOptions options;
     options.listen = {"127.0.0.1:0"};
     options.max_message_bytes = 4 << 20;
@@ -147,8 +147,7 @@ TEST_F(GrpcServerTest, BadInputGetsTheDocumentedCodes) {
     req.set_key("k");
     req.set_value(std::string(5 << 20, 'x'));
     v1::PutResponse resp;
-    EXPECT_EQ(stub_->Put(&ctx, req, &resp).error_code(),
-              grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_EQ(stub_->Put(&ctx, req, &resp).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   }
   {
     grpc::ClientContext ctx;
@@ -165,8 +164,7 @@ TEST_F(GrpcServerTest, BadInputGetsTheDocumentedCodes) {
     v1::StatsRequest req;
     req.set_namespace_("nope");
     v1::StatsResponse resp;
-    EXPECT_EQ(stub_->Stats(&ctx, req, &resp).error_code(),
-              grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(stub_->Stats(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   }
   // And the server still serves.
   grpc::ClientContext ctx;
@@ -200,8 +198,7 @@ TEST_F(GrpcServerTest, ReadinessFollowsSetReadyLivenessDoesNot) {
   server_->SetReady(true);
   for (const auto& channel : {channel_, probe}) {
     for (const char* name : {"liveness", "readiness", "", "cachecar.v1.Cache"}) {
-      EXPECT_EQ(CheckHealth(channel, name), grpc::health::v1::HealthCheckResponse::SERVING)
-          << name;
+      EXPECT_EQ(CheckHealth(channel, name), grpc::health::v1::HealthCheckResponse::SERVING) << name;
     }
   }
   server_->SetReady(false);
@@ -236,7 +233,8 @@ TEST_F(GrpcServerTest, EveryCallIsCountedByMethodAndCode) {
     ASSERT_TRUE(stub_->Put(&ctx, req, &resp).ok());
   }
   const std::string text = metrics_.Render();
-  EXPECT_THAT(text, HasSubstr("cachecar_requests_total{code=\"INVALID_ARGUMENT\",method=\"Get\"} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("cachecar_requests_total{code=\"INVALID_ARGUMENT\",method=\"Get\"} 1"));
   EXPECT_THAT(text, HasSubstr("cachecar_requests_total{code=\"OK\",method=\"Put\"} 3"));
   EXPECT_THAT(text, HasSubstr("cachecar_request_duration_seconds_count{method=\"Put\"} 3"));
 }

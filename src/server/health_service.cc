@@ -10,11 +10,9 @@ using grpc::health::v1::HealthCheckResponse;
 
 // One Watch stream: writes the latest status, one write at a time; a status
 // that changes while a write is in flight is sent when it completes.
-class HealthService::Watcher final
-    : public grpc::ServerWriteReactor<HealthCheckResponse> {
+class HealthService::Watcher final : public grpc::ServerWriteReactor<HealthCheckResponse> {
  public:
-  Watcher(HealthService* service, std::string name)
-      : service_(service), name_(std::move(name)) {}
+  Watcher(HealthService* service, std::string name) : service_(service), name_(std::move(name)) {}
 
   // Called by the service (under its mutex) with a new status; `last`
   // finishes the stream after that status is written.

@@ -39,8 +39,9 @@ absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& text) {
     std::string path = text.substr(5);
     if (absl::StartsWith(path, "//")) path = path.substr(2);
     if (path.empty() || path[0] != '/') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "listen address '", text, "': a unix socket needs an absolute path, like unix:///run/cachecar.sock"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("listen address '", text,
+                       "': a unix socket needs an absolute path, like unix:///run/cachecar.sock"));
     }
     // gRPC reads the path as a URI (percent-decoding, ?query, #fragment);
     // the lock and liveness checks must see the path gRPC binds.
@@ -49,9 +50,9 @@ absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& text) {
           "listen address '", text, "': a unix socket path may not contain %, ? or #"));
     }
     if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "listen address '", text, "': socket path is longer than ",
-          sizeof(sockaddr_un{}.sun_path) - 1, " bytes"));
+      return absl::InvalidArgumentError(absl::StrCat("listen address '", text,
+                                                     "': socket path is longer than ",
+                                                     sizeof(sockaddr_un{}.sun_path) - 1, " bytes"));
     }
     out.kind = ListenAddress::Kind::kUnix;
     out.path = path;
@@ -69,8 +70,8 @@ absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& text) {
   }
   int port = -1;
   if (!absl::SimpleAtoi(text.substr(colon + 1), &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "listen address '", text, "': port must be a number from 0 to 65535"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address '", text, "': port must be a number from 0 to 65535"));
   }
   out.kind = ListenAddress::Kind::kTcp;
   out.host = host;
@@ -88,9 +89,9 @@ absl::Status PreflightTcp(const ListenAddress& address) {
   addrinfo* found = nullptr;
   const std::string port = std::to_string(address.port);
   if (int rc = getaddrinfo(address.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "listen address ", address.grpc_uri, ": cannot resolve '", address.host,
-        "': ", gai_strerror(rc)));
+    return absl::InvalidArgumentError(absl::StrCat("listen address ", address.grpc_uri,
+                                                   ": cannot resolve '", address.host,
+                                                   "': ", gai_strerror(rc)));
   }
   absl::Status result = absl::OkStatus();
   for (addrinfo* ai = found; ai != nullptr && result.ok(); ai = ai->ai_next) {
@@ -100,18 +101,17 @@ absl::Status PreflightTcp(const ListenAddress& address) {
     int one = 1;
     setsockopt(sock.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(sock.fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno == EADDRINUSE) {
-      result = absl::AlreadyExistsError(absl::StrCat(
-          "cannot listen on ", address.grpc_uri,
-          ": address already in use (is another cachecar running? stop it or choose "
-          "another --listen address)"));
+      result = absl::AlreadyExistsError(
+          absl::StrCat("cannot listen on ", address.grpc_uri,
+                       ": address already in use (is another cachecar running? stop it or choose "
+                       "another --listen address)"));
     }
   }
   freeaddrinfo(found);
   return result;
 }
 
-absl::StatusOr<std::unique_ptr<UnixSocketClaim>> UnixSocketClaim::Claim(
-    const std::string& path) {
+absl::StatusOr<std::unique_ptr<UnixSocketClaim>> UnixSocketClaim::Claim(const std::string& path) {
   const std::string lock_path = path + ".lock";
   int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -121,9 +121,9 @@ absl::StatusOr<std::unique_ptr<UnixSocketClaim>> UnixSocketClaim::Claim(
   }
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     close(fd);
-    return absl::AlreadyExistsError(absl::StrCat(
-        "cannot listen on unix://", path, ": another cachecar holds ", lock_path,
-        "; stop it or choose another socket path"));
+    return absl::AlreadyExistsError(absl::StrCat("cannot listen on unix://", path,
+                                                 ": another cachecar holds ", lock_path,
+                                                 "; stop it or choose another socket path"));
   }
   // From here on the lock is ours: on failure release it, touch nothing.
   FdCloser lock{fd};
@@ -135,12 +135,11 @@ absl::StatusOr<std::unique_ptr<UnixSocketClaim>> UnixSocketClaim::Claim(
   return std::unique_ptr<UnixSocketClaim>(new UnixSocketClaim(path, fd));
 }
 
-absl::Status UnixSocketClaim::RemoveStaleSocket(const std::string& path,
-                                                const struct stat& st) {
+absl::Status UnixSocketClaim::RemoveStaleSocket(const std::string& path, const struct stat& st) {
   if (!S_ISSOCK(st.st_mode)) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "cannot listen on unix://", path,
-        ": the path exists and is not a socket; remove it or choose another path"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("cannot listen on unix://", path,
+                     ": the path exists and is not a socket; remove it or choose another path"));
   }
   // A socket without a lock holder: live (another program) or stale?
   FdCloser probe{socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
@@ -148,9 +147,9 @@ absl::Status UnixSocketClaim::RemoveStaleSocket(const std::string& path,
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size());
   if (connect(probe.fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "cannot listen on unix://", path,
-        ": a live server answers on that socket; stop it or choose another path"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("cannot listen on unix://", path,
+                     ": a live server answers on that socket; stop it or choose another path"));
   }
   unlink(path.c_str());  // stale: nobody listens
   return absl::OkStatus();

@@ -24,9 +24,9 @@ namespace cachecar::server {
 struct ListenAddress {
   enum class Kind { kTcp, kUnix };
   Kind kind = Kind::kTcp;
-  std::string host;  // kTcp: without brackets
-  int port = 0;      // kTcp
-  std::string path;  // kUnix: absolute
+  std::string host;      // kTcp: without brackets
+  int port = 0;          // kTcp
+  std::string path;      // kUnix: absolute
   std::string grpc_uri;  // what grpc::ServerBuilder::AddListeningPort takes
 };
 

@@ -17,8 +17,7 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      metrics_.ObserveRequest(method_, methods->GetSendStatus().error_code(),
-                              absl::Now() - start_);
+      metrics_.ObserveRequest(method_, methods->GetSendStatus().error_code(), absl::Now() - start_);
     }
     methods->Proceed();
   }

@@ -4,9 +4,9 @@
 #ifndef CACHECAR_SERVER_METRICS_INTERCEPTOR_H_
 #define CACHECAR_SERVER_METRICS_INTERCEPTOR_H_
 
-#include <memory>
-
 #include <grpcpp/support/server_interceptor.h>
+
+#include <memory>
 
 #include "metrics/metrics.h"
 

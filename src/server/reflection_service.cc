@@ -16,9 +16,7 @@ using grpc::reflection::v1alpha::ServerReflectionResponse;
 class ReflectionService::Stream final
     : public grpc::ServerBidiReactor<ServerReflectionRequest, ServerReflectionResponse> {
  public:
-  explicit Stream(const ReflectionService& service) : service_(service) {
-    StartRead(&request_);
-  }
+  explicit Stream(const ReflectionService& service) : service_(service) { StartRead(&request_); }
   void OnReadDone(bool ok) override {
     if (!ok) return Finish(grpc::Status::OK);  // the client is done
     response_ = service_.Answer(request_);
@@ -74,8 +72,7 @@ void ReflectionService::AddFileWithDependencies(const std::string& file,
   }
 }
 
-ServerReflectionResponse ReflectionService::Answer(
-    const ServerReflectionRequest& request) const {
+ServerReflectionResponse ReflectionService::Answer(const ServerReflectionRequest& request) const {
   ServerReflectionResponse response;
   response.set_valid_host(request.host());
   *response.mutable_original_request() = request;
@@ -105,8 +102,7 @@ ServerReflectionResponse ReflectionService::Answer(
       if (file == nullptr) {
         not_found("no such symbol: " + request.file_containing_symbol());
       } else {
-        AddFileWithDependencies(file->name(), &seen,
-                                response.mutable_file_descriptor_response());
+        AddFileWithDependencies(file->name(), &seen, response.mutable_file_descriptor_response());
       }
       break;
     }

@@ -9,13 +9,13 @@
 #ifndef CACHECAR_SERVER_REFLECTION_SERVICE_H_
 #define CACHECAR_SERVER_REFLECTION_SERVICE_H_
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
+
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <google/protobuf/descriptor.h>
-#include <google/protobuf/descriptor.pb.h>
 
 #include "absl/status/statusor.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
@@ -42,8 +42,7 @@ class ReflectionService final
   class Stream;
   ReflectionService() = default;
   // Adds `file` and, first, everything it imports, each once.
-  void AddFileWithDependencies(const std::string& file,
-                               std::vector<std::string>* seen,
+  void AddFileWithDependencies(const std::string& file, std::vector<std::string>* seen,
                                grpc::reflection::v1alpha::FileDescriptorResponse* out) const;
 
   google::protobuf::DescriptorPool pool_;

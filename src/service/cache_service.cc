@@ -2,8 +2,8 @@
 #include "service/cache_service.h"
 
 #include <atomic>
-#include <string_view>
 #include <memory>
+#include <string_view>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -27,8 +27,7 @@ absl::Status Overloaded() {
 }
 
 ReadResult FromRecord(const store::Record& record) {
-  return ReadResult{record.found, record.value, record.version,
-                    ReadResult::Source::kStore};
+  return ReadResult{record.found, record.value, record.version, ReadResult::Source::kStore};
 }
 
 // Answers a read unless its caller's deadline already passed.
@@ -41,9 +40,9 @@ absl::StatusOr<ReadResult> WithinDeadline(const absl::StatusOr<ReadResult>& resu
 }
 
 absl::Status AnswerTooLarge(uint64_t limit) {
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "the BatchGet answer would exceed ", limit,
-      " bytes of values (max_message_bytes): ask for fewer keys per call"));
+  return absl::ResourceExhaustedError(
+      absl::StrCat("the BatchGet answer would exceed ", limit,
+                   " bytes of values (max_message_bytes): ask for fewer keys per call"));
 }
 
 // Collects a BatchGet's answers; the last one to arrive calls `done`. Stops
@@ -68,8 +67,7 @@ struct BatchState {
     return false;
   }
 
-  void Deliver(const std::vector<size_t>& indices,
-               const absl::StatusOr<ReadResult>& result) {
+  void Deliver(const std::vector<size_t>& indices, const absl::StatusOr<ReadResult>& result) {
     {
       MutexLock lock(&mu);
       if (!result.ok()) {
@@ -85,8 +83,10 @@ struct BatchState {
     absl::StatusOr<std::vector<ReadResult>> out;
     {
       MutexLock lock(&mu);
-      if (error.ok()) out = std::move(results);
-      else out = error;
+      if (error.ok())
+        out = std::move(results);
+      else
+        out = error;
     }
     done(std::move(out));
   }
@@ -102,8 +102,7 @@ Limits Limits::FromConfig(const config::Config& config) {
 std::optional<ReadResult> FromLookup(cache::Lookup lookup) {
   switch (lookup.kind) {
     case cache::Lookup::Kind::kHit:
-      return ReadResult{true, std::move(lookup.value), lookup.version,
-                        ReadResult::Source::kCache};
+      return ReadResult{true, std::move(lookup.value), lookup.version, ReadResult::Source::kCache};
     case cache::Lookup::Kind::kNegative:
       return ReadResult{false, {}, lookup.version, ReadResult::Source::kCache};
     case cache::Lookup::Kind::kMiss:
@@ -112,8 +111,8 @@ std::optional<ReadResult> FromLookup(cache::Lookup lookup) {
   return std::nullopt;
 }
 
-CacheService::CacheService(Limits limits, NamespaceSet& namespaces,
-                           store::Store& store, WorkerPool& pool, ServiceHooks hooks)
+CacheService::CacheService(Limits limits, NamespaceSet& namespaces, store::Store& store,
+                           WorkerPool& pool, ServiceHooks hooks)
     : limits_(limits), namespaces_(namespaces), store_(store), pool_(pool), hooks_(hooks) {}
 
 bool CacheService::CacheTrusted() {
@@ -134,22 +133,22 @@ void CacheService::Changed(const Namespace& ns, Change change, bool tell_replica
 
 absl::Status CacheService::CheckKey(absl::string_view key) const {
   if (key.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "key is empty: give a key of 1 to ", limits_.max_key_bytes, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("key is empty: give a key of 1 to ", limits_.max_key_bytes, " bytes"));
   }
   if (key.size() > limits_.max_key_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "key is ", key.size(), " bytes, over max_key_bytes (",
-        limits_.max_key_bytes, "): use a shorter key (hash long ones) or raise max_key_bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("key is ", key.size(), " bytes, over max_key_bytes (", limits_.max_key_bytes,
+                     "): use a shorter key (hash long ones) or raise max_key_bytes"));
   }
   return absl::OkStatus();
 }
 
 absl::Status CacheService::CheckKeys(const std::vector<std::string>& keys) const {
   if (keys.size() > limits_.max_batch_keys) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the request has ", keys.size(), " keys, over max_batch_keys (",
-        limits_.max_batch_keys, "): split it or raise max_batch_keys"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the request has ", keys.size(), " keys, over max_batch_keys (",
+                     limits_.max_batch_keys, "): split it or raise max_batch_keys"));
   }
   for (size_t i = 0; i < keys.size(); ++i) {
     if (absl::Status s = CheckKey(keys[i]); !s.ok()) {
@@ -159,8 +158,8 @@ absl::Status CacheService::CheckKeys(const std::vector<std::string>& keys) const
   return absl::OkStatus();
 }
 
-void CacheService::Get(absl::string_view ns_name, std::string key,
-                       Consistency consistency, absl::Time deadline, ReadDone done) {
+void CacheService::Get(absl::string_view ns_name, std::string key, Consistency consistency,
+                       absl::Time deadline, ReadDone done) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
   if (!found.ok()) return done(found.status());
   if (absl::Status s = CheckKey(key); !s.ok()) return done(s);
@@ -183,9 +182,7 @@ void CacheService::Get(absl::string_view ns_name, std::string key,
   std::optional<ReadResult> answer;
   SingleFlight::Role role = flights_.JoinOrLead(
       ns.name, key, deadline,
-      [done, deadline](const absl::StatusOr<ReadResult>& r) {
-        done(WithinDeadline(r, deadline));
-      },
+      [done, deadline](const absl::StatusOr<ReadResult>& r) { done(WithinDeadline(r, deadline)); },
       [&ns, &key] { return FromLookup(ns.engine->Peek(key)); }, &answer);
   switch (role) {
     case SingleFlight::Role::kAnswered:
@@ -228,8 +225,9 @@ absl::Time CacheService::FlightDeadline(const Namespace& ns,
   return deadline;
 }
 
-absl::StatusOr<std::vector<store::Record>> CacheService::Read(
-    Namespace& ns, const std::vector<std::string>& keys, absl::Time deadline) {
+absl::StatusOr<std::vector<store::Record>> CacheService::Read(Namespace& ns,
+                                                              const std::vector<std::string>& keys,
+                                                              absl::Time deadline) {
   ns.loads.fetch_add(1, std::memory_order_relaxed);
   if (keys.size() != 1) return store_.LoadBatch(ns.name, keys, {deadline});
   absl::StatusOr<store::Record> record = store_.Load(ns.name, keys[0], {deadline});
@@ -239,9 +237,10 @@ absl::StatusOr<std::vector<store::Record>> CacheService::Read(
   return out;
 }
 
-absl::StatusOr<std::vector<ReadResult>> CacheService::LoadKeys(
-    Namespace& ns, const std::vector<std::string>& keys, absl::Time deadline,
-    bool land_flights) {
+absl::StatusOr<std::vector<ReadResult>> CacheService::LoadKeys(Namespace& ns,
+                                                               const std::vector<std::string>& keys,
+                                                               absl::Time deadline,
+                                                               bool land_flights) {
   std::vector<ReadResult> out(keys.size());
   std::vector<std::string> batch = keys;  // the keys still to answer
   std::vector<size_t> positions(keys.size());
@@ -256,9 +255,9 @@ absl::StatusOr<std::vector<ReadResult>> CacheService::LoadKeys(
   for (int attempt = 0; !batch.empty(); ++attempt) {
     if (attempt == kMaxLoadAttempts) {
       // Never answer with a value we know was overtaken (C1, C2).
-      return fail(absl::UnavailableError(absl::StrCat(
-          "the key changed ", kMaxLoadAttempts,
-          " times while it was being read from the store; retry")));
+      return fail(absl::UnavailableError(
+          absl::StrCat("the key changed ", kMaxLoadAttempts,
+                       " times while it was being read from the store; retry")));
     }
     if (land_flights) deadline = FlightDeadline(ns, batch);
     std::vector<cache::FillTicket> tickets;
@@ -299,8 +298,7 @@ absl::StatusOr<std::vector<ReadResult>> CacheService::LoadKeys(
 }
 
 void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> keys,
-                            Consistency consistency, absl::Time deadline,
-                            BatchDone done) {
+                            Consistency consistency, absl::Time deadline, BatchDone done) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
   if (!found.ok()) return done(found.status());
   if (keys.empty()) {
@@ -318,8 +316,8 @@ void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> 
     return;
   }
 
-  auto state = std::make_shared<BatchState>(keys.size(), limits_.max_response_bytes,
-                                            std::move(done));
+  auto state =
+      std::make_shared<BatchState>(keys.size(), limits_.max_response_bytes, std::move(done));
   // Unique missing keys → the request positions they answer.
   absl::flat_hash_map<std::string, std::vector<size_t>> misses;
   {
@@ -346,8 +344,8 @@ void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> 
       state->Deliver(indices, WithinDeadline(r, deadline));
     };
     SingleFlight::Role role = flights_.JoinOrLead(
-        ns.name, key, deadline, waiter,
-        [&ns, &key] { return FromLookup(ns.engine->Peek(key)); }, &answer);
+        ns.name, key, deadline, waiter, [&ns, &key] { return FromLookup(ns.engine->Peek(key)); },
+        &answer);
     if (role == SingleFlight::Role::kAnswered) waiter(std::move(*answer));
     if (role == SingleFlight::Role::kLeader) leads.push_back(key);
   }
@@ -382,13 +380,12 @@ void CacheService::Put(absl::string_view ns_name, std::string key, std::string v
   if (!found.ok()) return done(found.status());
   if (absl::Status s = CheckKey(key); !s.ok()) return done(s);
   if (value.size() > limits_.max_value_bytes) {
-    return done(absl::InvalidArgumentError(absl::StrCat(
-        "value is ", value.size(), " bytes, over max_value_bytes (",
-        limits_.max_value_bytes, "): store smaller values or raise max_value_bytes")));
+    return done(absl::InvalidArgumentError(
+        absl::StrCat("value is ", value.size(), " bytes, over max_value_bytes (",
+                     limits_.max_value_bytes, "): store smaller values or raise max_value_bytes")));
   }
   Namespace& ns = **found;
-  auto task = [this, &ns, key = std::move(key), value = std::move(value), options,
-               deadline, done] {
+  auto task = [this, &ns, key = std::move(key), value = std::move(value), options, deadline, done] {
     absl::StatusOr<uint64_t> version =
         store_.Put(ns.name, key, value, options.precondition, {deadline});
     if (version.ok()) {
@@ -436,8 +433,8 @@ void CacheService::Delete(absl::string_view ns_name, std::string key,
   if (!pool_.TrySubmit(std::move(task))) done(Overloaded());
 }
 
-void CacheService::Invalidate(absl::string_view ns_name, std::vector<std::string> keys,
-                              bool all, InvalidateDone done, bool broadcast) {
+void CacheService::Invalidate(absl::string_view ns_name, std::vector<std::string> keys, bool all,
+                              InvalidateDone done, bool broadcast) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
   if (!found.ok()) return done(found.status());
   Namespace& ns = **found;

@@ -81,18 +81,17 @@ class CacheService {
   using DeleteDone = std::function<void(absl::StatusOr<DeleteOutcome>)>;
 
   // `namespaces`, `store` and `pool` must outlive the service.
-  CacheService(Limits limits, NamespaceSet& namespaces, store::Store& store,
-               WorkerPool& pool, ServiceHooks hooks = {});
+  CacheService(Limits limits, NamespaceSet& namespaces, store::Store& store, WorkerPool& pool,
+               ServiceHooks hooks = {});
 
-  void Get(absl::string_view ns, std::string key, Consistency consistency,
-           absl::Time deadline, ReadDone done);
-  void BatchGet(absl::string_view ns, std::vector<std::string> keys,
-                Consistency consistency, absl::Time deadline, BatchDone done);
-  void Put(absl::string_view ns, std::string key, std::string value,
-           WriteOptions options, absl::Time deadline, PutDone done);
-  void Delete(absl::string_view ns, std::string key,
-              std::optional<uint64_t> if_version, absl::Time deadline,
-              DeleteDone done);
+  void Get(absl::string_view ns, std::string key, Consistency consistency, absl::Time deadline,
+           ReadDone done);
+  void BatchGet(absl::string_view ns, std::vector<std::string> keys, Consistency consistency,
+                absl::Time deadline, BatchDone done);
+  void Put(absl::string_view ns, std::string key, std::string value, WriteOptions options,
+           absl::Time deadline, PutDone done);
+  void Delete(absl::string_view ns, std::string key, std::optional<uint64_t> if_version,
+              absl::Time deadline, DeleteDone done);
 
   using InvalidateDone = std::function<void(absl::StatusOr<uint64_t>)>;
   // Drops keys (at most max_batch_keys) from the local cache inline, or with
@@ -135,8 +134,7 @@ class CacheService {
   absl::Time FlightDeadline(const Namespace& ns, const std::vector<std::string>& keys) const;
   // Offers one loaded record to the engine; nullopt if it was overtaken and
   // the engine holds nothing newer to answer with.
-  std::optional<ReadResult> Settle(Namespace& ns, const std::string& key,
-                                   cache::FillTicket ticket,
+  std::optional<ReadResult> Settle(Namespace& ns, const std::string& key, cache::FillTicket ticket,
                                    const store::Record& record);
 
   // The cache may answer CACHED reads (no replication, or within the bound);

@@ -11,8 +11,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/memory/memory_store.h"
-#include "store/testing/forwarding_store.h"
 #include "store/outcome.h"
+#include "store/testing/forwarding_store.h"
 
 namespace cachecar::service {
 namespace {
@@ -31,16 +31,15 @@ class HookedStore final : public store::testing::ForwardingStore {
     if (after_load) after_load();
     return record;
   }
-  absl::StatusOr<std::vector<store::Record>> LoadBatch(
-      absl::string_view ns, const std::vector<std::string>& keys,
-      const store::CallOptions& o) override {
+  absl::StatusOr<std::vector<store::Record>> LoadBatch(absl::string_view ns,
+                                                       const std::vector<std::string>& keys,
+                                                       const store::CallOptions& o) override {
     batch_loads.fetch_add(1);
     if (before_load) before_load();
     return ForwardingStore::LoadBatch(ns, keys, o);
   }
-  absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key,
-                               absl::string_view value, store::Precondition p,
-                               const store::CallOptions& o) override {
+  absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key, absl::string_view value,
+                               store::Precondition p, const store::CallOptions& o) override {
     if (!put_error.ok()) return put_error;
     return ForwardingStore::Put(ns, key, value, p, o);
   }
@@ -231,7 +230,7 @@ void OvertakeLoads(HookedStore& store, NamespaceSet& namespaces, int times) {
   store.after_load = [&store, &namespaces, times, count] {
     if ((*count)++ >= times) return;
     auto v = store.memory().Put("default", "hot", "v" + std::to_string(*count),
-                             store::Precondition::None(), {});
+                                store::Precondition::None(), {});
     (*namespaces.Find("default"))->engine->Apply("hot", *v, cache::ChangeKind::kInvalidate);
   };
 }
@@ -346,8 +345,7 @@ TEST_F(CacheServiceTest, InvalidateDropsKeysAndAll) {
   EXPECT_EQ(*Invalidate({"a", "zzz"}, false), 1u);
   EXPECT_EQ(Get("a")->source, Source::kStore);
   EXPECT_EQ(*Invalidate({}, true), 3u);  // b, c and the reloaded a
-  EXPECT_EQ(Invalidate({}, false).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Invalidate({}, false).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(CacheServiceTest, BadInputGetsInvalidArgumentSayingWhatToFix) {
@@ -388,7 +386,10 @@ TEST_F(CacheServiceTest, FullWorkerQueueIsUnavailable) {
   Notification started, release;
   WorkerPool tiny(1, 1);
   CacheService service(Limits::FromConfig(config_), namespaces_, store_, tiny);
-  ASSERT_TRUE(tiny.TrySubmit([&] { started.Notify(); release.WaitForNotification(); }));
+  ASSERT_TRUE(tiny.TrySubmit([&] {
+    started.Notify();
+    release.WaitForNotification();
+  }));
   started.WaitForNotification();
   ASSERT_TRUE(tiny.TrySubmit([] {}));  // the queue's one slot
   Waiter<uint64_t> w;

@@ -5,10 +5,14 @@ namespace cachecar::service {
 
 const char* ChangeOpName(ChangeOp op) {
   switch (op) {
-    case ChangeOp::kUpsert: return "UPSERT";
-    case ChangeOp::kDelete: return "DELETE";
-    case ChangeOp::kInvalidate: return "INVALIDATE";
-    case ChangeOp::kFlush: return "FLUSH";
+    case ChangeOp::kUpsert:
+      return "UPSERT";
+    case ChangeOp::kDelete:
+      return "DELETE";
+    case ChangeOp::kInvalidate:
+      return "INVALIDATE";
+    case ChangeOp::kFlush:
+      return "FLUSH";
   }
   return "UNKNOWN";
 }

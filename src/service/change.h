@@ -21,7 +21,7 @@ struct Change {
   std::string key;       // empty for kFlush
   uint64_t version = 0;  // 0 = unversioned
   ChangeOp op = ChangeOp::kUpsert;
-  bool local = false;    // made through this replica (not from the topic)
+  bool local = false;  // made through this replica (not from the topic)
 };
 
 const char* ChangeOpName(ChangeOp op);  // "UPSERT", "DELETE", ...

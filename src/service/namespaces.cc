@@ -13,8 +13,10 @@ NamespaceSet::NamespaceSet(const config::Config& config, const cache::Clock* clo
   double claimed = 0;
   size_t unclaimed = 0;
   for (const config::NamespaceConfig& ns : config.namespaces) {
-    if (ns.max_bytes_share > 0) claimed += ns.max_bytes_share;
-    else ++unclaimed;
+    if (ns.max_bytes_share > 0)
+      claimed += ns.max_bytes_share;
+    else
+      ++unclaimed;
   }
   const double rest = unclaimed > 0 ? std::max(0.0, 1.0 - claimed) / unclaimed : 0;
   for (const config::NamespaceConfig& ns : config.namespaces) {
@@ -28,8 +30,8 @@ NamespaceSet::NamespaceSet(const config::Config& config, const cache::Clock* clo
            options.max_bytes / options.shards < 4 * uint64_t{config.max_value_bytes}) {
       options.shards /= 2;
     }
-    options.policy = config.eviction == "lru" ? cache::EvictionPolicy::kLru
-                                              : cache::EvictionPolicy::kS3Fifo;
+    options.policy =
+        config.eviction == "lru" ? cache::EvictionPolicy::kLru : cache::EvictionPolicy::kS3Fifo;
     options.default_ttl = ns.ttl;
     options.clock = clock;
     auto entry = std::make_unique<Namespace>();
@@ -48,10 +50,10 @@ absl::StatusOr<Namespace*> NamespaceSet::Find(absl::string_view name) const {
   if (it != by_name_.end()) return it->second.get();
   std::vector<absl::string_view> names;
   for (const auto& [n, _] : by_name_) names.push_back(n);
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown namespace '", name.substr(0, 64), "': declared namespaces are [",
-      absl::StrJoin(names, ", "),
-      "]; use one of them or declare it under `namespaces:` in the config"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown namespace '", name.substr(0, 64), "': declared namespaces are [",
+                   absl::StrJoin(names, ", "),
+                   "]; use one of them or declare it under `namespaces:` in the config"));
 }
 
 std::vector<Namespace*> NamespaceSet::All() const {

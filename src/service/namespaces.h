@@ -11,10 +11,10 @@
 #include <map>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "cache/engine.h"
 #include "config/config.h"
 
@@ -37,8 +37,7 @@ class NamespaceSet {
   // split what is left evenly). A namespace too small to give every shard
   // room for 4 values of max_value_bytes gets fewer shards. `clock` may be
   // null (real time).
-  explicit NamespaceSet(const config::Config& config,
-                        const cache::Clock* clock = nullptr);
+  explicit NamespaceSet(const config::Config& config, const cache::Clock* clock = nullptr);
 
   // The namespace called `name` ("" means "default"), or INVALID_ARGUMENT
   // listing the declared ones.

@@ -13,7 +13,8 @@ using ::testing::HasSubstr;
 TEST(NamespaceSetTest, SharesSplitTheBudgetAndTheRestIsShared) {
   config::Config c;
   c.max_bytes = 1000ull << 20;
-  c.namespaces = {{"a", absl::ZeroDuration(), 0.5}, {"b", absl::ZeroDuration(), 0},
+  c.namespaces = {{"a", absl::ZeroDuration(), 0.5},
+                  {"b", absl::ZeroDuration(), 0},
                   {"default", absl::ZeroDuration(), 0}};
   NamespaceSet set(c);
   EXPECT_EQ((*set.Find("a"))->engine->max_bytes(), 500ull << 20);
@@ -26,7 +27,8 @@ TEST(NamespaceSetTest, SmallNamespacesGetFewerShards) {
   c.max_bytes = 256ull << 20;
   c.shards = 16;
   c.max_value_bytes = 1 << 20;
-  c.namespaces = {{"big", absl::ZeroDuration(), 0.9}, {"small", absl::ZeroDuration(), 0.05},
+  c.namespaces = {{"big", absl::ZeroDuration(), 0.9},
+                  {"small", absl::ZeroDuration(), 0.05},
                   {"default", absl::ZeroDuration(), 0.05}};
   NamespaceSet set(c);
   Namespace* big = *set.Find("big");

@@ -9,9 +9,9 @@ namespace cachecar::service {
 
 struct ReadResult {
   enum class Source { kCache, kStore };
-  bool found = false;     // the key holds a value
-  std::string value;      // when found
-  uint64_t version = 0;   // value's version, or the delete's when !found
+  bool found = false;    // the key holds a value
+  std::string value;     // when found
+  uint64_t version = 0;  // value's version, or the delete's when !found
   Source source = Source::kCache;
 };
 

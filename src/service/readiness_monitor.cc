@@ -3,12 +3,14 @@
 
 namespace cachecar::service {
 
-ReadinessMonitor::ReadinessMonitor(store::Store& store, absl::Duration interval,
-                                   OnChange on_change,
+ReadinessMonitor::ReadinessMonitor(store::Store& store, absl::Duration interval, OnChange on_change,
                                    std::function<absl::Status()> extra_check,
                                    absl::Duration extra_interval)
-    : store_(store), interval_(interval), on_change_(std::move(on_change)),
-      extra_check_(std::move(extra_check)), extra_interval_(extra_interval) {
+    : store_(store),
+      interval_(interval),
+      on_change_(std::move(on_change)),
+      extra_check_(std::move(extra_check)),
+      extra_interval_(extra_interval) {
   CheckOnce(true);
   thread_ = std::thread([this] { Loop(); });
 }

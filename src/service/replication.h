@@ -1,6 +1,6 @@
 // Replication: the seam between the read/write paths (CacheService) and
 // the other replicas. CacheService tells it about every change it commits,
-// and asks it whether the cache may answer CACHED reads (DESIGN.md C4).
+// and asks it whether the cache may answer CACHED reads (docs/DESIGN.md C4).
 // SyncReplication implements it over a sync topic; without one, CacheService
 // runs with none (a single replica: the cache is always trusted).
 //

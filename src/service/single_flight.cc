@@ -5,8 +5,7 @@
 
 namespace cachecar::service {
 
-SingleFlight::Shard& SingleFlight::ShardFor(absl::string_view ns,
-                                            absl::string_view key) const {
+SingleFlight::Shard& SingleFlight::ShardFor(absl::string_view ns, absl::string_view key) const {
   return shards_[absl::HashOf(ns, key) % kShards];
 }
 

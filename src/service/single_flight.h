@@ -15,13 +15,13 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/mutex.h"
 #include "service/read_result.h"
@@ -42,16 +42,14 @@ class SingleFlight {
 
   // Joins the flight for (ns, key), or answers from `recheck`, or starts a
   // flight whose load should give up at `deadline` (joiners extend it).
-  Role JoinOrLead(absl::string_view ns, absl::string_view key, absl::Time deadline,
-                  Waiter waiter, const Recheck& recheck,
-                  std::optional<ReadResult>* answer);
+  Role JoinOrLead(absl::string_view ns, absl::string_view key, absl::Time deadline, Waiter waiter,
+                  const Recheck& recheck, std::optional<ReadResult>* answer);
 
   // The latest deadline among the flight's waiters (the load's own deadline).
   absl::Time Deadline(absl::string_view ns, absl::string_view key) const;
 
   // Ends the flight and calls every waiter with `result`.
-  void Land(absl::string_view ns, absl::string_view key,
-            const absl::StatusOr<ReadResult>& result);
+  void Land(absl::string_view ns, absl::string_view key, const absl::StatusOr<ReadResult>& result);
 
   // Runs `settle` under the flight's lock; if it returns an answer, ends the
   // flight with it (waiters are called after the lock is released) and

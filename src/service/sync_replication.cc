@@ -11,20 +11,28 @@ namespace {
 
 sync::Op ToSyncOp(ChangeOp op) {
   switch (op) {
-    case ChangeOp::kUpsert: return sync::Op::kUpsert;
-    case ChangeOp::kDelete: return sync::Op::kDelete;
-    case ChangeOp::kInvalidate: return sync::Op::kInvalidate;
-    case ChangeOp::kFlush: return sync::Op::kFlush;
+    case ChangeOp::kUpsert:
+      return sync::Op::kUpsert;
+    case ChangeOp::kDelete:
+      return sync::Op::kDelete;
+    case ChangeOp::kInvalidate:
+      return sync::Op::kInvalidate;
+    case ChangeOp::kFlush:
+      return sync::Op::kFlush;
   }
   return sync::Op::kInvalidate;
 }
 
 ChangeOp ToChangeOp(sync::Op op) {
   switch (op) {
-    case sync::Op::kUpsert: return ChangeOp::kUpsert;
-    case sync::Op::kDelete: return ChangeOp::kDelete;
-    case sync::Op::kInvalidate: return ChangeOp::kInvalidate;
-    case sync::Op::kFlush: return ChangeOp::kFlush;
+    case sync::Op::kUpsert:
+      return ChangeOp::kUpsert;
+    case sync::Op::kDelete:
+      return ChangeOp::kDelete;
+    case sync::Op::kInvalidate:
+      return ChangeOp::kInvalidate;
+    case sync::Op::kFlush:
+      return ChangeOp::kFlush;
   }
   return ChangeOp::kInvalidate;
 }
@@ -34,11 +42,13 @@ ChangeOp ToChangeOp(sync::Op op) {
 SyncReplication::SyncReplication(NamespaceSet& namespaces, sync::Sync& sync,
                                  sync::Announcer& announcer, WatchHub* watch,
                                  SyncReplicationOptions options)
-    : namespaces_(namespaces), sync_(sync), announcer_(announcer), watch_(watch),
+    : namespaces_(namespaces),
+      sync_(sync),
+      announcer_(announcer),
+      watch_(watch),
       options_(options) {}
 
-void SyncReplication::Announce(const Namespace& ns, const Change& change,
-                               absl::string_view value) {
+void SyncReplication::Announce(const Namespace& ns, const Change& change, absl::string_view value) {
   sync::Event event;
   event.ns = ns.name;
   event.key = change.key;
@@ -79,9 +89,9 @@ bool SyncReplication::ApplyTo(Namespace& ns, const sync::Event& e) {
              cache::ApplyResult::kApplied;
     case sync::Op::kDelete:
       return engine.Apply(e.key, e.version,
-                          ns.sync_values && held() ? cache::ChangeKind::kTombstone
-                                                   : cache::ChangeKind::kInvalidate) ==
-             cache::ApplyResult::kApplied;
+                          ns.sync_values && held()
+                              ? cache::ChangeKind::kTombstone
+                              : cache::ChangeKind::kInvalidate) == cache::ApplyResult::kApplied;
     case sync::Op::kInvalidate:
       if (e.version == 0) {
         engine.Invalidate(e.key);
@@ -155,9 +165,10 @@ absl::Status SyncReplication::OnPositioned() {
   for (Namespace* ns : namespaces_.All()) {
     if (*latest > ns->engine->floor()) ns->engine->Flush(*latest);
   }
-  spdlog::info("sync: events at or below version {} predate this replica's position; they "
-               "cache nothing",
-               *latest);
+  spdlog::info(
+      "sync: events at or below version {} predate this replica's position; they "
+      "cache nothing",
+      *latest);
   return absl::OkStatus();
 }
 

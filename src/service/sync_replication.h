@@ -1,4 +1,4 @@
-// SyncReplication: Replication over a sync topic (DESIGN.md "Event apply",
+// SyncReplication: Replication over a sync topic (docs/DESIGN.md "Event apply",
 // C4). It
 //   - announces local changes (through the Announcer: publish now, retire
 //     the outbox entry once acknowledged), carrying small values for
@@ -39,15 +39,15 @@ struct SyncReplicationOptions {
   // replica that never saw the newer one). Unset: no floor.
   std::function<absl::StatusOr<uint64_t>()> latest_version;
   absl::Duration max_staleness = absl::Seconds(2);
-  bool serve_stale = false;         // stale_reads: serve
-  size_t inline_max = 1024;         // largest value carried in an event
+  bool serve_stale = false;  // stale_reads: serve
+  size_t inline_max = 1024;  // largest value carried in an event
 };
 
 struct ApplyStats {
-  uint64_t applied = 0;            // moved an engine forward
-  uint64_t stale = 0;              // already known (own writes, duplicates)
-  uint64_t unknown_namespace = 0;  // for a namespace this replica lacks
-  uint64_t lost_event_flushes = 0; // OnEventsLost
+  uint64_t applied = 0;             // moved an engine forward
+  uint64_t stale = 0;               // already known (own writes, duplicates)
+  uint64_t unknown_namespace = 0;   // for a namespace this replica lacks
+  uint64_t lost_event_flushes = 0;  // OnEventsLost
 };
 
 class SyncReplication final : public Replication, public sync::EventSink {

@@ -42,14 +42,16 @@ config::Config TwoNamespaces() {
 
 sync::Event Ev(std::string ns, std::string key, uint64_t v, sync::Op op,
                std::optional<std::string> value = std::nullopt, std::string origin = "other") {
-  return sync::Event{std::move(ns), std::move(key), v, op, std::move(value), std::move(origin),
-                     absl::Now()};
+  return sync::Event{std::move(ns),    std::move(key),    v,          op,
+                     std::move(value), std::move(origin), absl::Now()};
 }
 
 class SyncReplicationTest : public ::testing::Test {
  protected:
   SyncReplicationTest()
-      : namespaces_(TwoNamespaces()), announcer_(sync_, nullptr), hub_(namespaces_),
+      : namespaces_(TwoNamespaces()),
+        announcer_(sync_, nullptr),
+        hub_(namespaces_),
         replication_(namespaces_, sync_, announcer_, &hub_, Options()) {}
   static SyncReplicationOptions Options() {
     SyncReplicationOptions o;

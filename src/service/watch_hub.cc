@@ -84,9 +84,9 @@ absl::Status WatchHub::ShuttingDown() {
 WatchHub::WatchHub(const NamespaceSet& namespaces, WatchHubOptions options)
     : namespaces_(namespaces),
       options_(options),
-      overflow_(absl::ResourceExhaustedError(absl::StrCat(
-          "watch stream fell more than ", options.max_queued_per_watcher,
-          " changes behind; call Watch again and re-read the keys you care about"))) {}
+      overflow_(absl::ResourceExhaustedError(
+          absl::StrCat("watch stream fell more than ", options.max_queued_per_watcher,
+                       " changes behind; call Watch again and re-read the keys you care about"))) {}
 
 WatchHub::~WatchHub() { CloseAll(); }
 
@@ -119,12 +119,13 @@ void WatchHub::Publish(const Change& change) {
   for (const std::shared_ptr<Watcher>& w : to_wake) w->RunWake();
 }
 
-absl::StatusOr<std::shared_ptr<WatchHub::Watcher>> WatchHub::Subscribe(
-    absl::string_view ns, std::string key_prefix, std::function<void()> wake) {
+absl::StatusOr<std::shared_ptr<WatchHub::Watcher>> WatchHub::Subscribe(absl::string_view ns,
+                                                                       std::string key_prefix,
+                                                                       std::function<void()> wake) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns);
   if (!found.ok()) return found.status();
-  auto watcher = std::shared_ptr<Watcher>(
-      new Watcher((*found)->name, std::move(key_prefix), std::move(wake)));
+  auto watcher =
+      std::shared_ptr<Watcher>(new Watcher((*found)->name, std::move(key_prefix), std::move(wake)));
   MutexLock lock(&mu_);
   if (!closed_.ok()) return closed_;
   by_ns_[watcher->ns()].push_back(watcher);

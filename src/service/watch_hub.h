@@ -117,8 +117,7 @@ class WatchHub {
   // called, on some other thread and without hub locks, when the queue goes
   // from empty to non-empty and when the watcher is closed. After CloseAll
   // (shutting down) it is UNAVAILABLE.
-  absl::StatusOr<std::shared_ptr<Watcher>> Subscribe(absl::string_view ns,
-                                                     std::string key_prefix,
+  absl::StatusOr<std::shared_ptr<Watcher>> Subscribe(absl::string_view ns, std::string key_prefix,
                                                      std::function<void()> wake);
 
   // Removes and closes `watcher` (CANCELLED if it was still open): no new

@@ -41,8 +41,7 @@ std::vector<std::string> Keys(const std::vector<Change>& changes) {
 class WatchHubTest : public ::testing::Test {
  protected:
   WatchHubTest() {
-    config_.namespaces = {{"default", absl::ZeroDuration(), 0},
-                          {"users", absl::ZeroDuration(), 0}};
+    config_.namespaces = {{"default", absl::ZeroDuration(), 0}, {"users", absl::ZeroDuration(), 0}};
     namespaces_ = std::make_unique<NamespaceSet>(config_);
   }
 

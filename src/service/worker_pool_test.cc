@@ -20,7 +20,10 @@ TEST(WorkerPoolTest, RunsEveryAcceptedTaskBeforeShutdownReturns) {
 TEST(WorkerPoolTest, RefusesWhenQueueIsFull) {
   Notification started, release;
   WorkerPool pool(1, 2);
-  ASSERT_TRUE(pool.TrySubmit([&] { started.Notify(); release.WaitForNotification(); }));
+  ASSERT_TRUE(pool.TrySubmit([&] {
+    started.Notify();
+    release.WaitForNotification();
+  }));
   started.WaitForNotification();  // the only thread is now busy
   EXPECT_TRUE(pool.TrySubmit([] {}));
   EXPECT_TRUE(pool.TrySubmit([] {}));

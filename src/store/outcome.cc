@@ -29,18 +29,17 @@ bool IsOutcomeUnknown(const absl::Status& status) {
   return status.GetPayload(kOutcomeUnknownUrl).has_value();
 }
 
-absl::Status VersionMismatchError(absl::string_view key, uint64_t expected,
-                                  uint64_t found) {
-  return absl::AbortedError(absl::StrCat(
-      "precondition failed for key '", Printable(key), "': expected version ", expected,
-      ", found version ", found, found == 0 ? " (key absent)" : "",
-      "; re-read the key and retry with its current version"));
+absl::Status VersionMismatchError(absl::string_view key, uint64_t expected, uint64_t found) {
+  return absl::AbortedError(absl::StrCat("precondition failed for key '", Printable(key),
+                                         "': expected version ", expected, ", found version ",
+                                         found, found == 0 ? " (key absent)" : "",
+                                         "; re-read the key and retry with its current version"));
 }
 
 absl::Status NotAbsentError(absl::string_view key, uint64_t found) {
-  return absl::AbortedError(absl::StrCat(
-      "precondition failed for key '", Printable(key),
-      "': expected it to be absent (if_absent), found version ", found));
+  return absl::AbortedError(absl::StrCat("precondition failed for key '", Printable(key),
+                                         "': expected it to be absent (if_absent), found version ",
+                                         found));
 }
 
 }  // namespace cachecar::store

@@ -9,9 +9,8 @@
 #ifndef CACHECAR_STORE_OUTCOME_H_
 #define CACHECAR_STORE_OUTCOME_H_
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace cachecar::store {
 
@@ -19,8 +18,7 @@ absl::Status OutcomeUnknownError(absl::string_view message);
 bool IsOutcomeUnknown(const absl::Status& status);
 
 // Precondition failures name what was expected and what was found.
-absl::Status VersionMismatchError(absl::string_view key, uint64_t expected,
-                                  uint64_t found);
+absl::Status VersionMismatchError(absl::string_view key, uint64_t expected, uint64_t found);
 absl::Status NotAbsentError(absl::string_view key, uint64_t found);
 
 }  // namespace cachecar::store

@@ -22,10 +22,10 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace cachecar::store {
@@ -56,7 +56,7 @@ struct DeleteResult {
 
 // Numbers a store may report for metrics; unset = the store has no such thing.
 struct StoreStats {
-  std::optional<uint64_t> outbox_rows;             // changes not yet relayed
+  std::optional<uint64_t> outbox_rows;              // changes not yet relayed
   std::optional<double> outbox_oldest_age_seconds;  // age of the oldest one
 };
 
@@ -110,19 +110,17 @@ class Store {
 
   // Reads many keys of one namespace in one round trip; one Record per key,
   // in the order given.
-  virtual absl::StatusOr<std::vector<Record>> LoadBatch(
-      absl::string_view ns, const std::vector<std::string>& keys,
-      const CallOptions& options) = 0;
+  virtual absl::StatusOr<std::vector<Record>> LoadBatch(absl::string_view ns,
+                                                        const std::vector<std::string>& keys,
+                                                        const CallOptions& options) = 0;
 
   // Writes `value` if `precondition` holds; returns the new version.
   virtual absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key,
-                                       absl::string_view value,
-                                       Precondition precondition,
+                                       absl::string_view value, Precondition precondition,
                                        const CallOptions& options) = 0;
 
   // Deletes the key if `if_version` (when given) matches its current version.
-  virtual absl::StatusOr<DeleteResult> Delete(absl::string_view ns,
-                                              absl::string_view key,
+  virtual absl::StatusOr<DeleteResult> Delete(absl::string_view ns, absl::string_view key,
                                               std::optional<uint64_t> if_version,
                                               const CallOptions& options) = 0;
 

@@ -9,10 +9,14 @@ namespace {
 
 cachecar::v1::SyncOp ToProto(Op op) {
   switch (op) {
-    case Op::kUpsert: return cachecar::v1::SYNC_OP_UPSERT;
-    case Op::kDelete: return cachecar::v1::SYNC_OP_DELETE;
-    case Op::kInvalidate: return cachecar::v1::SYNC_OP_INVALIDATE;
-    case Op::kFlush: return cachecar::v1::SYNC_OP_FLUSH;
+    case Op::kUpsert:
+      return cachecar::v1::SYNC_OP_UPSERT;
+    case Op::kDelete:
+      return cachecar::v1::SYNC_OP_DELETE;
+    case Op::kInvalidate:
+      return cachecar::v1::SYNC_OP_INVALIDATE;
+    case Op::kFlush:
+      return cachecar::v1::SYNC_OP_FLUSH;
   }
   return cachecar::v1::SYNC_OP_UNSPECIFIED;
 }
@@ -50,20 +54,28 @@ absl::StatusOr<Event> DecodeEvent(absl::string_view payload) {
   }
   Event e;
   switch (pb.op()) {
-    case cachecar::v1::SYNC_OP_UPSERT: e.op = Op::kUpsert; break;
-    case cachecar::v1::SYNC_OP_DELETE: e.op = Op::kDelete; break;
-    case cachecar::v1::SYNC_OP_INVALIDATE: e.op = Op::kInvalidate; break;
-    case cachecar::v1::SYNC_OP_FLUSH: e.op = Op::kFlush; break;
+    case cachecar::v1::SYNC_OP_UPSERT:
+      e.op = Op::kUpsert;
+      break;
+    case cachecar::v1::SYNC_OP_DELETE:
+      e.op = Op::kDelete;
+      break;
+    case cachecar::v1::SYNC_OP_INVALIDATE:
+      e.op = Op::kInvalidate;
+      break;
+    case cachecar::v1::SYNC_OP_FLUSH:
+      e.op = Op::kFlush;
+      break;
     default:
-      return absl::InvalidArgumentError(absl::StrCat("SyncEvent without a known op (", pb.op(), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("SyncEvent without a known op (", pb.op(), ")"));
   }
   if ((e.op == Op::kUpsert || e.op == Op::kDelete) && pb.version() == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("SyncEvent ", OpName(e.op), " without a version"));
   }
   if (pb.has_value() && e.op != Op::kUpsert) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("SyncEvent ", OpName(e.op), " carries a value"));
+    return absl::InvalidArgumentError(absl::StrCat("SyncEvent ", OpName(e.op), " carries a value"));
   }
   if (e.op == Op::kFlush && !pb.key().empty()) {
     return absl::InvalidArgumentError("SyncEvent FLUSH carries a key");
@@ -84,10 +96,14 @@ absl::StatusOr<Event> DecodeEvent(absl::string_view payload) {
 
 const char* OpName(Op op) {
   switch (op) {
-    case Op::kUpsert: return "UPSERT";
-    case Op::kDelete: return "DELETE";
-    case Op::kInvalidate: return "INVALIDATE";
-    case Op::kFlush: return "FLUSH";
+    case Op::kUpsert:
+      return "UPSERT";
+    case Op::kDelete:
+      return "DELETE";
+    case Op::kInvalidate:
+      return "INVALIDATE";
+    case Op::kFlush:
+      return "FLUSH";
   }
   return "UNKNOWN";
 }

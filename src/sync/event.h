@@ -22,7 +22,7 @@ struct Event {
   uint64_t version = 0;  // 0 = unversioned (INVALIDATE, FLUSH only)
   Op op = Op::kUpsert;
   std::optional<std::string> value;  // kUpsert only, when inlined
-  std::string origin;    // replica id, or "relay/<replica id>"
+  std::string origin;                // replica id, or "relay/<replica id>"
   absl::Time committed = absl::InfinitePast();
 };
 

@@ -65,7 +65,8 @@ TEST(EventTest, RefusesEventsThatBreakTheRules) {
     fill(pb);
     return pb.SerializeAsString();
   };
-  EXPECT_FALSE(DecodeEvent(encode([](auto& pb) { pb.set_op(cachecar::v1::SYNC_OP_UNSPECIFIED); })).ok());
+  EXPECT_FALSE(
+      DecodeEvent(encode([](auto& pb) { pb.set_op(cachecar::v1::SYNC_OP_UNSPECIFIED); })).ok());
   EXPECT_FALSE(DecodeEvent(encode([](auto& pb) { pb.set_version(0); })).ok());
   EXPECT_FALSE(DecodeEvent(encode([](auto& pb) {
                  pb.set_op(cachecar::v1::SYNC_OP_DELETE);

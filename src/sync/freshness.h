@@ -1,4 +1,4 @@
-// FreshnessTracker: the arithmetic behind the staleness bound (DESIGN.md C4).
+// FreshnessTracker: the arithmetic behind the staleness bound (docs/DESIGN.md C4).
 //
 // A probe asks the broker for a partition's high watermark H at time T (T is
 // taken before the request is sent). Every event acknowledged before T sits

@@ -13,10 +13,14 @@ constexpr size_t kRetireBatch = 1000;
 
 Op OpOf(store::OutboxEntry::Op op) {
   switch (op) {
-    case store::OutboxEntry::Op::kUpsert: return Op::kUpsert;
-    case store::OutboxEntry::Op::kDelete: return Op::kDelete;
-    case store::OutboxEntry::Op::kInvalidate: return Op::kInvalidate;
-    case store::OutboxEntry::Op::kFlush: return Op::kFlush;
+    case store::OutboxEntry::Op::kUpsert:
+      return Op::kUpsert;
+    case store::OutboxEntry::Op::kDelete:
+      return Op::kDelete;
+    case store::OutboxEntry::Op::kInvalidate:
+      return Op::kInvalidate;
+    case store::OutboxEntry::Op::kFlush:
+      return Op::kFlush;
   }
   return Op::kInvalidate;
 }
@@ -98,7 +102,9 @@ OutboxRelay::OutboxRelay(store::Outbox& outbox, Sync& sync, RelayOptions options
 
 OutboxRelay::~OutboxRelay() { Stop(); }
 
-void OutboxRelay::Start() { thread_ = std::thread([this] { Loop(); }); }
+void OutboxRelay::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void OutboxRelay::Stop() {
   stopping_.store(true);
@@ -128,9 +134,9 @@ absl::StatusOr<size_t> OutboxRelay::RunOnce() {
       wait->done.WaitUntil(&wait->mu, absl::ToChronoTime(slice));
     }
     if (wait->pending > 0) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          wait->pending, " of ", entries.size(), " outbox events unacknowledged after ",
-          absl::FormatDuration(options_.publish_wait)));
+      return absl::DeadlineExceededError(absl::StrCat(wait->pending, " of ", entries.size(),
+                                                      " outbox events unacknowledged after ",
+                                                      absl::FormatDuration(options_.publish_wait)));
     }
     return wait->first_error;
   };

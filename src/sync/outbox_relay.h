@@ -1,4 +1,4 @@
-// The writer's fast path and the outbox relay (DESIGN.md "Put", C6).
+// The writer's fast path and the outbox relay (docs/DESIGN.md "Put", C6).
 //
 // Announcer: after a write commits, the writer publishes its event at once
 // and, when the broker acknowledges it, retires the write's outbox entry (in

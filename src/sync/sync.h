@@ -7,7 +7,7 @@
 // Consuming: after Start, the sync calls the EventSink from one thread, in
 // topic order per partition.
 //
-// Freshness (DESIGN.md C4): `fresh_as_of()` is a time T such that every
+// Freshness (docs/DESIGN.md C4): `fresh_as_of()` is a time T such that every
 // event the topic held at T has been handed to the sink. A replica whose T
 // is older than max_staleness cannot show it is within the bound.
 //
@@ -51,17 +51,17 @@ struct PartitionState {
 };
 
 struct SyncStats {
-  bool positioned = false;       // every partition assigned at its start offset
-  bool broker_reachable = false; // the last probe answered
+  bool positioned = false;        // every partition assigned at its start offset
+  bool broker_reachable = false;  // the last probe answered
   absl::Time fresh_as_of = absl::InfinitePast();
   std::vector<PartitionState> partitions;
   uint64_t events_received = 0;
   uint64_t events_undecodable = 0;
-  uint64_t offset_resets = 0;    // positions past retention: events lost
-  uint64_t published = 0;        // acknowledged by the broker
+  uint64_t offset_resets = 0;  // positions past retention: events lost
+  uint64_t published = 0;      // acknowledged by the broker
   uint64_t publish_failures = 0;
   uint64_t producer_restarts = 0;  // after fatal producer errors
-  std::string last_error;        // for health messages
+  std::string last_error;          // for health messages
 };
 
 class Sync {

@@ -95,7 +95,8 @@ std::string PgHarness::Psql(const std::string& db, const std::string& sql) const
   int status = 0;
   const std::string out = RunCommand(
       absl::StrCat("/usr/lib/postgresql/15/bin/psql -X -q -tA -v ON_ERROR_STOP=1 -h 127.0.0.1 "
-                   "-p ", port_, " -U postgres -d ", db, " -f ", path, " 2>&1"),
+                   "-p ",
+                   port_, " -U postgres -d ", db, " -f ", path, " 2>&1"),
       &status);
   ::unlink(path);
   EXPECT_EQ(status, 0) << "psql failed on: " << sql << "\n" << out;
@@ -104,13 +105,15 @@ std::string PgHarness::Psql(const std::string& db, const std::string& sql) const
 
 void PgHarness::StopServer() const {
   int status = 0;
-  const std::string out = RunCommand(absl::StrCat("bash ", pg_sh_, " pg-stop ", dir_, " 2>&1"), &status);
+  const std::string out =
+      RunCommand(absl::StrCat("bash ", pg_sh_, " pg-stop ", dir_, " 2>&1"), &status);
   ASSERT_EQ(status, 0) << out;
 }
 
 void PgHarness::StartServer() const {
   int status = 0;
-  const std::string out = RunCommand(absl::StrCat("bash ", pg_sh_, " pg-start ", dir_, " 2>&1"), &status);
+  const std::string out =
+      RunCommand(absl::StrCat("bash ", pg_sh_, " pg-start ", dir_, " 2>&1"), &status);
   ASSERT_EQ(status, 0) << out;
 }
 

@@ -69,11 +69,9 @@ class PostgresOutageTest : public ::testing::Test {
     store_.reset();
   }
 
-  absl::StatusOr<ReadResult> Get(const std::string& key,
-                                 Consistency c = Consistency::kCached) {
-    return Call<ReadResult>([&](auto done) {
-      service_->Get("", key, c, absl::Now() + absl::Seconds(10), done);
-    });
+  absl::StatusOr<ReadResult> Get(const std::string& key, Consistency c = Consistency::kCached) {
+    return Call<ReadResult>(
+        [&](auto done) { service_->Get("", key, c, absl::Now() + absl::Seconds(10), done); });
   }
   absl::StatusOr<uint64_t> Put(const std::string& key, const std::string& value) {
     return Call<uint64_t>([&](auto done) {
@@ -83,7 +81,8 @@ class PostgresOutageTest : public ::testing::Test {
   std::string PgValue(const std::string& key) {
     return PgHarness::Get().Psql(
         kDb, absl::StrCat("SELECT convert_from(value, 'UTF8') FROM cachecar_entries WHERE "
-                          "namespace = 'default' AND key = '", key, "'"));
+                          "namespace = 'default' AND key = '",
+                          key, "'"));
   }
 
   service::NamespaceSet namespaces_;

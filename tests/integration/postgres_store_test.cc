@@ -193,8 +193,9 @@ TEST_F(PostgresStoreTest, BatchLoadIsOneQuery) {
   for (int i = 0; i < 50; ++i) {
     keys.push_back(absl::StrCat("k", i));
     if (i % 3 != 0) {
-      ASSERT_TRUE(store_->Put("batch", keys.back(), absl::StrCat("v", i), Precondition::None(),
-                              opts_).ok());
+      ASSERT_TRUE(
+          store_->Put("batch", keys.back(), absl::StrCat("v", i), Precondition::None(), opts_)
+              .ok());
     }
   }
   ASSERT_TRUE(store_->Delete("batch", "k1", std::nullopt, opts_).ok());
@@ -250,10 +251,10 @@ TEST_F(PostgresStoreTest, OutboxCarriesSmallValuesOnly) {
   auto big = store_->Put("inline", "big", std::string(100, 'x'), Precondition::None(), opts_);
   ASSERT_TRUE(small.ok() && big.ok());
   EXPECT_EQ(Psql(absl::StrCat("SELECT convert_from(value, 'UTF8') FROM cachecar_outbox WHERE "
-                              "version = ", *small)),
+                              "version = ",
+                              *small)),
             "tiny");
-  EXPECT_EQ(Psql(absl::StrCat("SELECT value IS NULL FROM cachecar_outbox WHERE version = ",
-                              *big)),
+  EXPECT_EQ(Psql(absl::StrCat("SELECT value IS NULL FROM cachecar_outbox WHERE version = ", *big)),
             "t");
 }
 
@@ -338,8 +339,9 @@ TEST_F(PostgresStoreTest, DeadlineCancelsAStatementStuckOnALock) {
 TEST_F(PostgresStoreTest, TombstonesPastRetentionAreCleanedUp) {
   ASSERT_TRUE(store_->Put("tomb", "k", "v", Precondition::None(), opts_).ok());
   ASSERT_TRUE(store_->Delete("tomb", "k", std::nullopt, opts_).ok());
-  Psql("UPDATE cachecar_tombstones SET deleted_at = now() - interval '2 days' "
-       "WHERE namespace = 'tomb'");
+  Psql(
+      "UPDATE cachecar_tombstones SET deleted_at = now() - interval '2 days' "
+      "WHERE namespace = 'tomb'");
   auto n = store_->CleanupTombstones();
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_GE(*n, 1u);

@@ -21,8 +21,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/mutex.h"
-#include "librdkafka/rdkafka.h"
 #include "gtest/gtest.h"
+#include "librdkafka/rdkafka.h"
 #include "service/cache_service.h"
 #include "service/namespaces.h"
 #include "service/sync_replication.h"
@@ -118,9 +118,8 @@ class HoldingStore final : public store::Store {
     MaybeHold(keys);
     return r;
   }
-  absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key,
-                               absl::string_view value, store::Precondition p,
-                               const store::CallOptions& o) override {
+  absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key, absl::string_view value,
+                               store::Precondition p, const store::CallOptions& o) override {
     return inner_.Put(ns, key, value, p, o);
   }
   absl::StatusOr<store::DeleteResult> Delete(absl::string_view ns, absl::string_view key,
@@ -174,9 +173,8 @@ struct Replica {
     EXPECT_TRUE(made.ok()) << made.status();
     kafka = *std::move(made);
     announcer = std::make_unique<sync::Announcer>(*kafka, store->outbox());
-    replication = std::make_unique<service::SyncReplication>(namespaces, *kafka, *announcer,
-                                                             nullptr,
-                                                             service::SyncReplicationOptions{});
+    replication = std::make_unique<service::SyncReplication>(
+        namespaces, *kafka, *announcer, nullptr, service::SyncReplicationOptions{});
     kafka->Start(*replication);
     service::ServiceHooks hooks;
     hooks.replication = replication.get();
@@ -310,10 +308,11 @@ TEST_F(SyncInProcessTest, RelayPublishesDirectWritesThenDeletesThem) {
   Recorder recorder;
   auto consumer = StartConsumer(topic, "watcher", recorder);
   auto pg = OpenStore();
-  PgHarness::Get().Psql(kDb, "INSERT INTO cachecar_entries (namespace, key, value) "
-                             "VALUES ('default', 'direct', 'from sql')");
-  const std::string version = PgHarness::Get().Psql(
-      kDb, "SELECT version FROM cachecar_entries WHERE key = 'direct'");
+  PgHarness::Get().Psql(kDb,
+                        "INSERT INTO cachecar_entries (namespace, key, value) "
+                        "VALUES ('default', 'direct', 'from sql')");
+  const std::string version =
+      PgHarness::Get().Psql(kDb, "SELECT version FROM cachecar_entries WHERE key = 'direct'");
   sync::RelayOptions options;
   options.min_age = absl::ZeroDuration();
   options.origin = "relay/test";
@@ -344,8 +343,9 @@ TEST_F(SyncInProcessTest, RelayPublishesDirectWritesThenDeletesThem) {
 TEST_F(SyncInProcessTest, RacingRelaysPublishEachRowOnce) {
   const std::string topic = CreateTopic("race", 3);
   auto pg = OpenStore();
-  PgHarness::Get().Psql(kDb, "INSERT INTO cachecar_entries (namespace, key, value) "
-                             "SELECT 'default', 'k' || g, 'v' FROM generate_series(1, 300) g");
+  PgHarness::Get().Psql(kDb,
+                        "INSERT INTO cachecar_entries (namespace, key, value) "
+                        "SELECT 'default', 'k' || g, 'v' FROM generate_series(1, 300) g");
   // A counting Sync in front of the real one.
   class Counting final : public sync::Sync {
    public:
@@ -404,8 +404,9 @@ TEST_F(SyncInProcessTest, RacingRelaysPublishEachRowOnce) {
 
 TEST_F(SyncInProcessTest, WithoutABrokerTheRelayKeepsTheRows) {
   auto pg = OpenStore();
-  PgHarness::Get().Psql(kDb, "INSERT INTO cachecar_entries (namespace, key, value) "
-                             "VALUES ('default', 'kept', 'v')");
+  PgHarness::Get().Psql(kDb,
+                        "INSERT INTO cachecar_entries (namespace, key, value) "
+                        "VALUES ('default', 'kept', 'v')");
   sync::KafkaOptions k;
   k.brokers = "127.0.0.1:1";  // nothing listens there
   k.topic = "nowhere";
@@ -469,7 +470,8 @@ void DeleteRecordsBefore(const std::string& topic, int64_t offset) {
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   ASSERT_EQ(rd_kafka_conf_set(conf, "bootstrap.servers", Bootstrap().c_str(), err, sizeof(err)),
-            RD_KAFKA_CONF_OK) << err;
+            RD_KAFKA_CONF_OK)
+      << err;
   rd_kafka_t* admin = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
   ASSERT_NE(admin, nullptr) << err;
   rd_kafka_topic_partition_list_t* before = rd_kafka_topic_partition_list_new(1);
@@ -520,13 +522,13 @@ TEST_F(SyncInProcessTest, RetentionPastThePositionIsLostEventsAndTheConsumerGoes
   auto publish = [&](int i) {
     Notification acked;
     absl::Status status;
-    (*publisher)->Publish(
-        sync::Event{"default", absl::StrCat("k", i), static_cast<uint64_t>(i + 1),
-                    sync::Op::kUpsert, std::string(200, 'x'), "publisher", absl::Now()},
-        [&](absl::Status s) {
-          status = s;
-          acked.Notify();
-        });
+    (*publisher)
+        ->Publish(sync::Event{"default", absl::StrCat("k", i), static_cast<uint64_t>(i + 1),
+                              sync::Op::kUpsert, std::string(200, 'x'), "publisher", absl::Now()},
+                  [&](absl::Status s) {
+                    status = s;
+                    acked.Notify();
+                  });
     acked.WaitForNotification();
     ASSERT_TRUE(status.ok()) << status;
   };

@@ -1,4 +1,4 @@
-// The sync topic end to end (DESIGN.md C1, C2, C4, C5, C6): several real
+// The sync topic end to end (docs/DESIGN.md C1, C2, C4, C5, C6): several real
 // `cachecar serve` processes on one PostgreSQL (tests/pg/pg.sh) and one Kafka
 // broker (tests/kafka/kafka.sh), driven over gRPC, with the broker stopped,
 // partitions added, garbage produced and a writer killed right after its
@@ -30,9 +30,9 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -214,7 +214,8 @@ class Process {
 
   // Waits (bounded) for the process to exit; its wait status.
   std::optional<int> WaitExit(absl::Duration bound) {
-    PollUntil(bound, [this] { return !Running(); }, absl::Milliseconds(10));
+    PollUntil(
+        bound, [this] { return !Running(); }, absl::Milliseconds(10));
     if (pid_ > 0) return std::nullopt;
     return exit_status_;
   }
@@ -298,7 +299,8 @@ class KafkaHarness {
     char path[] = "/tmp/cachecar-sync-input.XXXXXX";
     const int fd = ::mkstemp(path);
     ASSERT_GE(fd, 0) << std::strerror(errno);
-    const bool written = ::write(fd, input.data(), input.size()) == static_cast<ssize_t>(input.size());
+    const bool written =
+        ::write(fd, input.data(), input.size()) == static_cast<ssize_t>(input.size());
     ::close(fd);
     std::string line = absl::StrCat("bash ", ShellQuote(sh_), " ", command, " ", ShellQuote(dir_));
     for (const std::string& a : args) absl::StrAppend(&line, " ", ShellQuote(a));
@@ -312,10 +314,9 @@ class KafkaHarness {
   // How many messages each partition of `topic` holds (kcat, from the start).
   std::map<int, int> MessagesPerPartition(const std::string& topic) const {
     int status = 0;
-    const std::string out =
-        Shell(absl::StrCat("timeout 30 kcat -C -b ", bootstrap_, " -t ", ShellQuote(topic),
-                           " -o beginning -e -q -f '%p\\n'"),
-              &status);
+    const std::string out = Shell(absl::StrCat("timeout 30 kcat -C -b ", bootstrap_, " -t ",
+                                               ShellQuote(topic), " -o beginning -e -q -f '%p\\n'"),
+                                  &status);
     EXPECT_EQ(status, 0) << out;
     std::map<int, int> counts;
     for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
@@ -393,8 +394,8 @@ struct GetResult {
 
 std::ostream& operator<<(std::ostream& os, const GetResult& r) {
   if (!r.ok()) return os << "error " << r.code << ": " << r.error;
-  return os << "{found " << r.found << ", value '" << r.value << "', version " << r.version
-            << ", " << v1::Source_Name(r.source) << "}";
+  return os << "{found " << r.found << ", value '" << r.value << "', version " << r.version << ", "
+            << v1::Source_Name(r.source) << "}";
 }
 
 struct PutResult {
@@ -428,8 +429,8 @@ class Replica {
              ParsePort(log, "metrics on http://127.0.0.1:", &metrics_port_);
     });
     if (!found.has_value() || port_ == 0 || metrics_port_ == 0) return false;
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
-                                   grpc::InsecureChannelCredentials());
+    channel_ =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials());
     cache_ = v1::Cache::NewStub(channel_);
     health_ = grpc::health::v1::Health::NewStub(channel_);
     return true;
@@ -443,8 +444,8 @@ class Replica {
     req.set_consistency(consistency);
     v1::GetResponse resp;
     const grpc::Status s = Call(cache_.get(), &v1::Cache::Stub::Get, req, &resp);
-    return GetResult{s.error_code(), s.error_message(), resp.found(), resp.value(),
-                     resp.version(), resp.source()};
+    return GetResult{s.error_code(), s.error_message(), resp.found(),
+                     resp.value(),   resp.version(),    resp.source()};
   }
 
   PutResult Put(const std::string& key, const std::string& value) {
@@ -458,8 +459,7 @@ class Replica {
 
   // Drops keys from this replica's cache (with `broadcast`, from every
   // replica's); no keys and `all`: the whole default namespace.
-  bool Invalidate(const std::vector<std::string>& keys, bool broadcast = false,
-                  bool all = false) {
+  bool Invalidate(const std::vector<std::string>& keys, bool broadcast = false, bool all = false) {
     v1::InvalidateRequest req;
     for (const std::string& k : keys) req.add_keys(k);
     req.set_broadcast(broadcast);
@@ -473,8 +473,8 @@ class Replica {
     grpc::health::v1::HealthCheckRequest req;
     req.set_service(service);
     HealthCheckResponse resp;
-    if (!Call(health_.get(), &grpc::health::v1::Health::Stub::Check, req, &resp,
-              absl::Seconds(2)).ok()) {
+    if (!Call(health_.get(), &grpc::health::v1::Health::Stub::Check, req, &resp, absl::Seconds(2))
+             .ok()) {
       return std::nullopt;
     }
     return resp.status();
@@ -489,11 +489,9 @@ class Replica {
  private:
   // One unary call with a deadline (UNAVAILABLE if never connected).
   template <typename Stub, typename Request, typename Response>
-  static grpc::Status Call(Stub* stub,
-                           grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
-                                                        Response*),
-                           const Request& req, Response* resp,
-                           absl::Duration timeout = kRpcTimeout) {
+  static grpc::Status Call(
+      Stub* stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+      const Request& req, Response* resp, absl::Duration timeout = kRpcTimeout) {
     if (stub == nullptr) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "never started");
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
@@ -544,7 +542,8 @@ class SyncClusterTest : public ::testing::Test {
     migrate.Spawn({binary_, "migrate", "--store=postgres", "--postgres-dsn=" + dsn_}, ChildEnv({}));
     const std::optional<int> status = migrate.WaitExit(absl::Seconds(60));
     ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-        << "cachecar migrate failed:\n" << ReadFile(migrate.log_path());
+        << "cachecar migrate failed:\n"
+        << ReadFile(migrate.log_path());
     std::printf("test %s: database %s, topic %s, logs in %s\n", name_.c_str(), db_.c_str(),
                 topic_.c_str(), dir_.c_str());
   }
@@ -603,32 +602,41 @@ class SyncClusterTest : public ::testing::Test {
   // database, and connects once it listens (not waiting for readiness).
   Replica& SpawnReplica(const std::string& name, const ReplicaOptions& options = {}) {
     auto r = std::make_unique<Replica>(name, absl::StrCat(dir_, "/", name, ".log"));
-    std::vector<std::string> argv = {
-        binary_, "serve",
-        "--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0",
-        "--store=postgres", "--postgres-dsn=" + dsn_, "--postgres-pool-size=4",
-        "--workers=4",
-        "--kafka-brokers=" + KafkaHarness::Get().bootstrap(), "--sync-topic=" + topic_,
-        "--replica-id=" + name,
-        "--max-staleness=" + absl::FormatDuration(kMaxStaleness), "--stale-reads=bypass",
-        "--outbox-relay-delay=500ms", "--shutdown-grace=1s", "--log-level=info"};
+    std::vector<std::string> argv = {binary_,
+                                     "serve",
+                                     "--listen=127.0.0.1:0",
+                                     "--metrics-listen=127.0.0.1:0",
+                                     "--store=postgres",
+                                     "--postgres-dsn=" + dsn_,
+                                     "--postgres-pool-size=4",
+                                     "--workers=4",
+                                     "--kafka-brokers=" + KafkaHarness::Get().bootstrap(),
+                                     "--sync-topic=" + topic_,
+                                     "--replica-id=" + name,
+                                     "--max-staleness=" + absl::FormatDuration(kMaxStaleness),
+                                     "--stale-reads=bypass",
+                                     "--outbox-relay-delay=500ms",
+                                     "--shutdown-grace=1s",
+                                     "--log-level=info"};
     argv.insert(argv.end(), options.flags.begin(), options.flags.end());
     r->process().Spawn(argv, ChildEnv(options.env));
     Replica& ref = *r;
     replicas_.push_back(std::move(r));
     EXPECT_TRUE(ref.WaitForPorts(kStartBound))
-        << "replica " << name << " did not start listening:\n" << Tail(ReadFile(ref.log_path()), 30);
+        << "replica " << name << " did not start listening:\n"
+        << Tail(ReadFile(ref.log_path()), 30);
     return ref;
   }
 
   // Until every replica's readiness is SERVING (bounded).
   void WaitReady(const std::vector<Replica*>& replicas) {
     for (Replica* r : replicas) {
-      const auto took = PollUntil(kStartBound, [r] { return !r->Running() || r->Ready(); },
-                                  absl::Milliseconds(50));
+      const auto took = PollUntil(
+          kStartBound, [r] { return !r->Running() || r->Ready(); }, absl::Milliseconds(50));
       ASSERT_TRUE(took.has_value() && r->Running())
           << "replica " << r->name() << " did not become ready within "
-          << absl::FormatDuration(kStartBound) << ":\n" << Tail(ReadFile(r->log_path()), 30);
+          << absl::FormatDuration(kStartBound) << ":\n"
+          << Tail(ReadFile(r->log_path()), 30);
     }
   }
 
@@ -637,7 +645,8 @@ class SyncClusterTest : public ::testing::Test {
   std::optional<std::pair<uint64_t, std::string>> Stored(const std::string& key) {
     const std::string out = PgHarness::Get().Psql(
         db_, absl::StrCat("SELECT version || '|' || convert_from(value, 'UTF8') FROM "
-                          "cachecar_entries WHERE namespace = 'default' AND key = '", key, "'"));
+                          "cachecar_entries WHERE namespace = 'default' AND key = '",
+                          key, "'"));
     if (out.empty()) return std::nullopt;
     const size_t bar = out.find('|');
     uint64_t version = 0;
@@ -673,9 +682,10 @@ class SyncClusterTest : public ::testing::Test {
       last = r.Get(key);
       return last.ok() && last.version >= version;
     });
-    EXPECT_TRUE(took.has_value()) << "replica " << r.name() << " did not return version >= "
-                                  << version << " of " << key << " within "
-                                  << absl::FormatDuration(kPropagationBound) << "; last: " << last;
+    EXPECT_TRUE(took.has_value()) << "replica " << r.name()
+                                  << " did not return version >= " << version << " of " << key
+                                  << " within " << absl::FormatDuration(kPropagationBound)
+                                  << "; last: " << last;
     if (took.has_value()) {
       EXPECT_EQ(last.version, version) << r.name() << " " << key;
       EXPECT_TRUE(last.found) << r.name() << " " << key << ": " << last;
@@ -772,7 +782,8 @@ TEST_F(SyncClusterTest, PropagatesPutsAndDirectSql) {
   // A direct SQL write: the trigger versions it, the relay publishes it.
   const std::string out = PgHarness::Get().Psql(
       db_, absl::StrCat("UPDATE cachecar_entries SET value = convert_to('v2', 'UTF8') "
-                        "WHERE namespace = 'default' AND key = '", k, "' RETURNING version"));
+                        "WHERE namespace = 'default' AND key = '",
+                        k, "' RETURNING version"));
   uint64_t v2 = 0;
   ASSERT_TRUE(absl::SimpleAtoi(out, &v2)) << out;
   ASSERT_GT(v2, v1.version);
@@ -956,8 +967,9 @@ TEST_F(SyncClusterTest, KillAfterCommitIsRelayed) {
   // Nothing left in the outbox (a young producer's first acknowledgement can
   // take longer than outbox_relay_delay, and then a relay publishes it too):
   // from here on, relaying means relaying d's write.
-  ASSERT_TRUE(PollUntil(kPropagationBound, [&] { return OutboxRows() == 0; },
-                        absl::Milliseconds(100)).has_value())
+  ASSERT_TRUE(PollUntil(
+                  kPropagationBound, [&] { return OutboxRows() == 0; }, absl::Milliseconds(100))
+                  .has_value())
       << OutboxRows() << " outbox rows left before the kill";
   const std::vector<Replica*> survivors = {&a, &b, &c};
   const double relayed_before = Sum(survivors, "cachecar_outbox_relayed_total");
@@ -988,13 +1000,14 @@ TEST_F(SyncClusterTest, KillAfterCommitIsRelayed) {
     relayed_after = Sum(survivors, "cachecar_outbox_relayed_total");
     return relayed_after > relayed_before;
   });
-  EXPECT_TRUE(relayed.has_value()) << "cachecar_outbox_relayed_total on a, b and c stayed at "
-                                   << relayed_before;
+  EXPECT_TRUE(relayed.has_value())
+      << "cachecar_outbox_relayed_total on a, b and c stayed at " << relayed_before;
   std::printf("cachecar_outbox_relayed_total over a, b, c: %g before the kill, %g after\n",
               relayed_before, relayed_after);
   // Once relayed, the outbox is empty again.
-  EXPECT_TRUE(PollUntil(kPropagationBound, [&] { return OutboxRows() == 0; },
-                        absl::Milliseconds(100)).has_value())
+  EXPECT_TRUE(PollUntil(
+                  kPropagationBound, [&] { return OutboxRows() == 0; }, absl::Milliseconds(100))
+                  .has_value())
       << OutboxRows() << " outbox rows left";
 }
 
@@ -1024,8 +1037,9 @@ TEST_F(SyncClusterTest, BrokerDownBypassesThenRecovers) {
   }
   // Every event published before the outage: a relay's late copy of v0
   // would be LateOldEventIsNotCachedByANewReplica, tested on its own.
-  ASSERT_TRUE(PollUntil(kPropagationBound, [&] { return OutboxRows() == 0; },
-                        absl::Milliseconds(100)).has_value())
+  ASSERT_TRUE(PollUntil(
+                  kPropagationBound, [&] { return OutboxRows() == 0; }, absl::Milliseconds(100))
+                  .has_value())
       << OutboxRows() << " outbox rows left before the outage";
   const double relayed_before = Sum({&a, &b}, "cachecar_outbox_relayed_total");
 
@@ -1042,7 +1056,8 @@ TEST_F(SyncClusterTest, BrokerDownBypassesThenRecovers) {
              r->Metric("cachecar_sync_bypass") == 1.0;
     });
     ASSERT_TRUE(took.has_value()) << r->name() << " still ready/not bypassing "
-                                  << absl::FormatDuration(bypass_bound) << " after the broker stopped";
+                                  << absl::FormatDuration(bypass_bound)
+                                  << " after the broker stopped";
     PrintDelay(absl::StrCat("broker down -> ", r->name(), " NOT_SERVING + bypass"),
                since_down.Elapsed());
     EXPECT_EQ(r->Health("liveness"), HealthCheckResponse::SERVING);
@@ -1051,9 +1066,10 @@ TEST_F(SyncClusterTest, BrokerDownBypassesThenRecovers) {
     // librdkafka before 2.3.0 does not time out a watermark query while the
     // partition leader is down (librdkafka#2588); the metric also looks at
     // the last answered probe's age, so it still turns 0.
-    EXPECT_TRUE(PollUntil(bypass_bound, [r] {
-      return r->Metric("cachecar_sync_broker_reachable") == 0.0;
-    }).has_value()) << r->name() << ": cachecar_sync_broker_reachable stayed 1";
+    EXPECT_TRUE(
+        PollUntil(bypass_bound, [r] { return r->Metric("cachecar_sync_broker_reachable") == 0.0; })
+            .has_value())
+        << r->name() << ": cachecar_sync_broker_reachable stayed 1";
     const GetResult got = r->Get(k);
     EXPECT_EQ(got.source, v1::SOURCE_STORE) << r->name() << ": " << got;
     EXPECT_EQ(got.version, k_v0.version) << r->name() << ": " << got;
@@ -1074,18 +1090,23 @@ TEST_F(SyncClusterTest, BrokerDownBypassesThenRecovers) {
   const std::optional<int> s_status = s.WaitExit(absl::Seconds(15));
   ASSERT_TRUE(s_status.has_value()) << "s did not exit after SIGTERM with the broker down";
   EXPECT_TRUE(WIFEXITED(*s_status) && WEXITSTATUS(*s_status) == 0)
-      << "s: wait status " << *s_status << "\n" << Tail(ReadFile(s.log_path()), 10);
+      << "s: wait status " << *s_status << "\n"
+      << Tail(ReadFile(s.log_path()), 10);
 
   // A replica started now is alive but never ready: it cannot position.
   Replica& e = SpawnReplica("e");
-  ASSERT_TRUE(PollUntil(kStartBound, [&e] {
-    return e.Health("liveness") == HealthCheckResponse::SERVING;
-  }).has_value()) << "replica e does not answer health";
+  ASSERT_TRUE(
+      PollUntil(kStartBound, [&e] { return e.Health("liveness") == HealthCheckResponse::SERVING; })
+          .has_value())
+      << "replica e does not answer health";
   bool ever_ready = false;
-  PollUntil(absl::Seconds(3), [&] {
-    if (e.Health("readiness") != HealthCheckResponse::NOT_SERVING) ever_ready = true;
-    return ever_ready;
-  }, absl::Milliseconds(50));
+  PollUntil(
+      absl::Seconds(3),
+      [&] {
+        if (e.Health("readiness") != HealthCheckResponse::NOT_SERVING) ever_ready = true;
+        return ever_ready;
+      },
+      absl::Milliseconds(50));
   EXPECT_FALSE(ever_ready) << "e was not NOT_SERVING while the broker was down";
   EXPECT_EQ(e.Metric("cachecar_sync_positioned"), 0.0);
   const GetResult on_e = e.Get(k2);
@@ -1101,7 +1122,8 @@ TEST_F(SyncClusterTest, BrokerDownBypassesThenRecovers) {
               Seconds(stop_took).c_str());
   Stopwatch since_up;
   for (Replica* r : {&a, &b, &e}) {
-    const auto took = PollUntil(kStartBound, [r] { return r->Ready(); }, absl::Milliseconds(50));
+    const auto took = PollUntil(
+        kStartBound, [r] { return r->Ready(); }, absl::Milliseconds(50));
     ASSERT_TRUE(took.has_value()) << r->name() << " not ready " << absl::FormatDuration(kStartBound)
                                   << " after the broker came back";
     PrintDelay(absl::StrCat("broker back -> ", r->name(), " SERVING"), since_up.Elapsed());
@@ -1126,10 +1148,13 @@ TEST_F(SyncClusterTest, BrokerDownBypassesThenRecovers) {
   const double failed = a.Metric("cachecar_sync_published_total{result=\"failed\"}").value_or(0);
   EXPECT_GE(failed, 2) << "a's publishes during the outage did not fail: the relay was not needed";
   double relayed_after = 0;
-  EXPECT_TRUE(PollUntil(kPropagationBound, [&] {
-    relayed_after = Sum({&a, &b, &e}, "cachecar_outbox_relayed_total");
-    return relayed_after >= relayed_before + 2;
-  }).has_value()) << "cachecar_outbox_relayed_total over a, b, e: " << relayed_after;
+  EXPECT_TRUE(PollUntil(kPropagationBound,
+                        [&] {
+                          relayed_after = Sum({&a, &b, &e}, "cachecar_outbox_relayed_total");
+                          return relayed_after >= relayed_before + 2;
+                        })
+                  .has_value())
+      << "cachecar_outbox_relayed_total over a, b, e: " << relayed_after;
   std::printf("after recovery: a's publishes ok/failed %g/%g; relayed over a, b, e %g -> %g\n",
               a.Metric("cachecar_sync_published_total{result=\"ok\"}").value_or(-1), failed,
               relayed_before, relayed_after);
@@ -1248,9 +1273,8 @@ TEST_F(SyncClusterTest, BroadcastInvalidateReachesEveryReplica) {
   for (Replica* r : {&b, &c}) {
     // Until the key is dropped, Gets answer from the cache; the first Get
     // after it loads.
-    const auto took = PollUntil(kPropagationBound, [r, &k] {
-      return r->Get(k).source == v1::SOURCE_STORE;
-    });
+    const auto took =
+        PollUntil(kPropagationBound, [r, &k] { return r->Get(k).source == v1::SOURCE_STORE; });
     ASSERT_TRUE(took.has_value()) << r->name() << " kept k after a broadcast Invalidate";
     PrintDelay(absl::StrCat("broadcast Invalidate on a -> dropped on ", r->name()),
                since.Elapsed());
@@ -1262,9 +1286,10 @@ TEST_F(SyncClusterTest, BroadcastInvalidateReachesEveryReplica) {
   ASSERT_FALSE(HasFatalFailure());
   ASSERT_TRUE(a.Invalidate({}, /*broadcast=*/true, /*all=*/true));
   for (Replica* r : {&b, &c}) {
-    EXPECT_TRUE(PollUntil(kPropagationBound, [r, &other] {
-      return r->Get(other).source == v1::SOURCE_STORE;
-    }).has_value()) << r->name() << " kept the namespace after a broadcast flush";
+    EXPECT_TRUE(PollUntil(kPropagationBound,
+                          [r, &other] { return r->Get(other).source == v1::SOURCE_STORE; })
+                    .has_value())
+        << r->name() << " kept the namespace after a broadcast flush";
   }
 }
 
@@ -1279,10 +1304,13 @@ TEST_F(SyncClusterTest, LateJoinerReadyOnlyWhenPositioned) {
   Stopwatch since_spawn;
   Replica& f = SpawnReplica("f");
   std::optional<HealthCheckResponse::ServingStatus> seen;
-  const auto took = PollUntil(kStartBound, [&] {
-    seen = f.Health("readiness");
-    return seen == HealthCheckResponse::SERVING || !f.Running();
-  }, absl::Milliseconds(5));
+  const auto took = PollUntil(
+      kStartBound,
+      [&] {
+        seen = f.Health("readiness");
+        return seen == HealthCheckResponse::SERVING || !f.Running();
+      },
+      absl::Milliseconds(5));
   ASSERT_TRUE(took.has_value() && f.Running()) << "f did not become ready";
   const std::string metrics = f.Metrics();
   PrintDelay("spawn -> f SERVING", since_spawn.Elapsed());
@@ -1293,7 +1321,7 @@ TEST_F(SyncClusterTest, LateJoinerReadyOnlyWhenPositioned) {
 }
 
 // A replica that joins after a key's newer event was published must not
-// cache an older version that reaches the topic late (DESIGN.md C4, C5).
+// cache an older version that reaches the topic late (docs/DESIGN.md C4, C5).
 // That happens for real: a writer whose acknowledgement is slow (a young
 // producer, a broker outage) is overtaken by the relay, whose copy of the
 // older event can land after the writer's next write (seen in
@@ -1329,14 +1357,14 @@ TEST_F(SyncClusterTest, LateOldEventIsNotCachedByANewReplica) {
   late.set_commit_time_unix_micros(absl::ToUnixMicros(absl::Now()));
   KafkaHarness::Get().Run("produce", {topic_, "late-copy"}, late.SerializeAsString());
   ASSERT_FALSE(HasFatalFailure());
-  ASSERT_TRUE(PollUntil(kPropagationBound, [&] { return consumed() > consumed_before; })
-                  .has_value())
+  ASSERT_TRUE(
+      PollUntil(kPropagationBound, [&] { return consumed() > consumed_before; }).has_value())
       << "e did not consume the late event";
 
   for (Replica* r : {&a, &e}) {
     const GetResult got = r->Get(k);
-    EXPECT_EQ(got.version, new_put.version) << r->name() << " serves " << got
-                                            << "; PostgreSQL has version " << new_put.version;
+    EXPECT_EQ(got.version, new_put.version)
+        << r->name() << " serves " << got << "; PostgreSQL has version " << new_put.version;
     EXPECT_EQ(got.value, "new") << r->name();
   }
 }

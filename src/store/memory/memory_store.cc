@@ -26,9 +26,9 @@ absl::StatusOr<Record> MemoryStore::Load(absl::string_view ns, absl::string_view
   return LoadLocked(ns, key);
 }
 
-absl::StatusOr<std::vector<Record>> MemoryStore::LoadBatch(
-    absl::string_view ns, const std::vector<std::string>& keys,
-    const CallOptions& options) {
+absl::StatusOr<std::vector<Record>> MemoryStore::LoadBatch(absl::string_view ns,
+                                                           const std::vector<std::string>& keys,
+                                                           const CallOptions& options) {
   if (absl::Status s = CheckDeadline(options); !s.ok()) return s;
   std::vector<Record> out;
   out.reserve(keys.size());
@@ -38,16 +38,14 @@ absl::StatusOr<std::vector<Record>> MemoryStore::LoadBatch(
 }
 
 absl::StatusOr<uint64_t> MemoryStore::Put(absl::string_view ns, absl::string_view key,
-                                          absl::string_view value,
-                                          Precondition precondition,
+                                          absl::string_view value, Precondition precondition,
                                           const CallOptions& options) {
   if (absl::Status s = CheckDeadline(options); !s.ok()) return s;
   MutexLock lock(&mu_);
   // Look before inserting: a failed precondition must not leave a row.
   auto it = rows_.find(RowKey(ns, key));
   // A version names a live value: an absent key matches nothing but 0.
-  const uint64_t live_version =
-      it != rows_.end() && it->second.found ? it->second.version : 0;
+  const uint64_t live_version = it != rows_.end() && it->second.found ? it->second.version : 0;
   switch (precondition.kind) {
     case Precondition::Kind::kNone:
       break;
@@ -67,8 +65,7 @@ absl::StatusOr<uint64_t> MemoryStore::Put(absl::string_view ns, absl::string_vie
   return row.version;
 }
 
-absl::StatusOr<DeleteResult> MemoryStore::Delete(absl::string_view ns,
-                                                 absl::string_view key,
+absl::StatusOr<DeleteResult> MemoryStore::Delete(absl::string_view ns, absl::string_view key,
                                                  std::optional<uint64_t> if_version,
                                                  const CallOptions& options) {
   if (absl::Status s = CheckDeadline(options); !s.ok()) return s;

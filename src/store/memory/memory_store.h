@@ -25,12 +25,11 @@ class MemoryStore final : public Store {
 
   absl::StatusOr<Record> Load(absl::string_view ns, absl::string_view key,
                               const CallOptions& options) override;
-  absl::StatusOr<std::vector<Record>> LoadBatch(
-      absl::string_view ns, const std::vector<std::string>& keys,
-      const CallOptions& options) override;
-  absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key,
-                               absl::string_view value, Precondition precondition,
-                               const CallOptions& options) override;
+  absl::StatusOr<std::vector<Record>> LoadBatch(absl::string_view ns,
+                                                const std::vector<std::string>& keys,
+                                                const CallOptions& options) override;
+  absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key, absl::string_view value,
+                               Precondition precondition, const CallOptions& options) override;
   absl::StatusOr<DeleteResult> Delete(absl::string_view ns, absl::string_view key,
                                       std::optional<uint64_t> if_version,
                                       const CallOptions& options) override;

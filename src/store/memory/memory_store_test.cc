@@ -44,8 +44,7 @@ TEST_F(MemoryStoreTest, IfVersionMismatchIsAbortedNamingBothVersions) {
   ASSERT_TRUE(v1.ok());
   auto bad = store_.Put("ns", "k", "y", Precondition::IfVersion(*v1 + 7), opts_);
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kAborted);
-  EXPECT_THAT(bad.status().message(),
-              HasSubstr("expected version " + std::to_string(*v1 + 7)));
+  EXPECT_THAT(bad.status().message(), HasSubstr("expected version " + std::to_string(*v1 + 7)));
   EXPECT_THAT(bad.status().message(), HasSubstr("found version " + std::to_string(*v1)));
   auto good = store_.Put("ns", "k", "y", Precondition::IfVersion(*v1), opts_);
   ASSERT_TRUE(good.ok());
@@ -109,8 +108,7 @@ TEST_F(MemoryStoreTest, LoadBatchAnswersInRequestOrder) {
 TEST_F(MemoryStoreTest, PassedDeadlineIsDeadlineExceeded) {
   CallOptions late;
   late.deadline = absl::Now() - absl::Seconds(1);
-  EXPECT_EQ(store_.Load("ns", "k", late).status().code(),
-            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(store_.Load("ns", "k", late).status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(store_.Put("ns", "k", "v", Precondition::None(), late).status().code(),
             absl::StatusCode::kDeadlineExceeded);
 }
@@ -124,8 +122,10 @@ TEST_F(MemoryStoreTest, ConcurrentIfVersionRaceHasExactlyOneWinnerPerVersion) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       auto r = store_.Put("ns", "k", std::to_string(t), Precondition::IfVersion(*v0), opts_);
-      if (r.ok()) wins.fetch_add(1);
-      else EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+      if (r.ok())
+        wins.fetch_add(1);
+      else
+        EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
     });
   }
   for (auto& th : threads) th.join();

@@ -8,8 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/redact.h"
-#include "store/postgres/pg_errors.h"
 #include "spdlog/spdlog.h"
+#include "store/postgres/pg_errors.h"
 
 namespace cachecar::store::postgres {
 namespace {
@@ -88,10 +88,10 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire(absl::Time deadlin
         break;
       }
       if (absl::Now() >= deadline) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            "all ", slots_.size(),
-            " PostgreSQL connections stayed busy until the call's deadline; raise "
-            "postgres_pool_size or the deadline"));
+        return absl::DeadlineExceededError(
+            absl::StrCat("all ", slots_.size(),
+                         " PostgreSQL connections stayed busy until the call's deadline; raise "
+                         "postgres_pool_size or the deadline"));
       }
       released_.WaitUntil(&mu_, ToChrono(deadline));
     }

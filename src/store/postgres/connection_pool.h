@@ -34,8 +34,8 @@
 namespace cachecar::store::postgres {
 
 struct PoolOptions {
-  std::string dsn;          // as libpq takes it (see WithConnectionDefaults)
-  std::string password;     // scrubbed from every error text
+  std::string dsn;       // as libpq takes it (see WithConnectionDefaults)
+  std::string password;  // scrubbed from every error text
   size_t size = 8;
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
@@ -90,8 +90,8 @@ class ConnectionPool {
     std::unique_ptr<pqxx::connection> conn;
     bool leased = false;
     absl::Time deadline = absl::InfiniteFuture();  // while leased
-    bool cancelled = false;                          // by the watchdog
-    bool cancelling = false;  // the watchdog is sending the cancel now
+    bool cancelled = false;                        // by the watchdog
+    bool cancelling = false;                       // the watchdog is sending the cancel now
   };
 
   // Opens a connection (outside the lock). Returns the error text on failure.

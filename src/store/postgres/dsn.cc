@@ -10,7 +10,8 @@
 namespace cachecar::store::postgres {
 
 std::string WithConnectionDefaults(absl::string_view dsn, absl::Duration connect_timeout) {
-  const int64_t timeout_s = std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(connect_timeout, absl::Seconds(1))));
+  const int64_t timeout_s =
+      std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(connect_timeout, absl::Seconds(1))));
   // Keepalives notice a peer that vanished without a FIN (a node died) in
   // about 10 + 3 * 5 s instead of the kernel's two hours.
   const std::vector<std::pair<std::string, std::string>> defaults = {

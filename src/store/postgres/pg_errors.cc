@@ -24,10 +24,10 @@ Failure FromSqlState(CallKind kind, bool cancelled, const std::string& state,
   Failure f;
   auto in_class = [&state](absl::string_view c) { return absl::StartsWith(state, c); };
   if (state == "57014") {
-    f.status = absl::DeadlineExceededError(absl::StrCat(
-        cancelled ? "deadline passed; PostgreSQL statement cancelled: "
-                  : "PostgreSQL statement timed out: ",
-        detail));
+    f.status = absl::DeadlineExceededError(
+        absl::StrCat(cancelled ? "deadline passed; PostgreSQL statement cancelled: "
+                               : "PostgreSQL statement timed out: ",
+                     detail));
     f.connection_lost = cancelled;  // do not reuse a connection we cancelled on
   } else if (in_class("08") || state == "57P01" || state == "57P02" || state == "57P03") {
     return Lost(kind, detail);
@@ -38,8 +38,8 @@ Failure FromSqlState(CallKind kind, bool cancelled, const std::string& state,
   } else if (in_class("53") || in_class("58") || state == "25006" || state == "55P03") {
     f.status = absl::UnavailableError(absl::StrCat("PostgreSQL: ", detail));
   } else if (in_class("42")) {
-    f.status = absl::FailedPreconditionError(
-        absl::StrCat("PostgreSQL: ", detail, "; ", kMigrateHint));
+    f.status =
+        absl::FailedPreconditionError(absl::StrCat("PostgreSQL: ", detail, "; ", kMigrateHint));
   } else if (in_class("22")) {
     f.status = absl::InvalidArgumentError(absl::StrCat("PostgreSQL rejected the data: ", detail));
   } else if (in_class("23")) {

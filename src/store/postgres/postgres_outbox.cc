@@ -52,7 +52,9 @@ class Wakeup final : public pqxx::notification_receiver {
 
 PostgresOutbox::PostgresOutbox(ConnectionPool& pool, std::string dsn, std::string password,
                                absl::Duration query_timeout)
-    : pool_(pool), dsn_(std::move(dsn)), password_(std::move(password)),
+    : pool_(pool),
+      dsn_(std::move(dsn)),
+      password_(std::move(password)),
       query_timeout_(query_timeout) {}
 
 PostgresOutbox::~PostgresOutbox() {
@@ -60,7 +62,7 @@ PostgresOutbox::~PostgresOutbox() {
 }
 
 absl::StatusOr<size_t> PostgresOutbox::Relay(absl::Duration min_age, size_t limit,
-                                              const Publish& publish) {
+                                             const Publish& publish) {
   // The publish waits for the broker inside the transaction; the pool's
   // watchdog must not cancel it meanwhile, so the lease gets a generous
   // deadline and each statement its own timeout.
@@ -69,8 +71,8 @@ absl::StatusOr<size_t> PostgresOutbox::Relay(absl::Duration min_age, size_t limi
   if (!lease.ok()) return lease.status();
   try {
     pqxx::work tx(lease->conn());
-    tx.exec0(absl::StrCat("SET LOCAL statement_timeout = ",
-                          absl::ToInt64Milliseconds(query_timeout_)));
+    tx.exec0(
+        absl::StrCat("SET LOCAL statement_timeout = ", absl::ToInt64Milliseconds(query_timeout_)));
     const pqxx::result rows =
         tx.exec_params(kClaimQuery, absl::ToDoubleSeconds(min_age), static_cast<int>(limit));
     if (rows.empty()) return size_t{0};

@@ -13,10 +13,9 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "store/store.h"
-
 #include "pqxx/connection"
 #include "pqxx/notification"
+#include "store/store.h"
 
 namespace cachecar::store::postgres {
 

@@ -10,9 +10,9 @@
 #include "common/mutex.h"
 #include "common/redact.h"
 #include "pqxx/binarystring"
+#include "pqxx/nontransaction"
 #include "pqxx/result"
 #include "pqxx/row"
-#include "pqxx/nontransaction"
 #include "pqxx/transaction"
 #include "spdlog/spdlog.h"
 #include "store/outcome.h"
@@ -30,11 +30,18 @@ using postgres::TableMapping;
 
 namespace {
 
-enum Stmt { kLoad, kLoadBatch, kPut, kPutIfAbsent, kPutIfVersion, kRemove, kRemoveIfVersion,
-            kStmtCount };
+enum Stmt {
+  kLoad,
+  kLoadBatch,
+  kPut,
+  kPutIfAbsent,
+  kPutIfVersion,
+  kRemove,
+  kRemoveIfVersion,
+  kStmtCount
+};
 constexpr std::array<const char*, kStmtCount> kStmtNames = {
-    "load", "load_batch", "put", "put_if_absent", "put_if_version", "remove",
-    "remove_if_version"};
+    "load", "load_batch", "put", "put_if_absent", "put_if_version", "remove", "remove_if_version"};
 constexpr int kMaxAttempts = 4;  // first try + retries of server-side rollbacks
 constexpr absl::Duration kCleanupEvery = absl::Minutes(1);
 constexpr int kCleanupBatch = 10000;
@@ -48,9 +55,12 @@ struct Table {
 
 Table MakeTable(const TableMapping& mapping, size_t index) {
   const postgres::TableStatements s = postgres::StatementsFor(mapping);
-  Table t{mapping, {s.load, s.load_batch, s.put, s.put_if_absent, s.put_if_version, s.remove,
-                    s.remove_if_version}, {}};
-  for (int i = 0; i < kStmtCount; ++i) t.names[i] = absl::StrCat("cachecar_t", index, "_", kStmtNames[i]);
+  Table t{mapping,
+          {s.load, s.load_batch, s.put, s.put_if_absent, s.put_if_version, s.remove,
+           s.remove_if_version},
+          {}};
+  for (int i = 0; i < kStmtCount; ++i)
+    t.names[i] = absl::StrCat("cachecar_t", index, "_", kStmtNames[i]);
   return t;
 }
 
@@ -139,8 +149,7 @@ struct PostgresStore::Impl {
     return last;
   }
 
-  absl::StatusOr<Record> LoadOn(pqxx::connection& c, absl::string_view ns,
-                                absl::string_view key) {
+  absl::StatusOr<Record> LoadOn(pqxx::connection& c, absl::string_view ns, absl::string_view key) {
     const Table& t = TableFor(ns);
     const std::string k(key);
     Record record;
@@ -160,21 +169,22 @@ struct PostgresStore::Impl {
   }
 
   absl::StatusOr<uint64_t> Cleanup() {
-    return Run(CallKind::kWrite, CallOptions{}, [&](pqxx::connection& c) -> absl::StatusOr<uint64_t> {
-      pqxx::nontransaction tx(c);
-      uint64_t deleted = tx.exec_params(postgres::kTombstoneCleanupQuery,
-                                        absl::ToDoubleSeconds(options.tombstone_retention),
-                                        kCleanupBatch)
-                             .affected_rows();
-      if (options.prune_outbox_after > absl::ZeroDuration()) {
-        deleted += tx.exec_params(postgres::kOutboxPruneQuery,
-                                  absl::ToDoubleSeconds(options.prune_outbox_after),
-                                  kCleanupBatch)
-                       .affected_rows();
-      }
-      tx.commit();
-      return deleted;
-    });
+    return Run(
+        CallKind::kWrite, CallOptions{}, [&](pqxx::connection& c) -> absl::StatusOr<uint64_t> {
+          pqxx::nontransaction tx(c);
+          uint64_t deleted =
+              tx.exec_params(postgres::kTombstoneCleanupQuery,
+                             absl::ToDoubleSeconds(options.tombstone_retention), kCleanupBatch)
+                  .affected_rows();
+          if (options.prune_outbox_after > absl::ZeroDuration()) {
+            deleted +=
+                tx.exec_params(postgres::kOutboxPruneQuery,
+                               absl::ToDoubleSeconds(options.prune_outbox_after), kCleanupBatch)
+                    .affected_rows();
+          }
+          tx.commit();
+          return deleted;
+        });
   }
 };
 
@@ -185,16 +195,16 @@ namespace {
 absl::Status InspectSchema(pqxx::connection& c, SchemaOptions& schema, bool require_triggers) {
   pqxx::nontransaction tx(c);
   auto column_type = [&tx](const std::string& table, const std::string& column) {
-    const pqxx::result r = tx.exec_params(postgres::kColumnTypeQuery,
-                                          postgres::QuoteName(table), column);
+    const pqxx::result r =
+        tx.exec_params(postgres::kColumnTypeQuery, postgres::QuoteName(table), column);
     return r.empty() ? std::string() : r[0][0].as<std::string>();
   };
   auto check_table = [&](const TableMapping& m, const std::string& who) -> absl::Status {
     const std::string table = postgres::QuoteName(m.table);
     if (tx.exec_params("SELECT to_regclass($1) IS NOT NULL", table)[0][0].as<bool>() == false) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          who, ": table ", m.table, " does not exist",
-          m.shared() ? absl::StrCat("; ", postgres::kMigrateHint) : std::string()));
+      return absl::FailedPreconditionError(
+          absl::StrCat(who, ": table ", m.table, " does not exist",
+                       m.shared() ? absl::StrCat("; ", postgres::kMigrateHint) : std::string()));
     }
     for (const std::string& column : {m.key_column, m.value_column}) {
       if (column_type(m.table, column).empty()) {
@@ -203,9 +213,9 @@ absl::Status InspectSchema(pqxx::connection& c, SchemaOptions& schema, bool requ
       }
     }
     if (tx.exec_params(postgres::kUniqueColumnQuery, table, m.key_column).empty() && !m.shared()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          who, ": key column ", m.key_column, " of table ", m.table,
-          " needs a PRIMARY KEY or UNIQUE constraint of its own"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(who, ": key column ", m.key_column, " of table ", m.table,
+                       " needs a PRIMARY KEY or UNIQUE constraint of its own"));
     }
     if (require_triggers) {
       if (column_type(m.table, m.version_column).empty() ||
@@ -218,8 +228,8 @@ absl::Status InspectSchema(pqxx::connection& c, SchemaOptions& schema, bool requ
     return absl::OkStatus();
   };
   if (require_triggers) {
-    for (const char* object : {postgres::kVersionSequence, postgres::kTombstoneTable,
-                               postgres::kOutboxTable}) {
+    for (const char* object :
+         {postgres::kVersionSequence, postgres::kTombstoneTable, postgres::kOutboxTable}) {
       if (!tx.exec_params("SELECT to_regclass($1) IS NOT NULL", object)[0][0].as<bool>()) {
         return absl::FailedPreconditionError(
             absl::StrCat(object, " does not exist; ", postgres::kMigrateHint));
@@ -256,10 +266,10 @@ absl::Status WithStartupConnection(const PostgresOptions& options, Fn fn) {
     pqxx::connection c(postgres::WithConnectionDefaults(options.dsn, options.connect_timeout));
     return fn(c);
   } catch (const pqxx::broken_connection& e) {
-    return absl::UnavailableError(ScrubSecret(
-        absl::StrCat("cannot connect to PostgreSQL (", RedactDsn(options.dsn),
-                     "): ", postgres::FirstLine(e.what())),
-        password));
+    return absl::UnavailableError(
+        ScrubSecret(absl::StrCat("cannot connect to PostgreSQL (", RedactDsn(options.dsn),
+                                 "): ", postgres::FirstLine(e.what())),
+                    password));
   } catch (...) {
     return postgres::ClassifyCurrentException(CallKind::kRead, false, password).status;
   }
@@ -284,14 +294,14 @@ absl::StatusOr<std::vector<std::string>> PostgresStore::Migrate(const PostgresOp
     return InspectSchema(c, schema, /*require_triggers=*/true);
   });
   if (!status.ok()) return status;
-  std::vector<std::string> summary = {absl::StrCat(
-      "shared table ", schema.shared_table, " (namespaces without a table of their own), ",
-      postgres::kTombstoneTable, ", ", postgres::kOutboxTable, ", ", postgres::kVersionSequence,
-      ": ready")};
+  std::vector<std::string> summary = {
+      absl::StrCat("shared table ", schema.shared_table,
+                   " (namespaces without a table of their own), ", postgres::kTombstoneTable, ", ",
+                   postgres::kOutboxTable, ", ", postgres::kVersionSequence, ": ready")};
   for (const TableMapping& m : schema.mapped) {
-    summary.push_back(absl::StrCat("namespace ", m.ns, ": table ", m.table, " key ",
-                                   m.key_column, " value ", m.value_column, " (", m.value_type,
-                                   ") version ", m.version_column, ": ready"));
+    summary.push_back(absl::StrCat("namespace ", m.ns, ": table ", m.table, " key ", m.key_column,
+                                   " value ", m.value_column, " (", m.value_type, ") version ",
+                                   m.version_column, ": ready"));
   }
   return summary;
 }
@@ -333,8 +343,8 @@ absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(PostgresOptio
     };
   }
   impl->pool = std::make_unique<postgres::ConnectionPool>(std::move(pool));
-  impl->outbox = std::make_unique<postgres::PostgresOutbox>(*impl->pool, impl->dsn,
-                                                            impl->password, options.query_timeout);
+  impl->outbox = std::make_unique<postgres::PostgresOutbox>(*impl->pool, impl->dsn, impl->password,
+                                                            options.query_timeout);
   Impl* raw = impl.get();
   impl->maintenance = std::thread([raw] { raw->MaintenanceLoop(); });
   return std::unique_ptr<PostgresStore>(new PostgresStore(std::move(impl)));
@@ -354,23 +364,24 @@ Outbox* PostgresStore::outbox() { return impl_->outbox.get(); }
 absl::StatusOr<uint64_t> PostgresStore::LatestVersion(const CallOptions& options) {
   return impl_->Run(CallKind::kRead, options, [](pqxx::connection& c) -> absl::StatusOr<uint64_t> {
     pqxx::nontransaction tx(c);
-    const pqxx::result r = tx.exec(
-        "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM cachecar_version_seq");
+    const pqxx::result r =
+        tx.exec("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM cachecar_version_seq");
     return static_cast<uint64_t>(r[0][0].as<int64_t>());
   });
 }
 
 absl::StatusOr<StoreStats> PostgresStore::Stats(const CallOptions& options) {
-  return impl_->Run(CallKind::kRead, options, [](pqxx::connection& c) -> absl::StatusOr<StoreStats> {
-    pqxx::nontransaction tx(c);
-    const pqxx::result r = tx.exec(
-        "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
-        "FROM cachecar_outbox");
-    StoreStats stats;
-    stats.outbox_rows = r[0][0].as<uint64_t>();
-    stats.outbox_oldest_age_seconds = r[0][1].as<double>();
-    return stats;
-  });
+  return impl_->Run(
+      CallKind::kRead, options, [](pqxx::connection& c) -> absl::StatusOr<StoreStats> {
+        pqxx::nontransaction tx(c);
+        const pqxx::result r = tx.exec(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+            "FROM cachecar_outbox");
+        StoreStats stats;
+        stats.outbox_rows = r[0][0].as<uint64_t>();
+        stats.outbox_oldest_age_seconds = r[0][1].as<double>();
+        return stats;
+      });
 }
 
 absl::Status PostgresStore::CheckHealth(const CallOptions& options) {
@@ -386,13 +397,13 @@ absl::Status PostgresStore::CheckHealth(const CallOptions& options) {
 absl::StatusOr<Record> PostgresStore::Load(absl::string_view ns, absl::string_view key,
                                            const CallOptions& options) {
   if (absl::Status s = CheckKey(key); !s.ok()) return s;
-  return impl_->Run(CallKind::kRead, options, [&](pqxx::connection& c) {
-    return impl_->LoadOn(c, ns, key);
-  });
+  return impl_->Run(CallKind::kRead, options,
+                    [&](pqxx::connection& c) { return impl_->LoadOn(c, ns, key); });
 }
 
-absl::StatusOr<std::vector<Record>> PostgresStore::LoadBatch(
-    absl::string_view ns, const std::vector<std::string>& keys, const CallOptions& options) {
+absl::StatusOr<std::vector<Record>> PostgresStore::LoadBatch(absl::string_view ns,
+                                                             const std::vector<std::string>& keys,
+                                                             const CallOptions& options) {
   for (const std::string& key : keys) {
     if (absl::Status s = CheckKey(key); !s.ok()) return s;
   }
@@ -422,28 +433,30 @@ absl::StatusOr<uint64_t> PostgresStore::Put(absl::string_view ns, absl::string_v
   const std::string k(key);
   const pqxx::binarystring v(value.data(), value.size());
   // if_version 0 means "absent" (a version names a live value; absent is 0).
-  const bool if_absent = precondition.kind == Precondition::Kind::kIfAbsent ||
-                         (precondition.kind == Precondition::Kind::kIfVersion &&
-                          precondition.version == 0);
-  return impl_->Run(CallKind::kWrite, options, [&](pqxx::connection& c) -> absl::StatusOr<uint64_t> {
-    const Table& t = impl_->TableFor(ns);
-    pqxx::result r;
-    if (precondition.kind == Precondition::Kind::kNone) {
-      r = impl_->Exec(c, t, kPut, ns, k, v);
-    } else if (if_absent) {
-      r = impl_->Exec(c, t, kPutIfAbsent, ns, k, v);
-    } else {
-      r = impl_->Exec(c, t, kPutIfVersion, ns, k, v,
-                      static_cast<int64_t>(precondition.version));
-    }
-    if (!r.empty()) return static_cast<uint64_t>(r[0][0].as<int64_t>());
-    // The precondition failed: say what is there now.
-    absl::StatusOr<Record> now = impl_->LoadOn(c, ns, key);
-    if (!now.ok()) return now.status();
-    const uint64_t live = now->found ? now->version : 0;
-    if (precondition.kind == Precondition::Kind::kIfAbsent) return NotAbsentError(key, live);
-    return VersionMismatchError(key, precondition.version, live);
-  });
+  const bool if_absent =
+      precondition.kind == Precondition::Kind::kIfAbsent ||
+      (precondition.kind == Precondition::Kind::kIfVersion && precondition.version == 0);
+  return impl_->Run(CallKind::kWrite, options,
+                    [&](pqxx::connection& c) -> absl::StatusOr<uint64_t> {
+                      const Table& t = impl_->TableFor(ns);
+                      pqxx::result r;
+                      if (precondition.kind == Precondition::Kind::kNone) {
+                        r = impl_->Exec(c, t, kPut, ns, k, v);
+                      } else if (if_absent) {
+                        r = impl_->Exec(c, t, kPutIfAbsent, ns, k, v);
+                      } else {
+                        r = impl_->Exec(c, t, kPutIfVersion, ns, k, v,
+                                        static_cast<int64_t>(precondition.version));
+                      }
+                      if (!r.empty()) return static_cast<uint64_t>(r[0][0].as<int64_t>());
+                      // The precondition failed: say what is there now.
+                      absl::StatusOr<Record> now = impl_->LoadOn(c, ns, key);
+                      if (!now.ok()) return now.status();
+                      const uint64_t live = now->found ? now->version : 0;
+                      if (precondition.kind == Precondition::Kind::kIfAbsent)
+                        return NotAbsentError(key, live);
+                      return VersionMismatchError(key, precondition.version, live);
+                    });
 }
 
 absl::StatusOr<DeleteResult> PostgresStore::Delete(absl::string_view ns, absl::string_view key,
@@ -451,30 +464,30 @@ absl::StatusOr<DeleteResult> PostgresStore::Delete(absl::string_view ns, absl::s
                                                    const CallOptions& options) {
   if (absl::Status s = CheckKey(key); !s.ok()) return s;
   const std::string k(key);
-  return impl_->Run(CallKind::kWrite, options,
-                    [&](pqxx::connection& c) -> absl::StatusOr<DeleteResult> {
-    const Table& t = impl_->TableFor(ns);
-    // if_version 0 asks "delete only if absent": nothing to delete.
-    const bool conditional = if_version.has_value();
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      if (!conditional || *if_version != 0) {
-        const pqxx::result r =
-            conditional ? impl_->Exec(c, t, kRemoveIfVersion, ns, k,
-                                      static_cast<int64_t>(*if_version))
-                        : impl_->Exec(c, t, kRemove, ns, k);
-        if (!r.empty()) return DeleteResult{true, static_cast<uint64_t>(r[0][0].as<int64_t>())};
-      }
-      absl::StatusOr<Record> now = impl_->LoadOn(c, ns, key);
-      if (!now.ok()) return now.status();
-      const uint64_t live = now->found ? now->version : 0;
-      if (conditional && *if_version != live) return VersionMismatchError(key, *if_version, live);
-      if (!now->found) return DeleteResult{false, now->version};
-      // Unconditional, and a writer re-inserted the key between our DELETE
-      // and the read: delete again.
-    }
-    return absl::AbortedError(absl::StrCat(
-        "key kept being re-inserted while deleting it; retry the delete"));
-  });
+  return impl_->Run(
+      CallKind::kWrite, options, [&](pqxx::connection& c) -> absl::StatusOr<DeleteResult> {
+        const Table& t = impl_->TableFor(ns);
+        // if_version 0 asks "delete only if absent": nothing to delete.
+        const bool conditional = if_version.has_value();
+        for (int attempt = 0; attempt < 3; ++attempt) {
+          if (!conditional || *if_version != 0) {
+            const pqxx::result r = conditional ? impl_->Exec(c, t, kRemoveIfVersion, ns, k,
+                                                             static_cast<int64_t>(*if_version))
+                                               : impl_->Exec(c, t, kRemove, ns, k);
+            if (!r.empty()) return DeleteResult{true, static_cast<uint64_t>(r[0][0].as<int64_t>())};
+          }
+          absl::StatusOr<Record> now = impl_->LoadOn(c, ns, key);
+          if (!now.ok()) return now.status();
+          const uint64_t live = now->found ? now->version : 0;
+          if (conditional && *if_version != live)
+            return VersionMismatchError(key, *if_version, live);
+          if (!now->found) return DeleteResult{false, now->version};
+          // Unconditional, and a writer re-inserted the key between our DELETE
+          // and the read: delete again.
+        }
+        return absl::AbortedError(
+            absl::StrCat("key kept being re-inserted while deleting it; retry the delete"));
+      });
 }
 
 }  // namespace cachecar::store

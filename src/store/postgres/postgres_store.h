@@ -53,8 +53,7 @@ class PostgresStore final : public Store {
   // exists, has its key and value columns, a unique key and the cachecar
   // triggers. Fails with UNAVAILABLE when PostgreSQL cannot be reached and
   // FAILED_PRECONDITION when the schema is missing (run `cachecar migrate`).
-  static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(PostgresOptions options,
-                                                             bool migrate);
+  static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(PostgresOptions options, bool migrate);
 
   // `cachecar migrate`: creates or updates the schema, then checks it.
   // Returns a one-line summary per table.
@@ -67,9 +66,8 @@ class PostgresStore final : public Store {
   absl::StatusOr<std::vector<Record>> LoadBatch(absl::string_view ns,
                                                 const std::vector<std::string>& keys,
                                                 const CallOptions& options) override;
-  absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key,
-                               absl::string_view value, Precondition precondition,
-                               const CallOptions& options) override;
+  absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key, absl::string_view value,
+                               Precondition precondition, const CallOptions& options) override;
   absl::StatusOr<DeleteResult> Delete(absl::string_view ns, absl::string_view key,
                                       std::optional<uint64_t> if_version,
                                       const CallOptions& options) override;

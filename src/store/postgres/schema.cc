@@ -14,10 +14,10 @@ constexpr const char kMigrationLock[] = "SELECT pg_advisory_xact_lock(7161130569
 
 // Names and expressions one table's SQL is built from.
 struct Parts {
-  std::string table;    // quoted
-  std::string key;      // quoted key column
-  std::string value;    // quoted value column
-  std::string version;  // quoted version column
+  std::string table;          // quoted
+  std::string key;            // quoted key column
+  std::string value;          // quoted value column
+  std::string version;        // quoted version column
   std::string param_ns_cond;  // "namespace = $1 AND " or ""
   int first_param = 1;        // number of the first parameter after $1 ns
   std::string ns_literal;     // for mapped tables: 'users'
@@ -66,18 +66,17 @@ std::string Fn(const TableMapping& m, absl::string_view what) {
 
 std::string TombstoneUpsert(const std::string& ns, const std::string& key,
                             const std::string& version) {
-  return absl::StrCat("INSERT INTO ", kTombstoneTable, " (\"namespace\", \"key\", version) VALUES (",
-                      ns, ", ", key, ", ", version,
+  return absl::StrCat("INSERT INTO ", kTombstoneTable,
+                      " (\"namespace\", \"key\", version) VALUES (", ns, ", ", key, ", ", version,
                       ") ON CONFLICT (\"namespace\", \"key\") DO UPDATE SET version = "
                       "EXCLUDED.version, deleted_at = now();");
 }
 
-std::string OutboxInsert(const std::string& ns, const std::string& key,
-                         const std::string& version, absl::string_view op,
-                         const std::string& value) {
+std::string OutboxInsert(const std::string& ns, const std::string& key, const std::string& version,
+                         absl::string_view op, const std::string& value) {
   return absl::StrCat("INSERT INTO ", kOutboxTable,
-                      " (\"namespace\", \"key\", version, op, value) VALUES (", ns, ", ", key,
-                      ", ", version, ", '", op, "', ", value, ");");
+                      " (\"namespace\", \"key\", version, op, value) VALUES (", ns, ", ", key, ", ",
+                      version, ", '", op, "', ", value, ");");
 }
 
 std::vector<std::string> TriggerStatements(const TableMapping& m, uint32_t inline_max) {
@@ -93,17 +92,19 @@ std::vector<std::string> TriggerStatements(const TableMapping& m, uint32_t inlin
   // so versions of one key follow commit order. An INSERT first waits for a
   // delete of the same key that is in flight (it holds the row), so the
   // insert's version comes after the delete's.
-  std::string wait_for_delete = absl::StrCat(
-      "PERFORM 1 FROM ", p.table, " WHERE ",
-      m.shared() ? "\"namespace\" = NEW.\"namespace\" AND " : "", p.key, " = NEW.", p.key,
-      " FOR UPDATE;");
-  out.push_back(absl::StrCat(
-      "CREATE OR REPLACE FUNCTION ", Fn(m, "before_write"),
-      "() RETURNS trigger LANGUAGE plpgsql AS $cachecar$\nBEGIN\n"
-      "  IF TG_OP = 'INSERT' THEN\n    ", wait_for_delete, "\n  END IF;\n"
-      "  NEW.", p.version, " := ", seq, ";\n",
-      m.shared() ? "  NEW.updated_at := now();\n" : "",
-      "  RETURN NEW;\nEND\n$cachecar$"));
+  std::string wait_for_delete =
+      absl::StrCat("PERFORM 1 FROM ", p.table, " WHERE ",
+                   m.shared() ? "\"namespace\" = NEW.\"namespace\" AND " : "", p.key, " = NEW.",
+                   p.key, " FOR UPDATE;");
+  out.push_back(absl::StrCat("CREATE OR REPLACE FUNCTION ", Fn(m, "before_write"),
+                             "() RETURNS trigger LANGUAGE plpgsql AS $cachecar$\nBEGIN\n"
+                             "  IF TG_OP = 'INSERT' THEN\n    ",
+                             wait_for_delete,
+                             "\n  END IF;\n"
+                             "  NEW.",
+                             p.version, " := ", seq, ";\n",
+                             m.shared() ? "  NEW.updated_at := now();\n" : "",
+                             "  RETURN NEW;\nEND\n$cachecar$"));
 
   // AFTER INSERT OR UPDATE: the outbox row. A key changed by UPDATE is a
   // delete of the old key as well. An insert that (in a three-way race) got a
@@ -120,40 +121,49 @@ std::vector<std::string> TriggerStatements(const TableMapping& m, uint32_t inlin
       "() RETURNS trigger LANGUAGE plpgsql AS $cachecar$\n"
       "DECLARE\n  tomb bigint;\n  v bigint;\nBEGIN\n"
       "  IF TG_OP = 'INSERT' THEN\n"
-      "    SELECT t.version INTO tomb FROM ", kTombstoneTable, " t WHERE t.\"namespace\" = ", new_ns,
-      " AND t.\"key\" = ", new_key, ";\n"
-      "    IF tomb > NEW.", p.version, " THEN\n"
+      "    SELECT t.version INTO tomb FROM ",
+      kTombstoneTable, " t WHERE t.\"namespace\" = ", new_ns, " AND t.\"key\" = ", new_key,
+      ";\n"
+      "    IF tomb > NEW.",
+      p.version,
+      " THEN\n"
       "      RAISE EXCEPTION USING ERRCODE = 'serialization_failure', MESSAGE = format("
       "'cachecar: key %s was deleted at version %s while this insert (version %s) waited; "
-      "retry the transaction', ", new_key, ", tomb, NEW.", p.version, ");\n"
+      "retry the transaction', ",
+      new_key, ", tomb, NEW.", p.version,
+      ");\n"
       "    END IF;\n"
-      "  ELSIF ", key_changed, " THEN\n"
-      "    v := ", seq, ";\n    ",
-      TombstoneUpsert(old_ns, old_key, "v"), "\n    ",
-      OutboxInsert(old_ns, old_key, "v", "DELETE", "NULL"), "\n"
+      "  ELSIF ",
+      key_changed,
+      " THEN\n"
+      "    v := ",
+      seq, ";\n    ", TombstoneUpsert(old_ns, old_key, "v"), "\n    ",
+      OutboxInsert(old_ns, old_key, "v", "DELETE", "NULL"),
+      "\n"
       "  END IF;\n  ",
       OutboxInsert(new_ns, new_key, absl::StrCat("NEW.", p.version), "UPSERT",
-                   absl::StrCat("CASE WHEN octet_length(", new_value, ") <= ", inline_max,
-                                " THEN ", new_value, " END")),
+                   absl::StrCat("CASE WHEN octet_length(", new_value, ") <= ", inline_max, " THEN ",
+                                new_value, " END")),
       "\n  ", notify, "\n  RETURN NULL;\nEND\n$cachecar$"));
 
   // BEFORE DELETE (the row is locked here): the tombstone, the outbox row,
   // and the version for the DELETE's RETURNING clause.
-  out.push_back(absl::StrCat(
-      "CREATE OR REPLACE FUNCTION ", Fn(m, "before_delete"),
-      "() RETURNS trigger LANGUAGE plpgsql AS $cachecar$\n"
-      "DECLARE\n  v bigint := ", seq, ";\nBEGIN\n  ",
-      TombstoneUpsert(old_ns, old_key, "v"), "\n  ",
-      OutboxInsert(old_ns, old_key, "v", "DELETE", "NULL"), "\n"
-      "  PERFORM set_config('", kDeletedVersionSetting, "', v::text, true);\n  ", notify,
-      "\n  RETURN OLD;\nEND\n$cachecar$"));
+  out.push_back(absl::StrCat("CREATE OR REPLACE FUNCTION ", Fn(m, "before_delete"),
+                             "() RETURNS trigger LANGUAGE plpgsql AS $cachecar$\n"
+                             "DECLARE\n  v bigint := ",
+                             seq, ";\nBEGIN\n  ", TombstoneUpsert(old_ns, old_key, "v"), "\n  ",
+                             OutboxInsert(old_ns, old_key, "v", "DELETE", "NULL"),
+                             "\n"
+                             "  PERFORM set_config('",
+                             kDeletedVersionSetting, "', v::text, true);\n  ", notify,
+                             "\n  RETURN OLD;\nEND\n$cachecar$"));
 
   // AFTER TRUNCATE: a FLUSH of the namespace ("" = every namespace).
-  out.push_back(absl::StrCat(
-      "CREATE OR REPLACE FUNCTION ", Fn(m, "truncate"),
-      "() RETURNS trigger LANGUAGE plpgsql AS $cachecar$\nBEGIN\n  ",
-      OutboxInsert(m.shared() ? "''" : p.ns_literal, "''", seq, "FLUSH", "NULL"), "\n  ",
-      notify, "\n  RETURN NULL;\nEND\n$cachecar$"));
+  out.push_back(
+      absl::StrCat("CREATE OR REPLACE FUNCTION ", Fn(m, "truncate"),
+                   "() RETURNS trigger LANGUAGE plpgsql AS $cachecar$\nBEGIN\n  ",
+                   OutboxInsert(m.shared() ? "''" : p.ns_literal, "''", seq, "FLUSH", "NULL"),
+                   "\n  ", notify, "\n  RETURN NULL;\nEND\n$cachecar$"));
 
   struct Trigger {
     const char* name;
@@ -170,8 +180,8 @@ std::vector<std::string> TriggerStatements(const TableMapping& m, uint32_t inlin
   for (const Trigger& t : triggers) {
     out.push_back(absl::StrCat("DROP TRIGGER IF EXISTS ", t.name, " ON ", p.table));
     out.push_back(absl::StrCat("CREATE TRIGGER ", t.name, " ", t.when, " ON ", p.table,
-                               " FOR EACH ", t.level, " EXECUTE FUNCTION ",
-                               Fn(m, t.function), "()"));
+                               " FOR EACH ", t.level, " EXECUTE FUNCTION ", Fn(m, t.function),
+                               "()"));
   }
   return out;
 }
@@ -198,8 +208,7 @@ TableMapping TableMapping::Mapped(std::string ns, std::string table, std::string
 absl::Status CheckMapping(const TableMapping& m) {
   const std::string who = m.shared() ? "postgres_table" : absl::StrCat("namespace ", m.ns);
   if (absl::Status s = CheckTableName(m.table, absl::StrCat(who, ": table")); !s.ok()) return s;
-  if (absl::Status s = CheckIdentifier(m.key_column, absl::StrCat(who, ": key_column"));
-      !s.ok()) {
+  if (absl::Status s = CheckIdentifier(m.key_column, absl::StrCat(who, ": key_column")); !s.ok()) {
     return s;
   }
   if (absl::Status s = CheckIdentifier(m.value_column, absl::StrCat(who, ": value_column"));
@@ -226,8 +235,8 @@ std::vector<std::string> MigrationStatements(const SchemaOptions& options) {
                    " (\"namespace\" text NOT NULL, \"key\" text NOT NULL, "
                    "version bigint NOT NULL, deleted_at timestamptz NOT NULL DEFAULT now(), "
                    "PRIMARY KEY (\"namespace\", \"key\"))"),
-      absl::StrCat("CREATE INDEX IF NOT EXISTS cachecar_tombstones_deleted_at ON ",
-                   kTombstoneTable, " (deleted_at)"),
+      absl::StrCat("CREATE INDEX IF NOT EXISTS cachecar_tombstones_deleted_at ON ", kTombstoneTable,
+                   " (deleted_at)"),
       absl::StrCat("CREATE TABLE IF NOT EXISTS ", kOutboxTable,
                    " (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, "
                    "\"namespace\" text NOT NULL, \"key\" text NOT NULL, "
@@ -253,8 +262,8 @@ std::vector<std::string> MigrationStatements(const SchemaOptions& options) {
     }
     out.push_back(absl::StrCat("ALTER TABLE ", table, " ADD COLUMN IF NOT EXISTS ", version,
                                " bigint NOT NULL DEFAULT 0"));
-    out.push_back(absl::StrCat("UPDATE ", table, " SET ", version, " = nextval('",
-                               kVersionSequence, "') WHERE ", version, " = 0"));
+    out.push_back(absl::StrCat("UPDATE ", table, " SET ", version, " = nextval('", kVersionSequence,
+                               "') WHERE ", version, " = 0"));
     append(TriggerStatements(m, options.outbox_inline_max_bytes));
   }
   return out;
@@ -276,31 +285,31 @@ TableStatements StatementsFor(const TableMapping& m) {
     insert_values = absl::StrCat("(", p.P(0), ", ", p.ValueFromParam(2, m), ")");
     conflict = absl::StrCat("(", p.key, ")");
   }
-  const std::string insert = absl::StrCat("INSERT INTO ", p.table, " ", insert_columns,
-                                          " VALUES ", insert_values, " ON CONFLICT ", conflict);
+  const std::string insert = absl::StrCat("INSERT INTO ", p.table, " ", insert_columns, " VALUES ",
+                                          insert_values, " ON CONFLICT ", conflict);
   TableStatements s;
-  s.load = absl::StrCat(
-      "SELECT ", p.key, "::text, true, ", value, ", ", p.version, " FROM ", p.table, " WHERE ",
-      p.param_ns_cond, p.key, " = ", p.P(0),
-      " UNION ALL SELECT \"key\", false, NULL::bytea, version FROM ", kTombstoneTable,
-      " WHERE \"namespace\" = ", tomb_ns, " AND \"key\" = ", p.P(1), "::text");
-  s.load_batch = absl::StrCat(
-      "SELECT ", p.key, "::text, true, ", value, ", ", p.version, " FROM ", p.table, " WHERE ",
-      p.param_ns_cond, p.key, " = ANY(", p.P(0),
-      ") UNION ALL SELECT \"key\", false, NULL::bytea, version FROM ", kTombstoneTable,
-      " WHERE \"namespace\" = ", tomb_ns, " AND \"key\" = ANY(", p.P(1), "::text[])");
-  s.put = absl::StrCat(insert, " DO UPDATE SET ", p.value, " = EXCLUDED.", p.value,
-                       " RETURNING ", p.version);
+  s.load =
+      absl::StrCat("SELECT ", p.key, "::text, true, ", value, ", ", p.version, " FROM ", p.table,
+                   " WHERE ", p.param_ns_cond, p.key, " = ", p.P(0),
+                   " UNION ALL SELECT \"key\", false, NULL::bytea, version FROM ", kTombstoneTable,
+                   " WHERE \"namespace\" = ", tomb_ns, " AND \"key\" = ", p.P(1), "::text");
+  s.load_batch =
+      absl::StrCat("SELECT ", p.key, "::text, true, ", value, ", ", p.version, " FROM ", p.table,
+                   " WHERE ", p.param_ns_cond, p.key, " = ANY(", p.P(0),
+                   ") UNION ALL SELECT \"key\", false, NULL::bytea, version FROM ", kTombstoneTable,
+                   " WHERE \"namespace\" = ", tomb_ns, " AND \"key\" = ANY(", p.P(1), "::text[])");
+  s.put = absl::StrCat(insert, " DO UPDATE SET ", p.value, " = EXCLUDED.", p.value, " RETURNING ",
+                       p.version);
   s.put_if_absent = absl::StrCat(insert, " DO NOTHING RETURNING ", p.version);
-  s.put_if_version = absl::StrCat("UPDATE ", p.table, " SET ", p.value, " = ",
-                                  p.ValueFromParam(p.first_param + 1, m), " WHERE ",
-                                  p.param_ns_cond, p.key, " = ", p.P(0), " AND ", p.version,
-                                  " = ", p.P(2), "::bigint RETURNING ", p.version);
-  s.remove = absl::StrCat("DELETE FROM ", p.table, " WHERE ", p.param_ns_cond, p.key, " = ",
-                          p.P(0), " RETURNING ", deleted_version);
-  s.remove_if_version = absl::StrCat("DELETE FROM ", p.table, " WHERE ", p.param_ns_cond,
-                                     p.key, " = ", p.P(0), " AND ", p.version, " = ", p.P(1),
-                                     "::bigint RETURNING ", deleted_version);
+  s.put_if_version =
+      absl::StrCat("UPDATE ", p.table, " SET ", p.value, " = ",
+                   p.ValueFromParam(p.first_param + 1, m), " WHERE ", p.param_ns_cond, p.key, " = ",
+                   p.P(0), " AND ", p.version, " = ", p.P(2), "::bigint RETURNING ", p.version);
+  s.remove = absl::StrCat("DELETE FROM ", p.table, " WHERE ", p.param_ns_cond, p.key, " = ", p.P(0),
+                          " RETURNING ", deleted_version);
+  s.remove_if_version =
+      absl::StrCat("DELETE FROM ", p.table, " WHERE ", p.param_ns_cond, p.key, " = ", p.P(0),
+                   " AND ", p.version, " = ", p.P(1), "::bigint RETURNING ", deleted_version);
   return s;
 }
 

@@ -11,16 +11,15 @@ namespace cachecar::store::postgres {
 
 absl::Status CheckIdentifier(absl::string_view name, absl::string_view what) {
   if (IsSqlIdentifier(name)) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(what, " \"", absl::CHexEscape(name),
-                                                 "\" is not a plain SQL identifier: ",
-                                                 kSqlIdentifierRule));
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, " \"", absl::CHexEscape(name),
+                   "\" is not a plain SQL identifier: ", kSqlIdentifierRule));
 }
 
 absl::Status CheckTableName(absl::string_view name, absl::string_view what) {
   if (IsSqlTableName(name)) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(what, " \"", absl::CHexEscape(name),
-                                                 "\" is not a plain SQL name: ",
-                                                 kSqlIdentifierRule));
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, " \"", absl::CHexEscape(name), "\" is not a plain SQL name: ", kSqlIdentifierRule));
 }
 
 std::string QuoteName(absl::string_view name) {

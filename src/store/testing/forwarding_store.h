@@ -29,9 +29,8 @@ class ForwardingStore : public Store {
                                                 const CallOptions& o) override {
     return target_->LoadBatch(ns, keys, o);
   }
-  absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key,
-                               absl::string_view value, Precondition p,
-                               const CallOptions& o) override {
+  absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key, absl::string_view value,
+                               Precondition p, const CallOptions& o) override {
     return target_->Put(ns, key, value, p, o);
   }
   absl::StatusOr<DeleteResult> Delete(absl::string_view ns, absl::string_view key,

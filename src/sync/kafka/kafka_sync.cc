@@ -149,7 +149,7 @@ struct ProbeShared {
   EventLogger events{"probe"};
   std::unique_ptr<RdKafka::Consumer> prober;  // watermark queries only
   std::atomic<bool> broker_reachable{false};  // the last probe round answered
-  std::atomic<int64_t> last_probe_ok_us{0};    // when a round last answered
+  std::atomic<int64_t> last_probe_ok_us{0};   // when a round last answered
   Notification stop;
   Notification probe_exited;
   mutable Mutex error_mu;
@@ -221,8 +221,8 @@ struct KafkaSync::Impl {
         impl_.publish_failures.fetch_add(1);
         impl_.SetError(absl::StrCat("publish failed: ", message.errstr()));
         if (done && *done) {
-          (*done)(absl::UnavailableError(absl::StrCat(
-              "the sync topic did not acknowledge the event: ", message.errstr())));
+          (*done)(absl::UnavailableError(
+              absl::StrCat("the sync topic did not acknowledge the event: ", message.errstr())));
         }
       }
     }
@@ -299,7 +299,8 @@ struct KafkaSync::Impl {
     if (!conf.ok()) return conf.status();
     std::string err;
     consumer.reset(RdKafka::KafkaConsumer::create(conf->get(), err));
-    if (consumer == nullptr) return absl::InvalidArgumentError(absl::StrCat("kafka consumer: ", err));
+    if (consumer == nullptr)
+      return absl::InvalidArgumentError(absl::StrCat("kafka consumer: ", err));
     return absl::OkStatus();
   }
 
@@ -351,13 +352,13 @@ struct KafkaSync::Impl {
     for (const RdKafka::TopicMetadata* t : *md->topics()) {
       if (t->topic() != options.topic) continue;
       if (t->err() != RdKafka::ERR_NO_ERROR) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "sync topic ", options.topic, " is not usable on ", options.brokers, ": ",
-            RdKafka::err2str(t->err()),
-            t->err() == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART
-                ? " (create it, e.g. kafka-topics.sh --create --topic " + options.topic +
-                      " --partitions 6)"
-                : ""));
+        return absl::FailedPreconditionError(
+            absl::StrCat("sync topic ", options.topic, " is not usable on ", options.brokers, ": ",
+                         RdKafka::err2str(t->err()),
+                         t->err() == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART
+                             ? " (create it, e.g. kafka-topics.sh --create --topic " +
+                                   options.topic + " --partitions 6)"
+                             : ""));
       }
       std::vector<int32_t> ids;
       for (const RdKafka::PartitionMetadata* p : *t->partitions()) ids.push_back(p->id());
@@ -462,9 +463,10 @@ struct KafkaSync::Impl {
   // Retention passed our position in `partition`: events are lost.
   void OnOffsetReset(int32_t partition, const std::string& why) {
     offset_resets.fetch_add(1);
-    spdlog::error("sync: partition {} of topic {}: our position is gone ({}); events were lost, "
-                  "dropping every cached entry and restarting the partition at its end",
-                  partition, options.topic, why);
+    spdlog::error(
+        "sync: partition {} of topic {}: our position is gone ({}); events were lost, "
+        "dropping every cached entry and restarting the partition at its end",
+        partition, options.topic, why);
     sink->OnEventsLost(absl::StrCat("partition ", partition, ": ", why));
     const absl::Time started = absl::Now();
     const int64_t hi = Watermark(partition, true);
@@ -481,16 +483,16 @@ struct KafkaSync::Impl {
     switch (m.err()) {
       case RdKafka::ERR_NO_ERROR: {
         events_received.fetch_add(1);
-        absl::StatusOr<Event> event = DecodeEvent(absl::string_view(
-            static_cast<const char*>(m.payload()), m.len()));
+        absl::StatusOr<Event> event =
+            DecodeEvent(absl::string_view(static_cast<const char*>(m.payload()), m.len()));
         if (event.ok()) {
           sink->OnEvent(*event);
         } else {
           events_undecodable.fetch_add(1);
-          spdlog::warn("sync: skipping undecodable message at partition {} offset {} of topic "
-                       "{}: {}",
-                       m.partition(), m.offset(), options.topic,
-                       std::string(event.status().message()));
+          spdlog::warn(
+              "sync: skipping undecodable message at partition {} offset {} of topic "
+              "{}: {}",
+              m.partition(), m.offset(), options.topic, std::string(event.status().message()));
         }
         tracker().OnPosition(m.partition(), m.offset() + 1);
         break;
@@ -554,8 +556,8 @@ void KafkaSync::Start(EventSink& sink) {
   Impl* impl = impl_.get();
   impl_->producer_thread = std::thread([impl] { impl->ProducerLoop(); });
   impl_->consumer_thread = std::thread([impl] { impl->ConsumerLoop(); });
-  impl_->probe_thread = std::thread(ProbeLoop, impl_->shared, impl_->options.probe_interval,
-                                    impl_->ProbeTimeoutMs());
+  impl_->probe_thread =
+      std::thread(ProbeLoop, impl_->shared, impl_->options.probe_interval, impl_->ProbeTimeoutMs());
 }
 
 void KafkaSync::Stop(absl::Duration timeout) {
@@ -578,9 +580,8 @@ void KafkaSync::Stop(absl::Duration timeout) {
   }
   lap("threads");
   if (impl_->probe_thread.joinable()) {
-    const absl::Duration probe_wait = reachable
-                                          ? absl::Milliseconds(impl_->ProbeTimeoutMs() + 500)
-                                          : absl::Milliseconds(100);
+    const absl::Duration probe_wait =
+        reachable ? absl::Milliseconds(impl_->ProbeTimeoutMs() + 500) : absl::Milliseconds(100);
     if (impl_->shared->probe_exited.WaitForNotificationWithTimeout(probe_wait)) {
       impl_->probe_thread.join();
     } else {  // stuck in librdkafka (see ProbeShared); it ends on its own

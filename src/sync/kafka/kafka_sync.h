@@ -1,5 +1,5 @@
 // KafkaSync: the Sync interface over Apache Kafka (librdkafka 2.0), the
-// rules of DESIGN.md "Kafka rules learned the hard way":
+// rules of docs/DESIGN.md "Kafka rules learned the hard way":
 //   - The consumer never joins a group: it lists the topic's partitions,
 //     looks up each one's high watermark and assign()s all of them there
 //     (the cache starts empty, so older events have nothing to update).
@@ -28,7 +28,7 @@ namespace cachecar::sync {
 struct KafkaOptions {
   std::string brokers;  // bootstrap.servers
   std::string topic = "cachecar-sync";
-  std::string replica_id;  // client.id and the events' origin
+  std::string replica_id;                         // client.id and the events' origin
   std::map<std::string, std::string> properties;  // librdkafka overrides
   absl::Duration probe_interval = absl::Milliseconds(250);
   absl::Duration partition_check_interval = absl::Seconds(2);
