@@ -1,7 +1,13 @@
-// Fault points for fault-injection tests: FaultPoint("name") kills the
-// process with SIGKILL when the environment variable CACHECAR_FAULT_POINT
-// equals "name" (read once, at the first call). Without the variable a fault
-// point is one load of a cached flag. Never set it in production.
+// Fault points for fault-injection tests, armed by the environment variable
+// CACHECAR_FAULT_POINT (read once, at the first call). Never set it in
+// production.
+//   FaultPoint("name") kills the process with SIGKILL when the variable
+//   equals "name".
+//   FaultPointFires("name") is true, so the caller misbehaves on purpose
+//   (e.g. drops an event: a planted bug for the chaos checker), on every Nth
+//   call when the variable is "name/N" (every call for "name").
+// Without the variable a fault point is one load of a cached flag.
+// Thread-safe.
 #ifndef CACHECAR_COMMON_FAULT_POINT_H_
 #define CACHECAR_COMMON_FAULT_POINT_H_
 
@@ -9,8 +15,10 @@ namespace cachecar {
 
 // Fault point names (one per place in the code).
 inline constexpr char kFaultAfterCommit[] = "after_commit";  // a write committed, not announced
+inline constexpr char kFaultSkipEvent[] = "skip_event";  // a versioned sync event is not applied
 
 void FaultPoint(const char* name);
+bool FaultPointFires(const char* name);
 
 }  // namespace cachecar
 
