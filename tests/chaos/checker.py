@@ -412,11 +412,29 @@ def report(history, res, max_staleness, slack, worst=5, out=sys.stdout):
         for rec in faults:
             w("  %7.2f-%7.2f %-16s %s %s\n" % (rec["start"], rec.get("end", rec["start"]), rec["kind"], rec.get("target", ""), rec.get("detail", "")))
     w("rules: C4 bound = max_staleness %.3f s + slack %.3f s\n" % (max_staleness, slack))
+    errors = collections.Counter()
+    for rec in history:
+        if rec.get("op") in WRITE_OPS + READ_OPS and rec.get("outcome") not in ("ok",):
+            errors[(rec.get("replica"), rec.get("code"))] += 1
+    if errors:
+        w("errors by replica and code: %s\n" % ", ".join("%s %s %d" % (r, c, n) for (r, c), n in sorted(errors.items(), key=str)))
     for c in CHECKS:
         n = res.count(c)
         w("check %-9s %s  checked %d, violations %d\n" % (c, "PASS" if n == 0 else "FAIL", res.checked[c], n))
         vs = sorted(res.violations.get(c, []), key=lambda d: -d["_sort"])
-        for d in vs[:worst]:
+        if c == "C4" and vs:
+            by_fault = collections.Counter()
+            for d in vs:
+                before = [f for f in faults if f["start"] <= d["start"]]
+                by_fault[before[-1]["kind"] if before else "(no fault yet)"] += 1
+            w("    by the last fault begun before the read: %s\n" % ", ".join("%s %d" % kv for kv in by_fault.most_common()))
+            w("    by phase: %s; by source: %s; worst stale_for %.3f s\n" % (
+                dict(collections.Counter(d["phase"] for d in vs)), dict(collections.Counter(d["source"] for d in vs)),
+                max(d["stale_for"] for d in vs)))
+        shown = vs[:worst]
+        if c == "C4":  # the worst of the run and of the final rounds apart
+            shown = [d for d in vs if d["phase"] == "run"][:worst] + [d for d in vs if d["phase"] != "run"][:3]
+        for d in shown:
             t = d.get("start", d.get("time"))
             near = faults_near(history, t, 6.0) if t is not None else []
             w("    " + ", ".join("%s=%s" % (k, _fmt(v)) for k, v in d.items() if k != "_sort"))

@@ -191,8 +191,13 @@ class Replica:
                 lines = f.read().decode("utf-8", "replace").splitlines()
         except OSError:
             return ""
-        lines = [l for l in lines if not l.startswith("==== chaos")]
-        return " | ".join(l.strip() for l in lines[-n:])
+        # This incarnation's lines only; the most telling: errors first.
+        for i in range(len(lines) - 1, -1, -1):
+            if lines[i].startswith("==== chaos"):
+                lines = lines[i + 1:]
+                break
+        bad = [l for l in lines if "[critical]" in l or "[error]" in l]
+        return " | ".join(l.strip()[:300] for l in (bad or lines)[-n:])
 
     def stop(self, grace=8.0):
         if self.proc is None or self.proc.poll() is not None:
@@ -237,7 +242,7 @@ class Supervisor(threading.Thread):
             return
         if r.name not in self.due:
             expected = r.expect_exit
-            why = "" if expected else r.log_tail(2)
+            why = "" if expected else r.log_tail(1)
             self.rec.add(op="replica_exit", replica=r.name, inc=r.incarnation, time=now(),
                          status=("signal %d" % -status) if status < 0 else ("exit %d" % status),
                          expected=expected, why=why)
