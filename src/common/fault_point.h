@@ -3,13 +3,17 @@
 // production.
 //   FaultPoint("name") kills the process with SIGKILL when the variable
 //   equals "name".
-//   FaultPointFires("name") is true, so the caller misbehaves on purpose
-//   (e.g. drops an event: a planted bug for the chaos checker), on every Nth
-//   call when the variable is "name/N" (every call for "name").
+//   FaultPointFires("name", n) is true, so the caller misbehaves on purpose
+//   (e.g. drops an event: a planted bug for the chaos checker), when the
+//   variable is "name/N" and n is a multiple of N (for "name": always). The
+//   caller picks n (an event's version: every copy of that event, on every
+//   replica, is dropped alike).
 // Without the variable a fault point is one load of a cached flag.
 // Thread-safe.
 #ifndef CACHECAR_COMMON_FAULT_POINT_H_
 #define CACHECAR_COMMON_FAULT_POINT_H_
+
+#include <cstdint>
 
 namespace cachecar {
 
@@ -18,7 +22,7 @@ inline constexpr char kFaultAfterCommit[] = "after_commit";  // a write committe
 inline constexpr char kFaultSkipEvent[] = "skip_event";  // a versioned sync event is not applied
 
 void FaultPoint(const char* name);
-bool FaultPointFires(const char* name);
+bool FaultPointFires(const char* name, uint64_t n);
 
 }  // namespace cachecar
 

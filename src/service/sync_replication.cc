@@ -118,8 +118,9 @@ void SyncReplication::OnEvent(const sync::Event& e) {
     stale_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  // A planted bug for the chaos checker (tests/chaos): the event is dropped.
-  if (e.version > 0 && FaultPointFires(kFaultSkipEvent)) {
+  // A planted bug for the chaos checker (tests/chaos): the event is dropped
+  // (with skip_event/N, every event whose version is a multiple of N).
+  if (e.version > 0 && FaultPointFires(kFaultSkipEvent, e.version)) {
     spdlog::debug("fault point {}: event {} of key {} not applied", kFaultSkipEvent, e.version,
                   e.key);
     return;

@@ -64,7 +64,7 @@ def parse_args(argv):
     ap.add_argument("--write-rate", type=float, default=15.0, help="writes/s per replica (default 15)")
     ap.add_argument("--sql-rate", type=float, default=10.0, help="direct SQL writes/s (default 10)")
     ap.add_argument("--partitions", type=int, default=4, help="sync topic partitions at start (default 4)")
-    ap.add_argument("--plant", default="", help="CACHECAR_FAULT_POINT for every replica (e.g. skip_event/4): a planted bug")
+    ap.add_argument("--plant", default="", help="CACHECAR_FAULT_POINT for every replica (e.g. skip_event/3): a planted bug")
     ap.add_argument("--expect-violations", default="",
                     help="comma-separated checks that must report violations (for a planted bug)")
     ap.add_argument("--availability", choices=("fail", "report"), default="fail",
@@ -89,7 +89,8 @@ def child_env(plant):
 
 
 def migrate(binary, pg, work):
-    out = cluster.run([binary, "migrate", "--store=postgres", "--postgres-dsn=" + pg.dsn], timeout=120)
+    out = cluster.run([binary, "migrate", "--store=postgres", "--postgres-dsn=" + pg.dsn], timeout=120,
+                      env=child_env(""))
     with open(os.path.join(work, "logs", "migrate.log"), "w") as f:
         f.write(out)
 
@@ -325,8 +326,8 @@ def main(argv):
         checker.report(rec.records, res, args.max_staleness, args.slack, out=f)
     checker.report(rec.records, res, args.max_staleness, args.slack)
     print("history: %s; replica logs: %s" % (hist_path, os.path.join(work, "logs")))
-    print("seed %d (rerun: tests/chaos/run.sh --duration %ds --seed %d --faults %s%s)" % (
-        args.seed, args.duration, args.seed, ",".join(args.kinds) or "none",
+    print("seed %d (rerun: tests/chaos/run.sh --duration %ds --seed %d --faults %s --max-staleness %dms%s)" % (
+        args.seed, args.duration, args.seed, ",".join(args.kinds) or "none", round(args.max_staleness * 1000),
         (" --plant " + args.plant) if args.plant else ""))
     if status == 2:
         print("RESULT: the run itself failed (harness error above)")

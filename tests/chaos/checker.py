@@ -425,11 +425,13 @@ def report(history, res, max_staleness, slack, worst=5, out=sys.stdout):
         if c == "C4" and vs:
             by_fault = collections.Counter()
             for d in vs:
-                before = [f for f in faults if f["start"] <= d["start"]]
-                by_fault[before[-1]["kind"] if before else "(no fault yet)"] += 1
-            w("    by the last fault begun before the read: %s\n" % ", ".join("%s %d" % kv for kv in by_fault.most_common()))
-            w("    by phase: %s; by source: %s; worst stale_for %.3f s\n" % (
+                lo, hi = d["newer_ack"] - 1.0, d["start"]
+                over = [f for f in faults if f["start"] <= hi and f.get("end", f["start"]) >= lo]
+                by_fault[over[0]["kind"] if over else "(no fault)"] += 1
+            w("    by the first fault overlapping [missed write's ack - 1 s, read start]: %s\n" % ", ".join("%s %d" % kv for kv in by_fault.most_common()))
+            w("    by phase: %s; by source: %s; by the missed write's kind: %s; worst stale_for %.3f s\n" % (
                 dict(collections.Counter(d["phase"] for d in vs)), dict(collections.Counter(d["source"] for d in vs)),
+                dict(collections.Counter(d["newer_kind"] for d in vs)),
                 max(d["stale_for"] for d in vs)))
         shown = vs[:worst]
         if c == "C4":  # the worst of the run and of the final rounds apart

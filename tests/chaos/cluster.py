@@ -48,11 +48,11 @@ def log(msg):
     print("[%7.2f] %s" % (now(), msg), flush=True)
 
 
-def run(cmd, timeout, check=True, stdin=None):
+def run(cmd, timeout, check=True, stdin=None, env=None):
     """Runs a command (bounded); its combined output. Raises on failure if check."""
     p = subprocess.run(
         cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
-        stdin=None if stdin is not None else subprocess.DEVNULL,
+        stdin=None if stdin is not None else subprocess.DEVNULL, env=env,
     )
     out = p.stdout.decode("utf-8", "replace")
     if check and p.returncode != 0:
