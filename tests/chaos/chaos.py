@@ -306,13 +306,14 @@ def main(argv):
         rec.add(op="harness_error", what=str(e))
         status = 2
     finally:
-        if supervisor is not None:
-            for r in replicas:
-                r.expect_exit = True
-        for r in replicas:
-            r.stop()
+        # The supervisor first, so that it restarts nobody; the replicas it
+        # started die with its thread (setpriv --pdeathsig), the others get
+        # SIGTERM.
         if supervisor is not None:
             supervisor.stopping.set()
+            supervisor.join(10)
+        for r in replicas:
+            r.stop()
         kafka.teardown()
         pg.teardown()
         shutil.rmtree(sockdir, ignore_errors=True)
