@@ -400,8 +400,7 @@ def report(history, res, max_staleness, slack, worst=5, out=sys.stdout):
             outcomes[(rec["op"], rec.get("outcome"))] += 1
     w("history: %d records\n" % len(history))
     for (op, phase), n in sorted(ops.items()):
-        oks = outcomes[(op, "ok")] if phase == "run" else None
-        w("  %-11s %-5s %7d%s\n" % (op, phase, n, "" if oks is None else ""))
+        w("  %-11s %-5s %7d\n" % (op, phase, n))
     w("  outcomes: %s\n" % ", ".join("%s %s %d" % (op, o, n) for (op, o), n in sorted(outcomes.items())))
     srcs = collections.Counter(r.source for r in res.reads)
     w("  successful key reads: %d (%s)\n" % (len(res.reads), ", ".join("%s %d" % kv for kv in sorted(srcs.items(), key=str))))
@@ -425,10 +424,10 @@ def report(history, res, max_staleness, slack, worst=5, out=sys.stdout):
         if c == "C4" and vs:
             by_fault = collections.Counter()
             for d in vs:
-                lo, hi = d["newer_ack"] - 1.0, d["start"]
+                lo, hi = d["newer_ack"] - max_staleness, d["start"]
                 over = [f for f in faults if f["start"] <= hi and f.get("end", f["start"]) >= lo]
                 by_fault[over[0]["kind"] if over else "(no fault)"] += 1
-            w("    by the first fault overlapping [missed write's ack - 1 s, read start]: %s\n" % ", ".join("%s %d" % kv for kv in by_fault.most_common()))
+            w("    by the first fault overlapping [missed write's ack - max_staleness, read start]: %s\n" % ", ".join("%s %d" % kv for kv in by_fault.most_common()))
             w("    by phase: %s; by source: %s; by the missed write's kind: %s; worst stale_for %.3f s\n" % (
                 dict(collections.Counter(d["phase"] for d in vs)), dict(collections.Counter(d["source"] for d in vs)),
                 dict(collections.Counter(d["newer_kind"] for d in vs)),
@@ -439,11 +438,9 @@ def report(history, res, max_staleness, slack, worst=5, out=sys.stdout):
         for d in shown:
             t = d.get("start", d.get("time"))
             near = faults_near(history, t, 6.0) if t is not None else []
-            w("    " + ", ".join("%s=%s" % (k, _fmt(v)) for k, v in d.items() if k != "_sort"))
+            w("    " + ", ".join("%s=%s" % (k, _fmt(v)) for k, v in d.items() if k != "_sort") + "\n")
             if near:
-                w("      faults near: %s" % "; ".join(near) + "\n")
-            else:
-                w("\n")
+                w("      faults near: %s\n" % "; ".join(near))
     for note in res.notes:
         w("note: %s\n" % note)
     w("availability findings: %d\n" % len(res.findings))
