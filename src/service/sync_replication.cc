@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/fault_point.h"
 #include "spdlog/spdlog.h"
 
 namespace cachecar::service {
@@ -115,6 +116,13 @@ void SyncReplication::OnEvent(const sync::Event& e) {
   // Our own broadcasts were applied here when they were made.
   if (e.version == 0 && e.origin == sync_.replica_id()) {
     stale_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // A planted bug for the chaos checker (tests/chaos): the event is dropped
+  // (with skip_event/N, every event whose version is a multiple of N).
+  if (e.version > 0 && FaultPointFires(kFaultSkipEvent, e.version)) {
+    spdlog::debug("fault point {}: event {} of key {} not applied", kFaultSkipEvent, e.version,
+                  e.key);
     return;
   }
   std::vector<Namespace*> targets;
