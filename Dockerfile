@@ -7,7 +7,7 @@
 FROM debian:bookworm AS build
 WORKDIR /src
 COPY scripts/deps.sh scripts/deps.sh
-RUN bash scripts/deps.sh
+RUN bash scripts/deps.sh --build
 COPY . .
 RUN bash deploy/docker/build.sh /out/cachecar /src/build-image
 
