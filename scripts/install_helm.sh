@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs Helm at a pinned version with `go install` into .tools/bin (or
 # $GOBIN) and prints its path; tests/helm/helm_chart_test.sh renders the
-# chart with it. Needs Go >= 1.24 (the machine's; Debian bookworm's golang-go
-# is too old). The first run compiles Helm (about 5 CPU-minutes; the Go
+# chart with it. Needs Go >= 1.21 (the machine's; Debian bookworm's
+# golang-go is too old). The first run compiles Helm (about 5 CPU-minutes; the Go
 # build cache makes later ones quick). Idempotent: an existing binary of the
 # right version is reused.
 set -euo pipefail
@@ -22,9 +22,17 @@ if [ -x "$target" ] && [ "$(cat "$target.version" 2>/dev/null)" = "$stamp" ]; th
   exit 0
 fi
 
-if ! command -v go >/dev/null 2>&1; then
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq golang-go >&2
+# Go >= 1.21 fetches the newer toolchain Helm's go.mod asks for, itself
+# a module from the Go module proxy; older Go (Debian bookworm has 1.19)
+# cannot build this Helm.
+if ! go_version="$(go env GOVERSION 2>/dev/null)"; then
+  echo "install_helm.sh: Go is not installed (needs Go >= 1.21)" >&2
+  exit 1
+fi
+minor_go="$(sed -E 's/^go1\.([0-9]+).*/\1/' <<<"$go_version")"
+if ! [ "$minor_go" -ge 21 ] 2>/dev/null; then
+  echo "install_helm.sh: $go_version is too old to build Helm $HELM_VERSION (needs Go >= 1.21)" >&2
+  exit 1
 fi
 major="${HELM_K8S_VERSION%%.*}"
 minor="${HELM_K8S_VERSION#*.}"

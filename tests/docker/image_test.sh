@@ -51,6 +51,12 @@ cleanup() {
 trap cleanup EXIT
 
 # --- base images and build ---------------------------------------------------
+# IMAGE_TEST_USE=NAME: test an image already in WORK_DIR's storage instead
+# (while working on this script; the build is the slow part).
+if [ -n "${IMAGE_TEST_USE:-}" ]; then
+  image="$IMAGE_TEST_USE"
+  echo "     testing $image as it is (IMAGE_TEST_USE): no base images, no build"
+else
 t0=$SECONDS
 if base_images 2>"$work/base.log"; then
   ok "base images debian:bookworm and debian:bookworm-slim made locally ($((SECONDS - t0)) s)"
@@ -74,6 +80,7 @@ for _ in 1 2 3; do
     grep -q "^${id:0:10}" <<<"$(tr ' ' '\n' <<<"$keep" | sed 's/^sha256://')" || pm rmi "$id" >/dev/null 2>&1
   done
 done
+fi
 
 # --- the image's config --------------------------------------------------------
 cfg() { pm image inspect --format "$1" "$image" 2>&1; }
