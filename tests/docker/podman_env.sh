@@ -88,7 +88,7 @@ pm_run_prefix=()
 pm_run() { "${pm_run_prefix[@]}" podman "$@"; }
 
 # pm_run_setup IMAGE: decides how containers can run here and proves it with
-# `IMAGE true`; on failure $pm_run_blocker says exactly why.
+# /bin/true in IMAGE; on failure $pm_run_blocker says exactly why.
 pm_run_setup() {
   local image="$1" mode out
   mode="$(pm_cgroup_mode)"
@@ -105,8 +105,8 @@ pm_run_setup() {
     *) pm_run_notes="cgroups: $mode; containers run with --cgroups=disabled" ;;
   esac
   pm_run_notes+="; rlimits: nofile=$hard_nofile nproc=$hard_nproc (the caller's)"
-  if ! out="$(pm_run run --rm --pull=never --network none --cgroups=disabled "$image" true 2>&1)"; then
-    pm_run_blocker="podman run $image true failed: $out"
+  if ! out="$(pm_run run --rm --pull=never --network none --cgroups=disabled --entrypoint /bin/true "$image" 2>&1)"; then
+    pm_run_blocker="podman run --entrypoint /bin/true $image failed: $out"
     return 1
   fi
   return 0
