@@ -20,10 +20,37 @@ namespace {
 
 constexpr absl::string_view kSidecarName = "cachecar";
 
-const YAML::Node& Template() {
-  static const YAML::Node* const node = new YAML::Node(
-      YAML::Load(std::string(reinterpret_cast<const char*>(kSidecarYaml), kSidecarYamlSize)));
+YAML::Node EmbeddedTemplate() {
+  return YAML::Load(std::string(reinterpret_cast<const char*>(kSidecarYaml), kSidecarYamlSize));
+}
+
+// The sidecar in use: the embedded one, or UseSidecarTemplate's.
+YAML::Node& Template() {
+  static YAML::Node* const node = new YAML::Node(EmbeddedTemplate());
   return *node;
+}
+
+// Why `t` cannot serve as the sidecar template, or "" when it can.
+std::string TemplateProblem(const YAML::Node& t) {
+  if (!t.IsMap()) return "not a YAML mapping with initContainer and volumes";
+  const YAML::Node c = t["initContainer"];
+  if (!c || !c.IsMap()) return "initContainer is missing or not a mapping";
+  if (!c["name"] || !c["name"].IsScalar() || c["name"].Scalar() != kSidecarName) {
+    return absl::StrCat("initContainer.name must be \"", kSidecarName,
+                        "\" (that name is how a second injection is recognised)");
+  }
+  if (!c["image"] || !c["image"].IsScalar() || c["image"].Scalar().empty()) {
+    return "initContainer.image is missing";
+  }
+  if (c["args"] && !c["args"].IsSequence()) return "initContainer.args is not a list";
+  const YAML::Node v = t["volumes"];
+  if (!v || !v.IsSequence()) return "volumes is missing or not a list";
+  for (const YAML::Node& volume : v) {
+    if (!volume.IsMap() || !volume["name"] || !volume["name"].IsScalar()) {
+      return "every entry of volumes needs a name";
+    }
+  }
+  return "";
 }
 
 struct Overrides {
@@ -217,6 +244,24 @@ absl::StatusOr<std::string> ReviewAdmission(absl::string_view review_json) {
     return absl::InvalidArgumentError(
         absl::StrCat("AdmissionReview has an unexpected shape: ", e.what()));
   }
+}
+
+absl::Status UseSidecarTemplate(absl::string_view yaml) {
+  if (yaml.empty()) {
+    Template().reset(EmbeddedTemplate());
+    return absl::OkStatus();
+  }
+  YAML::Node t;
+  try {
+    t = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("sidecar template: not valid YAML: ", e.what()));
+  }
+  const std::string problem = TemplateProblem(t);
+  if (!problem.empty())
+    return absl::InvalidArgumentError(absl::StrCat("sidecar template: ", problem));
+  Template().reset(t);
+  return absl::OkStatus();
 }
 
 static absl::StatusOr<InjectReport> InjectManifestsOrThrow(absl::string_view yaml) {
