@@ -4,6 +4,7 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 #include <pthread.h>
+#include <sys/stat.h>
 
 #include <chrono>
 
@@ -135,6 +136,12 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
                      "] (address in use, or not an address of this host?); see the log above"));
   }
   server->bound_ = listeners.Bound();
+  // Any uid that can reach the socket's directory may call (a pod's app
+  // container rarely runs as cachecar's uid): no more open than a loopback
+  // port, which every process in the network namespace reaches.
+  for (const ListenAddress& a : listeners.addresses) {
+    if (a.kind == ListenAddress::Kind::kUnix) chmod(a.path.c_str(), 0666);
+  }
   for (size_t i = 0; i < server->cqs_.size(); ++i) {
     grpc::ServerCompletionQueue* cq = server->cqs_[i].get();
     server->cache_service_->Listen(cq, options.metrics, server->calls_);
