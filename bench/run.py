@@ -114,6 +114,22 @@ def voluntary_switches(pid):
     return total
 
 
+def polling_cpu_seconds(pid):
+    """CPU of the threads of `pid` named grpc-poll-* (cachecar's and the
+    floor's polling threads): the request path without background threads."""
+    total = 0
+    for task in glob.glob(f"/proc/{pid}/task/*"):
+        try:
+            if not open(f"{task}/comm").read().startswith("grpc-poll"):
+                continue
+            text = open(f"{task}/stat").read()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def children_cpu():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -157,6 +173,7 @@ class Bench:
         self.floor = os.path.join(self.build, "bench/load/cachecar_floor")
         self.go_example = None
         self.last_switches = 0
+        self.last_polling = 0
         self.work = tempfile.mkdtemp(prefix="cachecar-bench.")
         self.procs = []
         self.raw = []
@@ -300,6 +317,7 @@ class Bench:
         """Runs a load generator; returns (stdout, server CPU s, client CPU s).
         self.last_switches: voluntary context switches of server_pids[0]."""
         switches = voluntary_switches(server_pids[0]) if server_pids else 0
+        polling = polling_cpu_seconds(server_pids[0]) if server_pids else 0
         before_server, before_client = cpu_seconds(server_pids), children_cpu()
         if cpus:
             cmd = ["taskset", "-c", cpus] + cmd
@@ -309,6 +327,7 @@ class Bench:
                              f"{done.stdout}{done.stderr}")
         out = done.stdout
         self.last_switches = (voluntary_switches(server_pids[0]) - switches) if server_pids else 0
+        self.last_polling = (polling_cpu_seconds(server_pids[0]) - polling) if server_pids else 0
         time.sleep(0.2)  # let PostgreSQL reap the backends pgbench used
         return out, cpu_seconds(server_pids) - before_server, children_cpu() - before_client
 
@@ -320,12 +339,14 @@ class Bench:
         r["server_cpu_us"] = server * 1e6 / max(1, r["calls"])
         r["client_cpu_us"] = client * 1e6 / max(1, r["calls"])
         r["switches_per_call"] = self.last_switches / max(1, r["calls"])
+        r["polling_cpu_us"] = self.last_polling * 1e6 / max(1, r["calls"])
         if r["errors"]:
             raise SystemExit(f"cachecar_load {mode} failed: {r['first_error']}")
         return r
 
     def redis_benchmark(self, transport, inflight, seconds):
         rate = 25000 if inflight == 1 else 120000
+        rate = min(rate, self.args.redis_rate) if self.args.redis_rate else rate
         n = max(2000, int(rate * seconds))
         where = ["-s", self.redis["sock"]] if transport == "uds" else ["-h", "127.0.0.1", "-p", str(self.redis["port"])]
         cmd = ["redis-benchmark"] + where + ["-t", "get", "-n", str(n), "-c", str(inflight),
@@ -383,7 +404,8 @@ class Bench:
             raise SystemExit(f"Go client failed: {r['first_error']}")
         calls = max(1, r["calls"])
         r.update(server_cpu_us=server * 1e6 / calls, client_cpu_us=client * 1e6 / calls,
-                 switches_per_call=self.last_switches / calls)
+                 switches_per_call=self.last_switches / calls,
+                 polling_cpu_us=self.last_polling * 1e6 / calls)
         return r
 
     def build_go_example(self):
@@ -417,7 +439,7 @@ class Bench:
 
     # ----- sections
     def section_hit(self):
-        secs, warm = (0.5, 0.1) if self.smoke else (5, 1)
+        secs, warm = (0.5, 0.1) if self.smoke else (self.args.seconds, 1)
         topic = self.new_topic()
         replica = self.start_cachecar("hit", self.kafka_args(topic))
         self.cachecar_load([replica["pid"]], "fill", replica["tcp"], inflight=20, keys=KEYS)
@@ -679,13 +701,14 @@ class Bench:
                  else "Not pinned: cachecar, PostgreSQL, Kafka and the load generator share both cores")
         self.out.append(f"{where}; {cpu_note}.\n")
         self.out.append("| system | transport | in flight | p50 µs | p99 µs | req/s | server CPU µs/req | "
-                        "client CPU µs/req | server switches/req |")
-        self.out.append("|---|---|---|---|---|---|---|---|---|")
+                        "client CPU µs/req | server switches/req | polling threads' CPU µs/req |")
+        self.out.append("|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             sw = f"{r['switches_per_call']:.2f}" if "switches_per_call" in r else "—"
+            poll = f"{r['polling_cpu_us']:.1f}" if r.get("polling_cpu_us") else "—"
             self.out.append(f"| {r['system']} | {r['transport'].upper()} | {r['inflight']} | "
                             f"{r['p50_us']:.0f} | {r['p99_us']:.0f} | {r['rps']:.0f} | "
-                            f"{r['server_cpu_us']:.1f} | {r['client_cpu_us']:.1f} | {sw} |")
+                            f"{r['server_cpu_us']:.1f} | {r['client_cpu_us']:.1f} | {sw} | {poll} |")
         self.out.append("")
 
     def emit_hit_ratios(self, rows):
@@ -758,6 +781,16 @@ class Bench:
             for i in (1, 50):
                 line("server CPU per Get hit ÷ gRPC floor (same model)", t, i, "≤ 1.15", cpu_vs_floor,
                      lambda x: x <= 1.15)
+        def polling_vs_floor(mine, fl, t, i):
+            a, b = find(mine, t, i), find(fl, t, i)
+            if not (a and b and b.get("polling_cpu_us")) or "polling_cpu_us" not in a:
+                return None
+            return a["polling_cpu_us"] / b["polling_cpu_us"]
+
+        for t in ("tcp", "uds"):
+            for i in (1, 50):
+                line("polling-thread CPU per Get hit ÷ gRPC floor's (the request path alone)", t, i,
+                     "≤ 1.15", polling_vs_floor, lambda x: x <= 1.15)
         for t in ("tcp", "uds"):
             for i in (1, 50):
                 line("server CPU per Get hit ÷ Redis GET", t, i, "report", vs("Redis GET", "server_cpu_us"), None)
@@ -836,6 +869,10 @@ def main():
     parser.add_argument("--before-cachecar", metavar="BINARY",
                         help="also measure this cachecar binary (an earlier build) in the hit section")
     parser.add_argument("--ghz", action="store_true", help="also drive the hit path with ghz")
+    parser.add_argument("--redis-rate", type=float, default=0,
+                        help="requests per second redis-benchmark's count assumes (a busy machine: lower)")
+    parser.add_argument("--seconds", type=float, default=5,
+                        help="measured seconds per hit-path row (default 5)")
     parser.add_argument("--keep-work", action="store_true", help="keep logs and data of the run")
     parser.add_argument("--propagation-variant", action="append", metavar="LABEL:PROP=V,...",
                         help="propagation with these librdkafka properties instead of the "
