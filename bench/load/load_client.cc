@@ -7,6 +7,8 @@
 //
 // Modes, each printing one JSON object on stdout:
 //   get        closed loop: --inflight Gets of --keys preloaded keys
+//   batchget   the same with BatchGets of --batch keys each ("calls" and
+//              "rps" count calls; each answers --batch Gets)
 //   put        closed loop: --inflight Puts of fresh keys
 //   fill       Puts of key:000000000000 .. --keys-1 (preloads a hit-path run)
 //   propagate  Puts on --target at --rate per second (open loop); a Watch on
@@ -49,6 +51,7 @@ struct Options {
   double warmup = 1;
   int64_t keys = 1000;
   int64_t requests = 1000;
+  int batch = 10;
   size_t value_bytes = 100;
   double rate = 100;
 };
@@ -56,7 +59,7 @@ struct Options {
 void Usage() {
   std::fprintf(stderr,
                "usage: cachecar_load MODE [flags]\n"
-               "  MODE: get | put | fill | propagate | stampede\n"
+               "  MODE: get | batchget | put | fill | propagate | stampede\n"
                "  --target=ADDR        cachecar to call (host:port or unix:///path)\n"
                "  --reader=ADDR        propagate: replica whose Watch sees the writes\n"
                "  --namespace=NS       default: default\n"
@@ -66,6 +69,7 @@ void Usage() {
                "  --warmup=S           unmeasured time before it (get, put), default 1\n"
                "  --keys=N             keys to read (get) or write (fill), default 1000\n"
                "  --requests=N         stampede: concurrent Gets, default 1000\n"
+               "  --batch=N            batchget: keys per call, default 10\n"
                "  --value-bytes=N      value size for put, fill, propagate, default 100\n"
                "  --rate=R             propagate: writes per second, default 100\n"
                "  --strong             get: CONSISTENCY_STRONG (read the store)\n");
@@ -108,6 +112,10 @@ bool ParseFlag(const char* arg, Options& o) {
   if (const char* v = value("--keys")) {
     o.keys = std::atoll(v);
     return o.keys > 0;
+  }
+  if (const char* v = value("--batch")) {
+    o.batch = std::atoi(v);
+    return o.batch > 0;
   }
   if (const char* v = value("--requests")) {
     o.requests = std::atoll(v);
@@ -200,6 +208,41 @@ class GetCall : public Call {
   cachecar::v1::GetRequest request_;
   cachecar::v1::GetResponse response_;
   std::unique_ptr<grpc::ClientAsyncResponseReader<cachecar::v1::GetResponse>> reader_;
+};
+
+class BatchGetCall : public Call {
+ public:
+  explicit BatchGetCall(const Options& o) : options_(o) {}
+  void Start(Cache::Stub& stub, grpc::CompletionQueue& cq, int64_t seq) override {
+    Begin();
+    request_.Clear();
+    request_.set_namespace_(options_.ns);
+    for (int i = 0; i < options_.batch; ++i) {
+      request_.add_keys(KeyName(options_, ((seq * options_.batch + i) * 7919) % options_.keys));
+    }
+    reader_ = stub.PrepareAsyncBatchGet(context_.get(), request_, &cq);
+    reader_->StartCall();
+    reader_->Finish(&response_, &status_, this);
+  }
+  std::string Failure() const override {
+    std::string f = Call::Failure();
+    if (!f.empty()) return f;
+    for (const auto& e : response_.entries()) {
+      if (!e.found()) return "key not found: " + e.key();
+    }
+    return "";
+  }
+  int64_t FromStore() const {
+    int64_t n = 0;
+    for (const auto& e : response_.entries()) n += e.source() == cachecar::v1::SOURCE_STORE;
+    return n;
+  }
+
+ private:
+  const Options& options_;
+  cachecar::v1::BatchGetRequest request_;
+  cachecar::v1::BatchGetResponse response_;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<cachecar::v1::BatchGetResponse>> reader_;
 };
 
 class PutCall : public Call {
@@ -305,6 +348,9 @@ Result ClosedLoop(Cache::Stub& stub, std::vector<std::unique_ptr<Call>>& calls, 
         get != nullptr && get->response().source() == cachecar::v1::SOURCE_STORE) {
       ++result.from_store;
     }
+    if (auto* batch = dynamic_cast<BatchGetCall*>(call); batch != nullptr) {
+      result.from_store += batch->FromStore();
+    }
     const bool more = max_calls > 0 ? seq < max_calls : now < end;
     if (more && result.errors < 1000) {
       call->Start(stub, cq, seq++);
@@ -328,6 +374,8 @@ int RunClosedLoop(const Options& o) {
   for (int i = 0; i < o.inflight; ++i) {
     if (o.mode == "get") {
       calls.push_back(std::make_unique<GetCall>(o));
+    } else if (o.mode == "batchget") {
+      calls.push_back(std::make_unique<BatchGetCall>(o));
     } else {
       calls.push_back(std::make_unique<PutCall>(o, value));
     }
@@ -551,7 +599,9 @@ int main(int argc, char** argv) {
     // Fresh keys: each run inserts rows of its own rather than updating.
     o.key_prefix += "put-" + std::to_string(::getpid()) + "-";
   }
-  if (o.mode == "get" || o.mode == "put" || o.mode == "fill") return RunClosedLoop(o);
+  if (o.mode == "get" || o.mode == "batchget" || o.mode == "put" || o.mode == "fill") {
+    return RunClosedLoop(o);
+  }
   if (o.mode == "stampede") return RunStampede(o);
   if (o.mode == "propagate") return RunPropagate(o);
   std::fprintf(stderr, "cachecar_load: unknown mode %s\n", o.mode.c_str());

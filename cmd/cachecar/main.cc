@@ -142,6 +142,7 @@ int Serve(const cachecar::config::Config& config) {
   options.metrics = &metrics;
   options.max_message_bytes = static_cast<int>(config.max_message_bytes);
   options.watch_hub = &watch_hub;
+  options.polling_threads = static_cast<int>(config.polling_threads);
   auto server = server::GrpcServer::Start(options, cache);
   if (!server.ok()) {
     spdlog::critical("cannot start: {}", std::string(server.status().message()));

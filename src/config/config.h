@@ -58,6 +58,10 @@ struct Config {
   uint32_t max_message_bytes = 4 << 20;
   uint32_t max_batch_keys = 1000;
 
+  // gRPC completion queues, each polled by one thread that also answers
+  // cache hits (docs/BENCHMARKS.md, "Serving core").
+  uint32_t polling_threads = 1;
+
   // Worker pool that runs store I/O (misses and writes).
   uint32_t workers = 8;
   uint32_t worker_queue = 10000;

@@ -202,6 +202,11 @@ std::vector<Option>* BuildOptions() {
       {"max_batch_keys", "--max-batch-keys", "CACHECAR_MAX_BATCH_KEYS", "max_batch_keys", K::kCount,
        "", "Most keys in one batch request, from 1 to 100000.", &SetCount<&Config::max_batch_keys>,
        &ShowCount<&Config::max_batch_keys>, nullptr},
+      {"polling_threads", "--polling-threads", "CACHECAR_POLLING_THREADS", "polling_threads",
+       K::kCount, "",
+       "Threads that read gRPC requests and answer cache hits, one completion queue each, from "
+       "1 to 64; raise it past 1 only when cachecar may use more than one core for its API.",
+       &SetCount<&Config::polling_threads>, &ShowCount<&Config::polling_threads>, nullptr},
       {"workers", "--workers", "CACHECAR_WORKERS", "workers", K::kCount, "",
        "Threads that run store I/O (misses and writes), from 1 to 1024.",
        &SetCount<&Config::workers>, &ShowCount<&Config::workers>, nullptr},
@@ -444,6 +449,7 @@ max_key_bytes: 1KiB
 max_value_bytes: 1MiB
 max_message_bytes: 4MiB
 max_batch_keys: 1000
+polling_threads: 1
 workers: 8
 worker_queue: 10000
 store: postgres

@@ -139,8 +139,11 @@ spec:
   std::vector<YAML::Node> docs = YAML::LoadAll(r->output);
   ASSERT_EQ(docs.size(), 2u);
   const YAML::Node sidecar = docs[0]["spec"]["initContainers"][0];
-  EXPECT_EQ(sidecar["args"][sidecar["args"].size() - 1].as<std::string>(),
-            "--listen=127.0.0.1:6000");
+  const size_t args = sidecar["args"].size();
+  EXPECT_EQ(sidecar["args"][args - 2].as<std::string>(), "--listen=127.0.0.1:6000");
+  EXPECT_EQ(sidecar["args"][args - 1].as<std::string>(),
+            "--listen=unix:///run/cachecar/cachecar.sock")
+      << "the port annotation keeps the pod's unix socket";
   bool found_config = false;
   for (const YAML::Node& v : docs[0]["spec"]["volumes"]) {
     if (v["configMap"]) found_config = v["configMap"]["name"].as<std::string>() == "my-cfg";

@@ -314,7 +314,11 @@ prometheus::Counter& Metrics::StoreCounter(size_t op, int code) {
 }
 
 void Metrics::ObserveRequest(absl::string_view full_method, int code, absl::Duration latency) {
-  const size_t m = MethodIndex(full_method);
+  ObserveRequest(MethodIndex(full_method), code, latency);
+}
+
+void Metrics::ObserveRequest(size_t m, int code, absl::Duration latency) {
+  if (m >= kMethods.size()) m = kMethods.size() - 1;
   RequestCounter(m, ClampCode(code)).Increment();
   // A Watch stream's duration is how long the client watched, not latency.
   if (kMethods[m] != "Watch") request_seconds_[m]->Observe(absl::ToDoubleSeconds(latency));

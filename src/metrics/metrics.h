@@ -52,6 +52,9 @@ class Metrics {
   // A finished RPC: `full_method` as gRPC names it ("/cachecar.v1.Cache/Get"),
   // `code` a grpc::StatusCode value.
   void ObserveRequest(absl::string_view full_method, int code, absl::Duration latency);
+  // The same, with the method as its position in kMethods (MethodIndex):
+  // no name matching on the hot path.
+  void ObserveRequest(size_t method, int code, absl::Duration latency);
   // A finished store call (op from kStoreOps).
   void ObserveStore(absl::string_view op, absl::StatusCode code, absl::Duration latency);
   // Readiness (1 = can serve within bounds) and store reachability.
@@ -91,10 +94,10 @@ class Metrics {
   // Maps "/cachecar.v1.Cache/Get" → "Get"; health and reflection methods
   // → "Health" / "Reflection"; anything else → "other".
   static absl::string_view MethodLabel(absl::string_view full_method);
-
- private:
   // MethodLabel's position in kMethods.
   static size_t MethodIndex(absl::string_view full_method);
+
+ private:
   class ScrapeCollector;
   static constexpr size_t kCodes = 17;  // grpc::StatusCode 0..16
 
