@@ -15,6 +15,8 @@ constexpr const char* kReadinessNames[] = {"", "cachecar.v1.Cache", kReadinessNa
 std::vector<std::string> HealthNames() {
   std::vector<std::string> names(std::begin(kReadinessNames), std::end(kReadinessNames));
   names.push_back(kLivenessName);
+  names.push_back(kStoreHealthName);
+  names.push_back(kSyncHealthName);
   return names;
 }
 
@@ -122,6 +124,12 @@ void GrpcServer::SetReady(bool ready) {
   for (HealthService* health : {health_.get(), probe_health_.get()}) {
     if (health == nullptr) continue;
     for (const char* name : kReadinessNames) health->SetServing(name, ready);
+  }
+}
+
+void GrpcServer::SetHealth(const std::string& name, bool serving) {
+  for (HealthService* health : {health_.get(), probe_health_.get()}) {
+    if (health != nullptr) health->SetServing(name, serving);
   }
 }
 

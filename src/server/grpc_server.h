@@ -5,8 +5,10 @@
 // kubelet probes from outside the pod while the API stays on loopback).
 //
 // Health names: "liveness" is SERVING while the process runs; "readiness",
-// "" and "cachecar.v1.Cache" follow SetReady() (start: not ready). Shutdown
-// turns every name NOT_SERVING and ends every Cache.Watch stream (UNAVAILABLE)
+// "" and "cachecar.v1.Cache" follow SetReady() (start: not ready);
+// "cachecar.v1.Cache/store" and "cachecar.v1.Cache/sync" (the shared
+// dependencies, for operators' alerts) follow SetHealth(). Shutdown turns
+// every name NOT_SERVING and ends every Cache.Watch stream (UNAVAILABLE)
 // before it stops accepting calls.
 //
 // Thread-safety: Start once; Shutdown may be called from any one thread.
@@ -45,6 +47,8 @@ struct ServerOptions {
 
 inline constexpr const char kLivenessName[] = "liveness";
 inline constexpr const char kReadinessName[] = "readiness";
+inline constexpr const char kStoreHealthName[] = "cachecar.v1.Cache/store";
+inline constexpr const char kSyncHealthName[] = "cachecar.v1.Cache/sync";
 
 class GrpcServer {
  public:
@@ -54,6 +58,9 @@ class GrpcServer {
 
   // Readiness: "readiness", "" and "cachecar.v1.Cache", on every listener.
   void SetReady(bool ready);
+  // Another health name (kStoreHealthName, kSyncHealthName), on every
+  // listener.
+  void SetHealth(const std::string& name, bool serving);
 
   // The addresses actually bound (port 0 resolved to the chosen port).
   const std::vector<std::string>& bound_addresses() const { return bound_; }

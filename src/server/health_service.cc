@@ -128,7 +128,8 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* ctx,
   if (it == statuses_.end()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
                                  "unknown service name '" + request->service().substr(0, 128) +
-                                     "'; known: \"\" and cachecar.v1.Cache"));
+                                     "'; known: \"\", cachecar.v1.Cache, readiness, liveness, "
+                                     "cachecar.v1.Cache/store, cachecar.v1.Cache/sync"));
     return reactor;
   }
   response->set_status(it->second);
