@@ -250,12 +250,12 @@ class Bench:
             time.sleep(0.05)
         raise SystemExit(f"{what} did not listen on {port}")
 
-    def start_cachecar(self, name, extra, kafka_properties=None, binary=None):
+    def start_cachecar(self, name, extra, kafka_properties=None, binary=None, dsn=None):
         port, metrics = free_port(), free_port()
         sock = os.path.join(self.work, f"{name}.sock")
         cmd = [binary or self.cachecar, "--listen", f"127.0.0.1:{port}", "--listen", f"unix://{sock}",
                "--metrics-listen", f"127.0.0.1:{metrics}", "--log-level", "warning",
-               "--store=postgres", "--postgres-dsn", self.pg["PG_DSN"],
+               "--store=postgres", "--postgres-dsn", dsn or self.pg["PG_DSN"],
                "--replica-id", name] + extra
         for prop in kafka_properties or []:
             cmd += ["--kafka-property", prop]
@@ -357,7 +357,7 @@ class Bench:
         return {"rps": f[0], "p50_us": f[3] * 1000, "p99_us": f[5] * 1000, "calls": n,
                 "server_cpu_us": server * 1e6 / n, "client_cpu_us": client * 1e6 / n}
 
-    def pgbench(self, script_sql, transport, inflight, seconds, name, cpus=CLIENT_CPUS):
+    def pgbench(self, script_sql, transport, inflight, seconds, name, cpus=CLIENT_CPUS, db="cachecar_test"):
         script = os.path.join(self.work, f"{name}.sql")
         with open(script, "w") as f:
             f.write(script_sql)
@@ -365,9 +365,9 @@ class Bench:
         base = ["pgbench", "-n", "-M", "prepared", "-h", host, "-p", self.pg["PG_PORT"], "-U", "postgres",
                 "-c", str(inflight), "-j", "1", "-f", script]
         if not self.smoke:  # warm the backends' plan caches and the buffer cache
-            self.run(base + ["-T", "1", "cachecar_test"], capture_output=True)
+            self.run(base + ["-T", "1", db], capture_output=True)
         prefix = os.path.join(self.work, f"pgb-{name}-{transport}-{inflight}")
-        cmd = base + ["-T", str(max(1, int(seconds))), "-l", f"--log-prefix={prefix}", "cachecar_test"]
+        cmd = base + ["-T", str(max(1, int(seconds))), "-l", f"--log-prefix={prefix}", db]
         out, server, client = self.measured([self.pg["postmaster"]], cmd, cpus=cpus)
         latencies = []
         for path in glob.glob(prefix + "*"):
@@ -548,37 +548,127 @@ class Bench:
                             f"{r['rps']:.0f} | {r['server_cpu_us']:.1f} | {r['switches_per_call']:.2f} |")
         self.out.append("")
 
+    # The statement each cachecar build sends for a Put of a fresh key (see
+    # src/store/postgres/schema.cc StatementsFor), as a pgbench script: the
+    # "same upsert, triggers included". BASELINE is the one before the
+    # writer mark (issue #12/#13 round), for --baseline-build-dir runs.
+    PUT_SQL = {
+        "current": ("INSERT INTO cachecar_entries (namespace, key, value) VALUES ('default', "
+                    "'{key}' || :k, CASE WHEN set_config('cachecar.writer', 'on', true) = 'on' "
+                    "THEN E'{value}'::bytea END) ON CONFLICT (namespace, key) DO UPDATE SET "
+                    "value = EXCLUDED.value, version = nextval('cachecar_version_seq'), "
+                    "updated_at = now() RETURNING version;"),
+        "baseline": ("INSERT INTO cachecar_entries (namespace, key, value) VALUES ('default', "
+                     "'{key}' || :k, E'{value}'::bytea) ON CONFLICT (namespace, key) DO UPDATE "
+                     "SET value = EXCLUDED.value RETURNING version;"),
+    }
+
+    def upsert_script(self, which):
+        value_hex = "\\\\x" + "76" * VALUE_BYTES
+        if which == "bare":
+            return ("\\set k random(1, 2000000000)\n"
+                    "INSERT INTO bench_upsert (namespace, key, value, version) "
+                    f"VALUES ('default', 'put:' || :k, E'{value_hex}', 1) "
+                    "ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value, "
+                    "version = bench_upsert.version + 1;\n")
+        sql = self.PUT_SQL[which].format(key=f"pgb-{which}:", value=value_hex)
+        return "\\set k random(1, 2000000000)\n" + sql + "\n"
+
+    def migrated_database(self, name, binary):
+        """A fresh database with the schema `binary` migrates (its triggers); its DSN."""
+        self.psql(f"CREATE DATABASE {name}")
+        dsn = self.pg["PG_DSN"].replace("dbname=cachecar_test", f"dbname={name}")
+        self.run([binary, "migrate", "--store=postgres", "--postgres-dsn", dsn],
+                 stdout=subprocess.DEVNULL)
+        return dsn
+
+    def baseline_database(self):
+        """Databases migrated by the baseline build: one for its cachecar, one
+        for pgbench (no relay acts on it), or None."""
+        if not self.args.baseline_build_dir:
+            return None
+        binary = os.path.join(os.path.abspath(self.args.baseline_build_dir), "cmd/cachecar/cachecar")
+        self.migrated_database("bench_baseline_same", binary)
+        return {"binary": binary, "dsn": self.migrated_database("bench_baseline", binary)}
+
     def section_write(self):
         secs, warm = (0.5, 0.1) if self.smoke else (5, 1)
         topic = self.new_topic()
         synced = self.start_cachecar("write-kafka", self.kafka_args(topic))
         plain = self.start_cachecar("write-plain", [])
-        value_hex = "\\\\x" + "76" * VALUE_BYTES
-        sql = ("\\set k random(1, 2000000000)\n"
-               "INSERT INTO bench_upsert (namespace, key, value, version) "
-               f"VALUES ('default', 'put:' || :k, E'{value_hex}', 1) "
-               "ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value, "
-               "version = bench_upsert.version + 1;\n")
+        # pgbench's "same upsert" goes to a database of its own, with the
+        # same triggers, where no relay publishes what it writes.
+        self.migrated_database("bench_same", self.cachecar)
+        baseline = self.baseline_database()
+        old = None
+        if baseline:
+            old = self.start_cachecar("write-baseline", self.kafka_args(self.new_topic()),
+                                      binary=baseline["binary"], dsn=baseline["dsn"])
         rows = []
-        for inflight in (1, 50):
-            log(f"write path: {inflight} in flight")
-            r = self.cachecar_load([synced["pid"], self.pg["postmaster"], self.kafka["pid"]], "put",
-                                   synced["tcp"], cpus=None, inflight=inflight, seconds=secs, warmup=warm)
-            rows.append(self.record("write", r, system="cachecar Put (PostgreSQL commit + outbox + Kafka publish)",
-                                    transport="tcp", inflight=inflight))
-            r = self.cachecar_load([plain["pid"], self.pg["postmaster"]], "put", plain["tcp"],
-                                   cpus=None, inflight=inflight, seconds=secs, warmup=warm)
-            rows.append(self.record("write", r, system="cachecar Put, no sync (PostgreSQL commit)",
-                                    transport="tcp", inflight=inflight))
-            r = self.pgbench(sql, "tcp", inflight, secs, "upsert", cpus=None)
-            rows.append(self.record("write", r, system="PostgreSQL bare upsert (pgbench)", transport="tcp",
-                                    inflight=inflight))
-        self.stop(synced["proc"])
-        self.stop(plain["proc"])
+        rounds = 1 if self.smoke else 2  # alternated: before/after in the same run, twice
+        for _ in range(rounds):
+            for inflight in (1, 50):
+                log(f"write path: {inflight} in flight")
+                pg = [self.pg["postmaster"]]
+                r = self.cachecar_load([synced["pid"], *pg, self.kafka["pid"]], "put",
+                                       synced["tcp"], cpus=None, inflight=inflight, seconds=secs,
+                                       warmup=warm)
+                rows.append(self.record("write", r, system="cachecar Put (PostgreSQL commit + outbox + Kafka publish)",
+                                        transport="tcp", inflight=inflight, build="current"))
+                r = self.pgbench(self.upsert_script("current"), "tcp", inflight, secs, "same-upsert",
+                                 cpus=None, db="bench_same")
+                rows.append(self.record("write", r, system="PostgreSQL: the same upsert, triggers included (pgbench)",
+                                        transport="tcp", inflight=inflight, build="current"))
+                if old:
+                    r = self.cachecar_load([old["pid"], *pg, self.kafka["pid"]], "put", old["tcp"],
+                                           cpus=None, inflight=inflight, seconds=secs, warmup=warm)
+                    rows.append(self.record("write", r, system="before: cachecar Put (PostgreSQL commit + outbox + Kafka publish)",
+                                            transport="tcp", inflight=inflight, build="baseline"))
+                    r = self.pgbench(self.upsert_script("baseline"), "tcp", inflight, secs,
+                                     "same-upsert-before", cpus=None, db="bench_baseline_same")
+                    rows.append(self.record("write", r, system="before: the same upsert, triggers included (pgbench)",
+                                            transport="tcp", inflight=inflight, build="baseline"))
+                r = self.cachecar_load([plain["pid"], *pg], "put", plain["tcp"],
+                                       cpus=None, inflight=inflight, seconds=secs, warmup=warm)
+                rows.append(self.record("write", r, system="cachecar Put, no sync (PostgreSQL commit)",
+                                        transport="tcp", inflight=inflight, build="current"))
+                r = self.pgbench(self.upsert_script("bare"), "tcp", inflight, secs, "upsert", cpus=None)
+                rows.append(self.record("write", r, system="PostgreSQL bare upsert (pgbench)", transport="tcp",
+                                        inflight=inflight, build="current"))
+        for proc in (synced, plain, old):
+            if proc:
+                self.stop(proc["proc"])
         self.emit_latency_table(
-            "Write path: Put vs a bare PostgreSQL upsert (100 B values, fresh keys)", rows, pinned=False,
-            cpu_note="server CPU: cachecar + PostgreSQL (+ the Kafka broker for the synced row); "
+            "Write path: Put vs the same upsert vs a bare PostgreSQL upsert (100 B values, fresh keys)", rows,
+            pinned=False,
+            cpu_note="server CPU: cachecar + PostgreSQL (+ the Kafka broker for the synced rows); "
                      "PostgreSQL runs with fsync=off, synchronous_commit=off (tests/pg/pg.sh)")
+        self.emit_write_ratios(rows)
+
+    def emit_write_ratios(self, rows):
+        """Put ÷ the same upsert, and the triggers' own cost (same upsert ÷ bare), per build."""
+        def median_of(system, inflight, key):
+            values = sorted(r[key] for r in rows if r["system"] == system and r["inflight"] == inflight)
+            return values[len(values) // 2] if values else None
+        self.out.append("Ratios (medians over the rounds; goal: Put at 1 in flight ≤ 1.5 × the same upsert):\n")
+        self.out.append("| build | in flight | Put ÷ same upsert, p50 | Put ÷ same upsert, server CPU | "
+                        "same upsert ÷ bare upsert, p50 | same upsert ÷ bare upsert, PostgreSQL CPU |")
+        self.out.append("|---|---|---|---|---|---|")
+        for prefix, build in (("", "current"), ("before: ", "baseline")):
+            for inflight in (1, 50):
+                put = (prefix + "cachecar Put (PostgreSQL commit + outbox + Kafka publish)"
+                       if prefix else "cachecar Put (PostgreSQL commit + outbox + Kafka publish)")
+                same = (prefix + "the same upsert, triggers included (pgbench)" if prefix
+                        else "PostgreSQL: the same upsert, triggers included (pgbench)")
+                bare = "PostgreSQL bare upsert (pgbench)"
+                vals = [median_of(put, inflight, "p50_us"), median_of(same, inflight, "p50_us"),
+                        median_of(put, inflight, "server_cpu_us"), median_of(same, inflight, "server_cpu_us"),
+                        median_of(bare, inflight, "p50_us"), median_of(bare, inflight, "server_cpu_us")]
+                if any(v is None or v == 0 for v in vals):
+                    continue
+                self.out.append(f"| {build} | {inflight} | {vals[0] / vals[1]:.2f} | {vals[2] / vals[3]:.2f} | "
+                                f"{vals[1] / vals[4]:.2f} | {vals[3] / vals[5]:.2f} |")
+        self.out.append("")
 
     def section_propagation(self):
         secs = 0.5 if self.smoke else 10
@@ -599,36 +689,47 @@ class Bench:
             topic = self.new_topic()
             a = self.start_cachecar("prop-a", self.kafka_args(topic), kafka_properties=props)
             b = self.start_cachecar("prop-b", self.kafka_args(topic), kafka_properties=props)
+            # Direct SQL writes (a relay publishes them) beside the Put path,
+            # with cachecar's own settings.
+            modes = ["propagate"] + (["propagate-sql"] if not props else [])
             for rate in rates:
-                log(f"propagation: {label}, {rate} writes/s")
-                parts = {"A": [a["pid"]], "B": [b["pid"]], "PostgreSQL": [self.pg["postmaster"]],
-                         "Kafka": [self.kafka["pid"]]}
-                cpu_before = {k: cpu_seconds(v) for k, v in parts.items()}
-                stale = 'cachecar_sync_events_total{result="stale"}'
-                stale_before = self.metric(b, stale) or 0
-                relayed_before = self.metric(a, "cachecar_outbox_relayed_total") or 0
-                relayed_before += self.metric(b, "cachecar_outbox_relayed_total") or 0
-                r = self.cachecar_load([a["pid"], b["pid"]], "propagate", a["tcp"], reader=b["tcp"],
-                                       cpus=None, rate=rate, seconds=secs)
-                r["cpu_per_write_us"] = {k: (cpu_seconds(v) - cpu_before[k]) * 1e6 / r["writes"]
-                                         for k, v in parts.items()}
-                r["relayed"] = (self.metric(a, "cachecar_outbox_relayed_total") or 0) + \
-                    (self.metric(b, "cachecar_outbox_relayed_total") or 0) - relayed_before
-                r["b_stale"] = (self.metric(b, stale) or 0) - stale_before
-                rows.append(self.record("propagation", r, settings=label))
+                for mode in modes:
+                    if mode == "propagate-sql" and rate > 100 and not self.args.sql_propagation_1000:
+                        continue
+                    via = "Put on A" if mode == "propagate" else "direct SQL INSERT"
+                    log(f"propagation: {label}, {via}, {rate} writes/s")
+                    parts = {"A": [a["pid"]], "B": [b["pid"]], "PostgreSQL": [self.pg["postmaster"]],
+                             "Kafka": [self.kafka["pid"]]}
+                    cpu_before = {k: cpu_seconds(v) for k, v in parts.items()}
+                    stale = 'cachecar_sync_events_total{result="stale"}'
+                    stale_before = self.metric(b, stale) or 0
+                    relayed_before = self.metric(a, "cachecar_outbox_relayed_total") or 0
+                    relayed_before += self.metric(b, "cachecar_outbox_relayed_total") or 0
+                    flags = {"sql_dsn": self.pg["PG_DSN"]} if mode == "propagate-sql" else {}
+                    r = self.cachecar_load([a["pid"], b["pid"]], mode, a["tcp"], reader=b["tcp"],
+                                           cpus=None, rate=rate, seconds=secs, **flags)
+                    r["cpu_per_write_us"] = {k: (cpu_seconds(v) - cpu_before[k]) * 1e6 / r["writes"]
+                                             for k, v in parts.items()}
+                    r["relayed"] = (self.metric(a, "cachecar_outbox_relayed_total") or 0) + \
+                        (self.metric(b, "cachecar_outbox_relayed_total") or 0) - relayed_before
+                    r["b_stale"] = (self.metric(b, stale) or 0) - stale_before
+                    rows.append(self.record("propagation", r, settings=label, via=via))
             self.stop(a["proc"])
             self.stop(b["proc"])
-        self.out.append("### Propagation: Put on replica A → seen by a Watch on replica B\n")
+        self.out.append("### Propagation: a write (Put on replica A, or direct SQL) → seen by a Watch on replica B\n")
         self.out.append("Real Kafka (one broker, one partition), real PostgreSQL; latency from sending "
-                        "the Put on A to the WatchEvent arriving from B. Unpinned. \"relayed\": outbox rows the relays "
-                        "published because the writer had not retired them in time (duplicates).\n")
-        self.out.append("| librdkafka settings | writes/s | writes | p50 ms | p99 ms | not seen on B | "
-                        "skipped as stale on B | Put p50 / p99 ms (on A) | relayed | "
+                        "the write (the Put to A, or the INSERT to PostgreSQL) to the WatchEvent arriving "
+                        "from B. Unpinned. \"relayed\": outbox rows the relays "
+                        "published (direct SQL: all of them; Puts: only those whose writer had not "
+                        "retired them in time, duplicates).\n")
+        self.out.append("| librdkafka settings | writes via | writes/s | writes | p50 ms | p99 ms | not seen on B | "
+                        "skipped as stale on B | write p50 / p99 ms | relayed | "
                         "CPU µs per write: A / B / PostgreSQL / Kafka |")
-        self.out.append("|---|---|---|---|---|---|---|---|---|---|")
+        self.out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             cpu = r["cpu_per_write_us"]
-            self.out.append(f"| {r['settings']} | {r['rate']:.0f} | {r['writes']} | {r['p50_us']/1000:.2f} | "
+            self.out.append(f"| {r['settings']} | {r['via']} | {r['rate']:.0f} | {r['writes']} | "
+                            f"{r['p50_us']/1000:.2f} | "
                             f"{r['p99_us']/1000:.2f} | {r['missing']} | {r['b_stale']:.0f} | "
                             f"{r['put_p50_us']/1000:.2f} / {r['put_p99_us']/1000:.2f} | {r['relayed']:.0f} | "
                             f"{cpu['A']:.0f} / {cpu['B']:.0f} / {cpu['PostgreSQL']:.0f} / {cpu['Kafka']:.0f} |")
@@ -874,6 +975,11 @@ def main():
     parser.add_argument("--seconds", type=float, default=5,
                         help="measured seconds per hit-path row (default 5)")
     parser.add_argument("--keep-work", action="store_true", help="keep logs and data of the run")
+    parser.add_argument("--sql-propagation-1000", action="store_true",
+                        help="propagation: direct SQL writes at 1000/s too (default: 100/s only)")
+    parser.add_argument("--baseline-build-dir", metavar="DIR",
+                        help="write section: also measure this build (bench/build_baseline.sh REV) "
+                             "on a database its own migrate made, alternated with the current one")
     parser.add_argument("--propagation-variant", action="append", metavar="LABEL:PROP=V,...",
                         help="propagation with these librdkafka properties instead of the "
                              "default pair (repeatable)")

@@ -44,6 +44,11 @@ void FaultPoint(const char* name) {
   ::kill(::getpid(), SIGKILL);
 }
 
+bool FaultArmed(const char* name) {
+  const Armed& armed = ArmedPoint();
+  return !armed.name.empty() && armed.name == name;
+}
+
 bool FaultPointFires(const char* name, uint64_t n) {
   const Armed& armed = ArmedPoint();
   if (armed.name.empty() || armed.name != name) return false;

@@ -8,6 +8,8 @@
 //   variable is "name/N" and n is a multiple of N (for "name": always). The
 //   caller picks n (an event's version: every copy of that event, on every
 //   replica, is dropped alike).
+//   FaultArmed("name") says whether the variable equals "name", for planted
+//   bugs that show a checker can fail.
 // Without the variable a fault point is one load of a cached flag.
 // Thread-safe.
 #ifndef CACHECAR_COMMON_FAULT_POINT_H_
@@ -20,8 +22,13 @@ namespace cachecar {
 // Fault point names (one per place in the code).
 inline constexpr char kFaultAfterCommit[] = "after_commit";  // a write committed, not announced
 inline constexpr char kFaultSkipEvent[] = "skip_event";  // a versioned sync event is not applied
+// A planted bug: a positioned replica whose broker answers calls itself
+// fresh (what the old topic-only bound amounted to once the broker was
+// back), ignoring the relays' watermarks; the C4 tests must then fail.
+inline constexpr char kFaultTopicFreshnessOnly[] = "topic_freshness_only";
 
 void FaultPoint(const char* name);
+bool FaultArmed(const char* name);
 bool FaultPointFires(const char* name, uint64_t n);
 
 }  // namespace cachecar

@@ -530,6 +530,8 @@ TEST(ConfigValidate, RangesNameTheFieldAndSource) {
       {{"--postgres-table=users;drop"},
        "postgres_table (from --postgres-table): \"users;drop\" is not a plain SQL name"},
       {{"--migrate=maybe"}, "migrate (from --migrate): expected true or false, got \"maybe\""},
+      {{"--outbox-relays=0"}, "outbox_relays (from --outbox-relays): must be from 1 to 16, got 0"},
+      {{"--outbox-relays=17"}, "outbox_relays (from --outbox-relays): must be from 1 to 16"},
       {{"--shutdown-grace=11m"},
        "shutdown_grace (from --shutdown-grace): must be from 0 to 10m, got "
        "11m"},

@@ -283,13 +283,15 @@ std::vector<Option>* BuildOptions() {
        &AddKafkaProperties, &ShowKafkaProperties, &ClearKafkaProperties},
       {"max_staleness", "--max-staleness", "CACHECAR_MAX_STALENESS", "max_staleness", K::kDuration,
        "",
-       "Bound on how old a cached answer may be (C4): a replica that cannot show it has "
-       "applied every event older than this reads from PostgreSQL (see stale_reads).",
+       "Bound on how old a cached answer may be (C4), from commit to cache: a replica that "
+       "cannot show it has applied every write committed longer ago than this reads from "
+       "PostgreSQL (see stale_reads).",
        &SetDuration<&Config::max_staleness>, &ShowDuration<&Config::max_staleness>, nullptr},
       {"stale_reads", "--stale-reads", "CACHECAR_STALE_READS", "stale_reads", K::kText,
        "bypass|serve",
-       "Past max_staleness: bypass (read PostgreSQL, readiness NOT_SERVING) or serve "
-       "(keep answering from the cache, possibly stale; readiness stays SERVING).",
+       "When this replica cannot show it is within max_staleness: bypass (read PostgreSQL; "
+       "health cachecar.v1.Cache/sync NOT_SERVING) or serve (keep answering from the cache, "
+       "possibly stale). Readiness does not depend on it.",
        &SetText<&Config::stale_reads>, &ShowText<&Config::stale_reads>, nullptr},
       {"sync_inline_max", "--sync-inline-max", "CACHECAR_SYNC_INLINE_MAX", "sync_inline_max",
        K::kBytes, "",
@@ -298,10 +300,15 @@ std::vector<Option>* BuildOptions() {
        &SetBytes<&Config::sync_inline_max>, &ShowBytes<&Config::sync_inline_max>, nullptr},
       {"outbox_relay_delay", "--outbox-relay-delay", "CACHECAR_OUTBOX_RELAY_DELAY",
        "outbox_relay_delay", K::kDuration, "",
-       "Outbox entries older than this that no writer announced (it crashed, or a "
-       "program wrote the table) are published by the relay.",
+       "A cachecar writer's outbox entry it has not announced after this long (it crashed "
+       "after its commit) is published by a relay; other programs' writes (psql, another "
+       "service) are published as soon as PostgreSQL tells the relays.",
        &SetDuration<&Config::outbox_relay_delay>, &ShowDuration<&Config::outbox_relay_delay>,
        nullptr},
+      {"outbox_relays", "--outbox-relays", "CACHECAR_OUTBOX_RELAYS", "outbox_relays", K::kCount, "",
+       "How many replicas relay the outbox and publish watermarks at a time (a lease each in "
+       "PostgreSQL, taken over when its holder dies); 1 to 16, the same on every replica.",
+       &SetCount<&Config::outbox_relays>, &ShowCount<&Config::outbox_relays>, nullptr},
       {"shutdown_grace", "--shutdown-grace", "CACHECAR_SHUTDOWN_GRACE", "shutdown_grace",
        K::kDuration, "",
        "On SIGTERM, how long in-flight calls get after health turns "
@@ -470,6 +477,7 @@ max_staleness: 2s
 stale_reads: bypass
 sync_inline_max: 1KiB
 outbox_relay_delay: 500ms
+outbox_relays: 2        # replicas relaying the outbox at a time
 kafka_properties:
   security.protocol: SSL
 shutdown_grace: 15s

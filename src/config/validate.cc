@@ -223,6 +223,7 @@ void CheckSync(const Config& c, Problems& problems) {
     problems.Add("max_staleness", absl::StrCat("must be from 100ms to 1h, got ",
                                                FormatDurationText(c.max_staleness)));
   }
+  CheckRange(problems, "outbox_relays", c.outbox_relays, 1, 16, false);
   if (c.outbox_relay_delay > absl::Minutes(1)) {
     problems.Add("outbox_relay_delay", absl::StrCat("must be at most 1m, got ",
                                                     FormatDurationText(c.outbox_relay_delay)));

@@ -19,6 +19,8 @@ constexpr const char* kReadinessNames[] = {"", "cachecar.v1.Cache", kReadinessNa
 std::vector<std::string> HealthNames() {
   std::vector<std::string> names(std::begin(kReadinessNames), std::end(kReadinessNames));
   names.push_back(kLivenessName);
+  names.push_back(kStoreHealthName);
+  names.push_back(kSyncHealthName);
   return names;
 }
 
@@ -207,6 +209,12 @@ void GrpcServer::StopServer(grpc::Server* server, absl::Duration grace, CallCoun
   for (auto& cq : cqs) cq->Shutdown();
   for (std::thread& t : threads) t.join();
   threads.clear();
+}
+
+void GrpcServer::SetHealth(const std::string& name, bool serving) {
+  for (HealthService* health : {health_.get(), probe_health_.get()}) {
+    if (health != nullptr) health->SetServing(name, serving);
+  }
 }
 
 void GrpcServer::Shutdown(absl::Duration grace) {

@@ -16,8 +16,10 @@
 // socket of the process from any polling thread).
 //
 // Health names: "liveness" is SERVING while the process runs; "readiness",
-// "" and "cachecar.v1.Cache" follow SetReady() (start: not ready). Shutdown
-// turns every name NOT_SERVING and ends every Cache.Watch stream (UNAVAILABLE)
+// "" and "cachecar.v1.Cache" follow SetReady() (start: not ready);
+// "cachecar.v1.Cache/store" and "cachecar.v1.Cache/sync" (the shared
+// dependencies, for operators' alerts) follow SetHealth(). Shutdown turns
+// every name NOT_SERVING and ends every Cache.Watch stream (UNAVAILABLE)
 // before it stops accepting calls.
 //
 // Thread-safety: Start once; Shutdown may be called from any one thread.
@@ -65,6 +67,8 @@ inline constexpr const char kLivenessName[] = "liveness";
 inline constexpr const char kReadinessName[] = "readiness";
 // How often the probe server's queue is drained (a probe waits at most this).
 inline constexpr absl::Duration kProbeTick = absl::Milliseconds(20);
+inline constexpr const char kStoreHealthName[] = "cachecar.v1.Cache/store";
+inline constexpr const char kSyncHealthName[] = "cachecar.v1.Cache/sync";
 
 class GrpcServer {
  public:
@@ -74,6 +78,9 @@ class GrpcServer {
 
   // Readiness: "readiness", "" and "cachecar.v1.Cache", on every listener.
   void SetReady(bool ready);
+  // Another health name (kStoreHealthName, kSyncHealthName), on every
+  // listener.
+  void SetHealth(const std::string& name, bool serving);
 
   // The addresses actually bound (port 0 resolved to the chosen port).
   const std::vector<std::string>& bound_addresses() const { return bound_; }

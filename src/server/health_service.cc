@@ -231,7 +231,8 @@ void HealthService::Check(UnaryCall* call) {
   if (!status.has_value()) {
     return call->Fail(grpc::Status(grpc::StatusCode::NOT_FOUND,
                                    "unknown service name '" + request.service().substr(0, 128) +
-                                       "'; known: \"\" and cachecar.v1.Cache"));
+                                       "'; known: \"\", cachecar.v1.Cache, readiness, liveness, "
+                                       "cachecar.v1.Cache/store, cachecar.v1.Cache/sync"));
   }
   HealthCheckResponse response;
   response.set_status(*status);
