@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,9 @@ struct NamespaceConfig {
   // travel inline; replicas replace their copy) or "invalidate" (replicas
   // drop the key; the next read loads it).
   std::string sync = "update";
+  // YAML only: how long "absent" entries (a deleted key, or a read that
+  // found nothing) stay cached; unset = ttl, 0 = they do not expire.
+  std::optional<absl::Duration> negative_ttl;
 };
 
 struct Config {

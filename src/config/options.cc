@@ -406,8 +406,8 @@ absl::string_view ExpectedForm(ValueKind kind) {
     case ValueKind::kDuration:
       return kDurationForm;
     case ValueKind::kNamespaceList:
-      return "a list of namespaces (maps with name, ttl, max_bytes_share, table, "
-             "key_column, value_column)";
+      return "a list of namespaces (maps with name, ttl, negative_ttl, max_bytes_share, "
+             "table, key_column, value_column, sync)";
     case ValueKind::kBool:
       return "true or false";
     case ValueKind::kSecret:
@@ -486,6 +486,7 @@ log_format: json
 namespaces:
   - name: sessions
     ttl: 30m
+    negative_ttl: 5s       # "absent" answers are cached for 5 s only
     max_bytes_share: 0.25
   - name: users
     ttl: 10m

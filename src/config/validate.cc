@@ -295,6 +295,12 @@ void CheckNamespaces(const Config& c, Problems& problems) {
       problems.Add("namespaces", absl::StrCat(who, "ttl must be 0 (no expiry) or more, got ",
                                               FormatDurationText(ns.ttl)));
     }
+    if (ns.negative_ttl.has_value() &&
+        (*ns.negative_ttl < absl::ZeroDuration() || *ns.negative_ttl == absl::InfiniteDuration())) {
+      problems.Add("namespaces",
+                   absl::StrCat(who, "negative_ttl must be 0 (no expiry) or more, got ",
+                                FormatDurationText(*ns.negative_ttl)));
+    }
     CheckNamespaceTable(c, ns, who, problems);
     if (ns.max_bytes_share != 0 && !(ns.max_bytes_share > 0 && ns.max_bytes_share <= 1)) {
       problems.Add("namespaces", absl::StrCat(who, "max_bytes_share must be in (0, 1], got ",

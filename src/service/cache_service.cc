@@ -26,6 +26,9 @@ absl::Status Overloaded() {
       "shutting down); retry with backoff, or raise `workers`/`worker_queue`");
 }
 
+// A CACHE_ONLY read the cache cannot answer.
+ReadResult NotCached() { return ReadResult{false, {}, 0, ReadResult::Source::kNone}; }
+
 ReadResult FromRecord(const store::Record& record) {
   return ReadResult{record.found, record.value, record.version, ReadResult::Source::kStore};
 }
@@ -178,6 +181,20 @@ void CacheService::Get(absl::string_view ns_name, absl::string_view key, Consist
   if (absl::Status s = CheckKey(key); !s.ok()) return done(s);
   Namespace& ns = **found;
 
+  if (consistency == Consistency::kCacheOnly) {
+    // Never the store; and nothing the replica cannot vouch for (C4).
+    bool answered = false;
+    if (hooks_.replication == nullptr || hooks_.replication->CacheTrusted()) {
+      ns.engine->Visit(
+          std::string_view(key.data(), key.size()), [&](const cache::LookupView& view) {
+            answered = true;
+            hit(CachedValue{view.kind == cache::Lookup::Kind::kHit, view.value, view.version});
+          });
+    }
+    if (!answered) done(NotCached());
+    return;
+  }
+
   if (consistency == Consistency::kStrong || !CacheTrusted()) {
     if (!pool_.TrySubmit([this, &ns, key = std::string(key), deadline, done] {
           absl::StatusOr<std::vector<ReadResult>> r = LoadKeys(ns, {key}, deadline, false);
@@ -325,6 +342,22 @@ void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> 
   if (absl::Status s = CheckKeys(keys); !s.ok()) return done(s);
   Namespace& ns = **found;
 
+  if (consistency == Consistency::kCacheOnly) {
+    const bool trusted = hooks_.replication == nullptr || hooks_.replication->CacheTrusted();
+    std::vector<ReadResult> results(keys.size());
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      std::optional<ReadResult> hit;
+      if (trusted) hit = FromLookup(ns.engine->Get(keys[i]));
+      results[i] = hit.has_value() ? std::move(*hit) : NotCached();
+      bytes += results[i].value.size();
+      if (bytes > limits_.max_response_bytes) {
+        return done(AnswerTooLarge(limits_.max_response_bytes));
+      }
+    }
+    return done(std::move(results));
+  }
+
   if (consistency == Consistency::kStrong || !CacheTrusted()) {
     if (!pool_.TrySubmit([this, &ns, keys = std::move(keys), deadline, done] {
           done(LoadStrong(ns, keys, deadline));
@@ -412,7 +445,9 @@ void CacheService::Put(absl::string_view ns_name, std::string key, std::string v
           ns.engine->Apply(key, *version, cache::ChangeKind::kValue, value, options.ttl);
       // A racing newer write may already have reached the engine (and its
       // watchers); the other replicas hear of this one regardless.
-      Changed(ns, Change{"", key, *version, ChangeOp::kUpsert}, /*tell_replicas=*/true,
+      Change change{"", key, *version, ChangeOp::kUpsert};
+      change.ttl = options.ttl;
+      Changed(ns, std::move(change), /*tell_replicas=*/true,
               /*tell_watchers=*/applied == cache::ApplyResult::kApplied, value);
     } else if (store::IsOutcomeUnknown(version.status())) {
       ns.engine->Invalidate(key);
@@ -447,6 +482,86 @@ void CacheService::Delete(absl::string_view ns_name, std::string key,
     }
     if (store::IsOutcomeUnknown(result.status())) ns.engine->Invalidate(key);
     done(result.status());
+  };
+  if (!pool_.TrySubmit(std::move(task))) done(Overloaded());
+}
+
+void CacheService::WriteBatch(absl::string_view ns_name, std::vector<BatchWriteOp> writes,
+                              absl::Time deadline, WriteBatchDone done) {
+  absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
+  if (!found.ok()) return done(found.status());
+  if (writes.empty()) {
+    return done(absl::InvalidArgumentError("writes is empty: WriteBatch needs at least one write"));
+  }
+  if (writes.size() > limits_.max_batch_keys) {
+    return done(absl::InvalidArgumentError(
+        absl::StrCat("the batch has ", writes.size(), " writes, over max_batch_keys (",
+                     limits_.max_batch_keys, "): split it or raise max_batch_keys")));
+  }
+  absl::flat_hash_map<absl::string_view, size_t> seen;
+  for (size_t i = 0; i < writes.size(); ++i) {
+    const BatchWriteOp& w = writes[i];
+    auto bad = [i](absl::string_view why) {
+      return absl::InvalidArgumentError(absl::StrCat("writes[", i, "]: ", why));
+    };
+    if (absl::Status s = CheckKey(w.key); !s.ok()) return done(bad(s.message()));
+    if (auto [it, added] = seen.try_emplace(w.key, i); !added) {
+      return done(bad(absl::StrCat("key '", w.key, "' is also written by writes[", it->second,
+                                   "]: a batch writes each key once")));
+    }
+    if (w.is_delete) {
+      if (!w.value.empty()) return done(bad("a delete carries no value"));
+      if (w.options.ttl.has_value()) return done(bad("a delete carries no ttl_ms"));
+      if (w.options.precondition.kind == store::Precondition::Kind::kIfAbsent) {
+        return done(bad("if_absent is for puts; a delete takes if_version"));
+      }
+    } else if (w.value.size() > limits_.max_value_bytes) {
+      return done(bad(absl::StrCat("value is ", w.value.size(), " bytes, over max_value_bytes (",
+                                   limits_.max_value_bytes,
+                                   "): store smaller values or raise max_value_bytes")));
+    }
+  }
+  Namespace& ns = **found;
+  auto task = [this, &ns, writes = std::move(writes), deadline, done] {
+    std::vector<store::BatchWrite> batch;
+    batch.reserve(writes.size());
+    for (const BatchWriteOp& w : writes) {
+      batch.push_back(store::BatchWrite{w.key, w.is_delete, w.value, w.options.precondition});
+    }
+    absl::StatusOr<std::vector<store::BatchWriteResult>> results =
+        store_.WriteBatch(ns.name, batch, {deadline});
+    if (!results.ok()) {
+      if (store::IsOutcomeUnknown(results.status())) {
+        for (const BatchWriteOp& w : writes) ns.engine->Invalidate(w.key);
+      }
+      return done(results.status());
+    }
+    FaultPoint(kFaultAfterCommit);
+    std::vector<DeleteOutcome> out;
+    out.reserve(writes.size());
+    for (size_t i = 0; i < writes.size(); ++i) {
+      const BatchWriteOp& w = writes[i];
+      const store::BatchWriteResult& r = (*results)[i];
+      out.push_back(DeleteOutcome{r.found, r.version});
+      if (!w.is_delete) {
+        const bool applied = ns.engine->Apply(w.key, r.version, cache::ChangeKind::kValue, w.value,
+                                              w.options.ttl) == cache::ApplyResult::kApplied;
+        Change change{"", w.key, r.version, ChangeOp::kUpsert};
+        change.ttl = w.options.ttl;
+        Changed(ns, std::move(change), /*tell_replicas=*/true, /*tell_watchers=*/applied, w.value);
+        continue;
+      }
+      bool applied = false;
+      if (r.version > 0) {
+        applied = ns.engine->Apply(w.key, r.version, cache::ChangeKind::kTombstone) ==
+                  cache::ApplyResult::kApplied;
+      }
+      if (r.found) {
+        Changed(ns, Change{"", w.key, r.version, ChangeOp::kDelete}, /*tell_replicas=*/true,
+                /*tell_watchers=*/applied);
+      }
+    }
+    done(std::move(out));
   };
   if (!pool_.TrySubmit(std::move(task))) done(Overloaded());
 }

@@ -38,7 +38,10 @@
 
 namespace cachecar::service {
 
-enum class Consistency { kCached, kStrong };
+// kCacheOnly: answer from the cache or not at all (a miss, or a replica
+// that cannot vouch for max_staleness, answers "not cached", Source::kNone);
+// never reads the store.
+enum class Consistency { kCached, kStrong, kCacheOnly };
 
 struct WriteOptions {
   store::Precondition precondition;
@@ -48,6 +51,15 @@ struct WriteOptions {
 struct DeleteOutcome {
   bool found = false;
   uint64_t version = 0;
+};
+
+// One write of a WriteBatch: a put of `value` (with its precondition and
+// ttl), or a delete (precondition kNone or kIfVersion, no value, no ttl).
+struct BatchWriteOp {
+  std::string key;
+  bool is_delete = false;
+  std::string value;
+  WriteOptions options;
 };
 
 struct NamespaceStatsView {
@@ -81,6 +93,9 @@ class CacheService {
   using BatchDone = std::function<void(absl::StatusOr<std::vector<ReadResult>>)>;
   using PutDone = std::function<void(absl::StatusOr<uint64_t>)>;
   using DeleteDone = std::function<void(absl::StatusOr<DeleteOutcome>)>;
+  // One outcome per write, in order: a put's version (found false), or a
+  // delete's as Delete answers it.
+  using WriteBatchDone = std::function<void(absl::StatusOr<std::vector<DeleteOutcome>>)>;
 
   // `namespaces`, `store` and `pool` must outlive the service.
   CacheService(Limits limits, NamespaceSet& namespaces, store::Store& store, WorkerPool& pool,
@@ -108,6 +123,14 @@ class CacheService {
            absl::Time deadline, PutDone done);
   void Delete(absl::string_view ns, std::string key, std::optional<uint64_t> if_version,
               absl::Time deadline, DeleteDone done);
+
+  // Several writes of one namespace, all or nothing, in one store
+  // transaction (at most max_batch_keys, distinct keys): on success every
+  // key is applied to the cache and announced (one event per key), as Put
+  // and Delete do; a failed precondition (ABORTED, naming the write) writes
+  // nothing; an unknown outcome drops every key of the batch.
+  void WriteBatch(absl::string_view ns, std::vector<BatchWriteOp> writes, absl::Time deadline,
+                  WriteBatchDone done);
 
   using InvalidateDone = std::function<void(absl::StatusOr<uint64_t>)>;
   // Drops keys (at most max_batch_keys) from the local cache inline, or with

@@ -58,6 +58,7 @@ void SyncReplication::Announce(const Namespace& ns, const Change& change, absl::
   if (change.op == ChangeOp::kUpsert && ns.sync_values && value.size() <= options_.inline_max) {
     event.value = std::string(value);
   }
+  if (change.op == ChangeOp::kUpsert) event.ttl = change.ttl;
   event.origin = std::string(sync_.replica_id());
   event.committed = absl::Now();
   // Versioned changes have an outbox entry to retire; broadcasts do not.
@@ -100,7 +101,8 @@ bool SyncReplication::ApplyTo(Namespace& ns, const sync::Event& e) {
   switch (e.op) {
     case sync::Op::kUpsert:
       if (ns.sync_values && e.value.has_value() && held()) {
-        return engine.Apply(e.key, e.version, cache::ChangeKind::kValue, *e.value) ==
+        // The writer's ttl travels with the value (else the namespace's).
+        return engine.Apply(e.key, e.version, cache::ChangeKind::kValue, *e.value, e.ttl) ==
                cache::ApplyResult::kApplied;
       }
       return engine.Apply(e.key, e.version, cache::ChangeKind::kInvalidate) ==
@@ -181,6 +183,8 @@ void SyncReplication::OnEventsLost(absl::string_view why) {
 
 absl::Status SyncReplication::OnPositioned() {
   if (!options_.latest_version) return absl::OkStatus();
+  static const bool planted = FaultArmed(kFaultNoPositioningFloor);
+  if (planted) return absl::OkStatus();  // see fault_point.h
   absl::StatusOr<uint64_t> latest = options_.latest_version();
   if (!latest.ok()) {
     return absl::UnavailableError(absl::StrCat(
