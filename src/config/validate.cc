@@ -224,6 +224,10 @@ void CheckSync(const Config& c, Problems& problems) {
                                                FormatDurationText(c.max_staleness)));
   }
   CheckRange(problems, "outbox_relays", c.outbox_relays, 1, 16, false);
+  if (c.min_version_wait > absl::Minutes(1)) {
+    problems.Add("min_version_wait",
+                 absl::StrCat("must be at most 1m, got ", FormatDurationText(c.min_version_wait)));
+  }
   if (c.outbox_relay_delay > absl::Minutes(1)) {
     problems.Add("outbox_relay_delay", absl::StrCat("must be at most 1m, got ",
                                                     FormatDurationText(c.outbox_relay_delay)));

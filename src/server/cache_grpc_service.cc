@@ -286,7 +286,8 @@ void CacheGrpcService::Get(UnaryCall* call) {
       [call](absl::StatusOr<service::ReadResult> r) {
         if (!r.ok()) return call->Fail(ToGrpcStatus(r.status()));
         call->Reply(EncodeGetResponse(r->found, r->value, r->version, ToSource(r->source)));
-      });
+      },
+      request.min_version());
   if (answered_from_cache) call->Reply(std::move(hit));
 }
 
@@ -295,23 +296,25 @@ void CacheGrpcService::BatchGet(UnaryCall* call) {
   if (!call->Parse(request.get())) return;
   std::vector<std::string> keys(request->keys().begin(), request->keys().end());
   // `request` lives in the callback: the answer takes its keys from there.
-  service_.BatchGet(request->namespace_(), std::move(keys), ToConsistency(request->consistency()),
-                    call->deadline(),
-                    [call, request](absl::StatusOr<std::vector<service::ReadResult>> r) {
-                      if (!r.ok()) return call->Fail(ToGrpcStatus(r.status()));
-                      v1::BatchGetResponse response;
-                      response.mutable_entries()->Reserve(static_cast<int>(r->size()));
-                      for (size_t i = 0; i < r->size(); ++i) {
-                        service::ReadResult& one = (*r)[i];
-                        v1::BatchGetEntry* entry = response.add_entries();
-                        entry->set_key(request->keys(static_cast<int>(i)));
-                        entry->set_found(one.found);
-                        entry->set_value(std::move(one.value));
-                        entry->set_version(one.version);
-                        entry->set_source(ToSource(one.source));
-                      }
-                      call->Reply(response);
-                    });
+  service_.BatchGet(
+      request->namespace_(), std::move(keys), ToConsistency(request->consistency()),
+      call->deadline(),
+      [call, request](absl::StatusOr<std::vector<service::ReadResult>> r) {
+        if (!r.ok()) return call->Fail(ToGrpcStatus(r.status()));
+        v1::BatchGetResponse response;
+        response.mutable_entries()->Reserve(static_cast<int>(r->size()));
+        for (size_t i = 0; i < r->size(); ++i) {
+          service::ReadResult& one = (*r)[i];
+          v1::BatchGetEntry* entry = response.add_entries();
+          entry->set_key(request->keys(static_cast<int>(i)));
+          entry->set_found(one.found);
+          entry->set_value(std::move(one.value));
+          entry->set_version(one.version);
+          entry->set_source(ToSource(one.source));
+        }
+        call->Reply(response);
+      },
+      std::vector<uint64_t>(request->min_versions().begin(), request->min_versions().end()));
 }
 
 void CacheGrpcService::Put(UnaryCall* call) {

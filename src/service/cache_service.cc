@@ -1,6 +1,7 @@
 // See cache_service.h.
 #include "service/cache_service.h"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string_view>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/fault_point.h"
 #include "common/mutex.h"
+#include "service/version_waits.h"
 #include "service/watch_hub.h"
 #include "store/outcome.h"
 
@@ -99,7 +101,7 @@ struct BatchState {
 
 Limits Limits::FromConfig(const config::Config& config) {
   return Limits{config.max_key_bytes, config.max_value_bytes, config.max_batch_keys,
-                config.max_message_bytes};
+                config.max_message_bytes, config.min_version_wait};
 }
 
 std::optional<ReadResult> FromLookup(cache::Lookup lookup) {
@@ -130,6 +132,9 @@ void CacheService::Changed(const Namespace& ns, Change change, bool tell_replica
   change.local = true;
   if (tell_replicas && hooks_.replication != nullptr) {
     hooks_.replication->Announce(ns, change, value);
+  }
+  if (hooks_.waits != nullptr && change.version > 0 && !change.key.empty()) {
+    hooks_.waits->Notify(ns.name, change.key, change.version);
   }
   if (tell_watchers && hooks_.watch != nullptr) hooks_.watch->Publish(change);
 }
@@ -162,7 +167,7 @@ absl::Status CacheService::CheckKeys(const std::vector<std::string>& keys) const
 }
 
 void CacheService::Get(absl::string_view ns_name, std::string key, Consistency consistency,
-                       absl::Time deadline, ReadDone done) {
+                       absl::Time deadline, ReadDone done, uint64_t min_version) {
   // `done` runs after the shard lock is released: it may call back in.
   std::optional<ReadResult> hit;
   Get(
@@ -170,16 +175,38 @@ void CacheService::Get(absl::string_view ns_name, std::string key, Consistency c
       [&hit](const CachedValue& v) {
         hit = ReadResult{v.found, std::string(v.value), v.version, ReadResult::Source::kCache};
       },
-      done);
+      done, min_version);
   if (hit.has_value()) done(std::move(*hit));
 }
 
 void CacheService::Get(absl::string_view ns_name, absl::string_view key, Consistency consistency,
-                       absl::Time deadline, HitSink hit, ReadDone done) {
+                       absl::Time deadline, HitSink hit, ReadDone done, uint64_t min_version) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
   if (!found.ok()) return done(found.status());
   if (absl::Status s = CheckKey(key); !s.ok()) return done(s);
   Namespace& ns = **found;
+
+  if (min_version > 0) {
+    const bool trusted = hooks_.replication == nullptr || hooks_.replication->CacheTrusted();
+    if (consistency != Consistency::kStrong && trusted) {
+      bool answered = false;
+      ns.engine->Visit(
+          std::string_view(key.data(), key.size()), [&](const cache::LookupView& view) {
+            if (view.version < min_version) return;
+            answered = true;
+            hit(CachedValue{view.kind == cache::Lookup::Kind::kHit, view.value, view.version});
+          });
+      if (answered) {
+        min_from_cache_.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      return AwaitVersion(ns, std::string(key), min_version, consistency, deadline,
+                          std::move(done));
+    }
+    if (consistency == Consistency::kCacheOnly) return done(NotCached());
+    if (!trusted) bypassed_reads_.fetch_add(1, std::memory_order_relaxed);
+    return ReadAtLeast(ns, std::string(key), min_version, deadline, std::move(done));
+  }
 
   if (consistency == Consistency::kCacheOnly) {
     // Never the store; and nothing the replica cannot vouch for (C4).
@@ -226,6 +253,73 @@ void CacheService::Get(absl::string_view ns_name, absl::string_view key, Consist
       return;
     case SingleFlight::Role::kLeader:
       return StartLoads(ns, {std::string(key)});
+  }
+}
+
+void CacheService::AwaitVersion(Namespace& ns, std::string key, uint64_t min_version,
+                                Consistency consistency, absl::Time deadline, ReadDone done) {
+  auto cached = [&ns, key, min_version]() -> std::optional<ReadResult> {
+    std::optional<ReadResult> r = FromLookup(ns.engine->Peek(key));
+    if (r.has_value() && r->version >= min_version) return r;
+    return std::nullopt;
+  };
+  const absl::Time now = absl::Now();
+  const absl::Duration left = deadline - now;
+  // Leave the store read some of the call's time.
+  const absl::Duration wait =
+      std::min(limits_.min_version_wait, left - std::min(left / 2, absl::Milliseconds(200)));
+  auto after_wait = [this, &ns, key, min_version, consistency, deadline, done,
+                     cached](bool reached) {
+    if (reached) {
+      if (std::optional<ReadResult> r = cached()) {
+        min_from_cache_.fetch_add(1, std::memory_order_relaxed);
+        return done(std::move(*r));
+      }
+    }
+    if (consistency == Consistency::kCacheOnly) return done(NotCached());
+    ReadAtLeast(ns, key, min_version, deadline, done);
+  };
+  if (hooks_.waits == nullptr || wait <= absl::ZeroDuration()) return after_wait(false);
+  hooks_.waits->Wait(
+      ns.name, key, min_version, now + wait, [cached] { return cached().has_value(); },
+      std::move(after_wait));
+}
+
+void CacheService::ReadAtLeast(Namespace& ns, std::string key, uint64_t min_version,
+                               absl::Time deadline, ReadDone done) {
+  min_read_through_.fetch_add(1, std::memory_order_relaxed);
+  if (!pool_.TrySubmit([this, &ns, key, min_version, deadline, done] {
+        absl::StatusOr<std::vector<ReadResult>> r = LoadKeys(ns, {key}, deadline, false);
+        if (!r.ok()) return done(r.status());
+        ReadResult& answer = (*r)[0];
+        if (answer.version < min_version) {
+          min_out_of_range_.fetch_add(1, std::memory_order_relaxed);
+          return done(absl::OutOfRangeError(absl::StrCat(
+              "key '", key, "' is at version ", answer.version, " in the store, below min_version ",
+              min_version, ": pass a version that a write or read of this key returned")));
+        }
+        done(std::move(answer));
+      })) {
+    done(Overloaded());
+  }
+}
+
+MinVersionStats CacheService::min_version_stats() const {
+  return MinVersionStats{min_from_cache_.load(std::memory_order_relaxed),
+                         min_read_through_.load(std::memory_order_relaxed),
+                         min_out_of_range_.load(std::memory_order_relaxed)};
+}
+
+void CacheService::BatchGetAtLeast(absl::string_view ns_name, std::vector<std::string> keys,
+                                   Consistency consistency, absl::Time deadline, BatchDone done,
+                                   std::vector<uint64_t> min_versions) {
+  auto state =
+      std::make_shared<BatchState>(keys.size(), limits_.max_response_bytes, std::move(done));
+  state->pending.store(keys.size(), std::memory_order_release);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    Get(
+        ns_name, std::move(keys[i]), consistency, deadline,
+        [state, i](absl::StatusOr<ReadResult> r) { state->Deliver({i}, r); }, min_versions[i]);
   }
 }
 
@@ -333,13 +427,25 @@ absl::StatusOr<std::vector<ReadResult>> CacheService::LoadKeys(Namespace& ns,
 }
 
 void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> keys,
-                            Consistency consistency, absl::Time deadline, BatchDone done) {
+                            Consistency consistency, absl::Time deadline, BatchDone done,
+                            std::vector<uint64_t> min_versions) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
   if (!found.ok()) return done(found.status());
   if (keys.empty()) {
     return done(absl::InvalidArgumentError("keys is empty: BatchGet needs at least one key"));
   }
   if (absl::Status s = CheckKeys(keys); !s.ok()) return done(s);
+  if (!min_versions.empty()) {
+    if (min_versions.size() != keys.size()) {
+      return done(absl::InvalidArgumentError(
+          absl::StrCat("min_versions has ", min_versions.size(), " entries for ", keys.size(),
+                       " keys: give one per key (0 for none), or none at all")));
+    }
+    if (std::any_of(min_versions.begin(), min_versions.end(), [](uint64_t v) { return v > 0; })) {
+      return BatchGetAtLeast(ns_name, std::move(keys), consistency, deadline, std::move(done),
+                             std::move(min_versions));
+    }
+  }
   Namespace& ns = **found;
 
   if (consistency == Consistency::kCacheOnly) {

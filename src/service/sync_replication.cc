@@ -158,6 +158,13 @@ void SyncReplication::OnEvent(const sync::Event& e) {
   for (Namespace* ns : targets) {
     const bool applied = ApplyTo(*ns, e);
     (applied ? applied_ : stale_).fetch_add(1, std::memory_order_relaxed);
+    if (options_.waits != nullptr) {
+      if (e.op == sync::Op::kFlush) {
+        options_.waits->NotifyFlush(ns->name);
+      } else if (e.version > 0) {
+        options_.waits->Notify(ns->name, e.key, e.version);
+      }
+    }
     if (watch_ == nullptr) continue;
     // For a key this replica does not hold, "stale" only means "not above
     // the version its hash slot remembers" (the engine's sketch of dropped
@@ -178,6 +185,7 @@ void SyncReplication::OnEventsLost(absl::string_view why) {
     spdlog::warn("namespace {}: dropped {} cached entries: sync events were lost ({})", ns->name,
                  dropped, std::string(why));
     if (watch_ != nullptr) watch_->Publish(Change{ns->name, "", 0, ChangeOp::kFlush});
+    if (options_.waits != nullptr) options_.waits->NotifyFlush(ns->name);
   }
 }
 

@@ -457,10 +457,12 @@ class Replica {
 
   // ---- gRPC.
 
-  GetResult Get(const std::string& key, v1::Consistency consistency = v1::CONSISTENCY_CACHED) {
+  GetResult Get(const std::string& key, v1::Consistency consistency = v1::CONSISTENCY_CACHED,
+                uint64_t min_version = 0) {
     v1::GetRequest req;
     req.set_key(key);
     req.set_consistency(consistency);
+    req.set_min_version(min_version);
     v1::GetResponse resp;
     const grpc::Status s = Call(cache_.get(), &v1::Cache::Stub::Get, req, &resp);
     return GetResult{s.error_code(), s.error_message(), resp.found(),
@@ -1761,6 +1763,59 @@ TEST_F(SyncClusterTest, StartsWithKafkaDownAndSyncsWhenItComesUp) {
   WaitReady({&a, &b});
   PrintDelay("broker started -> a and b in sync", since_up.Elapsed());
   ExpectPropagates(a, b, Key("k2"), "after Kafka came up");
+}
+
+// Min-version reads across replicas (#15): an app that wrote version v
+// through a reads it through b by passing v. b's cached copy is older: it
+// waits for the event (here it comes: served from b's cache), or, for a
+// write whose event never comes (made with the triggers off, so nothing is
+// announced), reads PostgreSQL after min_version_wait. A version the key
+// never reached is OUT_OF_RANGE. Without min_version b would answer its old
+// copy (the second case fails deterministically on a cachecar without it).
+TEST_F(SyncClusterTest, MinVersionReadsSeeAWriteMadeOnAnotherReplica) {
+  CreateTopic(2);
+  ReplicaOptions options;
+  options.flags = {"--min-version-wait=2s"};
+  Replica& a = SpawnReplica("a", options);
+  Replica& b = SpawnReplica("b", options);
+  WaitReady({&a, &b});
+  const std::string k = Key("k");
+  const PutResult v0 = a.Put(k, "v0");
+  ASSERT_TRUE(v0.ok()) << v0.error;
+  CacheKey(b, k, v0.version, "v0");
+  ASSERT_FALSE(HasFatalFailure());
+
+  // 1. The event arrives within the wait.
+  const PutResult v1 = a.Put(k, "v1");
+  ASSERT_TRUE(v1.ok()) << v1.error;
+  GetResult got = b.Get(k, v1::CONSISTENCY_CACHED, v1.version);
+  ASSERT_TRUE(got.ok()) << got;
+  EXPECT_GE(got.version, v1.version) << got;
+  EXPECT_EQ(got.value, "v1") << got;
+  EXPECT_EQ(got.source, v1::SOURCE_CACHE) << "the event should have come within 2 s: " << got;
+
+  // 2. No event will come: after the wait, PostgreSQL.
+  const std::string out = PgHarness::Get().Psql(
+      db_,
+      absl::StrCat("SET session_replication_role = replica; UPDATE cachecar_entries SET "
+                   "value = convert_to('v2', 'UTF8'), version = nextval('cachecar_version_seq') "
+                   "WHERE namespace = 'default' AND key = '",
+                   k, "' RETURNING version"));
+  uint64_t v2 = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(out, &v2)) << out;
+  ASSERT_EQ(b.Get(k).version, v1.version) << "b holds v1 and hears nothing of v2";
+  Stopwatch waited;
+  got = b.Get(k, v1::CONSISTENCY_CACHED, v2);
+  ASSERT_TRUE(got.ok()) << got;
+  EXPECT_EQ(got.version, v2) << got;
+  EXPECT_EQ(got.value, "v2") << got;
+  EXPECT_EQ(got.source, v1::SOURCE_STORE) << got;
+  PrintDelay("min_version read without an event (waits min_version_wait 2s)", waited.Elapsed());
+
+  // 3. A version the key never reached.
+  got = b.Get(k, v1::CONSISTENCY_STRONG, v2 + 1000000);
+  EXPECT_EQ(got.code, grpc::StatusCode::OUT_OF_RANGE) << got;
+  EXPECT_THAT(got.error, ::testing::HasSubstr("below min_version")) << got;
 }
 
 // WriteBatch (#15) across replicas: one PostgreSQL transaction, one event
