@@ -25,6 +25,7 @@
 #include "service/cache_service.h"
 #include "service/health_monitor.h"
 #include "service/namespaces.h"
+#include "service/version_waits.h"
 #include "service/watch_hub.h"
 #include "service/worker_pool.h"
 #include "spdlog/spdlog.h"
@@ -90,10 +91,11 @@ int Serve(const cachecar::config::Config& config) {
   metrics::InstrumentedStore store(**opened, metrics);
   service::NamespaceSet namespaces(config);
   service::WatchHub watch_hub(namespaces);
+  service::VersionWaits version_waits;  // min-version reads waiting for events
   std::unique_ptr<SyncWiring> sync;
   if (!config.kafka_brokers.empty()) {
     absl::StatusOr<std::unique_ptr<SyncWiring>> started =
-        SyncWiring::Start(config, store, namespaces, &watch_hub);
+        SyncWiring::Start(config, store, namespaces, &watch_hub, &version_waits);
     if (!started.ok()) {
       spdlog::critical("cannot start: {}", std::string(started.status().message()));
       return 1;
@@ -104,6 +106,7 @@ int Serve(const cachecar::config::Config& config) {
   service::ServiceHooks hooks;
   hooks.watch = &watch_hub;
   hooks.replication = sync ? &sync->replication() : nullptr;
+  hooks.waits = sync ? &version_waits : nullptr;
   service::CacheService cache(service::Limits::FromConfig(config), namespaces, store, pool, hooks);
   metrics.SetNamespaceSource([&cache] {
     auto stats = cache.Stats("");  // every namespace: cannot fail
@@ -238,6 +241,7 @@ int Serve(const cachecar::config::Config& config) {
       std::_Exit(1);
     }
   });
+  version_waits.Shutdown();  // waiting min-version reads read the store now
   (*server)->Shutdown(config.shutdown_grace);
   monitor.reset();  // before the server it reports to
   pool.Shutdown();

@@ -38,7 +38,8 @@ absl::Status KafkaPropertiesValid(const config::Config& config) {
 absl::StatusOr<std::unique_ptr<SyncWiring>> SyncWiring::Start(const config::Config& config,
                                                               store::Store& store,
                                                               service::NamespaceSet& namespaces,
-                                                              service::WatchHub* watch) {
+                                                              service::WatchHub* watch,
+                                                              service::VersionWaits* waits) {
   std::unique_ptr<SyncWiring> w(new SyncWiring());
   w->topic_ = config.sync_topic;
   w->max_staleness_ = config.max_staleness;
@@ -76,6 +77,7 @@ absl::StatusOr<std::unique_ptr<SyncWiring>> SyncWiring::Start(const config::Conf
     return store.LatestVersion(call);
   };
   options.clock = w->clock_.get();
+  options.waits = waits;
   w->replication_ = std::make_unique<service::SyncReplication>(namespaces, *w->sync_,
                                                                *w->announcer_, watch, options);
   w->clock_sampler_ = std::make_unique<sync::ClockSampler>(

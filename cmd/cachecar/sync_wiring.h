@@ -30,7 +30,8 @@ class SyncWiring {
   static absl::StatusOr<std::unique_ptr<SyncWiring>> Start(const config::Config& config,
                                                            store::Store& store,
                                                            service::NamespaceSet& namespaces,
-                                                           service::WatchHub* watch);
+                                                           service::WatchHub* watch,
+                                                           service::VersionWaits* waits = nullptr);
   ~SyncWiring();  // Stop()
 
   // Stops the relay, then lets publishes in flight finish (up to a few

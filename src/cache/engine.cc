@@ -492,8 +492,9 @@ Engine::Shard& Engine::ShardFor(uint64_t hash) {
 
 Engine::Shard& Engine::ShardFor(std::string_view key) { return ShardFor(internal::HashKey(key)); }
 
-int64_t Engine::ExpiryFor(std::optional<absl::Duration> ttl) const {
-  const absl::Duration d = ttl.value_or(options_.default_ttl);
+int64_t Engine::ExpiryFor(std::optional<absl::Duration> ttl, bool negative) const {
+  const absl::Duration d = ttl.value_or(
+      negative ? options_.negative_ttl.value_or(options_.default_ttl) : options_.default_ttl);
   if (d <= absl::ZeroDuration() || d == absl::InfiniteDuration()) return 0;
   return std::max<int64_t>(absl::ToUnixNanos(clock_.Now() + d), 1);
 }
@@ -518,7 +519,7 @@ ApplyResult Engine::Apply(std::string_view key, uint64_t version, ChangeKind kin
   const uint64_t hash = internal::HashKey(key);
   const bool negative = kind != ChangeKind::kValue;
   const Write w{version, negative, negative ? std::string_view() : value,
-                kind == ChangeKind::kInvalidate ? 0 : ExpiryFor(ttl)};
+                kind == ChangeKind::kInvalidate ? 0 : ExpiryFor(ttl, negative)};
   return ShardFor(hash).Apply(key, hash, kind, w);
 }
 
@@ -538,7 +539,8 @@ FillResult Engine::CompleteFill(FillTicket ticket, uint64_t version,
                                 std::optional<absl::Duration> ttl) {
   const std::string_view key = ticket.key();
   const uint64_t hash = internal::HashKey(key);
-  const Write w{version, !value.has_value(), value.value_or(std::string_view()), ExpiryFor(ttl)};
+  const Write w{version, !value.has_value(), value.value_or(std::string_view()),
+                ExpiryFor(ttl, !value.has_value())};
   return ShardFor(hash).CompleteFill(key, hash, ticket.id(), w);
 }
 

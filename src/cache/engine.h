@@ -46,6 +46,10 @@ struct EngineOptions {
   // zero means entries do not expire (so does a zero, negative or infinite
   // per-call ttl).
   absl::Duration default_ttl = absl::ZeroDuration();
+  // Time-to-live for negative entries ("absent at version v": a delete, or
+  // a load that found nothing) whose Apply/CompleteFill passes no ttl;
+  // unset means default_ttl, zero means they do not expire.
+  std::optional<absl::Duration> negative_ttl;
   // Time source; nullptr means the real clock. Tests inject a ManualClock.
   const Clock* clock = nullptr;
 };
@@ -206,7 +210,7 @@ class Engine {
   size_t SweepShards();
   Shard& ShardFor(std::string_view key);
   Shard& ShardFor(uint64_t hash);
-  int64_t ExpiryFor(std::optional<absl::Duration> ttl) const;
+  int64_t ExpiryFor(std::optional<absl::Duration> ttl, bool negative) const;
 
   const EngineOptions options_;
   const Clock& clock_;

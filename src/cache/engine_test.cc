@@ -250,6 +250,34 @@ TEST(EngineTest, PerCallTtlOverridesTheDefault) {
   EXPECT_EQ(engine.Stats().expirations, 4u);
 }
 
+TEST(EngineTest, NegativeTtlAppliesToAbsentEntriesOnly) {
+  ManualClock clock;
+  EngineOptions options;
+  options.clock = &clock;
+  options.default_ttl = absl::Seconds(60);
+  options.negative_ttl = absl::Seconds(5);
+  Engine engine(options);
+  engine.Apply("k", 1, ChangeKind::kValue, "v");
+  engine.Apply("deleted", 2, ChangeKind::kTombstone);
+  engine.CompleteFill(engine.BeginFill("never"), 0, std::nullopt);  // a load found nothing
+  clock.Advance(absl::Seconds(4));
+  EXPECT_EQ(engine.Get("deleted").kind, Kind::kNegative);
+  EXPECT_EQ(engine.Get("never").kind, Kind::kNegative);
+  clock.Advance(absl::Seconds(2));
+  ExpectMiss(engine, "deleted");
+  ExpectMiss(engine, "never");
+  ExpectHit(engine, "k", 1, "v");
+  clock.Advance(absl::Seconds(60));
+  ExpectMiss(engine, "k");
+
+  // Zero: absent entries never expire, whatever the default.
+  options.negative_ttl = absl::ZeroDuration();
+  Engine keep(options);
+  keep.Apply("deleted", 2, ChangeKind::kTombstone);
+  clock.Advance(absl::Hours(1000));
+  EXPECT_EQ(keep.Get("deleted").kind, Kind::kNegative);
+}
+
 TEST(EngineTest, NoTtlMeansNoExpiry) {
   ManualClock clock;
   EngineOptions options;

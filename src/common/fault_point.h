@@ -26,6 +26,10 @@ inline constexpr char kFaultSkipEvent[] = "skip_event";  // a versioned sync eve
 // fresh (what the old topic-only bound amounted to once the broker was
 // back), ignoring the relays' watermarks; the C4 tests must then fail.
 inline constexpr char kFaultTopicFreshnessOnly[] = "topic_freshness_only";
+// A planted bug: positioning does not raise the namespaces' floors, so a
+// late copy of an old event can cache an old value;
+// LateOldEventIsNotCachedByANewReplica must then fail.
+inline constexpr char kFaultNoPositioningFloor[] = "no_positioning_floor";
 
 void FaultPoint(const char* name);
 bool FaultArmed(const char* name);

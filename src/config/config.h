@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,9 @@ struct NamespaceConfig {
   // travel inline; replicas replace their copy) or "invalidate" (replicas
   // drop the key; the next read loads it).
   std::string sync = "update";
+  // YAML only: how long "absent" entries (a deleted key, or a read that
+  // found nothing) stay cached; unset = ttl, 0 = they do not expire.
+  std::optional<absl::Duration> negative_ttl;
 };
 
 struct Config {
@@ -103,6 +107,10 @@ struct Config {
   // How many replicas relay the outbox (and publish watermarks) at a time,
   // each holding a lease in PostgreSQL; from 1 to 16.
   uint32_t outbox_relays = 2;
+  // A min-version read (GetRequest.min_version) whose cached copy is older
+  // waits this long, within its deadline, for the event; then reads the
+  // store. 0: read the store at once.
+  absl::Duration min_version_wait = absl::Seconds(1);
 
   // On SIGTERM: health goes NOT_SERVING, then in-flight calls get this long.
   absl::Duration shutdown_grace = absl::Seconds(10);

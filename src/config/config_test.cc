@@ -435,6 +435,23 @@ TEST(ConfigNamespaces, FromYamlMapsAndStrings) {
   EXPECT_EQ(c.namespaces[3].ttl, absl::ZeroDuration());
 }
 
+TEST(ConfigNamespaces, NegativeTtlFromYaml) {
+  TempYaml file(R"(namespaces:
+  - {name: a, ttl: 10m, negative_ttl: 5s}
+  - {name: b, ttl: 10m, negative_ttl: 0s}
+  - {name: c, ttl: 10m}
+)");
+  const Config c = Load({"--config", file.path()});
+  ASSERT_TRUE(c.namespaces[0].negative_ttl.has_value());
+  EXPECT_EQ(*c.namespaces[0].negative_ttl, absl::Seconds(5));
+  ASSERT_TRUE(c.namespaces[1].negative_ttl.has_value());
+  EXPECT_EQ(*c.namespaces[1].negative_ttl, absl::ZeroDuration());
+  EXPECT_FALSE(c.namespaces[2].negative_ttl.has_value()) << "unset: the namespace's ttl";
+  TempYaml bad("namespaces:\n  - {name: a, negative_ttl: -1s}\n");
+  EXPECT_THAT(LoadError({"--config", bad.path()}),
+              AllOf(HasSubstr("namespaces[0].negative_ttl"), HasSubstr("expected a duration")));
+}
+
 TEST(ConfigNamespaces, FromFlags) {
   const Config c = Load({"--namespace", "a:10s:0.5", "--namespace=b", "--namespace=c::0.25,d:1m"});
   ASSERT_THAT(NamespaceNames(c), ElementsAre("a", "b", "c", "d", "default"));

@@ -309,6 +309,11 @@ std::vector<Option>* BuildOptions() {
        "How many replicas relay the outbox and publish watermarks at a time (a lease each in "
        "PostgreSQL, taken over when its holder dies); 1 to 16, the same on every replica.",
        &SetCount<&Config::outbox_relays>, &ShowCount<&Config::outbox_relays>, nullptr},
+      {"min_version_wait", "--min-version-wait", "CACHECAR_MIN_VERSION_WAIT", "min_version_wait",
+       K::kDuration, "",
+       "A Get with min_version whose cached copy is older waits this long (within the call's "
+       "deadline) for the sync event, then reads the store; 0 reads the store at once; up to 1m.",
+       &SetDuration<&Config::min_version_wait>, &ShowDuration<&Config::min_version_wait>, nullptr},
       {"shutdown_grace", "--shutdown-grace", "CACHECAR_SHUTDOWN_GRACE", "shutdown_grace",
        K::kDuration, "",
        "On SIGTERM, how long in-flight calls get after health turns "
@@ -406,8 +411,8 @@ absl::string_view ExpectedForm(ValueKind kind) {
     case ValueKind::kDuration:
       return kDurationForm;
     case ValueKind::kNamespaceList:
-      return "a list of namespaces (maps with name, ttl, max_bytes_share, table, "
-             "key_column, value_column)";
+      return "a list of namespaces (maps with name, ttl, negative_ttl, max_bytes_share, "
+             "table, key_column, value_column, sync)";
     case ValueKind::kBool:
       return "true or false";
     case ValueKind::kSecret:
@@ -477,6 +482,7 @@ max_staleness: 2s
 stale_reads: bypass
 sync_inline_max: 1KiB
 outbox_relay_delay: 500ms
+min_version_wait: 1s    # a min_version read waits this long for the event
 outbox_relays: 2        # replicas relaying the outbox at a time
 kafka_properties:
   security.protocol: SSL
@@ -486,6 +492,7 @@ log_format: json
 namespaces:
   - name: sessions
     ttl: 30m
+    negative_ttl: 5s       # "absent" answers are cached for 5 s only
     max_bytes_share: 0.25
   - name: users
     ttl: 10m

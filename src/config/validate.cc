@@ -224,6 +224,10 @@ void CheckSync(const Config& c, Problems& problems) {
                                                FormatDurationText(c.max_staleness)));
   }
   CheckRange(problems, "outbox_relays", c.outbox_relays, 1, 16, false);
+  if (c.min_version_wait > absl::Minutes(1)) {
+    problems.Add("min_version_wait",
+                 absl::StrCat("must be at most 1m, got ", FormatDurationText(c.min_version_wait)));
+  }
   if (c.outbox_relay_delay > absl::Minutes(1)) {
     problems.Add("outbox_relay_delay", absl::StrCat("must be at most 1m, got ",
                                                     FormatDurationText(c.outbox_relay_delay)));
@@ -294,6 +298,12 @@ void CheckNamespaces(const Config& c, Problems& problems) {
     if (ns.ttl < absl::ZeroDuration() || ns.ttl == absl::InfiniteDuration()) {
       problems.Add("namespaces", absl::StrCat(who, "ttl must be 0 (no expiry) or more, got ",
                                               FormatDurationText(ns.ttl)));
+    }
+    if (ns.negative_ttl.has_value() &&
+        (*ns.negative_ttl < absl::ZeroDuration() || *ns.negative_ttl == absl::InfiniteDuration())) {
+      problems.Add("namespaces",
+                   absl::StrCat(who, "negative_ttl must be 0 (no expiry) or more, got ",
+                                FormatDurationText(*ns.negative_ttl)));
     }
     CheckNamespaceTable(c, ns, who, problems);
     if (ns.max_bytes_share != 0 && !(ns.max_bytes_share > 0 && ns.max_bytes_share <= 1)) {

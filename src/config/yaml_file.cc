@@ -159,12 +159,14 @@ class YamlApplier {
       const std::string key_field = absl::StrCat(field, ".", key);
       const YAML::Node& value = entry.second;
       const std::vector<absl::string_view> known = {
-          "name", "ttl", "max_bytes_share", "table", "key_column", "value_column", "sync"};
+          "name",  "ttl",        "negative_ttl", "max_bytes_share",
+          "table", "key_column", "value_column", "sync"};
       if (std::find(known.begin(), known.end(), key) == known.end()) {
-        return FieldError(field, SourceOf(entry.first),
-                          absl::StrCat("unknown key ", Quote(key), DidYouMean(key, known),
-                                       "; a namespace has name, ttl, max_bytes_share, table, "
-                                       "key_column, value_column and sync"));
+        return FieldError(
+            field, SourceOf(entry.first),
+            absl::StrCat("unknown key ", Quote(key), DidYouMean(key, known),
+                         "; a namespace has name, ttl, negative_ttl, max_bytes_share, "
+                         "table, key_column, value_column and sync"));
       }
       if (!value.IsScalar()) {
         return FieldError(key_field, SourceOf(value),
@@ -205,6 +207,10 @@ class YamlApplier {
       absl::StatusOr<absl::Duration> ttl = ParseDuration(text);
       if (!ttl.ok()) return ttl.status();
       ns.ttl = *ttl;
+    } else if (key == "negative_ttl") {
+      absl::StatusOr<absl::Duration> ttl = ParseDuration(text);
+      if (!ttl.ok()) return ttl.status();
+      ns.negative_ttl = *ttl;
     } else {
       absl::StatusOr<double> share = ParseShare(text);
       if (!share.ok()) return share.status();

@@ -45,6 +45,12 @@ absl::StatusOr<store::DeleteResult> InstrumentedStore::Delete(absl::string_view 
   return Timed(metrics_, "delete", [&] { return inner_.Delete(ns, key, if_version, options); });
 }
 
+absl::StatusOr<std::vector<store::BatchWriteResult>> InstrumentedStore::WriteBatch(
+    absl::string_view ns, const std::vector<store::BatchWrite>& writes,
+    const store::CallOptions& options) {
+  return Timed(metrics_, "write_batch", [&] { return inner_.WriteBatch(ns, writes, options); });
+}
+
 absl::Status InstrumentedStore::CheckHealth(const store::CallOptions& options) {
   absl::Status s = Timed(metrics_, "health_check", [&] { return inner_.CheckHealth(options); });
   metrics_.SetStoreReachable(s.ok());

@@ -26,6 +26,9 @@ class InstrumentedStore final : public store::Store {
   absl::StatusOr<store::DeleteResult> Delete(absl::string_view ns, absl::string_view key,
                                              std::optional<uint64_t> if_version,
                                              const store::CallOptions& options) override;
+  absl::StatusOr<std::vector<store::BatchWriteResult>> WriteBatch(
+      absl::string_view ns, const std::vector<store::BatchWrite>& writes,
+      const store::CallOptions& options) override;
   absl::Status CheckHealth(const store::CallOptions& options) override;
   absl::StatusOr<store::StoreStats> Stats(const store::CallOptions& options) override {
     return inner_.Stats(options);

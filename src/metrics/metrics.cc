@@ -282,7 +282,7 @@ Metrics::Metrics(std::string store_name)
 Metrics::~Metrics() = default;
 
 size_t Metrics::MethodIndex(absl::string_view full_method) {
-  constexpr size_t kCacheMethods = 7;  // kMethods[0..6] are cachecar.v1.Cache's
+  constexpr size_t kCacheMethods = 8;  // kMethods[0..7] are cachecar.v1.Cache's
   static_assert(kMethods[kCacheMethods] == "Health" &&
                 kMethods[kCacheMethods + 1] == "Reflection" && kMethods.back() == "other");
   if (absl::StartsWith(full_method, "/cachecar.v1.Cache/")) {

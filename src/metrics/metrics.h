@@ -35,12 +35,12 @@ class Collectable;
 namespace cachecar::metrics {
 
 // The RPCs counted by method; anything else is "other".
-inline constexpr std::array<absl::string_view, 10> kMethods = {
-    "Get",   "BatchGet", "Put",    "Delete",     "Invalidate",
-    "Stats", "Watch",    "Health", "Reflection", "other"};
+inline constexpr std::array<absl::string_view, 11> kMethods = {
+    "Get",   "BatchGet",   "Put",    "Delete",     "Invalidate", "Stats",
+    "Watch", "WriteBatch", "Health", "Reflection", "other"};
 // Store operations.
-inline constexpr std::array<absl::string_view, 5> kStoreOps = {"load", "load_batch", "put",
-                                                               "delete", "health_check"};
+inline constexpr std::array<absl::string_view, 6> kStoreOps = {
+    "load", "load_batch", "put", "delete", "health_check", "write_batch"};
 
 class Metrics {
  public:

@@ -4,6 +4,7 @@
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/async_stream.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -17,12 +18,32 @@ namespace cachecar::server {
 namespace {
 
 service::Consistency ToConsistency(v1::Consistency c) {
-  return c == v1::CONSISTENCY_STRONG ? service::Consistency::kStrong
-                                     : service::Consistency::kCached;
+  switch (c) {
+    case v1::CONSISTENCY_STRONG:
+      return service::Consistency::kStrong;
+    case v1::CONSISTENCY_CACHE_ONLY:
+      return service::Consistency::kCacheOnly;
+    default:
+      return service::Consistency::kCached;
+  }
 }
 
 v1::Source ToSource(service::ReadResult::Source s) {
-  return s == service::ReadResult::Source::kCache ? v1::SOURCE_CACHE : v1::SOURCE_STORE;
+  switch (s) {
+    case service::ReadResult::Source::kCache:
+      return v1::SOURCE_CACHE;
+    case service::ReadResult::Source::kStore:
+      return v1::SOURCE_STORE;
+    case service::ReadResult::Source::kNone:
+      return v1::SOURCE_NOT_CACHED;
+  }
+  return v1::SOURCE_UNSPECIFIED;
+}
+
+// A PutRequest's or BatchWrite's ttl_ms (0: none), capped at 2^50 ms.
+std::optional<absl::Duration> TtlOf(uint64_t ttl_ms) {
+  if (ttl_ms == 0) return std::nullopt;
+  return absl::Milliseconds(static_cast<int64_t>(std::min<uint64_t>(ttl_ms, uint64_t{1} << 50)));
 }
 
 v1::WatchOp ToWatchOp(service::ChangeOp op) {
@@ -238,6 +259,7 @@ CacheGrpcService::CacheGrpcService(service::CacheService& service, service::Watc
   method("BatchGet", &RawService::RequestBatchGet, &CacheGrpcService::BatchGet);
   method("Put", &RawService::RequestPut, &CacheGrpcService::Put);
   method("Delete", &RawService::RequestDelete, &CacheGrpcService::Delete);
+  method("WriteBatch", &RawService::RequestWriteBatch, &CacheGrpcService::WriteBatch);
   method("Invalidate", &RawService::RequestInvalidate, &CacheGrpcService::Invalidate);
   method("Stats", &RawService::RequestStats, &CacheGrpcService::Stats);
 }
@@ -264,7 +286,8 @@ void CacheGrpcService::Get(UnaryCall* call) {
       [call](absl::StatusOr<service::ReadResult> r) {
         if (!r.ok()) return call->Fail(ToGrpcStatus(r.status()));
         call->Reply(EncodeGetResponse(r->found, r->value, r->version, ToSource(r->source)));
-      });
+      },
+      request.min_version());
   if (answered_from_cache) call->Reply(std::move(hit));
 }
 
@@ -273,23 +296,25 @@ void CacheGrpcService::BatchGet(UnaryCall* call) {
   if (!call->Parse(request.get())) return;
   std::vector<std::string> keys(request->keys().begin(), request->keys().end());
   // `request` lives in the callback: the answer takes its keys from there.
-  service_.BatchGet(request->namespace_(), std::move(keys), ToConsistency(request->consistency()),
-                    call->deadline(),
-                    [call, request](absl::StatusOr<std::vector<service::ReadResult>> r) {
-                      if (!r.ok()) return call->Fail(ToGrpcStatus(r.status()));
-                      v1::BatchGetResponse response;
-                      response.mutable_entries()->Reserve(static_cast<int>(r->size()));
-                      for (size_t i = 0; i < r->size(); ++i) {
-                        service::ReadResult& one = (*r)[i];
-                        v1::BatchGetEntry* entry = response.add_entries();
-                        entry->set_key(request->keys(static_cast<int>(i)));
-                        entry->set_found(one.found);
-                        entry->set_value(std::move(one.value));
-                        entry->set_version(one.version);
-                        entry->set_source(ToSource(one.source));
-                      }
-                      call->Reply(response);
-                    });
+  service_.BatchGet(
+      request->namespace_(), std::move(keys), ToConsistency(request->consistency()),
+      call->deadline(),
+      [call, request](absl::StatusOr<std::vector<service::ReadResult>> r) {
+        if (!r.ok()) return call->Fail(ToGrpcStatus(r.status()));
+        v1::BatchGetResponse response;
+        response.mutable_entries()->Reserve(static_cast<int>(r->size()));
+        for (size_t i = 0; i < r->size(); ++i) {
+          service::ReadResult& one = (*r)[i];
+          v1::BatchGetEntry* entry = response.add_entries();
+          entry->set_key(request->keys(static_cast<int>(i)));
+          entry->set_found(one.found);
+          entry->set_value(std::move(one.value));
+          entry->set_version(one.version);
+          entry->set_source(ToSource(one.source));
+        }
+        call->Reply(response);
+      },
+      std::vector<uint64_t>(request->min_versions().begin(), request->min_versions().end()));
 }
 
 void CacheGrpcService::Put(UnaryCall* call) {
@@ -306,10 +331,7 @@ void CacheGrpcService::Put(UnaryCall* call) {
     case v1::PutRequest::PRECONDITION_NOT_SET:
       break;
   }
-  if (request.ttl_ms() > 0) {
-    options.ttl = absl::Milliseconds(
-        static_cast<int64_t>(std::min<uint64_t>(request.ttl_ms(), uint64_t{1} << 50)));
-  }
+  options.ttl = TtlOf(request.ttl_ms());
   service_.Put(request.namespace_(), std::move(*request.mutable_key()),
                std::move(*request.mutable_value()), options, call->deadline(),
                [call](absl::StatusOr<uint64_t> v) {
@@ -333,6 +355,44 @@ void CacheGrpcService::Delete(UnaryCall* call) {
                     response.set_version(r->version);
                     call->Reply(response);
                   });
+}
+
+void CacheGrpcService::WriteBatch(UnaryCall* call) {
+  auto request = std::make_shared<v1::WriteBatchRequest>();
+  if (!call->Parse(request.get())) return;
+  std::vector<service::BatchWriteOp> writes;
+  writes.reserve(static_cast<size_t>(request->writes_size()));
+  for (v1::BatchWrite& w : *request->mutable_writes()) {
+    service::BatchWriteOp op;
+    op.key = w.key();  // kept in `request` for the answer
+    op.is_delete = w.delete_();
+    op.value = std::move(*w.mutable_value());
+    switch (w.precondition_case()) {
+      case v1::BatchWrite::kIfVersion:
+        op.options.precondition = store::Precondition::IfVersion(w.if_version());
+        break;
+      case v1::BatchWrite::kIfAbsent:
+        if (w.if_absent()) op.options.precondition = store::Precondition::IfAbsent();
+        break;
+      case v1::BatchWrite::PRECONDITION_NOT_SET:
+        break;
+    }
+    op.options.ttl = TtlOf(w.ttl_ms());
+    writes.push_back(std::move(op));
+  }
+  service_.WriteBatch(request->namespace_(), std::move(writes), call->deadline(),
+                      [call, request](absl::StatusOr<std::vector<service::DeleteOutcome>> r) {
+                        if (!r.ok()) return call->Fail(ToGrpcStatus(r.status()));
+                        v1::WriteBatchResponse response;
+                        response.mutable_results()->Reserve(static_cast<int>(r->size()));
+                        for (size_t i = 0; i < r->size(); ++i) {
+                          v1::BatchWriteResult* out = response.add_results();
+                          out->set_key(request->writes(static_cast<int>(i)).key());
+                          out->set_version((*r)[i].version);
+                          out->set_found((*r)[i].found);
+                        }
+                        call->Reply(response);
+                      });
 }
 
 void CacheGrpcService::Invalidate(UnaryCall* call) {

@@ -31,10 +31,11 @@ namespace cachecar::server {
 class CacheGrpcService {
  public:
   // Every method raw: gRPC hands the request over as bytes.
-  using RawService = v1::Cache::WithRawMethod_Get<v1::Cache::WithRawMethod_BatchGet<
-      v1::Cache::WithRawMethod_Put<v1::Cache::WithRawMethod_Delete<
-          v1::Cache::WithRawMethod_Invalidate<v1::Cache::WithRawMethod_Stats<
-              v1::Cache::WithRawMethod_Watch<v1::Cache::Service>>>>>>>;
+  using RawService =
+      v1::Cache::WithRawMethod_Get<v1::Cache::WithRawMethod_BatchGet<v1::Cache::WithRawMethod_Put<
+          v1::Cache::WithRawMethod_Delete<v1::Cache::WithRawMethod_Invalidate<
+              v1::Cache::WithRawMethod_Stats<v1::Cache::WithRawMethod_Watch<
+                  v1::Cache::WithRawMethod_WriteBatch<v1::Cache::Service>>>>>>>>;
 
   // `service`, and `hub` unless null, must outlive this. Without a hub,
   // Watch answers UNIMPLEMENTED.
@@ -52,6 +53,7 @@ class CacheGrpcService {
   void BatchGet(UnaryCall* call);
   void Put(UnaryCall* call);
   void Delete(UnaryCall* call);
+  void WriteBatch(UnaryCall* call);
   void Invalidate(UnaryCall* call);
   void Stats(UnaryCall* call);
 

@@ -7,6 +7,7 @@
 #include <grpcpp/security/credentials.h>
 
 #include <thread>
+#include <tuple>
 
 #include "common/mutex.h"
 #include "gmock/gmock.h"
@@ -59,10 +60,12 @@ class GatedStore final : public store::testing::ForwardingStore {
 
 class GrpcServerTest : public ::testing::Test {
  protected:
+  // Fixtures that need other namespaces set config_ here.
+  virtual void Configure() { config_.namespaces = {{"default", absl::ZeroDuration(), 0}}; }
   void SetUp() override {
-    config_.namespaces = {{"default", absl::ZeroDuration(), 0}};
+    Configure();
     config_.max_bytes = 1 << 20;  // small, so a test can fill it past the bound
-    namespaces_ = std::make_unique<service::NamespaceSet>(config_);
+    namespaces_ = std::make_unique<service::NamespaceSet>(config_, &clock_);
     service::WatchHubOptions watch_options;
     watch_options.max_queued_per_watcher = kMaxQueued;
     hub_ = std::make_unique<service::WatchHub>(*namespaces_, watch_options);
@@ -87,6 +90,7 @@ class GrpcServerTest : public ::testing::Test {
     pool_.Shutdown();
   }
 
+  cache::ManualClock clock_;            // the engines' clock (TTLs)
   metrics::Metrics metrics_{"memory"};  // outlives the server that records into it
   config::Config config_;
   GatedStore store_;
@@ -120,6 +124,181 @@ TEST_F(GrpcServerTest, PutThenGetReturnsValueAndVersion) {
   EXPECT_EQ(get_resp.value(), "alice");
   EXPECT_EQ(get_resp.version(), put_resp.version());
   EXPECT_EQ(get_resp.source(), v1::SOURCE_CACHE);
+}
+
+// TTLs through the API (#15): a namespace's ttl and negative_ttl, and a
+// Put's ttl_ms, on the engines' manual clock.
+class GrpcServerTtlTest : public GrpcServerTest {
+ protected:
+  void Configure() override {
+    config::NamespaceConfig def{"default", absl::ZeroDuration(), 0};
+    config::NamespaceConfig timed{"timed", absl::Seconds(60), 0.5};
+    timed.negative_ttl = absl::Seconds(5);
+    config_.namespaces = {def, timed};
+  }
+  v1::GetResponse Get(const std::string& ns, const std::string& key) {
+    grpc::ClientContext ctx;
+    v1::GetRequest req;
+    req.set_namespace_(ns);
+    req.set_key(key);
+    v1::GetResponse resp;
+    EXPECT_TRUE(stub_->Get(&ctx, req, &resp).ok());
+    return resp;
+  }
+  uint64_t Put(const std::string& ns, const std::string& key, const std::string& value,
+               uint64_t ttl_ms = 0) {
+    grpc::ClientContext ctx;
+    v1::PutRequest req;
+    req.set_namespace_(ns);
+    req.set_key(key);
+    req.set_value(value);
+    req.set_ttl_ms(ttl_ms);
+    v1::PutResponse resp;
+    EXPECT_TRUE(stub_->Put(&ctx, req, &resp).ok());
+    return resp.version();
+  }
+};
+
+TEST_F(GrpcServerTtlTest, NamespaceTtlExpiresCachedCopiesAndNegativeTtlAbsentOnes) {
+  Put("timed", "k", "v");
+  EXPECT_EQ(Get("timed", "k").source(), v1::SOURCE_CACHE);
+  EXPECT_EQ(Get("timed", "nope").source(), v1::SOURCE_STORE);  // cached as absent
+  EXPECT_EQ(Get("timed", "nope").source(), v1::SOURCE_CACHE);
+  clock_.Advance(absl::Seconds(6));  // past negative_ttl, within ttl
+  EXPECT_EQ(Get("timed", "nope").source(), v1::SOURCE_STORE);
+  EXPECT_EQ(Get("timed", "k").source(), v1::SOURCE_CACHE);
+  clock_.Advance(absl::Seconds(55));  // past ttl
+  const v1::GetResponse expired = Get("timed", "k");
+  EXPECT_EQ(expired.source(), v1::SOURCE_STORE);
+  EXPECT_EQ(expired.value(), "v") << "the store's value does not expire";
+  // "default" has no ttl: nothing expires.
+  Put("", "forever", "v");
+  clock_.Advance(absl::Hours(1000));
+  EXPECT_EQ(Get("", "forever").source(), v1::SOURCE_CACHE);
+  grpc::ClientContext ctx;
+  v1::StatsResponse stats;
+  ASSERT_TRUE(stub_->Stats(&ctx, v1::StatsRequest(), &stats).ok());
+  for (const v1::NamespaceStats& ns : stats.namespaces()) {
+    if (ns.namespace_() == "timed") {
+      EXPECT_GE(ns.expirations(), 2u);
+    } else {
+      EXPECT_EQ(ns.expirations(), 0u) << ns.namespace_();
+    }
+  }
+}
+
+TEST_F(GrpcServerTtlTest, PutTtlOverridesTheNamespaceTtl) {
+  Put("timed", "short", "v", /*ttl_ms=*/2000);   // shorter than the namespace's 60 s
+  Put("", "short", "v", /*ttl_ms=*/2000);        // "default" has none
+  Put("timed", "long", "v", /*ttl_ms=*/600000);  // longer than the namespace's
+  clock_.Advance(absl::Milliseconds(1500));
+  EXPECT_EQ(Get("timed", "short").source(), v1::SOURCE_CACHE);
+  EXPECT_EQ(Get("", "short").source(), v1::SOURCE_CACHE);
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(Get("timed", "short").source(), v1::SOURCE_STORE);
+  EXPECT_EQ(Get("", "short").source(), v1::SOURCE_STORE);
+  clock_.Advance(absl::Seconds(120));  // past the namespace's ttl, within the Put's
+  EXPECT_EQ(Get("timed", "long").source(), v1::SOURCE_CACHE);
+  clock_.Advance(absl::Seconds(600));
+  EXPECT_EQ(Get("timed", "long").source(), v1::SOURCE_STORE);
+}
+
+// WriteBatch (#15) through gRPC: versions per key in order, the writes in
+// the cache (read-your-writes), all or nothing on a failed precondition,
+// and the documented INVALID_ARGUMENTs.
+TEST_F(GrpcServerTest, WriteBatchWritesAllOrNothing) {
+  auto batch = [this](const std::vector<v1::BatchWrite>& writes, v1::WriteBatchResponse* resp) {
+    grpc::ClientContext ctx;
+    v1::WriteBatchRequest req;
+    for (const v1::BatchWrite& w : writes) *req.add_writes() = w;
+    return stub_->WriteBatch(&ctx, req, resp);
+  };
+  auto put = [](const std::string& key, const std::string& value) {
+    v1::BatchWrite w;
+    w.set_key(key);
+    w.set_value(value);
+    return w;
+  };
+  v1::WriteBatchResponse resp;
+  ASSERT_TRUE(batch({put("a", "1"), put("b", "2")}, &resp).ok());
+  ASSERT_EQ(resp.results_size(), 2);
+  EXPECT_EQ(resp.results(0).key(), "a");
+  EXPECT_LT(resp.results(0).version(), resp.results(1).version());
+  const uint64_t va = resp.results(0).version();
+
+  v1::BatchWrite stale = put("a", "x");
+  stale.set_if_version(va + 100);
+  v1::BatchWrite del;
+  del.set_key("b");
+  del.set_delete_(true);
+  grpc::Status s = batch({del, stale}, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("writes[1]"));
+
+  v1::BatchWrite cas = put("a", "3");
+  cas.set_if_version(va);
+  ASSERT_TRUE(batch({del, cas}, &resp).ok());
+  EXPECT_TRUE(resp.results(0).found());
+  for (const auto& [key, found, value] : std::vector<std::tuple<std::string, bool, std::string>>{
+           {"a", true, "3"}, {"b", false, ""}}) {
+    grpc::ClientContext ctx;
+    v1::GetRequest get;
+    get.set_key(key);
+    v1::GetResponse got;
+    ASSERT_TRUE(stub_->Get(&ctx, get, &got).ok());
+    EXPECT_EQ(got.found(), found) << key;
+    EXPECT_EQ(got.value(), value) << key;
+    EXPECT_EQ(got.source(), v1::SOURCE_CACHE) << key << ": the batch's writes are cached";
+  }
+
+  EXPECT_EQ(batch({}, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  s = batch({put("a", "1"), put("a", "2")}, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("a batch writes each key once"));
+  v1::BatchWrite bad_del = del;
+  bad_del.set_if_absent(true);
+  s = batch({bad_del}, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("writes[0]: if_absent is for puts"));
+}
+
+// CONSISTENCY_CACHE_ONLY (#15): a hit as usual; a miss never reaches the
+// store and says SOURCE_NOT_CACHED, in Get and BatchGet.
+TEST_F(GrpcServerTest, CacheOnlyReadsNeverGoToTheStore) {
+  store_.memory().Put("default", "stored", "v", store::Precondition::None(), {}).IgnoreError();
+  {
+    grpc::ClientContext ctx;
+    v1::PutRequest put;
+    put.set_key("cached");
+    put.set_value("c");
+    v1::PutResponse resp;
+    ASSERT_TRUE(stub_->Put(&ctx, put, &resp).ok());
+  }
+  store_.Close();  // a load would now hang: CACHE_ONLY must not make one
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::GetRequest get;
+  get.set_key("stored");
+  get.set_consistency(v1::CONSISTENCY_CACHE_ONLY);
+  v1::GetResponse got;
+  ASSERT_TRUE(stub_->Get(&ctx, get, &got).ok());
+  EXPECT_FALSE(got.found());
+  EXPECT_EQ(got.source(), v1::SOURCE_NOT_CACHED);
+
+  grpc::ClientContext batch_ctx;
+  batch_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::BatchGetRequest batch;
+  batch.add_keys("cached");
+  batch.add_keys("stored");
+  batch.set_consistency(v1::CONSISTENCY_CACHE_ONLY);
+  v1::BatchGetResponse answers;
+  ASSERT_TRUE(stub_->BatchGet(&batch_ctx, batch, &answers).ok());
+  ASSERT_EQ(answers.entries_size(), 2);
+  EXPECT_EQ(answers.entries(0).value(), "c");
+  EXPECT_EQ(answers.entries(0).source(), v1::SOURCE_CACHE);
+  EXPECT_FALSE(answers.entries(1).found());
+  EXPECT_EQ(answers.entries(1).source(), v1::SOURCE_NOT_CACHED);
+  store_.Open();
 }
 
 TEST_F(GrpcServerTest, BadInputGetsTheDocumentedCodes) {

@@ -1,6 +1,7 @@
 // See cache_service.h.
 #include "service/cache_service.h"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string_view>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/fault_point.h"
 #include "common/mutex.h"
+#include "service/version_waits.h"
 #include "service/watch_hub.h"
 #include "store/outcome.h"
 
@@ -25,6 +27,9 @@ absl::Status Overloaded() {
       "cachecar cannot take more store work now (worker queue full, or "
       "shutting down); retry with backoff, or raise `workers`/`worker_queue`");
 }
+
+// A CACHE_ONLY read the cache cannot answer.
+ReadResult NotCached() { return ReadResult{false, {}, 0, ReadResult::Source::kNone}; }
 
 ReadResult FromRecord(const store::Record& record) {
   return ReadResult{record.found, record.value, record.version, ReadResult::Source::kStore};
@@ -96,7 +101,7 @@ struct BatchState {
 
 Limits Limits::FromConfig(const config::Config& config) {
   return Limits{config.max_key_bytes, config.max_value_bytes, config.max_batch_keys,
-                config.max_message_bytes};
+                config.max_message_bytes, config.min_version_wait};
 }
 
 std::optional<ReadResult> FromLookup(cache::Lookup lookup) {
@@ -127,6 +132,9 @@ void CacheService::Changed(const Namespace& ns, Change change, bool tell_replica
   change.local = true;
   if (tell_replicas && hooks_.replication != nullptr) {
     hooks_.replication->Announce(ns, change, value);
+  }
+  if (hooks_.waits != nullptr && change.version > 0 && !change.key.empty()) {
+    hooks_.waits->Notify(ns.name, change.key, change.version);
   }
   if (tell_watchers && hooks_.watch != nullptr) hooks_.watch->Publish(change);
 }
@@ -159,7 +167,7 @@ absl::Status CacheService::CheckKeys(const std::vector<std::string>& keys) const
 }
 
 void CacheService::Get(absl::string_view ns_name, std::string key, Consistency consistency,
-                       absl::Time deadline, ReadDone done) {
+                       absl::Time deadline, ReadDone done, uint64_t min_version) {
   // `done` runs after the shard lock is released: it may call back in.
   std::optional<ReadResult> hit;
   Get(
@@ -167,16 +175,52 @@ void CacheService::Get(absl::string_view ns_name, std::string key, Consistency c
       [&hit](const CachedValue& v) {
         hit = ReadResult{v.found, std::string(v.value), v.version, ReadResult::Source::kCache};
       },
-      done);
+      done, min_version);
   if (hit.has_value()) done(std::move(*hit));
 }
 
 void CacheService::Get(absl::string_view ns_name, absl::string_view key, Consistency consistency,
-                       absl::Time deadline, HitSink hit, ReadDone done) {
+                       absl::Time deadline, HitSink hit, ReadDone done, uint64_t min_version) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
   if (!found.ok()) return done(found.status());
   if (absl::Status s = CheckKey(key); !s.ok()) return done(s);
   Namespace& ns = **found;
+
+  if (min_version > 0) {
+    const bool trusted = hooks_.replication == nullptr || hooks_.replication->CacheTrusted();
+    if (consistency != Consistency::kStrong && trusted) {
+      bool answered = false;
+      ns.engine->Visit(
+          std::string_view(key.data(), key.size()), [&](const cache::LookupView& view) {
+            if (view.version < min_version) return;
+            answered = true;
+            hit(CachedValue{view.kind == cache::Lookup::Kind::kHit, view.value, view.version});
+          });
+      if (answered) {
+        min_from_cache_.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      return AwaitVersion(ns, std::string(key), min_version, consistency, deadline,
+                          std::move(done));
+    }
+    if (consistency == Consistency::kCacheOnly) return done(NotCached());
+    if (!trusted) bypassed_reads_.fetch_add(1, std::memory_order_relaxed);
+    return ReadAtLeast(ns, std::string(key), min_version, deadline, std::move(done));
+  }
+
+  if (consistency == Consistency::kCacheOnly) {
+    // Never the store; and nothing the replica cannot vouch for (C4).
+    bool answered = false;
+    if (hooks_.replication == nullptr || hooks_.replication->CacheTrusted()) {
+      ns.engine->Visit(
+          std::string_view(key.data(), key.size()), [&](const cache::LookupView& view) {
+            answered = true;
+            hit(CachedValue{view.kind == cache::Lookup::Kind::kHit, view.value, view.version});
+          });
+    }
+    if (!answered) done(NotCached());
+    return;
+  }
 
   if (consistency == Consistency::kStrong || !CacheTrusted()) {
     if (!pool_.TrySubmit([this, &ns, key = std::string(key), deadline, done] {
@@ -209,6 +253,73 @@ void CacheService::Get(absl::string_view ns_name, absl::string_view key, Consist
       return;
     case SingleFlight::Role::kLeader:
       return StartLoads(ns, {std::string(key)});
+  }
+}
+
+void CacheService::AwaitVersion(Namespace& ns, std::string key, uint64_t min_version,
+                                Consistency consistency, absl::Time deadline, ReadDone done) {
+  auto cached = [&ns, key, min_version]() -> std::optional<ReadResult> {
+    std::optional<ReadResult> r = FromLookup(ns.engine->Peek(key));
+    if (r.has_value() && r->version >= min_version) return r;
+    return std::nullopt;
+  };
+  const absl::Time now = absl::Now();
+  const absl::Duration left = deadline - now;
+  // Leave the store read some of the call's time.
+  const absl::Duration wait =
+      std::min(limits_.min_version_wait, left - std::min(left / 2, absl::Milliseconds(200)));
+  auto after_wait = [this, &ns, key, min_version, consistency, deadline, done,
+                     cached](bool reached) {
+    if (reached) {
+      if (std::optional<ReadResult> r = cached()) {
+        min_from_cache_.fetch_add(1, std::memory_order_relaxed);
+        return done(std::move(*r));
+      }
+    }
+    if (consistency == Consistency::kCacheOnly) return done(NotCached());
+    ReadAtLeast(ns, key, min_version, deadline, done);
+  };
+  if (hooks_.waits == nullptr || wait <= absl::ZeroDuration()) return after_wait(false);
+  hooks_.waits->Wait(
+      ns.name, key, min_version, now + wait, [cached] { return cached().has_value(); },
+      std::move(after_wait));
+}
+
+void CacheService::ReadAtLeast(Namespace& ns, std::string key, uint64_t min_version,
+                               absl::Time deadline, ReadDone done) {
+  min_read_through_.fetch_add(1, std::memory_order_relaxed);
+  if (!pool_.TrySubmit([this, &ns, key, min_version, deadline, done] {
+        absl::StatusOr<std::vector<ReadResult>> r = LoadKeys(ns, {key}, deadline, false);
+        if (!r.ok()) return done(r.status());
+        ReadResult& answer = (*r)[0];
+        if (answer.version < min_version) {
+          min_out_of_range_.fetch_add(1, std::memory_order_relaxed);
+          return done(absl::OutOfRangeError(absl::StrCat(
+              "key '", key, "' is at version ", answer.version, " in the store, below min_version ",
+              min_version, ": pass a version that a write or read of this key returned")));
+        }
+        done(std::move(answer));
+      })) {
+    done(Overloaded());
+  }
+}
+
+MinVersionStats CacheService::min_version_stats() const {
+  return MinVersionStats{min_from_cache_.load(std::memory_order_relaxed),
+                         min_read_through_.load(std::memory_order_relaxed),
+                         min_out_of_range_.load(std::memory_order_relaxed)};
+}
+
+void CacheService::BatchGetAtLeast(absl::string_view ns_name, std::vector<std::string> keys,
+                                   Consistency consistency, absl::Time deadline, BatchDone done,
+                                   std::vector<uint64_t> min_versions) {
+  auto state =
+      std::make_shared<BatchState>(keys.size(), limits_.max_response_bytes, std::move(done));
+  state->pending.store(keys.size(), std::memory_order_release);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    Get(
+        ns_name, std::move(keys[i]), consistency, deadline,
+        [state, i](absl::StatusOr<ReadResult> r) { state->Deliver({i}, r); }, min_versions[i]);
   }
 }
 
@@ -316,14 +427,42 @@ absl::StatusOr<std::vector<ReadResult>> CacheService::LoadKeys(Namespace& ns,
 }
 
 void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> keys,
-                            Consistency consistency, absl::Time deadline, BatchDone done) {
+                            Consistency consistency, absl::Time deadline, BatchDone done,
+                            std::vector<uint64_t> min_versions) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
   if (!found.ok()) return done(found.status());
   if (keys.empty()) {
     return done(absl::InvalidArgumentError("keys is empty: BatchGet needs at least one key"));
   }
   if (absl::Status s = CheckKeys(keys); !s.ok()) return done(s);
+  if (!min_versions.empty()) {
+    if (min_versions.size() != keys.size()) {
+      return done(absl::InvalidArgumentError(
+          absl::StrCat("min_versions has ", min_versions.size(), " entries for ", keys.size(),
+                       " keys: give one per key (0 for none), or none at all")));
+    }
+    if (std::any_of(min_versions.begin(), min_versions.end(), [](uint64_t v) { return v > 0; })) {
+      return BatchGetAtLeast(ns_name, std::move(keys), consistency, deadline, std::move(done),
+                             std::move(min_versions));
+    }
+  }
   Namespace& ns = **found;
+
+  if (consistency == Consistency::kCacheOnly) {
+    const bool trusted = hooks_.replication == nullptr || hooks_.replication->CacheTrusted();
+    std::vector<ReadResult> results(keys.size());
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      std::optional<ReadResult> hit;
+      if (trusted) hit = FromLookup(ns.engine->Get(keys[i]));
+      results[i] = hit.has_value() ? std::move(*hit) : NotCached();
+      bytes += results[i].value.size();
+      if (bytes > limits_.max_response_bytes) {
+        return done(AnswerTooLarge(limits_.max_response_bytes));
+      }
+    }
+    return done(std::move(results));
+  }
 
   if (consistency == Consistency::kStrong || !CacheTrusted()) {
     if (!pool_.TrySubmit([this, &ns, keys = std::move(keys), deadline, done] {
@@ -412,7 +551,9 @@ void CacheService::Put(absl::string_view ns_name, std::string key, std::string v
           ns.engine->Apply(key, *version, cache::ChangeKind::kValue, value, options.ttl);
       // A racing newer write may already have reached the engine (and its
       // watchers); the other replicas hear of this one regardless.
-      Changed(ns, Change{"", key, *version, ChangeOp::kUpsert}, /*tell_replicas=*/true,
+      Change change{"", key, *version, ChangeOp::kUpsert};
+      change.ttl = options.ttl;
+      Changed(ns, std::move(change), /*tell_replicas=*/true,
               /*tell_watchers=*/applied == cache::ApplyResult::kApplied, value);
     } else if (store::IsOutcomeUnknown(version.status())) {
       ns.engine->Invalidate(key);
@@ -447,6 +588,86 @@ void CacheService::Delete(absl::string_view ns_name, std::string key,
     }
     if (store::IsOutcomeUnknown(result.status())) ns.engine->Invalidate(key);
     done(result.status());
+  };
+  if (!pool_.TrySubmit(std::move(task))) done(Overloaded());
+}
+
+void CacheService::WriteBatch(absl::string_view ns_name, std::vector<BatchWriteOp> writes,
+                              absl::Time deadline, WriteBatchDone done) {
+  absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
+  if (!found.ok()) return done(found.status());
+  if (writes.empty()) {
+    return done(absl::InvalidArgumentError("writes is empty: WriteBatch needs at least one write"));
+  }
+  if (writes.size() > limits_.max_batch_keys) {
+    return done(absl::InvalidArgumentError(
+        absl::StrCat("the batch has ", writes.size(), " writes, over max_batch_keys (",
+                     limits_.max_batch_keys, "): split it or raise max_batch_keys")));
+  }
+  absl::flat_hash_map<absl::string_view, size_t> seen;
+  for (size_t i = 0; i < writes.size(); ++i) {
+    const BatchWriteOp& w = writes[i];
+    auto bad = [i](absl::string_view why) {
+      return absl::InvalidArgumentError(absl::StrCat("writes[", i, "]: ", why));
+    };
+    if (absl::Status s = CheckKey(w.key); !s.ok()) return done(bad(s.message()));
+    if (auto [it, added] = seen.try_emplace(w.key, i); !added) {
+      return done(bad(absl::StrCat("key '", w.key, "' is also written by writes[", it->second,
+                                   "]: a batch writes each key once")));
+    }
+    if (w.is_delete) {
+      if (!w.value.empty()) return done(bad("a delete carries no value"));
+      if (w.options.ttl.has_value()) return done(bad("a delete carries no ttl_ms"));
+      if (w.options.precondition.kind == store::Precondition::Kind::kIfAbsent) {
+        return done(bad("if_absent is for puts; a delete takes if_version"));
+      }
+    } else if (w.value.size() > limits_.max_value_bytes) {
+      return done(bad(absl::StrCat("value is ", w.value.size(), " bytes, over max_value_bytes (",
+                                   limits_.max_value_bytes,
+                                   "): store smaller values or raise max_value_bytes")));
+    }
+  }
+  Namespace& ns = **found;
+  auto task = [this, &ns, writes = std::move(writes), deadline, done] {
+    std::vector<store::BatchWrite> batch;
+    batch.reserve(writes.size());
+    for (const BatchWriteOp& w : writes) {
+      batch.push_back(store::BatchWrite{w.key, w.is_delete, w.value, w.options.precondition});
+    }
+    absl::StatusOr<std::vector<store::BatchWriteResult>> results =
+        store_.WriteBatch(ns.name, batch, {deadline});
+    if (!results.ok()) {
+      if (store::IsOutcomeUnknown(results.status())) {
+        for (const BatchWriteOp& w : writes) ns.engine->Invalidate(w.key);
+      }
+      return done(results.status());
+    }
+    FaultPoint(kFaultAfterCommit);
+    std::vector<DeleteOutcome> out;
+    out.reserve(writes.size());
+    for (size_t i = 0; i < writes.size(); ++i) {
+      const BatchWriteOp& w = writes[i];
+      const store::BatchWriteResult& r = (*results)[i];
+      out.push_back(DeleteOutcome{r.found, r.version});
+      if (!w.is_delete) {
+        const bool applied = ns.engine->Apply(w.key, r.version, cache::ChangeKind::kValue, w.value,
+                                              w.options.ttl) == cache::ApplyResult::kApplied;
+        Change change{"", w.key, r.version, ChangeOp::kUpsert};
+        change.ttl = w.options.ttl;
+        Changed(ns, std::move(change), /*tell_replicas=*/true, /*tell_watchers=*/applied, w.value);
+        continue;
+      }
+      bool applied = false;
+      if (r.version > 0) {
+        applied = ns.engine->Apply(w.key, r.version, cache::ChangeKind::kTombstone) ==
+                  cache::ApplyResult::kApplied;
+      }
+      if (r.found) {
+        Changed(ns, Change{"", w.key, r.version, ChangeOp::kDelete}, /*tell_replicas=*/true,
+                /*tell_watchers=*/applied);
+      }
+    }
+    done(std::move(out));
   };
   if (!pool_.TrySubmit(std::move(task))) done(Overloaded());
 }

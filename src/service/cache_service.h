@@ -38,7 +38,10 @@
 
 namespace cachecar::service {
 
-enum class Consistency { kCached, kStrong };
+// kCacheOnly: answer from the cache or not at all (a miss, or a replica
+// that cannot vouch for max_staleness, answers "not cached", Source::kNone);
+// never reads the store.
+enum class Consistency { kCached, kStrong, kCacheOnly };
 
 struct WriteOptions {
   store::Precondition precondition;
@@ -48,6 +51,15 @@ struct WriteOptions {
 struct DeleteOutcome {
   bool found = false;
   uint64_t version = 0;
+};
+
+// One write of a WriteBatch: a put of `value` (with its precondition and
+// ttl), or a delete (precondition kNone or kIfVersion, no value, no ttl).
+struct BatchWriteOp {
+  std::string key;
+  bool is_delete = false;
+  std::string value;
+  WriteOptions options;
 };
 
 struct NamespaceStatsView {
@@ -64,15 +76,27 @@ struct Limits {
   // Largest BatchGet answer (sum of its values); the client could not
   // receive more than its own message limit anyway.
   uint64_t max_response_bytes = 4 << 20;
+  // A min-version read whose cached copy is older waits this long (within
+  // its deadline) for the event, then reads the store.
+  absl::Duration min_version_wait = absl::Seconds(1);
   static Limits FromConfig(const config::Config& config);
 };
 
 class WatchHub;
+class VersionWaits;
 
-// Optional collaborators; either may be null.
+// Optional collaborators; any may be null.
 struct ServiceHooks {
   WatchHub* watch = nullptr;           // receives every local change
   Replication* replication = nullptr;  // announces changes; decides bypass
+  VersionWaits* waits = nullptr;       // min-version reads wait here for events
+};
+
+// What min-version reads did (for metrics).
+struct MinVersionStats {
+  uint64_t from_cache = 0;    // the cached copy was new enough (at once or after a wait)
+  uint64_t read_through = 0;  // read the store: no event in time (or no sync topic)
+  uint64_t out_of_range = 0;  // the store is below min_version: OUT_OF_RANGE
 };
 
 class CacheService {
@@ -81,13 +105,16 @@ class CacheService {
   using BatchDone = std::function<void(absl::StatusOr<std::vector<ReadResult>>)>;
   using PutDone = std::function<void(absl::StatusOr<uint64_t>)>;
   using DeleteDone = std::function<void(absl::StatusOr<DeleteOutcome>)>;
+  // One outcome per write, in order: a put's version (found false), or a
+  // delete's as Delete answers it.
+  using WriteBatchDone = std::function<void(absl::StatusOr<std::vector<DeleteOutcome>>)>;
 
   // `namespaces`, `store` and `pool` must outlive the service.
   CacheService(Limits limits, NamespaceSet& namespaces, store::Store& store, WorkerPool& pool,
                ServiceHooks hooks = {});
 
   void Get(absl::string_view ns, std::string key, Consistency consistency, absl::Time deadline,
-           ReadDone done);
+           ReadDone done, uint64_t min_version = 0);
 
   // The hit path without copies: a CACHED Get the cache can answer calls
   // `hit` with the entry while the engine's shard is locked (copy what you
@@ -100,14 +127,29 @@ class CacheService {
     uint64_t version = 0;
   };
   using HitSink = absl::FunctionRef<void(const CachedValue&)>;
+  //
+  // `min_version` > 0: the answer's version is at least that (a version a
+  // write of this key returned, perhaps on another replica). A cached copy
+  // that is older waits for the event (up to min_version_wait, within the
+  // deadline), then the store is read; a store below it is OUT_OF_RANGE.
   void Get(absl::string_view ns, absl::string_view key, Consistency consistency,
-           absl::Time deadline, HitSink hit, ReadDone done);
+           absl::Time deadline, HitSink hit, ReadDone done, uint64_t min_version = 0);
+  // `min_versions`: empty, or one per key (0: none), as Get's min_version.
   void BatchGet(absl::string_view ns, std::vector<std::string> keys, Consistency consistency,
-                absl::Time deadline, BatchDone done);
+                absl::Time deadline, BatchDone done, std::vector<uint64_t> min_versions = {});
+  MinVersionStats min_version_stats() const;
   void Put(absl::string_view ns, std::string key, std::string value, WriteOptions options,
            absl::Time deadline, PutDone done);
   void Delete(absl::string_view ns, std::string key, std::optional<uint64_t> if_version,
               absl::Time deadline, DeleteDone done);
+
+  // Several writes of one namespace, all or nothing, in one store
+  // transaction (at most max_batch_keys, distinct keys): on success every
+  // key is applied to the cache and announced (one event per key), as Put
+  // and Delete do; a failed precondition (ABORTED, naming the write) writes
+  // nothing; an unknown outcome drops every key of the batch.
+  void WriteBatch(absl::string_view ns, std::vector<BatchWriteOp> writes, absl::Time deadline,
+                  WriteBatchDone done);
 
   using InvalidateDone = std::function<void(absl::StatusOr<uint64_t>)>;
   // Drops keys (at most max_batch_keys) from the local cache inline, or with
@@ -163,6 +205,18 @@ class CacheService {
   void Changed(const Namespace& ns, Change change, bool tell_replicas, bool tell_watchers,
                absl::string_view value = {});
 
+  // A min-version read the cache could not answer at once: waits for the
+  // event (if there is a sync topic), then answers from the cache or the
+  // store. Never blocks.
+  void AwaitVersion(Namespace& ns, std::string key, uint64_t min_version, Consistency consistency,
+                    absl::Time deadline, ReadDone done);
+  // Reads `key` from the store on the pool; OUT_OF_RANGE below min_version.
+  void ReadAtLeast(Namespace& ns, std::string key, uint64_t min_version, absl::Time deadline,
+                   ReadDone done);
+  // BatchGet with min_versions: each key as a min-version Get.
+  void BatchGetAtLeast(absl::string_view ns, std::vector<std::string> keys, Consistency consistency,
+                       absl::Time deadline, BatchDone done, std::vector<uint64_t> min_versions);
+
   // Starts loads for `keys` (unique, all misses) whose flights this caller
   // leads, on the worker pool; fails the flights if the pool is full.
   void StartLoads(Namespace& ns, std::vector<std::string> keys);
@@ -174,6 +228,7 @@ class CacheService {
   const ServiceHooks hooks_;
   SingleFlight flights_;
   std::atomic<uint64_t> bypassed_reads_{0};
+  std::atomic<uint64_t> min_from_cache_{0}, min_read_through_{0}, min_out_of_range_{0};
 };
 
 // Cache lookup result → ReadResult (the value moved, not copied: this is

@@ -5,7 +5,10 @@
 #define CACHECAR_SERVICE_CHANGE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include "absl/time/time.h"
 
 namespace cachecar::service {
 
@@ -22,6 +25,9 @@ struct Change {
   uint64_t version = 0;  // 0 = unversioned
   ChangeOp op = ChangeOp::kUpsert;
   bool local = false;  // made through this replica (not from the topic)
+  // kUpsert made here: the cached copy's ttl the write gave (Put ttl_ms),
+  // which its event carries to the other replicas; unset: the namespace's.
+  std::optional<absl::Duration> ttl;
 };
 
 const char* ChangeOpName(ChangeOp op);  // "UPSERT", "DELETE", ...

@@ -33,6 +33,7 @@ NamespaceSet::NamespaceSet(const config::Config& config, const cache::Clock* clo
     options.policy =
         config.eviction == "lru" ? cache::EvictionPolicy::kLru : cache::EvictionPolicy::kS3Fifo;
     options.default_ttl = ns.ttl;
+    options.negative_ttl = ns.negative_ttl;
     options.clock = clock;
     auto entry = std::make_unique<Namespace>();
     entry->name = ns.name;

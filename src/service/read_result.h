@@ -8,7 +8,9 @@
 namespace cachecar::service {
 
 struct ReadResult {
-  enum class Source { kCache, kStore };
+  // kNone: a CACHE_ONLY read the cache could not answer (the store was not
+  // read; found is false, and the key may well hold a value).
+  enum class Source { kCache, kStore, kNone };
   bool found = false;    // the key holds a value
   std::string value;     // when found
   uint64_t version = 0;  // value's version, or the delete's when !found

@@ -58,6 +58,7 @@ void SyncReplication::Announce(const Namespace& ns, const Change& change, absl::
   if (change.op == ChangeOp::kUpsert && ns.sync_values && value.size() <= options_.inline_max) {
     event.value = std::string(value);
   }
+  if (change.op == ChangeOp::kUpsert) event.ttl = change.ttl;
   event.origin = std::string(sync_.replica_id());
   event.committed = absl::Now();
   // Versioned changes have an outbox entry to retire; broadcasts do not.
@@ -100,7 +101,8 @@ bool SyncReplication::ApplyTo(Namespace& ns, const sync::Event& e) {
   switch (e.op) {
     case sync::Op::kUpsert:
       if (ns.sync_values && e.value.has_value() && held()) {
-        return engine.Apply(e.key, e.version, cache::ChangeKind::kValue, *e.value) ==
+        // The writer's ttl travels with the value (else the namespace's).
+        return engine.Apply(e.key, e.version, cache::ChangeKind::kValue, *e.value, e.ttl) ==
                cache::ApplyResult::kApplied;
       }
       return engine.Apply(e.key, e.version, cache::ChangeKind::kInvalidate) ==
@@ -156,6 +158,13 @@ void SyncReplication::OnEvent(const sync::Event& e) {
   for (Namespace* ns : targets) {
     const bool applied = ApplyTo(*ns, e);
     (applied ? applied_ : stale_).fetch_add(1, std::memory_order_relaxed);
+    if (options_.waits != nullptr) {
+      if (e.op == sync::Op::kFlush) {
+        options_.waits->NotifyFlush(ns->name);
+      } else if (e.version > 0) {
+        options_.waits->Notify(ns->name, e.key, e.version);
+      }
+    }
     if (watch_ == nullptr) continue;
     // For a key this replica does not hold, "stale" only means "not above
     // the version its hash slot remembers" (the engine's sketch of dropped
@@ -176,11 +185,14 @@ void SyncReplication::OnEventsLost(absl::string_view why) {
     spdlog::warn("namespace {}: dropped {} cached entries: sync events were lost ({})", ns->name,
                  dropped, std::string(why));
     if (watch_ != nullptr) watch_->Publish(Change{ns->name, "", 0, ChangeOp::kFlush});
+    if (options_.waits != nullptr) options_.waits->NotifyFlush(ns->name);
   }
 }
 
 absl::Status SyncReplication::OnPositioned() {
   if (!options_.latest_version) return absl::OkStatus();
+  static const bool planted = FaultArmed(kFaultNoPositioningFloor);
+  if (planted) return absl::OkStatus();  // see fault_point.h
   absl::StatusOr<uint64_t> latest = options_.latest_version();
   if (!latest.ok()) {
     return absl::UnavailableError(absl::StrCat(

@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "service/namespaces.h"
 #include "service/replication.h"
+#include "service/version_waits.h"
 #include "service/watch_hub.h"
 #include "sync/clock_bound.h"
 #include "sync/outbox_relay.h"
@@ -48,6 +49,9 @@ struct SyncReplicationOptions {
   // The store's clock on this replica's (watermarks carry the store's
   // time). Must outlive the SyncReplication; null: never within the bound.
   const sync::ClockBound* clock = nullptr;
+  // Min-version reads waiting for events (service/version_waits.h); told of
+  // every per-key event and flush. Must outlive this; null: none.
+  VersionWaits* waits = nullptr;
 };
 
 struct ApplyStats {

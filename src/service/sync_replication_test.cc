@@ -49,7 +49,7 @@ sync::Event Ev(std::string ns, std::string key, uint64_t v, sync::Op op,
 class SyncReplicationTest : public ::testing::Test {
  protected:
   SyncReplicationTest()
-      : namespaces_(TwoNamespaces()),
+      : namespaces_(TwoNamespaces(), &clock_engine_),
         announcer_(sync_, nullptr),
         hub_(namespaces_),
         replication_(namespaces_, sync_, announcer_, &hub_, Options(&clock_)) {}
@@ -71,6 +71,7 @@ class SyncReplicationTest : public ::testing::Test {
   }
   cache::Engine& Engine(const std::string& ns) { return *(*namespaces_.Find(ns))->engine; }
 
+  cache::ManualClock clock_engine_;  // the engines' (TTLs)
   sync::ClockBound clock_;
   FakeSync sync_;
   NamespaceSet namespaces_;
@@ -111,6 +112,28 @@ TEST_F(SyncReplicationTest, UpdateModeDoesNotAddKeysItDoesNotHold) {
   EXPECT_EQ(Engine("upd").Peek("gone").value, "back");
 }
 
+// TTL that travels (#15): an upsert's ttl is the new copy's, announced and
+// applied; without one, the namespace's (none here).
+TEST_F(SyncReplicationTest, AnUpsertsTtlIsAnnouncedAndApplied) {
+  Namespace& upd = **namespaces_.Find("upd");
+  Change change{"upd", "a", 11, ChangeOp::kUpsert};
+  change.ttl = absl::Seconds(3);
+  replication_.Announce(upd, change, "small");
+  ASSERT_EQ(sync_.published.size(), 1u);
+  ASSERT_TRUE(sync_.published[0].ttl.has_value());
+  EXPECT_EQ(*sync_.published[0].ttl, absl::Seconds(3));
+
+  Engine("upd").Apply("k", 2, cache::ChangeKind::kValue, "two");
+  Engine("upd").Apply("j", 2, cache::ChangeKind::kValue, "two");
+  sync::Event timed = Ev("upd", "k", 5, sync::Op::kUpsert, "five");
+  timed.ttl = absl::Seconds(3);
+  replication_.OnEvent(timed);
+  replication_.OnEvent(Ev("upd", "j", 5, sync::Op::kUpsert, "five"));
+  clock_engine_.Advance(absl::Seconds(4));
+  EXPECT_EQ(Engine("upd").Peek("k").kind, cache::Lookup::Kind::kMiss) << "the ttl did not travel";
+  EXPECT_EQ(Engine("upd").Peek("j").value, "five");
+}
+
 TEST_F(SyncReplicationTest, UpsertWithoutValueDrops) {
   Engine("upd").Apply("k", 3, cache::ChangeKind::kValue, "three");
   replication_.OnEvent(Ev("upd", "k", 4, sync::Op::kUpsert));  // value too large to inline
@@ -142,6 +165,47 @@ TEST_F(SyncReplicationTest, FlushRaisesTheFloorAndEmptyNamespaceMeansAll) {
   const uint64_t applied = replication_.apply_stats().applied;
   replication_.OnEvent(Ev("upd", "", 10, sync::Op::kFlush));
   EXPECT_EQ(replication_.apply_stats().applied, applied);
+}
+
+// latest_version: positioning raises every namespace's floor to the
+// store's latest version, so a late copy of an event from before the
+// replica's start caches nothing, even over an entry the replica loaded at
+// a lower version (a deleted key whose tombstone the store forgot reads as
+// absent at 0). A store that cannot answer fails OnPositioned (the sync
+// retries), and a later, lower answer never lowers a floor.
+TEST_F(SyncReplicationTest, PositioningRaisesTheFloorsToTheLatestVersion) {
+  absl::StatusOr<uint64_t> latest = absl::UnavailableError("PostgreSQL is down");
+  SyncReplicationOptions options = Options(&clock_);
+  options.latest_version = [&latest] { return latest; };
+  SyncReplication replication(namespaces_, sync_, announcer_, &hub_, options);
+  absl::Status positioned = replication.OnPositioned();
+  EXPECT_EQ(positioned.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(positioned.message().find("PostgreSQL is down"), std::string::npos) << positioned;
+  EXPECT_EQ(Engine("upd").floor(), 0u);
+
+  latest = 20;
+  ASSERT_TRUE(replication.OnPositioned().ok());
+  EXPECT_EQ(Engine("upd").floor(), 20u);
+  EXPECT_EQ(Engine("inv").floor(), 20u);
+  // Loaded after positioning: absent at 0 (forgotten tombstone), and a
+  // value at 18.
+  ASSERT_EQ(Engine("upd").CompleteFill(Engine("upd").BeginFill("gone"), 0, std::nullopt),
+            cache::FillResult::kAccepted);
+  ASSERT_EQ(Engine("upd").CompleteFill(Engine("upd").BeginFill("k"), 18, std::string_view("v18")),
+            cache::FillResult::kAccepted);
+  replication.OnEvent(Ev("upd", "gone", 7, sync::Op::kUpsert, "old"));  // late copy
+  EXPECT_NE(Engine("upd").Peek("gone").kind, cache::Lookup::Kind::kHit)
+      << "a pre-position event cached a value";
+  replication.OnEvent(Ev("upd", "k", 9, sync::Op::kUpsert, "v9"));
+  EXPECT_EQ(Engine("upd").Peek("k").value, "v18");
+  // News after the position applies as usual.
+  replication.OnEvent(Ev("upd", "k", 21, sync::Op::kUpsert, "v21"));
+  EXPECT_EQ(Engine("upd").Peek("k").value, "v21");
+
+  latest = 5;  // repositioned against a store that answers lower
+  ASSERT_TRUE(replication.OnPositioned().ok());
+  EXPECT_EQ(Engine("upd").floor(), 20u);
+  EXPECT_EQ(Engine("upd").Peek("k").value, "v21") << "an unchanged floor flushes nothing";
 }
 
 TEST_F(SyncReplicationTest, UnversionedBroadcastsApplyButNotOurOwn) {

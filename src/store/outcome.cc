@@ -29,10 +29,14 @@ bool IsOutcomeUnknown(const absl::Status& status) {
   return status.GetPayload(kOutcomeUnknownUrl).has_value();
 }
 
-absl::Status VersionMismatchError(absl::string_view key, uint64_t expected, uint64_t found) {
+absl::Status VersionMismatchError(absl::string_view key, uint64_t expected, uint64_t found,
+                                  bool deleted) {
   return absl::AbortedError(absl::StrCat("precondition failed for key '", Printable(key),
                                          "': expected version ", expected, ", found version ",
-                                         found, found == 0 ? " (key absent)" : "",
+                                         found,
+                                         found == 0 ? " (key absent)"
+                                         : deleted  ? " (key deleted at that version)"
+                                                    : "",
                                          "; re-read the key and retry with its current version"));
 }
 
@@ -40,6 +44,12 @@ absl::Status NotAbsentError(absl::string_view key, uint64_t found) {
   return absl::AbortedError(absl::StrCat("precondition failed for key '", Printable(key),
                                          "': expected it to be absent (if_absent), found version ",
                                          found));
+}
+
+absl::Status InBatchWrite(size_t index, const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kAborted) return status;
+  return absl::AbortedError(absl::StrCat("writes[", index, "]: ", status.message(),
+                                         "; nothing in the batch was written"));
 }
 
 }  // namespace cachecar::store

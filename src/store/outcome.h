@@ -18,8 +18,13 @@ absl::Status OutcomeUnknownError(absl::string_view message);
 bool IsOutcomeUnknown(const absl::Status& status);
 
 // Precondition failures name what was expected and what was found.
-absl::Status VersionMismatchError(absl::string_view key, uint64_t expected, uint64_t found);
+// `deleted`: `found` is the version at which the key was deleted (it holds
+// no value).
+absl::Status VersionMismatchError(absl::string_view key, uint64_t expected, uint64_t found,
+                                  bool deleted = false);
 absl::Status NotAbsentError(absl::string_view key, uint64_t found);
+// A batch's precondition failure: `status` prefixed with which write failed.
+absl::Status InBatchWrite(size_t index, const absl::Status& status);
 
 }  // namespace cachecar::store
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
@@ -52,6 +53,21 @@ struct Precondition {
 struct DeleteResult {
   bool found = false;    // a value was deleted
   uint64_t version = 0;  // the delete's version, or the current absent version
+};
+
+// One write of a batch (Store::WriteBatch): a put of `value`, or a delete.
+struct BatchWrite {
+  std::string key;
+  bool is_delete = false;
+  std::string value;          // puts only
+  Precondition precondition;  // deletes: kNone or kIfVersion
+};
+
+// What one write of a batch did.
+struct BatchWriteResult {
+  uint64_t version = 0;  // a put's new version; a delete's version (found), or
+                         // the key's absent version (not found)
+  bool found = false;    // deletes: the key held a value, which this deleted
 };
 
 // Numbers a store may report for metrics; unset = the store has no such thing.
@@ -161,6 +177,16 @@ class Store {
   virtual absl::StatusOr<DeleteResult> Delete(absl::string_view ns, absl::string_view key,
                                               std::optional<uint64_t> if_version,
                                               const CallOptions& options) = 0;
+
+  // Applies `writes` (distinct keys of one namespace) all or nothing, in one
+  // transaction: if any precondition fails, nothing is written and the
+  // Aborted error names that write ("writes[i] (key 'k'): ..."). Preconditions
+  // mean what they mean for Put and Delete. One result per write, in order;
+  // every write gets its own version (and, with an outbox, its own entry).
+  virtual absl::StatusOr<std::vector<BatchWriteResult>> WriteBatch(
+      absl::string_view ns, const std::vector<BatchWrite>& writes, const CallOptions& options) {
+    return absl::UnimplementedError(absl::StrCat("the ", Name(), " store cannot write batches"));
+  }
 
   // Numbers for metrics (read at scrape time).
   virtual absl::StatusOr<StoreStats> Stats(const CallOptions& options) { return StoreStats{}; }

@@ -1,11 +1,15 @@
 // See event.h.
 #include "sync/event.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "cachecar/v1/sync.pb.h"
 
 namespace cachecar::sync {
 namespace {
+
+constexpr uint64_t kMaxTtlMs = uint64_t{1} << 50;
 
 cachecar::v1::SyncOp ToProto(Op op) {
   switch (op) {
@@ -42,6 +46,10 @@ std::string EncodeEvent(const Event& event) {
   pb.set_origin(event.origin);
   if (event.committed != absl::InfinitePast()) {
     pb.set_commit_time_unix_micros(absl::ToUnixMicros(event.committed));
+  }
+  if (event.ttl.has_value() && *event.ttl > absl::ZeroDuration()) {
+    // At least 1 ms: a sub-millisecond ttl must not read as "none".
+    pb.set_ttl_ms(std::max<int64_t>(1, absl::ToInt64Milliseconds(*event.ttl)));
   }
   return pb.SerializeAsString();
 }
@@ -92,6 +100,9 @@ absl::StatusOr<Event> EventOf(const cachecar::v1::SyncEvent& pb) {
   if (pb.has_value() && e.op != Op::kUpsert) {
     return absl::InvalidArgumentError(absl::StrCat("SyncEvent ", OpName(e.op), " carries a value"));
   }
+  if (pb.ttl_ms() != 0 && e.op != Op::kUpsert) {
+    return absl::InvalidArgumentError(absl::StrCat("SyncEvent ", OpName(e.op), " carries a ttl"));
+  }
   if (e.op == Op::kFlush && !pb.key().empty()) {
     return absl::InvalidArgumentError("SyncEvent FLUSH carries a key");
   }
@@ -105,6 +116,10 @@ absl::StatusOr<Event> EventOf(const cachecar::v1::SyncEvent& pb) {
   e.origin = pb.origin();
   if (pb.commit_time_unix_micros() != 0) {
     e.committed = absl::FromUnixMicros(pb.commit_time_unix_micros());
+  }
+  if (pb.ttl_ms() != 0) {
+    // The same cap as PutRequest.ttl_ms (2^50 ms, ~35,000 years).
+    e.ttl = absl::Milliseconds(static_cast<int64_t>(std::min<uint64_t>(pb.ttl_ms(), kMaxTtlMs)));
   }
   return e;
 }
@@ -128,7 +143,7 @@ absl::StatusOr<Message> DecodeMessage(absl::string_view payload) {
     return m;
   }
   if (pb->origin().empty() || pb->commit_time_unix_micros() <= 0 || pb->partitions() <= 0 ||
-      !pb->key().empty() || pb->has_value() || pb->version() != 0) {
+      !pb->key().empty() || pb->has_value() || pb->version() != 0 || pb->ttl_ms() != 0) {
     return absl::InvalidArgumentError(
         "SyncEvent WATERMARK needs an origin, a time and a partition count, and nothing else");
   }

@@ -24,6 +24,9 @@ struct Event {
   std::optional<std::string> value;  // kUpsert only, when inlined
   std::string origin;                // replica id, or "relay/<replica id>"
   absl::Time committed = absl::InfinitePast();
+  // kUpsert only: the cached copy's ttl the writer gave (Put ttl_ms);
+  // unset: each replica's namespace ttl.
+  std::optional<absl::Duration> ttl;
 };
 
 // A relay's watermark (sync.proto WATERMARK): every change committed before
@@ -50,8 +53,8 @@ std::string EncodeEvent(const Event& event);
 std::string EncodeWatermark(const Watermark& watermark);
 
 // Parses a message value; INVALID_ARGUMENT saying what is wrong (not a
-// SyncEvent, no op, an UPSERT/DELETE without a version, a value on anything
-// but an UPSERT, a key on a FLUSH).
+// SyncEvent, no op, an UPSERT/DELETE without a version, a value or a ttl on
+// anything but an UPSERT, a key on a FLUSH).
 absl::StatusOr<Event> DecodeEvent(absl::string_view payload);
 // Either; a WATERMARK needs an origin, a time and a partition count.
 absl::StatusOr<Message> DecodeMessage(absl::string_view payload);

@@ -28,6 +28,41 @@ TEST(EventTest, RoundTripsEveryField) {
   EXPECT_EQ(back->committed, e.committed);
 }
 
+// A Put's ttl travels on its event (#15); events of older cachecars (no
+// ttl_ms field) still decode, without a ttl.
+TEST(EventTest, TtlRoundTripsAndOldEventsDecodeWithout) {
+  Event e{"ns", "k", 5, Op::kUpsert, std::string("v"), "a", absl::InfinitePast()};
+  e.ttl = absl::Milliseconds(1500);
+  absl::StatusOr<Event> back = DecodeEvent(EncodeEvent(e));
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_TRUE(back->ttl.has_value());
+  EXPECT_EQ(*back->ttl, absl::Milliseconds(1500));
+  e.ttl = absl::Microseconds(10);  // rounds up, never to "none"
+  back = DecodeEvent(EncodeEvent(e));
+  ASSERT_TRUE(back.ok() && back->ttl.has_value());
+  EXPECT_EQ(*back->ttl, absl::Milliseconds(1));
+
+  // What an older cachecar wrote: fields 1-8 only.
+  cachecar::v1::SyncEvent old;
+  old.set_namespace_("ns");
+  old.set_key("k");
+  old.set_version(5);
+  old.set_op(cachecar::v1::SYNC_OP_UPSERT);
+  old.set_value("v");
+  old.set_origin("old-replica");
+  back = DecodeEvent(old.SerializeAsString());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_FALSE(back->ttl.has_value());
+  EXPECT_EQ(*back->value, "v");
+
+  cachecar::v1::SyncEvent del = old;
+  del.clear_value();
+  del.set_op(cachecar::v1::SYNC_OP_DELETE);
+  del.set_ttl_ms(100);
+  EXPECT_EQ(DecodeEvent(del.SerializeAsString()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(EventTest, UpsertWithoutValueStaysWithoutValue) {
   Event e{"ns", "k", 5, Op::kUpsert, std::nullopt, "a", absl::InfinitePast()};
   absl::StatusOr<Event> back = DecodeEvent(EncodeEvent(e));

@@ -82,6 +82,26 @@ check "Delete finds the key" "$out" '"found": true'
 out="$(gc -d '{"key":"user:1"}' "$addr" cachecar.v1.Cache/Get)"
 if grep -q '"found": true' <<<"$out"; then not_ok "deleted key reads absent" "$out"; else ok "deleted key reads absent"; fi
 
+# --- WriteBatch, CAS on a deleted key, CACHE_ONLY reads (#15) -----------------
+out="$(gc -emit-defaults -d '{"key":"user:1"}' "$addr" cachecar.v1.Cache/Get)"
+dv="$(sed -n 's/.*"version": "\([0-9]*\)".*/\1/p' <<<"$out")"
+out="$(gc -d "{\"key\":\"user:1\",\"value\":\"eA==\",\"if_version\":\"$dv\"}" "$addr" cachecar.v1.Cache/Put)"
+check "CAS with the delete's version writes the deleted key" "$out" '"version"'
+out="$(gc -d '{"writes":[{"key":"wb:1","value":"MQ=="},{"key":"wb:2","value":"Mg==","if_absent":true},{"key":"user:1","delete":true}]}' "$addr" cachecar.v1.Cache/WriteBatch)"
+check "WriteBatch answers each key" "$out" '"key": "wb:2"'
+check "WriteBatch reports the delete" "$out" '"found": true'
+out="$(gc -d '{"writes":[{"key":"wb:3","value":"Mw=="},{"key":"wb:1","value":"eA==","if_absent":true}]}' "$addr" cachecar.v1.Cache/WriteBatch)"
+check "WriteBatch with a failed precondition is Aborted" "$out" "Code: Aborted"
+check "naming the write" "$out" "writes[1]"
+out="$(gc -emit-defaults -d '{"key":"wb:3"}' "$addr" cachecar.v1.Cache/Get)"
+check "and writes nothing" "$out" '"found": false'
+out="$(gc -d '{"key":"wb:1","consistency":"CONSISTENCY_CACHE_ONLY"}' "$addr" cachecar.v1.Cache/Get)"
+check "CACHE_ONLY Get of a written key is a hit" "$out" '"value": "MQ=="'
+gc -d '{"keys":["wb:1"]}' "$addr" cachecar.v1.Cache/Invalidate >/dev/null
+out="$(gc -emit-defaults -d '{"key":"wb:1","consistency":"CONSISTENCY_CACHE_ONLY"}' "$addr" cachecar.v1.Cache/Get)"
+check "CACHE_ONLY Get of an uncached key does not read the store" "$out" '"source": "SOURCE_NOT_CACHED"'
+check "and says not found" "$out" '"found": false'
+
 # --- namespaces, Invalidate, Stats ---------------------------------------------
 out="$(gc -d '{"namespace":"users","key":"k","value":"dg=="}' "$addr" cachecar.v1.Cache/Put)"
 check "Put into a declared namespace" "$out" '"version"'

@@ -99,6 +99,18 @@ check "the table is still there" "$(psql_q "SELECT count(*) FROM cachecar_entrie
 out="$(gc -d '{"key":"user:1"}' "$addr" cachecar.v1.Cache/Delete)"
 check "Delete removes the row" "$(psql_q "SELECT count(*) FROM cachecar_entries WHERE key = 'user:1'")" "0"
 check "and writes an outbox DELETE" "$(psql_q "SELECT op FROM cachecar_outbox WHERE key = 'user:1' ORDER BY id DESC LIMIT 1")" "DELETE"
+# A read-modify-write of a deleted key: Get gives the delete's version, and
+# if_version with that version writes.
+out="$(gc -emit-defaults -d '{"key":"user:1"}' "$addr" cachecar.v1.Cache/Get)"
+check "Get of a deleted key: not found" "$out" '"found": false'
+dv="$(sed -n 's/.*"version": "\([0-9]*\)".*/\1/p' <<<"$out")"
+if [ -n "$dv" ] && [ "$dv" -gt "$v1" ]; then ok "Get of a deleted key names the delete's version"; else
+  not_ok "Get of a deleted key names the delete's version" "$out"; fi
+out="$(gc -d "{\"key\":\"user:1\",\"value\":\"eA==\",\"if_version\":\"$v1\"}" "$addr" cachecar.v1.Cache/Put)"
+check "CAS with the deleted value's version is ABORTED" "$out" "key deleted at that version"
+out="$(gc -d "{\"key\":\"user:1\",\"value\":\"eA==\",\"if_version\":\"$dv\"}" "$addr" cachecar.v1.Cache/Put)"
+check "CAS with the delete's version writes the deleted key" "$out" '"version"'
+check "and the row is back" "$(psql_q "SELECT convert_from(value,'UTF8') FROM cachecar_entries WHERE key = 'user:1'")" "x"
 metrics="$(scrape_metrics "$metrics_port")"
 check "metrics: outbox depth" "$metrics" "cachecar_outbox_rows "
 check "metrics: outbox oldest age" "$metrics" "cachecar_outbox_oldest_age_seconds "

@@ -244,6 +244,121 @@ TEST_F(PostgresStoreTest, PreconditionFailuresNameExpectedAndFoundAndChangeNothi
   EXPECT_TRUE(ok_delete->found);
 }
 
+// A read-modify-write loop on a deleted key: Get reports the delete's
+// version (the tombstone's), and if_version with it writes (#15), once: of
+// racing writers with that version exactly one wins.
+TEST_F(PostgresStoreTest, IfVersionOfTheDeleteWritesADeletedKey) {
+  auto v1 = store_->Put("casdel", "k", "x", Precondition::None(), opts_);
+  ASSERT_TRUE(v1.ok()) << v1.status();
+  auto del = store_->Delete("casdel", "k", std::nullopt, opts_);
+  ASSERT_TRUE(del.ok() && del->found) << del.status();
+  auto read = store_->Load("casdel", "k", opts_);
+  ASSERT_TRUE(read.ok());
+  ASSERT_FALSE(read->found);
+  ASSERT_EQ(read->version, del->version);
+  auto old = store_->Put("casdel", "k", "y", Precondition::IfVersion(*v1), opts_);
+  EXPECT_EQ(old.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(old.status().message(), HasSubstr(absl::StrCat("found version ", del->version)));
+  EXPECT_THAT(old.status().message(), HasSubstr("key deleted"));
+  auto again = store_->Delete("casdel", "k", del->version, opts_);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->found);
+  EXPECT_EQ(again->version, del->version);
+
+  std::atomic<int> wins{0}, aborted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      auto r = store_->Put("casdel", "k", absl::StrCat("w", t),
+                           Precondition::IfVersion(del->version), CallOptions{});
+      if (r.ok()) {
+        EXPECT_GT(*r, del->version);
+        wins++;
+      } else {
+        EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted) << r.status();
+        aborted++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wins.load(), 1);
+  EXPECT_EQ(aborted.load(), 5);
+  auto now = store_->Load("casdel", "k", opts_);
+  ASSERT_TRUE(now.ok());
+  EXPECT_TRUE(now->found);
+  EXPECT_EQ(Psql("SELECT count(*) FROM cachecar_outbox WHERE key = 'k' AND namespace = 'casdel' "
+                 "AND op = 'UPSERT'"),
+            "2")
+      << "one outbox row per committed write";
+}
+
+// WriteBatch (#15): one transaction, all or nothing, a version and an
+// outbox row per key; a failed precondition leaves no row and no outbox
+// entry; the tombstone rule of if_version holds inside a batch; batches over
+// the same keys in opposite orders do not deadlock.
+TEST_F(PostgresStoreTest, WriteBatchIsOneTransactionAllOrNothing) {
+  auto a = store_->Put("wb", "a", "a0", Precondition::None(), opts_);
+  auto b = store_->Put("wb", "b", "b0", Precondition::None(), opts_);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto gone = store_->Put("wb", "gone", "g0", Precondition::None(), opts_);
+  auto del = store_->Delete("wb", "gone", std::nullopt, opts_);
+  ASSERT_TRUE(gone.ok() && del.ok());
+  const std::string outbox_before = Psql("SELECT count(*) FROM cachecar_outbox");
+
+  auto failed = store_->WriteBatch("wb",
+                                   {BatchWrite{"a", false, "a1", Precondition::None()},
+                                    BatchWrite{"new", false, "n1", Precondition::IfAbsent()},
+                                    BatchWrite{"b", true, "", Precondition::IfVersion(*b + 100)}},
+                                   opts_);
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(failed.status().message(), HasSubstr("writes[2]"));
+  EXPECT_THAT(failed.status().message(), HasSubstr(absl::StrCat("expected version ", *b + 100)));
+  EXPECT_EQ(Psql("SELECT count(*) FROM cachecar_outbox"), outbox_before)
+      << "a rolled-back batch leaves no outbox rows";
+  EXPECT_EQ(store_->Load("wb", "a", opts_)->value, "a0");
+  EXPECT_FALSE(store_->Load("wb", "new", opts_)->found);
+
+  auto ok =
+      store_->WriteBatch("wb",
+                         {BatchWrite{"b", true, "", Precondition::IfVersion(*b)},
+                          BatchWrite{"a", false, "a1", Precondition::IfVersion(*a)},
+                          BatchWrite{"gone", false, "g1", Precondition::IfVersion(del->version)},
+                          BatchWrite{"new", false, "n1", Precondition::IfAbsent()}},
+                         opts_);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  ASSERT_EQ(ok->size(), 4u);
+  EXPECT_TRUE((*ok)[0].found);
+  for (const BatchWriteResult& r : *ok) EXPECT_GT(r.version, del->version);
+  EXPECT_EQ(Psql("SELECT string_agg(key || ':' || op, ',' ORDER BY key) FROM cachecar_outbox "
+                 "WHERE namespace = 'wb' AND version > " +
+                 std::to_string(del->version)),
+            "a:UPSERT,b:DELETE,gone:UPSERT,new:UPSERT")
+      << "one outbox row per key";
+  EXPECT_EQ(store_->Load("wb", "gone", opts_)->value, "g1");
+  EXPECT_FALSE(store_->Load("wb", "b", opts_)->found);
+
+  // Opposite orders, many rounds, at once: no deadlock errors surface.
+  std::atomic<int> failures{0};
+  auto writer = [&](bool reversed) {
+    for (int i = 0; i < 30; ++i) {
+      std::vector<BatchWrite> writes;
+      for (int k = 0; k < 5; ++k) {
+        writes.push_back(BatchWrite{absl::StrCat("dl", reversed ? 4 - k : k), false,
+                                    absl::StrCat(i), Precondition::None()});
+      }
+      auto r = store_->WriteBatch("wb", writes, CallOptions{});
+      if (!r.ok()) {
+        ADD_FAILURE() << r.status();
+        failures++;
+      }
+    }
+  };
+  std::thread t1(writer, false), t2(writer, true);
+  t1.join();
+  t2.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
 TEST_F(PostgresStoreTest, BatchLoadIsOneQuery) {
   std::vector<std::string> keys;
   for (int i = 0; i < 50; ++i) {

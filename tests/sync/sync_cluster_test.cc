@@ -457,23 +457,50 @@ class Replica {
 
   // ---- gRPC.
 
-  GetResult Get(const std::string& key, v1::Consistency consistency = v1::CONSISTENCY_CACHED) {
+  GetResult Get(const std::string& key, v1::Consistency consistency = v1::CONSISTENCY_CACHED,
+                uint64_t min_version = 0) {
     v1::GetRequest req;
     req.set_key(key);
     req.set_consistency(consistency);
+    req.set_min_version(min_version);
     v1::GetResponse resp;
     const grpc::Status s = Call(cache_.get(), &v1::Cache::Stub::Get, req, &resp);
     return GetResult{s.error_code(), s.error_message(), resp.found(),
                      resp.value(),   resp.version(),    resp.source()};
   }
 
-  PutResult Put(const std::string& key, const std::string& value) {
+  PutResult Put(const std::string& key, const std::string& value, uint64_t ttl_ms = 0) {
     v1::PutRequest req;
     req.set_key(key);
     req.set_value(value);
+    req.set_ttl_ms(ttl_ms);
     v1::PutResponse resp;
     const grpc::Status s = Call(cache_.get(), &v1::Cache::Stub::Put, req, &resp);
     return PutResult{s.error_code(), s.error_message(), resp.version()};
+  }
+
+  PutResult Delete(const std::string& key) {
+    v1::DeleteRequest req;
+    req.set_key(key);
+    v1::DeleteResponse resp;
+    const grpc::Status s = Call(cache_.get(), &v1::Cache::Stub::Delete, req, &resp);
+    return PutResult{s.error_code(), s.error_message(), resp.version()};
+  }
+
+  // Puts of `kv` (key, value) in one WriteBatch; the versions, in order.
+  std::pair<grpc::Status, std::vector<uint64_t>> WriteBatch(
+      const std::vector<std::pair<std::string, std::string>>& kv) {
+    v1::WriteBatchRequest req;
+    for (const auto& [k, v] : kv) {
+      v1::BatchWrite* w = req.add_writes();
+      w->set_key(k);
+      w->set_value(v);
+    }
+    v1::WriteBatchResponse resp;
+    const grpc::Status s = Call(cache_.get(), &v1::Cache::Stub::WriteBatch, req, &resp);
+    std::vector<uint64_t> versions;
+    for (const v1::BatchWriteResult& r : resp.results()) versions.push_back(r.version());
+    return {s, versions};
   }
 
   // Drops keys from this replica's cache (with `broadcast`, from every
@@ -1738,6 +1765,127 @@ TEST_F(SyncClusterTest, StartsWithKafkaDownAndSyncsWhenItComesUp) {
   ExpectPropagates(a, b, Key("k2"), "after Kafka came up");
 }
 
+// Min-version reads across replicas (#15): an app that wrote version v
+// through a reads it through b by passing v. b's cached copy is older: it
+// waits for the event (here it comes: served from b's cache), or, for a
+// write whose event never comes (made with the triggers off, so nothing is
+// announced), reads PostgreSQL after min_version_wait. A version the key
+// never reached is OUT_OF_RANGE. Without min_version b would answer its old
+// copy (the second case fails deterministically on a cachecar without it).
+TEST_F(SyncClusterTest, MinVersionReadsSeeAWriteMadeOnAnotherReplica) {
+  CreateTopic(2);
+  ReplicaOptions options;
+  options.flags = {"--min-version-wait=2s"};
+  Replica& a = SpawnReplica("a", options);
+  Replica& b = SpawnReplica("b", options);
+  WaitReady({&a, &b});
+  const std::string k = Key("k");
+  const PutResult v0 = a.Put(k, "v0");
+  ASSERT_TRUE(v0.ok()) << v0.error;
+  CacheKey(b, k, v0.version, "v0");
+  ASSERT_FALSE(HasFatalFailure());
+
+  // 1. The event arrives within the wait.
+  const PutResult v1 = a.Put(k, "v1");
+  ASSERT_TRUE(v1.ok()) << v1.error;
+  GetResult got = b.Get(k, v1::CONSISTENCY_CACHED, v1.version);
+  ASSERT_TRUE(got.ok()) << got;
+  EXPECT_GE(got.version, v1.version) << got;
+  EXPECT_EQ(got.value, "v1") << got;
+  EXPECT_EQ(got.source, v1::SOURCE_CACHE) << "the event should have come within 2 s: " << got;
+
+  // 2. No event will come: after the wait, PostgreSQL.
+  const std::string out = PgHarness::Get().Psql(
+      db_,
+      absl::StrCat("SET session_replication_role = replica; UPDATE cachecar_entries SET "
+                   "value = convert_to('v2', 'UTF8'), version = nextval('cachecar_version_seq') "
+                   "WHERE namespace = 'default' AND key = '",
+                   k, "' RETURNING version"));
+  uint64_t v2 = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(out, &v2)) << out;
+  ASSERT_EQ(b.Get(k).version, v1.version) << "b holds v1 and hears nothing of v2";
+  Stopwatch waited;
+  got = b.Get(k, v1::CONSISTENCY_CACHED, v2);
+  ASSERT_TRUE(got.ok()) << got;
+  EXPECT_EQ(got.version, v2) << got;
+  EXPECT_EQ(got.value, "v2") << got;
+  EXPECT_EQ(got.source, v1::SOURCE_STORE) << got;
+  PrintDelay("min_version read without an event (waits min_version_wait 2s)", waited.Elapsed());
+
+  // 3. A version the key never reached.
+  got = b.Get(k, v1::CONSISTENCY_STRONG, v2 + 1000000);
+  EXPECT_EQ(got.code, grpc::StatusCode::OUT_OF_RANGE) << got;
+  EXPECT_THAT(got.error, ::testing::HasSubstr("below min_version")) << got;
+}
+
+// WriteBatch (#15) across replicas: one PostgreSQL transaction, one event
+// per key, so every key of the batch reaches the other replica's cache at
+// its own version; the writer retires every outbox row.
+TEST_F(SyncClusterTest, WriteBatchReachesEveryReplicaKeyByKey) {
+  CreateTopic(3);
+  Replica& a = SpawnReplica("a");
+  Replica& b = SpawnReplica("b");
+  WaitReady({&a, &b});
+  std::vector<std::pair<std::string, std::string>> kv;
+  for (int i = 0; i < 5; ++i) kv.emplace_back(Key(absl::StrCat("k", i)), absl::StrCat("v", i));
+  for (const auto& [k, v] : kv) {
+    CacheAbsent(b, k);
+    ASSERT_FALSE(HasFatalFailure());
+  }
+  const auto [status, versions] = a.WriteBatch(kv);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(versions.size(), kv.size());
+  Stopwatch since;
+  for (size_t i = 0; i < kv.size(); ++i) {
+    EXPECT_EQ(Stored(kv[i].first), std::make_pair(versions[i], kv[i].second));
+    WaitForVersion(b, kv[i].first, versions[i], kv[i].second);
+  }
+  PrintDelay("WriteBatch of 5 on a -> all cached on b", since.Elapsed());
+  EXPECT_TRUE(PollUntil(kPropagationBound, [&] { return OutboxRows() == 0; }).has_value())
+      << "outbox rows left: " << OutboxRows();
+}
+
+// TTL that travels (#15): a Put's ttl_ms goes on its event, so the copy
+// another replica's cache gets from the event expires too (the next Get
+// reads PostgreSQL), while a Put without one stays (the namespace has no
+// ttl). Before #15 only the writer honoured it: b would serve the copy
+// forever.
+TEST_F(SyncClusterTest, PutTtlTravelsToEveryReplica) {
+  CreateTopic(2);
+  Replica& a = SpawnReplica("a");
+  Replica& b = SpawnReplica("b");
+  WaitReady({&a, &b});
+  const std::string timed = Key("timed"), plain = Key("plain");
+  constexpr uint64_t kTtlMs = 2000;
+  for (const std::string& k : {timed, plain}) {
+    CacheAbsent(b, k);
+    ASSERT_FALSE(HasFatalFailure());
+  }
+  const PutResult put = a.Put(timed, "t", kTtlMs);
+  ASSERT_TRUE(put.ok()) << put.error;
+  const PutResult plain_put = a.Put(plain, "p");
+  ASSERT_TRUE(plain_put.ok()) << plain_put.error;
+  Stopwatch since_put;
+  ASSERT_TRUE(WaitForVersion(b, timed, put.version, "t").has_value());
+  ASSERT_TRUE(WaitForVersion(b, plain, plain_put.version, "p").has_value());
+  // Then b's copy expires: its Get goes to the store (and caches the value
+  // again, without the Put's ttl, like any load).
+  for (Replica* r : {&a, &b}) {
+    GetResult last;
+    const auto expired = PollUntil(absl::Milliseconds(kTtlMs) + kPropagationBound, [&] {
+      last = r->Get(timed);
+      return last.ok() && last.source == v1::SOURCE_STORE;
+    });
+    EXPECT_TRUE(expired.has_value()) << r->name() << " still serves its cached copy of " << timed
+                                     << " long after its ttl; last: " << last;
+    EXPECT_EQ(last.version, put.version) << r->name();
+    EXPECT_EQ(last.value, "t") << r->name();
+  }
+  PrintDelay("Put with ttl 2s -> expired on a and b", since_put.Elapsed());
+  const GetResult kept = b.Get(plain);
+  EXPECT_EQ(kept.source, v1::SOURCE_CACHE) << "a Put without ttl_ms expired: " << kept;
+}
+
 // A replica that joins after a key's newer event was published must not
 // cache an older version that reaches the topic late (docs/DESIGN.md C4, C5).
 // That happens for real: a writer whose acknowledgement is slow (a young
@@ -1748,6 +1896,15 @@ TEST_F(SyncClusterTest, StartsWithKafkaDownAndSyncsWhenItComesUp) {
 // order is certain.
 // The fix: a replica raises its namespaces' floors to the store's latest
 // version when it positions, so pre-position news caches nothing.
+//
+// Update mode only replaces keys a replica holds, and a key it loaded holds
+// a version at least the late event's, except where the store has
+// forgotten: a deleted key whose tombstone passed
+// postgres_tombstone_retention reads as "absent at version 0". The new
+// replica caches that, and without the floor the late copy of the old value
+// (version 1 > 0) would replace it. So: put, delete, purge the tombstone.
+// CACHECAR_TEST_REPLICA_FAULT=no_positioning_floor plants the missing floor
+// and this test fails.
 TEST_F(SyncClusterTest, LateOldEventIsNotCachedByANewReplica) {
   CreateTopic(1);
   Replica& a = StartReplica("a");
@@ -1756,28 +1913,45 @@ TEST_F(SyncClusterTest, LateOldEventIsNotCachedByANewReplica) {
   ASSERT_TRUE(old_put.ok()) << old_put.error;
   const PutResult new_put = a.Put(k, "new");
   ASSERT_TRUE(new_put.ok()) << new_put.error;
+  const std::string gone = Key("gone");
+  const PutResult gone_put = a.Put(gone, "old");
+  ASSERT_TRUE(gone_put.ok()) << gone_put.error;
+  ASSERT_TRUE(a.Delete(gone).ok());
+  // The tombstone retention passed: the store forgets the delete's version.
+  PgHarness::Get().Psql(db_,
+                        absl::StrCat("DELETE FROM cachecar_tombstones WHERE key = '", gone, "'"));
 
   Replica& e = StartReplica("e");
   ASSERT_FALSE(HasFatalFailure());
+  // e caches `gone` as absent at version 0, and k at its newest version.
+  const GetResult absent = e.Get(gone);
+  ASSERT_TRUE(absent.ok() && !absent.found && absent.version == 0) << absent;
+  ASSERT_EQ(e.Get(gone).source, v1::SOURCE_CACHE);
+  ASSERT_EQ(e.Get(k).version, new_put.version);
   auto consumed = [&e] {
     return e.Metric("cachecar_sync_events_total{result=\"applied\"}").value_or(0) +
            e.Metric("cachecar_sync_events_total{result=\"stale\"}").value_or(0);
   };
   const double consumed_before = consumed();
 
-  v1::SyncEvent late;
-  late.set_namespace_("default");
-  late.set_key(k);
-  late.set_version(old_put.version);
-  late.set_op(v1::SYNC_OP_UPSERT);
-  late.set_value("old");
-  late.set_origin("relay/b");
-  late.set_commit_time_unix_micros(absl::ToUnixMicros(absl::Now()));
-  KafkaHarness::Get().Run("produce", {topic_, "late-copy"}, late.SerializeAsString());
+  auto late = [](const std::string& key, uint64_t version, const std::string& value) {
+    v1::SyncEvent ev;
+    ev.set_namespace_("default");
+    ev.set_key(key);
+    ev.set_version(version);
+    ev.set_op(v1::SYNC_OP_UPSERT);
+    ev.set_value(value);
+    ev.set_origin("relay/b");
+    ev.set_commit_time_unix_micros(absl::ToUnixMicros(absl::Now()));
+    return ev.SerializeAsString();
+  };
+  KafkaHarness::Get().Run("produce", {topic_, "late-copy"}, late(k, old_put.version, "old"));
+  KafkaHarness::Get().Run("produce", {topic_, "late-copy-gone"},
+                          late(gone, gone_put.version, "old"));
   ASSERT_FALSE(HasFatalFailure());
   ASSERT_TRUE(
-      PollUntil(kPropagationBound, [&] { return consumed() > consumed_before; }).has_value())
-      << "e did not consume the late event";
+      PollUntil(kPropagationBound, [&] { return consumed() >= consumed_before + 2; }).has_value())
+      << "e did not consume the late events";
 
   for (Replica* r : {&a, &e}) {
     const GetResult got = r->Get(k);
@@ -1785,6 +1959,10 @@ TEST_F(SyncClusterTest, LateOldEventIsNotCachedByANewReplica) {
         << r->name() << " serves " << got << "; PostgreSQL has version " << new_put.version;
     EXPECT_EQ(got.value, "new") << r->name();
   }
+  const GetResult got = e.Get(gone);
+  EXPECT_TRUE(got.ok() && !got.found)
+      << "e serves " << got << " for a key PostgreSQL does not hold (a late copy of version "
+      << gone_put.version << ")";
 }
 
 }  // namespace

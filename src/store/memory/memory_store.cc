@@ -37,27 +37,32 @@ absl::StatusOr<std::vector<Record>> MemoryStore::LoadBatch(absl::string_view ns,
   return out;
 }
 
-absl::StatusOr<uint64_t> MemoryStore::Put(absl::string_view ns, absl::string_view key,
-                                          absl::string_view value, Precondition precondition,
-                                          const CallOptions& options) {
-  if (absl::Status s = CheckDeadline(options); !s.ok()) return s;
-  MutexLock lock(&mu_);
-  // Look before inserting: a failed precondition must not leave a row.
+absl::Status MemoryStore::CheckLocked(absl::string_view ns, absl::string_view key,
+                                      const Precondition& precondition) const {
   auto it = rows_.find(RowKey(ns, key));
-  // A version names a live value: an absent key matches nothing but 0.
-  const uint64_t live_version = it != rows_.end() && it->second.found ? it->second.version : 0;
+  const bool live = it != rows_.end() && it->second.found;
+  // The key's current version: its value's, or its delete's (what Get says).
+  const uint64_t current = it != rows_.end() ? it->second.version : 0;
   switch (precondition.kind) {
     case Precondition::Kind::kNone:
       break;
     case Precondition::Kind::kIfVersion:
-      if (live_version != precondition.version) {
-        return VersionMismatchError(key, precondition.version, live_version);
+      // A live key matches its value's version; an absent one 0 or the
+      // version it was deleted at (a read-modify-write of a deleted key).
+      if (live ? current != precondition.version
+               : precondition.version != 0 && precondition.version != current) {
+        return VersionMismatchError(key, precondition.version, current, !live && current != 0);
       }
       break;
     case Precondition::Kind::kIfAbsent:
-      if (live_version != 0) return NotAbsentError(key, live_version);
+      if (live) return NotAbsentError(key, current);
       break;
   }
+  return absl::OkStatus();
+}
+
+uint64_t MemoryStore::PutLocked(absl::string_view ns, absl::string_view key,
+                                absl::string_view value) {
   Record& row = rows_[RowKey(ns, key)];
   row.found = true;
   row.value.assign(value.data(), value.size());
@@ -65,25 +70,62 @@ absl::StatusOr<uint64_t> MemoryStore::Put(absl::string_view ns, absl::string_vie
   return row.version;
 }
 
-absl::StatusOr<DeleteResult> MemoryStore::Delete(absl::string_view ns, absl::string_view key,
-                                                 std::optional<uint64_t> if_version,
-                                                 const CallOptions& options) {
-  if (absl::Status s = CheckDeadline(options); !s.ok()) return s;
-  MutexLock lock(&mu_);
+DeleteResult MemoryStore::DeleteLocked(absl::string_view ns, absl::string_view key) {
   auto it = rows_.find(RowKey(ns, key));
-  const bool found = it != rows_.end() && it->second.found;
-  const uint64_t current = found ? it->second.version : 0;
-  if (if_version.has_value() && *if_version != current) {
-    return VersionMismatchError(key, *if_version, current);
-  }
-  if (!found) {
-    return DeleteResult{false, it == rows_.end() ? 0 : it->second.version};
-  }
+  if (it == rows_.end()) return DeleteResult{false, 0};
+  if (!it->second.found) return DeleteResult{false, it->second.version};
   it->second.found = false;
   it->second.value.clear();
   it->second.value.shrink_to_fit();
   it->second.version = ++last_version_;
   return DeleteResult{true, it->second.version};
+}
+
+absl::StatusOr<uint64_t> MemoryStore::Put(absl::string_view ns, absl::string_view key,
+                                          absl::string_view value, Precondition precondition,
+                                          const CallOptions& options) {
+  if (absl::Status s = CheckDeadline(options); !s.ok()) return s;
+  MutexLock lock(&mu_);
+  // Look before inserting: a failed precondition must not leave a row.
+  if (absl::Status s = CheckLocked(ns, key, precondition); !s.ok()) return s;
+  return PutLocked(ns, key, value);
+}
+
+absl::StatusOr<DeleteResult> MemoryStore::Delete(absl::string_view ns, absl::string_view key,
+                                                 std::optional<uint64_t> if_version,
+                                                 const CallOptions& options) {
+  if (absl::Status s = CheckDeadline(options); !s.ok()) return s;
+  MutexLock lock(&mu_);
+  // As for Put: an absent key matches 0 or the version it was deleted at.
+  if (if_version.has_value()) {
+    if (absl::Status s = CheckLocked(ns, key, Precondition::IfVersion(*if_version)); !s.ok()) {
+      return s;
+    }
+  }
+  return DeleteLocked(ns, key);
+}
+
+absl::StatusOr<std::vector<BatchWriteResult>> MemoryStore::WriteBatch(
+    absl::string_view ns, const std::vector<BatchWrite>& writes, const CallOptions& options) {
+  if (absl::Status s = CheckDeadline(options); !s.ok()) return s;
+  MutexLock lock(&mu_);
+  // Every precondition first: all or nothing.
+  for (size_t i = 0; i < writes.size(); ++i) {
+    if (absl::Status s = CheckLocked(ns, writes[i].key, writes[i].precondition); !s.ok()) {
+      return InBatchWrite(i, s);
+    }
+  }
+  std::vector<BatchWriteResult> out;
+  out.reserve(writes.size());
+  for (const BatchWrite& w : writes) {
+    if (w.is_delete) {
+      const DeleteResult d = DeleteLocked(ns, w.key);
+      out.push_back(BatchWriteResult{d.version, d.found});
+    } else {
+      out.push_back(BatchWriteResult{PutLocked(ns, w.key, w.value), false});
+    }
+  }
+  return out;
 }
 
 }  // namespace cachecar::store

@@ -33,9 +33,19 @@ class MemoryStore final : public Store {
   absl::StatusOr<DeleteResult> Delete(absl::string_view ns, absl::string_view key,
                                       std::optional<uint64_t> if_version,
                                       const CallOptions& options) override;
+  absl::StatusOr<std::vector<BatchWriteResult>> WriteBatch(absl::string_view ns,
+                                                           const std::vector<BatchWrite>& writes,
+                                                           const CallOptions& options) override;
   absl::string_view Name() const override { return "memory"; }
 
  private:
+  absl::Status CheckLocked(absl::string_view ns, absl::string_view key,
+                           const Precondition& precondition) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t PutLocked(absl::string_view ns, absl::string_view key, absl::string_view value)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  DeleteResult DeleteLocked(absl::string_view ns, absl::string_view key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   using RowKey = std::pair<std::string, std::string>;  // (namespace, key)
 
   Record LoadLocked(absl::string_view ns, absl::string_view key) const

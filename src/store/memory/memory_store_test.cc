@@ -51,6 +51,69 @@ TEST_F(MemoryStoreTest, IfVersionMismatchIsAbortedNamingBothVersions) {
   EXPECT_GT(*good, *v1);
 }
 
+// A read-modify-write loop on a deleted key: Get reports the delete's
+// version, and if_version with it writes (#15).
+TEST_F(MemoryStoreTest, IfVersionOfTheDeleteWritesADeletedKey) {
+  auto v1 = store_.Put("ns", "k", "x", Precondition::None(), opts_);
+  ASSERT_TRUE(v1.ok());
+  auto del = store_.Delete("ns", "k", std::nullopt, opts_);
+  ASSERT_TRUE(del.ok() && del->found);
+  auto read = store_.Load("ns", "k", opts_);
+  ASSERT_TRUE(read.ok());
+  ASSERT_FALSE(read->found);
+  ASSERT_EQ(read->version, del->version);
+  // The value's old version no longer matches; the delete's does.
+  auto old = store_.Put("ns", "k", "y", Precondition::IfVersion(*v1), opts_);
+  EXPECT_EQ(old.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(old.status().message(), HasSubstr("key deleted"));
+  // A delete at that version is a no-op that succeeds.
+  auto again = store_.Delete("ns", "k", del->version, opts_);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->found);
+  EXPECT_EQ(again->version, del->version);
+  auto cas = store_.Put("ns", "k", "y", Precondition::IfVersion(read->version), opts_);
+  ASSERT_TRUE(cas.ok()) << cas.status();
+  EXPECT_GT(*cas, del->version);
+  // 0 still means "absent at any version", and a live key never matches it.
+  auto zero = store_.Put("ns", "k", "z", Precondition::IfVersion(0), opts_);
+  EXPECT_EQ(zero.status().code(), absl::StatusCode::kAborted);
+}
+
+TEST_F(MemoryStoreTest, WriteBatchIsAllOrNothing) {
+  auto a = store_.Put("ns", "a", "a0", Precondition::None(), opts_);
+  auto b = store_.Put("ns", "b", "b0", Precondition::None(), opts_);
+  ASSERT_TRUE(a.ok() && b.ok());
+  // The second write's precondition fails: nothing is written.
+  auto failed = store_.WriteBatch("ns",
+                                  {BatchWrite{"a", false, "a1", Precondition::IfVersion(*a)},
+                                   BatchWrite{"b", false, "b1", Precondition::IfVersion(*a)},
+                                   BatchWrite{"c", false, "c1", Precondition::None()}},
+                                  opts_);
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(failed.status().message(), HasSubstr("writes[1]"));
+  EXPECT_THAT(failed.status().message(), HasSubstr("nothing in the batch was written"));
+  EXPECT_EQ(store_.Load("ns", "a", opts_)->value, "a0");
+  EXPECT_FALSE(store_.Load("ns", "c", opts_)->found);
+
+  auto done = store_.WriteBatch("ns",
+                                {BatchWrite{"a", false, "a1", Precondition::IfVersion(*a)},
+                                 BatchWrite{"b", true, "", Precondition::IfVersion(*b)},
+                                 BatchWrite{"c", false, "c1", Precondition::IfAbsent()},
+                                 BatchWrite{"never", true, "", Precondition::None()}},
+                                opts_);
+  ASSERT_TRUE(done.ok()) << done.status();
+  ASSERT_EQ(done->size(), 4u);
+  EXPECT_GT((*done)[0].version, *b);
+  EXPECT_TRUE((*done)[1].found);
+  EXPECT_GT((*done)[1].version, (*done)[0].version) << "a version per write";
+  EXPECT_GT((*done)[2].version, (*done)[1].version);
+  EXPECT_FALSE((*done)[3].found);
+  EXPECT_EQ((*done)[3].version, 0u);
+  EXPECT_EQ(store_.Load("ns", "a", opts_)->value, "a1");
+  EXPECT_FALSE(store_.Load("ns", "b", opts_)->found);
+  EXPECT_EQ(store_.Load("ns", "c", opts_)->value, "c1");
+}
+
 TEST_F(MemoryStoreTest, IfAbsentFailsOnLiveValueAndSucceedsAfterDelete) {
   ASSERT_TRUE(store_.Put("ns", "k", "x", Precondition::IfAbsent(), opts_).ok());
   auto again = store_.Put("ns", "k", "y", Precondition::IfAbsent(), opts_);

@@ -83,6 +83,11 @@ class PostgresStore final : public Store {
   absl::StatusOr<DeleteResult> Delete(absl::string_view ns, absl::string_view key,
                                       std::optional<uint64_t> if_version,
                                       const CallOptions& options) override;
+  // One transaction (READ COMMITTED) running each write's Put or Delete
+  // statement, rows locked in key order; a failed precondition rolls it back.
+  absl::StatusOr<std::vector<BatchWriteResult>> WriteBatch(absl::string_view ns,
+                                                           const std::vector<BatchWrite>& writes,
+                                                           const CallOptions& options) override;
   // Outbox rows and the oldest one's age.
   absl::StatusOr<StoreStats> Stats(const CallOptions& options) override;
   // SELECT 1 on a pooled connection (fails fast while reconnects back off).

@@ -38,6 +38,11 @@ class ForwardingStore : public Store {
                                       const CallOptions& o) override {
     return target_->Delete(ns, key, if_version, o);
   }
+  absl::StatusOr<std::vector<BatchWriteResult>> WriteBatch(absl::string_view ns,
+                                                           const std::vector<BatchWrite>& writes,
+                                                           const CallOptions& o) override {
+    return target_->WriteBatch(ns, writes, o);
+  }
   absl::string_view Name() const override { return "forwarding"; }
 
   // The store's own rows (when it forwards to itself), for tests to write
