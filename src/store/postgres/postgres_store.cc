@@ -4,11 +4,13 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <random>
 #include <thread>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/mutex.h"
 #include "common/redact.h"
 #include "pqxx/binarystring"
@@ -44,7 +46,14 @@ enum Stmt {
 };
 constexpr std::array<const char*, kStmtCount> kStmtNames = {
     "load", "load_batch", "put", "put_if_absent", "put_if_version", "remove", "remove_if_version"};
-constexpr int kMaxAttempts = 4;  // first try + retries of server-side rollbacks
+// First try + retries of server-side rollbacks (serialization failures,
+// deadlocks: nothing was applied, always safe to retry), with a jittered
+// backoff from kRetryBackoff doubling to kRetryBackoffMax, within the
+// call's deadline. Many writers of one hot key (a Delete racing Puts, the
+// insert trigger's tombstone check) can lose several times in a row.
+constexpr int kMaxAttempts = 10;
+constexpr absl::Duration kRetryBackoff = absl::Microseconds(200);
+constexpr absl::Duration kRetryBackoffMax = absl::Milliseconds(20);
 constexpr absl::Duration kCleanupEvery = absl::Minutes(1);
 constexpr int kCleanupBatch = 10000;
 // Connecting in the background: the first retry, the most between retries
@@ -271,6 +280,15 @@ struct PostgresStore::Impl {
         const bool retry_read = kind == CallKind::kRead && f.connection_lost && !lease->fresh();
         if (!(f.retryable || retry_read) || absl::Now() >= deadline) return f.status;
         last = f.status;
+      }
+      if (attempt > 0 && attempt + 1 < kMaxAttempts) {
+        // Jittered (0.5-1.5 x) so racing writers do not collide again.
+        thread_local std::minstd_rand jitter(std::random_device{}());
+        const absl::Duration pause =
+            std::min(kRetryBackoffMax, kRetryBackoff * (1 << std::min(attempt - 1, 10))) *
+            (0.5 + (jitter() % 1000) / 1000.0);
+        if (absl::Now() + pause >= deadline) return last;
+        absl::SleepFor(pause);
       }
     }
     return last;

@@ -10,12 +10,14 @@
 // Errors (gRPC status codes):
 //   INVALID_ARGUMENT   empty key, key over max_key_bytes (default 1 KiB), value
 //                      over max_value_bytes (default 1 MiB), unknown namespace,
-//                      too many keys in one BatchGet.
+//                      too many keys in one BatchGet or WriteBatch, a key
+//                      written twice in one WriteBatch.
 //   ABORTED            a version precondition failed; the message names the
 //                      expected and the found version. Re-read, then retry.
 //   UNAVAILABLE        the store is unreachable or cachecar is overloaded or
 //                      shutting down; safe to retry with backoff.
 //   DEADLINE_EXCEEDED  the call's deadline passed before it was answered.
+//   OUT_OF_RANGE       a min_version the store has not reached for the key.
 //   RESOURCE_EXHAUSTED the request message, or a BatchGet's answer, is larger
 //                      than max_message_bytes; or a Watch stream fell too far
 //                      behind.
@@ -45,6 +47,7 @@ const (
 	Cache_BatchGet_FullMethodName   = "/cachecar.v1.Cache/BatchGet"
 	Cache_Put_FullMethodName        = "/cachecar.v1.Cache/Put"
 	Cache_Delete_FullMethodName     = "/cachecar.v1.Cache/Delete"
+	Cache_WriteBatch_FullMethodName = "/cachecar.v1.Cache/WriteBatch"
 	Cache_Invalidate_FullMethodName = "/cachecar.v1.Cache/Invalidate"
 	Cache_Stats_FullMethodName      = "/cachecar.v1.Cache/Stats"
 	Cache_Watch_FullMethodName      = "/cachecar.v1.Cache/Watch"
@@ -63,6 +66,14 @@ type CacheClient interface {
 	Put(ctx context.Context, in *PutRequest, opts ...grpc.CallOption) (*PutResponse, error)
 	// Deletes a key in the store; the cache remembers it as absent.
 	Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*DeleteResponse, error)
+	// Writes several keys of one namespace at once, all or nothing: one store
+	// transaction (PostgreSQL: one transaction), each write's precondition
+	// checked; if any fails, nothing is written and the call is ABORTED
+	// naming the write ("writes[i]: ..."). Each key gets its own version (in
+	// the answer) and its own sync event, so other replicas apply the writes
+	// key by key (a reader on another replica may see some keys of the batch
+	// before the others).
+	WriteBatch(ctx context.Context, in *WriteBatchRequest, opts ...grpc.CallOption) (*WriteBatchResponse, error)
 	// Drops keys (or a whole namespace) from this replica's cache. The store is
 	// not changed; the next Get reloads.
 	Invalidate(ctx context.Context, in *InvalidateRequest, opts ...grpc.CallOption) (*InvalidateResponse, error)
@@ -121,6 +132,15 @@ func (c *cacheClient) Put(ctx context.Context, in *PutRequest, opts ...grpc.Call
 func (c *cacheClient) Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*DeleteResponse, error) {
 	out := new(DeleteResponse)
 	err := c.cc.Invoke(ctx, Cache_Delete_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *cacheClient) WriteBatch(ctx context.Context, in *WriteBatchRequest, opts ...grpc.CallOption) (*WriteBatchResponse, error) {
+	out := new(WriteBatchResponse)
+	err := c.cc.Invoke(ctx, Cache_WriteBatch_FullMethodName, in, out, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -190,6 +210,14 @@ type CacheServer interface {
 	Put(context.Context, *PutRequest) (*PutResponse, error)
 	// Deletes a key in the store; the cache remembers it as absent.
 	Delete(context.Context, *DeleteRequest) (*DeleteResponse, error)
+	// Writes several keys of one namespace at once, all or nothing: one store
+	// transaction (PostgreSQL: one transaction), each write's precondition
+	// checked; if any fails, nothing is written and the call is ABORTED
+	// naming the write ("writes[i]: ..."). Each key gets its own version (in
+	// the answer) and its own sync event, so other replicas apply the writes
+	// key by key (a reader on another replica may see some keys of the batch
+	// before the others).
+	WriteBatch(context.Context, *WriteBatchRequest) (*WriteBatchResponse, error)
 	// Drops keys (or a whole namespace) from this replica's cache. The store is
 	// not changed; the next Get reloads.
 	Invalidate(context.Context, *InvalidateRequest) (*InvalidateResponse, error)
@@ -226,6 +254,9 @@ func (UnimplementedCacheServer) Put(context.Context, *PutRequest) (*PutResponse,
 }
 func (UnimplementedCacheServer) Delete(context.Context, *DeleteRequest) (*DeleteResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Delete not implemented")
+}
+func (UnimplementedCacheServer) WriteBatch(context.Context, *WriteBatchRequest) (*WriteBatchResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method WriteBatch not implemented")
 }
 func (UnimplementedCacheServer) Invalidate(context.Context, *InvalidateRequest) (*InvalidateResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Invalidate not implemented")
@@ -321,6 +352,24 @@ func _Cache_Delete_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Cache_WriteBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WriteBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CacheServer).WriteBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cache_WriteBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CacheServer).WriteBatch(ctx, req.(*WriteBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Cache_Invalidate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(InvalidateRequest)
 	if err := dec(in); err != nil {
@@ -400,6 +449,10 @@ var Cache_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Delete",
 			Handler:    _Cache_Delete_Handler,
+		},
+		{
+			MethodName: "WriteBatch",
+			Handler:    _Cache_WriteBatch_Handler,
 		},
 		{
 			MethodName: "Invalidate",
