@@ -2,14 +2,18 @@
 #include "cmd/cachecar/inject_command.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
-#include <iterator>
-#include <sstream>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/fd_limit.h"
 #include "inject/injector.h"
 #include "inject/webhook_server.h"
 #include "spdlog/spdlog.h"
@@ -50,6 +54,47 @@ as `cachecar inject`) and GET /healthz. See deploy/k8s/injector/.
   --webhook-tls-key=FILE       PEM private key
 )";
 
+// The largest manifest stream inject reads (`-f /dev/zero` must not grow
+// without end).
+constexpr size_t kMaxManifestBytes = 64 << 20;
+
+// Reads all of `in` up to kMaxManifestBytes; the error says what is wrong.
+absl::StatusOr<std::string> ReadAll(std::istream& in, const std::string& name) {
+  std::string text;
+  char buffer[65536];
+  while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+    text.append(buffer, static_cast<size_t>(in.gcount()));
+    if (text.size() > kMaxManifestBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " is over ", kMaxManifestBytes >> 20,
+                       " MiB; split the manifests into smaller files"));
+    }
+  }
+  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat("cannot read ", name));
+  return text;
+}
+
+// The manifests named by -f: a regular file (or a device or pipe), or stdin.
+absl::StatusOr<std::string> ReadManifests(const std::string& file) {
+  if (file == "-") return ReadAll(std::cin, "stdin");
+  struct stat st {};
+  if (stat(file.c_str(), &st) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read ", file, ": ", std::strerror(errno)));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(file,
+                                                   " is a directory; give one file (e.g. cat ",
+                                                   file, "/*.yaml | cachecar inject -f -)"));
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read ", file, ": ", std::strerror(errno)));
+  }
+  return ReadAll(in, file);
+}
+
 // "--name=value" or "--name value"; advances i.
 bool TakeValue(const std::vector<std::string>& args, size_t& i, const std::string& name,
                std::string& value) {
@@ -82,18 +127,12 @@ int RunInject(const std::vector<std::string>& args) {
     std::cerr << "cachecar inject: say which manifests: -f FILE (or -f - for stdin)\n";
     return 2;
   }
-  std::string text;
-  if (file == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  } else {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-      std::cerr << "cachecar inject: cannot read " << file << "\n";
-      return 1;
-    }
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  absl::StatusOr<std::string> text = ReadManifests(file);
+  if (!text.ok()) {
+    std::cerr << "cachecar inject: " << text.status().message() << "\n";
+    return 1;
   }
-  absl::StatusOr<inject::InjectReport> report = inject::InjectManifests(text);
+  absl::StatusOr<inject::InjectReport> report = inject::InjectManifests(*text);
   if (!report.ok()) {
     std::cerr << "cachecar inject: " << report.status().message() << "\n";
     return 1;
@@ -117,6 +156,13 @@ int RunWebhook(const std::vector<std::string>& args) {
     }
     std::cerr << "cachecar webhook: unexpected argument \"" << args[i] << "\"; see --help\n";
     return 2;
+  }
+  // A peer that goes away must never end the process (the server's own
+  // writes are safe already; this covers anything else that writes).
+  signal(SIGPIPE, SIG_IGN);
+  const FdLimit fds = RaiseFdLimit();
+  if (fds.now < options.max_connections + 64) {
+    options.max_connections = fds.now > 96 ? static_cast<size_t>(fds.now - 64) : 32;
   }
   sigset_t stop;
   sigemptyset(&stop);

@@ -4,26 +4,38 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/time/clock.h"
 #include "common/mutex.h"
+#include "server/deadline.h"
 #include "server/grpc_status.h"
 
 namespace cachecar::server {
 namespace {
 
 absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx) {
-  const auto deadline = ctx->deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) {
-    return absl::InfiniteFuture();
-  }
-  return absl::FromChrono(deadline);
+  return DeadlineFromGrpc(ctx->raw_deadline());
 }
 
-service::Consistency ToConsistency(v1::Consistency c) {
-  return c == v1::CONSISTENCY_STRONG ? service::Consistency::kStrong
-                                     : service::Consistency::kCached;
+// Unknown values (a newer client's, or garbage) are refused: reading them as
+// CACHED would give a weaker answer than asked for.
+std::optional<service::Consistency> ToConsistency(v1::Consistency c) {
+  switch (c) {
+    case v1::CONSISTENCY_CACHED:
+      return service::Consistency::kCached;
+    case v1::CONSISTENCY_STRONG:
+      return service::Consistency::kStrong;
+    default:
+      return std::nullopt;
+  }
+}
+
+grpc::Status UnknownConsistency(int value) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      "consistency " + std::to_string(value) +
+                          " is not known: use CONSISTENCY_CACHED (0) or CONSISTENCY_STRONG (1)");
 }
 
 v1::Source ToSource(service::ReadResult::Source s) {
@@ -161,8 +173,13 @@ grpc::ServerUnaryReactor* CacheGrpcService::Get(grpc::CallbackServerContext* ctx
                                                 const v1::GetRequest* request,
                                                 v1::GetResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  service_.Get(request->namespace_(), request->key(), ToConsistency(request->consistency()),
-               DeadlineOf(ctx), [reactor, response](absl::StatusOr<service::ReadResult> r) {
+  const std::optional<service::Consistency> consistency = ToConsistency(request->consistency());
+  if (!consistency) {
+    reactor->Finish(UnknownConsistency(request->consistency()));
+    return reactor;
+  }
+  service_.Get(request->namespace_(), request->key(), *consistency, DeadlineOf(ctx),
+               [reactor, response](absl::StatusOr<service::ReadResult> r) {
                  if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
                  response->set_found(r->found);
                  response->set_value(std::move(r->value));
@@ -177,11 +194,15 @@ grpc::ServerUnaryReactor* CacheGrpcService::BatchGet(grpc::CallbackServerContext
                                                      const v1::BatchGetRequest* request,
                                                      v1::BatchGetResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const std::optional<service::Consistency> consistency = ToConsistency(request->consistency());
+  if (!consistency) {
+    reactor->Finish(UnknownConsistency(request->consistency()));
+    return reactor;
+  }
   std::vector<std::string> keys(request->keys().begin(), request->keys().end());
   // `request` stays valid until Finish: the answer takes its keys from there.
   service_.BatchGet(
-      request->namespace_(), std::move(keys), ToConsistency(request->consistency()),
-      DeadlineOf(ctx),
+      request->namespace_(), std::move(keys), *consistency, DeadlineOf(ctx),
       [reactor, request, response](absl::StatusOr<std::vector<service::ReadResult>> r) {
         if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
         for (size_t i = 0; i < r->size(); ++i) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/metrics_interceptor.h"
+#include "spdlog/spdlog.h"
 
 namespace cachecar::server {
 namespace {
@@ -18,24 +19,10 @@ std::vector<std::string> HealthNames() {
   return names;
 }
 
-// Listening ports added to a builder, resolved after BuildAndStart.
+// Addresses checked and claimed, for a ConnectionGate to bind once the
+// server runs.
 struct Listeners {
   std::vector<ListenAddress> addresses;
-  std::vector<std::unique_ptr<int>> ports;
-
-  std::vector<std::string> Bound() const {
-    std::vector<std::string> out;
-    for (size_t i = 0; i < addresses.size(); ++i) {
-      const ListenAddress& a = addresses[i];
-      if (a.kind == ListenAddress::Kind::kUnix) {
-        out.push_back("unix://" + a.path);
-      } else {
-        const bool v6 = a.host.find(':') != std::string::npos;
-        out.push_back(absl::StrCat(v6 ? "[" : "", a.host, v6 ? "]" : "", ":", *ports[i]));
-      }
-    }
-    return out;
-  }
 };
 
 }  // namespace
@@ -44,12 +31,10 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
                                                               service::CacheService& service) {
   auto server = std::unique_ptr<GrpcServer>(new GrpcServer());
 
-  // Checks and claims each address, then adds it to `builder`.
+  // Checks and claims each address; the gate binds it after the start.
   auto add_listeners = [&server](const std::vector<std::string>& texts,
                                  grpc::ServerBuilder& builder,
                                  Listeners& listeners) -> absl::Status {
-    // Two servers must never share a port silently.
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     for (const std::string& text : texts) {
       absl::StatusOr<ListenAddress> address = ParseListenAddress(text);
       if (!address.ok()) return address.status();
@@ -60,9 +45,6 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
       } else if (absl::Status s = PreflightTcp(*address); !s.ok()) {
         return s;
       }
-      listeners.ports.push_back(std::make_unique<int>(0));
-      builder.AddListeningPort(address->grpc_uri, grpc::InsecureServerCredentials(),
-                               listeners.ports.back().get());
       listeners.addresses.push_back(*address);
     }
     return absl::OkStatus();
@@ -70,6 +52,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
 
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  ApplyConnectionArgs(builder, options.connections);
   Listeners listeners;
   if (absl::Status s = add_listeners(options.listen, builder, listeners); !s.ok()) return s;
   if (options.metrics != nullptr) {
@@ -89,11 +72,13 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
   builder.RegisterService(server->reflection_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("gRPC could not listen on [", absl::StrJoin(options.listen, ", "),
-                     "] (address in use, or not an address of this host?); see the log above"));
+    return absl::UnavailableError("gRPC could not start its server; see the log above");
   }
-  server->bound_ = listeners.Bound();
+  auto gate = ConnectionGate::Start("api", listeners.addresses, server->server_.get(),
+                                    options.connections);
+  if (!gate.ok()) return gate.status();
+  server->gate_ = *std::move(gate);
+  server->bound_ = server->gate_->bound();
 
   if (!options.probe_listen.empty()) {
     grpc::ServerBuilder probe_builder;
@@ -102,20 +87,52 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
         !s.ok()) {
       return s;
     }
+    ApplyConnectionArgs(probe_builder, options.probe_connections);
     server->probe_health_ = std::make_unique<HealthService>(HealthNames());
     probe_builder.RegisterService(server->probe_health_.get());
     server->probe_server_ = probe_builder.BuildAndStart();
     if (server->probe_server_ == nullptr) {
-      return absl::UnavailableError(absl::StrCat("gRPC could not listen on probe_listen [",
-                                                 absl::StrJoin(options.probe_listen, ", "),
-                                                 "]; see the log above"));
+      return absl::UnavailableError("gRPC could not start the probe server; see the log above");
     }
-    server->probe_bound_ = probe_listeners.Bound();
+    auto probe_gate = ConnectionGate::Start("probe", probe_listeners.addresses,
+                                            server->probe_server_.get(), options.probe_connections);
+    if (!probe_gate.ok()) {
+      return absl::Status(probe_gate.status().code(),
+                          absl::StrCat("probe_listen: ", probe_gate.status().message()));
+    }
+    server->probe_gate_ = *std::move(probe_gate);
+    server->probe_bound_ = server->probe_gate_->bound();
   }
-  for (HealthService* health : {server->health_.get(), server->probe_health_.get()}) {
-    if (health != nullptr) health->SetServing(kLivenessName, true);
-  }
+  server->SetLive(true);
+  server->StartListenerCheck(options.listener_check_interval);
   return server;
+}
+
+void GrpcServer::StartListenerCheck(absl::Duration interval) {
+  std::vector<std::string> targets = bound_;
+  targets.insert(targets.end(), probe_bound_.begin(), probe_bound_.end());
+  const size_t api = bound_.size();
+  ListenerCheckOptions check;
+  check.interval = interval;
+  listener_check_ = ListenerCheck::Start(
+      std::move(targets),
+      [this, api](size_t i) { return i < api ? gate_->at_cap() : probe_gate_->at_cap(); },
+      [this](bool alive, const std::string& why) {
+        if (alive) {
+          spdlog::info("{}; health liveness SERVING", why);
+        } else {
+          spdlog::error("{}; health liveness NOT_SERVING (the kubelet will restart the container)",
+                        why);
+        }
+        SetLive(alive);
+      },
+      check);
+}
+
+void GrpcServer::SetLive(bool live) {
+  for (HealthService* health : {health_.get(), probe_health_.get()}) {
+    if (health != nullptr) health->SetServing(kLivenessName, live);
+  }
 }
 
 void GrpcServer::SetReady(bool ready) {
@@ -128,14 +145,17 @@ void GrpcServer::SetReady(bool ready) {
 void GrpcServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  listener_check_.reset();
   // NOT_SERVING for every name, and no later change back.
   health_->Shutdown();
   if (probe_health_ != nullptr) probe_health_->Shutdown();
   // Open Watch streams never end by themselves: end them (UNAVAILABLE, and
   // new ones are refused) rather than hold the shutdown for its grace.
   if (watch_hub_ != nullptr) watch_hub_->CloseAll();
+  gate_.reset();  // no new connections; probes are still answered (NOT_SERVING)
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
+  probe_gate_.reset();
   if (probe_server_ != nullptr) {
     probe_server_->Shutdown(absl::ToChronoTime(absl::Now()));
     probe_server_->Wait();

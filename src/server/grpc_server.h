@@ -4,7 +4,13 @@
 // the probe addresses, a second server with only grpc.health.v1 (for
 // kubelet probes from outside the pod while the API stays on loopback).
 //
-// Health names: "liveness" is SERVING while the process runs; "readiness",
+// Connections are accepted by a ConnectionGate per server (it survives
+// EMFILE, caps connections and closes ones that never send the HTTP/2
+// preface, see connection_gate.h), and a ListenerCheck probes every bound
+// address: liveness turns NOT_SERVING while a listener does not answer.
+//
+// Health names: "liveness" is SERVING while the process runs and its
+// listeners answer; "readiness",
 // "" and "cachecar.v1.Cache" follow SetReady() (start: not ready). Shutdown
 // turns every name NOT_SERVING and ends every Cache.Watch stream (UNAVAILABLE)
 // before it stops accepting calls.
@@ -23,8 +29,10 @@
 #include "absl/time/time.h"
 #include "metrics/metrics.h"
 #include "server/cache_grpc_service.h"
+#include "server/connection_gate.h"
 #include "server/health_service.h"
 #include "server/listen_address.h"
+#include "server/listener_check.h"
 #include "server/reflection_service.h"
 #include "service/cache_service.h"
 
@@ -41,6 +49,12 @@ struct ServerOptions {
   // Serves Cache.Watch when set (else Watch is UNIMPLEMENTED); must outlive
   // the server. Shutdown closes its watchers (WatchHub::CloseAll).
   service::WatchHub* watch_hub = nullptr;
+  // Connection limits of the API listeners, and of the probe listeners
+  // (kubelet opens a connection per probe).
+  ConnectionLimits connections;
+  ConnectionLimits probe_connections = {64, absl::Seconds(5), absl::Minutes(1)};
+  // How often the listener check probes every bound address.
+  absl::Duration listener_check_interval = absl::Seconds(5);
 };
 
 inline constexpr const char kLivenessName[] = "liveness";
@@ -54,6 +68,8 @@ class GrpcServer {
 
   // Readiness: "readiness", "" and "cachecar.v1.Cache", on every listener.
   void SetReady(bool ready);
+  // Liveness ("liveness"), on every listener; the listener check sets it.
+  void SetLive(bool live);
 
   // The addresses actually bound (port 0 resolved to the chosen port).
   const std::vector<std::string>& bound_addresses() const { return bound_; }
@@ -66,6 +82,7 @@ class GrpcServer {
 
  private:
   GrpcServer() = default;
+  void StartListenerCheck(absl::Duration interval);
 
   std::unique_ptr<CacheGrpcService> cache_service_;
   std::unique_ptr<HealthService> health_;
@@ -76,6 +93,9 @@ class GrpcServer {
   std::vector<std::unique_ptr<UnixSocketClaim>> unix_claims_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> bound_;
+  std::unique_ptr<ConnectionGate> gate_;        // stops before server_
+  std::unique_ptr<ConnectionGate> probe_gate_;  // stops before probe_server_
+  std::unique_ptr<ListenerCheck> listener_check_;
   service::WatchHub* watch_hub_ = nullptr;
   bool shut_down_ = false;
 };
