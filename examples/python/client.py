@@ -13,6 +13,7 @@ generate.sh: from PYTHONPATH, else from ./gen beside this file.
 """
 import argparse
 import os
+import stat
 import sys
 import time
 
@@ -70,6 +71,22 @@ def wait_serving(channel: grpc.Channel, wait: float) -> None:
                 last = f"{code_name(e.code())}: {e.details()}"
         # NOT_SERVING (starting or draining): ask again shortly.
         time.sleep(max(0.0, min(0.1, deadline - time.monotonic())))
+
+
+# Where cachecar's sidecar puts its unix socket (deploy/k8s/example-app.yaml):
+# the faster transport, used when present.
+POD_SOCKET = "/run/cachecar/cachecar.sock"
+
+
+def default_addr() -> str:
+    if os.environ.get("CACHECAR_ADDR"):
+        return os.environ["CACHECAR_ADDR"]
+    try:
+        if stat.S_ISSOCK(os.stat(POD_SOCKET).st_mode):
+            return "unix://" + POD_SOCKET
+    except OSError:
+        pass
+    return "127.0.0.1:50051"
 
 
 def run(addr: str, ns: str, prefix: str, wait: float, timeout: float) -> None:
@@ -140,7 +157,9 @@ def run(addr: str, ns: str, prefix: str, wait: float, timeout: float) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description="Example cachecar client: Put, Get, compare-and-set, BatchGet, Delete.")
-    p.add_argument("--addr", default="127.0.0.1:50051", help="cachecar's gRPC address (host:port or unix:///path)")
+    p.add_argument("--addr", default=default_addr(),
+                   help="cachecar's gRPC address (host:port or unix:///path); default: $CACHECAR_ADDR, "
+                        "else the pod's socket " + POD_SOCKET + " if it exists, else 127.0.0.1:50051")
     p.add_argument("--namespace", default="", help='namespace to use ("" is cachecar\'s default namespace)')
     p.add_argument("--prefix", default="example:", help="prefix of the keys this example writes")
     p.add_argument("--wait", type=float, default=10.0, help="seconds to wait for cachecar to report SERVING")

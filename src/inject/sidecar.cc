@@ -5,6 +5,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/yaml_bounds.h"
+#include "inject/injector.h"
 #include "inject/quantity.h"
 
 namespace cachecar::inject {
@@ -14,11 +16,41 @@ extern const size_t kSidecarYamlSize;
 
 namespace {
 
-const YAML::Node& Template() {
-  static const YAML::Node* const node = new YAML::Node(
-      YAML::Load(std::string(reinterpret_cast<const char*>(kSidecarYaml), kSidecarYamlSize)));
+YAML::Node EmbeddedTemplate() {
+  return YAML::Load(std::string(reinterpret_cast<const char*>(kSidecarYaml), kSidecarYamlSize));
+}
+
+// The sidecar in use: the embedded one, or UseSidecarTemplate's.
+YAML::Node& Template() {
+  static YAML::Node* const node = new YAML::Node(EmbeddedTemplate());
   return *node;
 }
+
+// Why `t` cannot serve as the sidecar template, or "" when it can.
+std::string TemplateProblem(const YAML::Node& t) {
+  if (!t.IsMap()) return "not a YAML mapping with initContainer and volumes";
+  const YAML::Node c = t["initContainer"];
+  if (!c || !c.IsMap()) return "initContainer is missing or not a mapping";
+  if (!c["name"] || !c["name"].IsScalar() || c["name"].Scalar() != kSidecarName) {
+    return absl::StrCat("initContainer.name must be \"", kSidecarName,
+                        "\" (that name is how a second injection is recognised)");
+  }
+  if (!c["image"] || !c["image"].IsScalar() || c["image"].Scalar().empty()) {
+    return "initContainer.image is missing";
+  }
+  if (c["args"] && !c["args"].IsSequence()) return "initContainer.args is not a list";
+  const YAML::Node v = t["volumes"];
+  if (!v || !v.IsSequence()) return "volumes is missing or not a list";
+  for (const YAML::Node& volume : v) {
+    if (!volume.IsMap() || !volume["name"] || !volume["name"].IsScalar()) {
+      return "every entry of volumes needs a name";
+    }
+  }
+  return "";
+}
+
+// Where the sidecar's emptyDir (cachecar-run) puts the API's unix socket.
+constexpr absl::string_view kPodSocket = "unix:///run/cachecar/cachecar.sock";
 
 std::string Get(const Annotations& annotations, absl::string_view name) {
   auto it = annotations.find(name);
@@ -90,7 +122,12 @@ YAML::Node SidecarContainer(const Overrides& o) {
     c["resources"]["requests"]["memory"] = QuotedScalar(o.memory_request);
   }
   if (!o.memory_limit.empty()) c["resources"]["limits"]["memory"] = QuotedScalar(o.memory_limit);
-  if (o.port != 0) c["args"].push_back(QuotedScalar(absl::StrCat("--listen=127.0.0.1:", o.port)));
+  if (o.port != 0) {
+    // --listen replaces the ConfigMap's list: keep the pod's unix socket
+    // (the faster transport, docs/BENCHMARKS.md) beside the TCP port.
+    c["args"].push_back(QuotedScalar(absl::StrCat("--listen=127.0.0.1:", o.port)));
+    c["args"].push_back(QuotedScalar(absl::StrCat("--listen=", kPodSocket)));
+  }
   return c;
 }
 
@@ -104,6 +141,30 @@ std::vector<YAML::Node> SidecarVolumes(const Overrides& o) {
     out.push_back(copy);
   }
   return out;
+}
+
+absl::Status UseSidecarTemplate(absl::string_view yaml) {
+  if (yaml.empty()) {
+    Template().reset(EmbeddedTemplate());
+    return absl::OkStatus();
+  }
+  // The operator's file, but still bounded like any YAML we read.
+  if (absl::Status bounded = CheckYamlBounds(yaml, YamlBounds{}); !bounded.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sidecar template: not valid YAML: ", bounded.message()));
+  }
+  YAML::Node t;
+  try {
+    t = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("sidecar template: not valid YAML: ", e.what()));
+  }
+  const std::string problem = TemplateProblem(t);
+  if (!problem.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("sidecar template: ", problem));
+  }
+  Template().reset(t);
+  return absl::OkStatus();
 }
 
 }  // namespace cachecar::inject
