@@ -153,8 +153,8 @@ int Serve(const cachecar::config::Config& config) {
   options.max_message_bytes = static_cast<int>(config.max_message_bytes);
   options.watch_hub = &watch_hub;
   // Descriptors beyond the connections: store and Kafka connections, files.
-  const server::ConnectionBudget budget = server::BudgetConnections(
-      fds.now, config.max_connections, 128 + config.postgres_pool_size);
+  const server::ConnectionBudget budget =
+      server::BudgetConnections(fds.now, config.max_connections, 128 + config.postgres_pool_size);
   options.connections.max_connections = budget.api;
   options.probe_connections.max_connections = budget.probe;
   if (budget.api < config.max_connections) {

@@ -292,8 +292,7 @@ void CacheGrpcService::BatchGet(UnaryCall* call) {
   if (!consistency) return call->Fail(UnknownConsistency(request->consistency()));
   std::vector<std::string> keys(request->keys().begin(), request->keys().end());
   // `request` lives in the callback: the answer takes its keys from there.
-  service_.BatchGet(request->namespace_(), std::move(keys), *consistency,
-                    call->deadline(),
+  service_.BatchGet(request->namespace_(), std::move(keys), *consistency, call->deadline(),
                     [call, request](absl::StatusOr<std::vector<service::ReadResult>> r) {
                       if (!r.ok()) return call->Fail(ToGrpcStatus(r.status()));
                       v1::BatchGetResponse response;

@@ -113,7 +113,8 @@ class ConnectionGate::Loop {
       sockaddr_un un{};
       un.sun_family = AF_UNIX;
       if (address.path.size() >= sizeof(un.sun_path)) {
-        return absl::InvalidArgumentError(absl::StrCat("unix socket path too long: ", address.path));
+        return absl::InvalidArgumentError(
+            absl::StrCat("unix socket path too long: ", address.path));
       }
       std::memcpy(un.sun_path, address.path.c_str(), address.path.size());
       const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -166,9 +167,8 @@ class ConnectionGate::Loop {
                              "cannot listen on ", address.grpc_uri,
                              ": address already in use (is another cachecar running? stop it "
                              "or choose another --listen address)"))
-                       : absl::UnavailableError(absl::StrCat("cannot listen on ",
-                                                             address.grpc_uri, ": ",
-                                                             std::strerror(error)));
+                       : absl::UnavailableError(absl::StrCat("cannot listen on ", address.grpc_uri,
+                                                             ": ", std::strerror(error)));
         }
         continue;
       }

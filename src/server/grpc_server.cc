@@ -118,8 +118,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
   if (server->server_ == nullptr) {
     return absl::UnavailableError("gRPC could not start its server; see the log above");
   }
-  auto gate = ConnectionGate::Start("api", listeners.addresses, server->server_.get(),
-                                    options.connections);
+  auto gate =
+      ConnectionGate::Start("api", listeners.addresses, server->server_.get(), options.connections);
   if (!gate.ok()) return gate.status();
   server->gate_ = *std::move(gate);
   server->bound_ = server->gate_->bound();

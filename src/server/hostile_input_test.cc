@@ -38,7 +38,8 @@ TEST(DeadlineFromGrpcTest, FarFutureIsInfiniteNotPast) {
   gpr_timespec far = gpr_now(GPR_CLOCK_REALTIME);
   far.tv_sec += 10'000'000'000;
   EXPECT_GT(DeadlineFromGrpc(far), absl::Now() + absl::Hours(24 * 365 * 100));
-  gpr_timespec soon = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(5, GPR_TIMESPAN));
+  gpr_timespec soon =
+      gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(5, GPR_TIMESPAN));
   const absl::Time t = DeadlineFromGrpc(soon);
   EXPECT_GT(t, absl::Now() + absl::Seconds(4));
   EXPECT_LT(t, absl::Now() + absl::Seconds(6));
@@ -223,7 +224,7 @@ TEST_F(HostileGrpcTest, SilentConnectionsAreClosedAndCannotFillTheGate) {
   const std::string address = server_->bound_addresses()[0];
   std::vector<int> silent;
   for (int i = 0; i < 50; ++i) silent.push_back(ConnectTo(address));  // more than the cap
-  ASSERT_TRUE(Put("k", "v").ok());  // a real client still gets in
+  ASSERT_TRUE(Put("k", "v").ok());                                    // a real client still gets in
   EXPECT_TRUE(ClosedByServer(silent[0], absl::Seconds(1))) << "evicted at the cap";
   EXPECT_TRUE(ClosedByServer(silent.back(), absl::Seconds(5))) << "closed at the timeout";
   for (int fd : silent) close(fd);

@@ -120,13 +120,14 @@ absl::Status ListenerCheck::Probe(const std::string& target, absl::Duration time
     if (n <= 0) return absl::UnavailableError("closed before answering the HTTP/2 preface");
     got += static_cast<size_t>(n);
   }
-  if (frame[3] != 0x04) return absl::UnavailableError("answered with something other than SETTINGS");
+  if (frame[3] != 0x04)
+    return absl::UnavailableError("answered with something other than SETTINGS");
   return absl::OkStatus();
 }
 
 std::unique_ptr<ListenerCheck> ListenerCheck::Start(std::vector<std::string> targets,
-                                                    std::function<bool(size_t)> busy,
-                                                    Report report, ListenerCheckOptions options) {
+                                                    std::function<bool(size_t)> busy, Report report,
+                                                    ListenerCheckOptions options) {
   auto check = std::unique_ptr<ListenerCheck>(new ListenerCheck());
   check->targets_ = std::move(targets);
   check->busy_ = std::move(busy);

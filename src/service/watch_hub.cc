@@ -153,9 +153,9 @@ absl::StatusOr<std::shared_ptr<WatchHub::Watcher>> WatchHub::Subscribe(absl::str
   MutexLock lock(&mu_);
   if (!closed_.ok()) return closed_;
   if (watchers_.load(std::memory_order_acquire) >= options_.max_watchers) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "cachecar already serves ", options_.max_watchers,
-        " Watch streams (max_watchers): close one, or raise max_watchers"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cachecar already serves ", options_.max_watchers,
+                     " Watch streams (max_watchers): close one, or raise max_watchers"));
   }
   by_ns_[watcher->ns()].push_back(watcher);
   watchers_.fetch_add(1, std::memory_order_acq_rel);

@@ -13,8 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<cachecar::sync::Event> again =
       cachecar::sync::DecodeEvent(cachecar::sync::EncodeEvent(*event));
   if (!again.ok() || again->ns != event->ns || again->key != event->key ||
-      again->version != event->version || again->op != event->op ||
-      again->value != event->value || again->origin != event->origin) {
+      again->version != event->version || again->op != event->op || again->value != event->value ||
+      again->origin != event->origin) {
     std::abort();  // the round trip lost something
   }
   cachecar::sync::MessageKey(event->ns, event->key);
