@@ -59,6 +59,12 @@ as `cachecar inject`) and GET /healthz. See deploy/k8s/injector/.
                                one (deploy/k8s/sidecar.yaml's shape; the Helm
                                chart mounts its rendering here); read once at
                                start, restart to apply a change
+
+Limits (a slow or greedy client cannot starve the API server's 5 s): a
+connection has 3 s for its TLS handshake and whole request and is answered
+within 4 s or dropped; bodies over 4 MiB get 413, reviews of more than
+100,000 JSON values or nested over 64 deep get 400; at 512 connections the
+oldest one still sending is closed for a new one.
 )";
 
 // The largest manifest stream inject reads (`-f /dev/zero` must not grow
