@@ -123,5 +123,29 @@ TEST(RequestReaderTest, BoundsTheHeaders) {
   EXPECT_EQ(r.error_code(), 431);
 }
 
+// Found by fuzz_http_request: a head of exactly max_header_bytes was read
+// whole, but refused (431) when its blank line came in pieces.
+TEST(RequestReaderTest, TheAnswerDoesNotDependOnHowTheBytesAreSplit) {
+  ReaderLimits limits;
+  limits.max_header_bytes = 64;
+  std::string head = "GET / HTTP/1.1\r\nX: ";
+  head += std::string(limits.max_header_bytes - head.size(), 'a');  // exactly at the limit
+  const std::string text = head + "\r\n\r\n";
+  RequestReader whole(limits);
+  EXPECT_EQ(whole.Feed(text), State::kDone);
+  RequestReader bytewise(limits);
+  for (char c : text) bytewise.Feed(absl::string_view(&c, 1));
+  EXPECT_EQ(bytewise.state(), State::kDone) << bytewise.error();
+  EXPECT_EQ(bytewise.request().Header("x"), whole.request().Header("x"));
+  // One byte more is over the limit, however it arrives.
+  const std::string over = "GET / HTTP/1.1\r\nX: a" + head.substr(19) + "\r\n\r\n";
+  RequestReader over_whole(limits);
+  EXPECT_EQ(over_whole.Feed(over), State::kError);
+  EXPECT_EQ(over_whole.error_code(), 431);
+  RequestReader over_bytewise(limits);
+  for (char c : over) over_bytewise.Feed(absl::string_view(&c, 1));
+  EXPECT_EQ(over_bytewise.error_code(), 431);
+}
+
 }  // namespace
 }  // namespace cachecar::http
