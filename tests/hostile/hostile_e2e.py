@@ -137,8 +137,23 @@ def grpcurl(port, method, data=None, extra=(), timeout=15):
         return -1, "grpcurl timed out", time.time() - t0
 
 
+# A good request must be answered within a second while the hostile clients
+# are still at it. The best of three tries counts: on a shared 2-core machine
+# at load 30 one try sometimes took 1.0-1.6 s with no hostile client at all,
+# while the starvation these checks catch took 10-43 s on every try.
+TRIES = 3
+
+
 def good_request(name, port, probe_port=None):
     """A Put and a Get answered within a second each, and liveness SERVING."""
+    for _ in range(TRIES):
+        good, detail = try_good_request(port, probe_port)
+        if good:
+            break
+    check(name + ": a good request is answered within a second", good, detail)
+
+
+def try_good_request(port, probe_port):
     rc, out, took = grpcurl(port, "cachecar.v1.Cache/Put", '{"key":"good","value":"Z29vZA=="}')
     good = rc == 0 and took < 1.0
     rc2, out2, took2 = grpcurl(port, "cachecar.v1.Cache/Get", '{"key":"good"}')
@@ -148,7 +163,7 @@ def good_request(name, port, probe_port=None):
         rc3, out3, took3 = grpcurl(probe_port, "grpc.health.v1.Health/Check", '{"service":"liveness"}')
         good = good and rc3 == 0 and "SERVING" in out3 and took3 < 1.0
         detail += "\nliveness rc=%d %.2fs %s" % (rc3, took3, out3)
-    check(name + ": a good request is answered within a second", good, detail)
+    return good, detail
 
 
 def wait_serving(port, seconds=20):
@@ -441,7 +456,10 @@ def start_webhook(name):
 
 
 def webhook_good(name, port):
-    out, took = https(port, post(REVIEW))
+    for _ in range(TRIES):
+        out, took = https(port, post(REVIEW))
+        if out.startswith(b"HTTP/1.1 200") and took < 1.0:
+            break
     check("webhook, %s: a good review is answered within a second (%.2fs)" % (name, took),
           out.startswith(b"HTTP/1.1 200") and b'"allowed":true' in out and took < 1.0, out[:300])
 
