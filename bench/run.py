@@ -451,6 +451,8 @@ class Bench:
             before = self.start_cachecar("hit-before", self.kafka_args(topic),
                                          binary=os.path.abspath(self.args.before_cachecar))
             before_floor = self.start_floor("callback", ["--model=callback"])
+            # Its own cache is empty: fill it the same way (the rows exist).
+            self.cachecar_load([before["pid"]], "fill", before["tcp"], inflight=20, keys=KEYS)
         if not self.smoke and self.go_example is None:
             self.go_example = self.build_go_example()
         # The broker stays on both cores: it only serves the replicas' idle fetches here.
@@ -466,8 +468,15 @@ class Bench:
         def get(system, server, transport, inflight, mode="get", **flags):
             r = self.cachecar_load([server["pid"]], mode, server[transport], inflight=inflight,
                                    seconds=secs, warmup=warm, keys=KEYS, **flags)
+            # A replica bypasses to the store while it cannot vouch for
+            # max_staleness (C4): on an overloaded machine the relays'
+            # watermarks can arrive late and a few Gets do. Reported in the
+            # row; only a hit path that mostly misses is an error.
+            if r["from_store"] > max(5, 0.01 * r["calls"]):
+                raise SystemExit(f"hit path: {r['from_store']} of {r['calls']} Gets of {system} "
+                                 "were answered by the store")
             if r["from_store"]:
-                raise SystemExit(f"hit path: {r['from_store']} Gets were answered by the store")
+                log(f"hit path: {system}: {r['from_store']} of {r['calls']} Gets bypassed to the store")
             rows.append(self.record("hit", r, system=system, transport=transport, inflight=inflight))
 
         for transport in ("tcp", "uds"):
