@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -153,7 +154,8 @@ TEST(MetricsEndpointTest, HalfSentRequestsDoNotBlockScrapes) {
   std::vector<int> half;
   for (int i = 0; i < 8; ++i) {
     half.push_back(Connect((*endpoint)->port()));
-    send(half.back(), "GET /metrics HTTP/1.1\r\nHost:", 30, MSG_NOSIGNAL);
+    constexpr absl::string_view kHalf = "GET /metrics HTTP/1.1\r\nHost:";
+    send(half.back(), kHalf.data(), kHalf.size(), MSG_NOSIGNAL);
   }
   // Not a race fix: it lets a server start reading the half-sent requests
   // (the old one-thread endpoint then held every scrape for 30 s).
