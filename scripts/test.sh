@@ -6,7 +6,8 @@
 # them at the end). Then, unless
 # --quick is given, a smoke run of the benchmark harness (bench/run.sh
 # --smoke) and the checker builds: clang -Wthread-safety -Werror (build
-# only), ASan+UBSan (all unit tests) and TSan (the tests where threads meet).
+# only), ASan+UBSan (all unit tests), the fuzz targets for 30 s each
+# (tests/fuzz/run.sh) and TSan (the tests where threads meet).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -49,12 +50,20 @@ ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$root/tests/lsan.supp" \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -L 'unit|postgres' -j"$jobs"
 
+# What other people's bytes reach (issue #17), fuzzed from the checked-in
+# corpus for a bounded time (FUZZ_SECONDS per target, 5 targets).
+step "fuzz: libFuzzer targets, ${FUZZ_SECONDS:-30}s each"
+cmake --preset fuzz >/dev/null
+cmake --build build-fuzz -j"$jobs" --target fuzz_decode_event fuzz_config_yaml fuzz_inject_yaml \
+  fuzz_http_request fuzz_admission_review
+bash tests/fuzz/run.sh build-fuzz "${FUZZ_SECONDS:-30}"
+
 # Only the tests whose threads meet in our own code: Debian's gRPC and
 # abseil are not built with TSan, so hand-offs inside them are invisible to
 # it (our own hand-offs use pthread-based locks, see src/common/mutex.h).
 step "TSan: tests where threads meet"
 cmake --preset tsan >/dev/null
 cmake --build build-tsan -j"$jobs" --target engine_stress_test cache_service_test memory_store_test \
-  postgres_store_test postgres_outage_test sync_test
+  postgres_store_test postgres_outage_test sync_test http_server_test
 TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
   ctest --test-dir build-tsan --output-on-failure -L 'stress|threads' -j"$jobs"

@@ -2,14 +2,18 @@
 #include "cmd/cachecar/inject_command.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
-#include <iterator>
-#include <sstream>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/fd_limit.h"
 #include "inject/injector.h"
 #include "inject/webhook_server.h"
 #include "spdlog/spdlog.h"
@@ -55,7 +59,54 @@ as `cachecar inject`) and GET /healthz. See deploy/k8s/injector/.
                                one (deploy/k8s/sidecar.yaml's shape; the Helm
                                chart mounts its rendering here); read once at
                                start, restart to apply a change
+
+Limits (a slow or greedy client cannot starve the API server's 5 s): a
+connection has 3 s for its TLS handshake and whole request and is answered
+within 4 s or dropped; bodies over 4 MiB get 413, reviews of more than
+100,000 JSON values or nested over 64 deep get 400; at 512 connections the
+oldest one still sending is closed for a new one.
 )";
+
+// The largest manifest stream inject reads (`-f /dev/zero` must not grow
+// without end).
+constexpr size_t kMaxManifestBytes = 64 << 20;
+
+// Reads all of `in` up to kMaxManifestBytes; the error says what is wrong.
+absl::StatusOr<std::string> ReadAll(std::istream& in, const std::string& name) {
+  std::string text;
+  char buffer[65536];
+  while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+    text.append(buffer, static_cast<size_t>(in.gcount()));
+    if (text.size() > kMaxManifestBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " is over ", kMaxManifestBytes >> 20,
+                       " MiB; split the manifests into smaller files"));
+    }
+  }
+  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat("cannot read ", name));
+  return text;
+}
+
+// The manifests named by -f: a regular file (or a device or pipe), or stdin.
+absl::StatusOr<std::string> ReadManifests(const std::string& file) {
+  if (file == "-") return ReadAll(std::cin, "stdin");
+  struct stat st {};
+  if (stat(file.c_str(), &st) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read ", file, ": ", std::strerror(errno)));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(file,
+                                                   " is a directory; give one file (e.g. cat ",
+                                                   file, "/*.yaml | cachecar inject -f -)"));
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read ", file, ": ", std::strerror(errno)));
+  }
+  return ReadAll(in, file);
+}
 
 // "--name=value" or "--name value"; advances i.
 bool TakeValue(const std::vector<std::string>& args, size_t& i, const std::string& name,
@@ -76,13 +127,13 @@ bool TakeValue(const std::vector<std::string>& args, size_t& i, const std::strin
 // built-in one. False (and a message on stderr) when it cannot be used.
 bool LoadSidecarTemplate(const std::string& command, const std::string& file) {
   if (file.empty()) return true;
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    std::cerr << "cachecar " << command << ": cannot read --sidecar-template " << file << "\n";
+  absl::StatusOr<std::string> text = ReadManifests(file);
+  if (!text.ok()) {
+    std::cerr << "cachecar " << command << ": --sidecar-template: " << text.status().message()
+              << "\n";
     return false;
   }
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const absl::Status status = inject::UseSidecarTemplate(text);
+  const absl::Status status = inject::UseSidecarTemplate(*text);
   if (!status.ok()) {
     std::cerr << "cachecar " << command << ": " << file << ": " << status.message() << "\n";
     return false;
@@ -112,18 +163,12 @@ int RunInject(const std::vector<std::string>& args) {
     return 2;
   }
   if (!LoadSidecarTemplate("inject", sidecar_template)) return 1;
-  std::string text;
-  if (file == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  } else {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-      std::cerr << "cachecar inject: cannot read " << file << "\n";
-      return 1;
-    }
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  absl::StatusOr<std::string> text = ReadManifests(file);
+  if (!text.ok()) {
+    std::cerr << "cachecar inject: " << text.status().message() << "\n";
+    return 1;
   }
-  absl::StatusOr<inject::InjectReport> report = inject::InjectManifests(text);
+  absl::StatusOr<inject::InjectReport> report = inject::InjectManifests(*text);
   if (!report.ok()) {
     std::cerr << "cachecar inject: " << report.status().message() << "\n";
     return 1;
@@ -149,6 +194,13 @@ int RunWebhook(const std::vector<std::string>& args) {
     }
     std::cerr << "cachecar webhook: unexpected argument \"" << args[i] << "\"; see --help\n";
     return 2;
+  }
+  // A peer that goes away must never end the process (the server's own
+  // writes are safe already; this covers anything else that writes).
+  signal(SIGPIPE, SIG_IGN);
+  const FdLimit fds = RaiseFdLimit();
+  if (fds.now < options.max_connections + 64) {
+    options.max_connections = fds.now > 96 ? static_cast<size_t>(fds.now - 64) : 32;
   }
   if (!LoadSidecarTemplate("webhook", sidecar_template)) return 1;
   sigset_t stop;

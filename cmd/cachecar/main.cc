@@ -17,11 +17,13 @@
 #include "cmd/cachecar/inject_command.h"
 #include "cmd/cachecar/store_factory.h"
 #include "cmd/cachecar/sync_wiring.h"
+#include "common/fd_limit.h"
 #include "common/logging.h"
 #include "config/config.h"
 #include "metrics/instrumented_store.h"
 #include "metrics/metrics.h"
 #include "server/grpc_server.h"
+#include "server/library_logs.h"
 #include "service/cache_service.h"
 #include "service/health_monitor.h"
 #include "service/namespaces.h"
@@ -81,6 +83,10 @@ int Migrate(const cachecar::config::Config& config) {
 int Serve(const cachecar::config::Config& config) {
   using namespace cachecar;
   const sigset_t stop_signals = BlockStopSignals();
+  const FdLimit fds = RaiseFdLimit();
+  if (fds.now != fds.before) {
+    spdlog::info("open-file limit raised from {} to {}", fds.before, fds.now);
+  }
 
   absl::StatusOr<std::unique_ptr<store::Store>> opened = OpenStore(config);
   if (!opened.ok()) {
@@ -90,7 +96,11 @@ int Serve(const cachecar::config::Config& config) {
   metrics::Metrics metrics(std::string((*opened)->Name()));
   metrics::InstrumentedStore store(**opened, metrics);
   service::NamespaceSet namespaces(config);
-  service::WatchHub watch_hub(namespaces);
+  service::WatchHubOptions watch_options;
+  watch_options.max_watchers = config.max_watchers;
+  watch_options.max_queued_bytes_per_watcher = config.watch_queue_bytes;
+  watch_options.max_key_prefix_bytes = config.max_key_bytes;
+  service::WatchHub watch_hub(namespaces, watch_options);
   service::VersionWaits version_waits;  // min-version reads waiting for events
   std::unique_ptr<SyncWiring> sync;
   if (!config.kafka_brokers.empty()) {
@@ -145,6 +155,15 @@ int Serve(const cachecar::config::Config& config) {
   options.metrics = &metrics;
   options.max_message_bytes = static_cast<int>(config.max_message_bytes);
   options.watch_hub = &watch_hub;
+  // Descriptors beyond the connections: store and Kafka connections, files.
+  const server::ConnectionBudget budget =
+      server::BudgetConnections(fds.now, config.max_connections, 128 + config.postgres_pool_size);
+  options.connections.max_connections = budget.api;
+  options.probe_connections.max_connections = budget.probe;
+  if (budget.api < config.max_connections) {
+    spdlog::warn("max_connections {} lowered to {} to fit the open-file limit ({})",
+                 config.max_connections, budget.api, fds.now);
+  }
   options.polling_threads = static_cast<int>(config.polling_threads);
   auto server = server::GrpcServer::Start(options, cache);
   if (!server.ok()) {
@@ -298,6 +317,7 @@ int main(int argc, char** argv) {
     std::cerr << "cachecar: " << s.message() << "\n";
     return 2;
   }
+  cachecar::server::RouteLibraryLogs(config.log_level);
   if (!config.config_file.empty()) spdlog::info("config file {}", config.config_file);
   if (command == "migrate") return Migrate(config);
   if (command == "check-config") {

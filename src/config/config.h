@@ -70,6 +70,14 @@ struct Config {
   uint32_t workers = 8;
   uint32_t worker_queue = 10000;
 
+  // Cache.Watch: open streams at most, and how far (in bytes of queued
+  // changes) each may fall behind before it is ended (RESOURCE_EXHAUSTED).
+  uint32_t max_watchers = 64;
+  uint64_t watch_queue_bytes = 1 << 20;
+  // Client connections the gRPC listeners hold at once (each probe listener
+  // holds at most 64); more wait, then the oldest still handshaking goes.
+  uint32_t max_connections = 1024;
+
   // Store: "memory" (embedded default) or "postgres".
   std::string store = "memory";
 

@@ -359,6 +359,38 @@ TEST(ConfigFile, EmptyFileSetsNothing) {
   ExpectSameOptions(Load({"--config", file.path()}), Load({}));
 }
 
+// Issue #17: --config=/dev/zero was read without end.
+TEST(ConfigFile, AnEndlessFileIsRefused) {
+  EXPECT_THAT(LoadError({"--config=/dev/zero"}),
+              AllOf(HasSubstr("cannot read config file \"/dev/zero\""),
+                    HasSubstr("over 1 MiB, too large for a config file")));
+}
+
+// Issue #17: later documents of a multi-document file were silently ignored.
+TEST(ConfigFile, ASecondDocumentIsAnError) {
+  TempYaml file("workers: 2\n---\nmax_bytes: 64MiB\n");
+  EXPECT_THAT(LoadError({"--config", file.path()}),
+              AllOf(HasSubstr(file.path() + ":3 has more than one YAML document"),
+                    HasSubstr("put every option in one")));
+  TempYaml trailing("workers: 2\n---\n");  // an empty second document is harmless
+  EXPECT_EQ(Load({"--config", trailing.path()}).workers, 2u);
+  TempYaml leading("---\nworkers: 3\n");
+  EXPECT_EQ(Load({"--config", leading.path()}).workers, 3u);
+}
+
+// Issue #17: a file nested 10,000 deep reported only "bad file".
+TEST(ConfigFile, DeepNestingSaysSo) {
+  TempYaml file("listen: " + std::string(10000, '[') + std::string(10000, ']') + "\n");
+  EXPECT_THAT(LoadError({"--config", file.path()}),
+              AllOf(HasSubstr("cannot parse config file " + file.path()),
+                    HasSubstr("nested more than 32 deep (at line 1)")));
+  TempYaml laughs(
+      "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+      "c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c]\n"
+      "e: [*d, *d, *d, *d, *d, *d, *d, *d]\n");
+  EXPECT_THAT(LoadError({"--config", laughs.path()}), HasSubstr("aliases repeat more than"));
+}
+
 TEST(ConfigFile, ListenAsString) {
   TempYaml file("listen: 127.0.0.1:7000,[::1]:7001\n");
   EXPECT_THAT(Load({"--config", file.path()}).listen, ElementsAre("127.0.0.1:7000", "[::1]:7001"));
@@ -495,6 +527,17 @@ TEST(ConfigNamespaces, BadNamesAndShares) {
   EXPECT_THAT(LoadError({"--config", file.path()}), HasSubstr("a namespace needs a name"));
 }
 
+// Issue #17: `max_bytes_share: 0` read as unset (the namespace shared the rest).
+TEST(ConfigNamespaces, AZeroShareIsRefusedNotUnset) {
+  TempYaml file("namespaces:\n  - {name: a, max_bytes_share: 0}\n");
+  EXPECT_THAT(
+      LoadError({"--config", file.path()}),
+      AllOf(HasSubstr("namespaces[0].max_bytes_share"), HasSubstr("must be in (0, 1], got 0")));
+  EXPECT_THAT(LoadError({"--namespace=a::0"}), HasSubstr("must be in (0, 1], got 0"));
+  EXPECT_THAT(LoadError({"--namespace=a::0.0"}), HasSubstr("must be in (0, 1], got 0"));
+  Load({"--namespace=a:5s"});  // left out: shares the rest
+}
+
 // --- validation -------------------------------------------------------------
 
 TEST(ConfigValidate, ExampleMessageShape) {
@@ -599,6 +642,19 @@ TEST(ConfigValidate, ListenAddresses) {
         << address;
   }
   EXPECT_THAT(LoadError({"--listen=127.0.0.1:1,127.0.0.1:1"}), HasSubstr("listed twice"));
+  // Issue #17: such hosts were widened (256.0.0.0 bound 0.0.0.0) instead of refused.
+  EXPECT_THAT(LoadError({"--listen=256.0.0.0:1"}),
+              HasSubstr("\"256.0.0.0\" is not an IPv4 address"));
+  EXPECT_THAT(LoadError({"--probe-listen=999.1.1.1:1"}), HasSubstr("is not an IPv4 address"));
+  EXPECT_THAT(LoadError({"--listen=[::g]:1"}), HasSubstr("is not an IPv6 address"));
+  for (const char* bad : {"256.0.0.0:9464", "999.1.1.1:1", "1.2.3:9464", "localhost:9464"}) {
+    EXPECT_THAT(LoadError({"--metrics-listen", bad}),
+                HasSubstr("metrics_listen (from --metrics-listen)"))
+        << bad;
+  }
+  for (const char* good : {"0.0.0.0:9464", "127.0.0.1:0", "[::1]:9464"}) {
+    EXPECT_EQ(Load({"--metrics-listen", good}).metrics_listen, good);
+  }
   EXPECT_THAT(LoadError({"--listen="}),
               HasSubstr("listen (from --listen): must name at least one"));
 }

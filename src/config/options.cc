@@ -213,6 +213,22 @@ std::vector<Option>* BuildOptions() {
       {"worker_queue", "--worker-queue", "CACHECAR_WORKER_QUEUE", "worker_queue", K::kCount, "",
        "Store calls that may wait for a worker (at least 1).", &SetCount<&Config::worker_queue>,
        &ShowCount<&Config::worker_queue>, nullptr},
+      {"max_watchers", "--max-watchers", "CACHECAR_MAX_WATCHERS", "max_watchers", K::kCount, "",
+       "Cache.Watch streams open at once, from 1 to 100000 (more: RESOURCE_EXHAUSTED). "
+       "With watch_queue_bytes it bounds what watchers hold: 64 x 1MiB by default.",
+       &SetCount<&Config::max_watchers>, &ShowCount<&Config::max_watchers>, nullptr},
+      {"watch_queue_bytes", "--watch-queue-bytes", "CACHECAR_WATCH_QUEUE_BYTES",
+       "watch_queue_bytes", K::kBytes, "",
+       "How far a Watch stream may fall behind, in bytes of queued changes (each costs its "
+       "key plus ~100 bytes), from 4KiB to 1GiB; past it the stream ends with "
+       "RESOURCE_EXHAUSTED and the client must watch again.",
+       &SetBytes<&Config::watch_queue_bytes>, &ShowBytes<&Config::watch_queue_bytes>, nullptr},
+      {"max_connections", "--max-connections", "CACHECAR_MAX_CONNECTIONS", "max_connections",
+       K::kCount, "",
+       "Client connections the gRPC listeners hold at once, from 16 to 1000000 (also kept "
+       "under the descriptor limit); at the cap, the oldest connection still in its "
+       "handshake is closed for a new one, or the new one is refused.",
+       &SetCount<&Config::max_connections>, &ShowCount<&Config::max_connections>, nullptr},
       {"store", "--store", "CACHECAR_STORE", "store", K::kText, "memory|postgres",
        "Backing store: memory (embedded, nothing survives a restart) or postgres "
        "(read-through and write-through; see the postgres_* options).",
@@ -464,6 +480,9 @@ max_batch_keys: 1000
 polling_threads: 1
 workers: 8
 worker_queue: 10000
+max_watchers: 64
+watch_queue_bytes: 1MiB
+max_connections: 1024
 store: postgres
 # The DSN, or postgres_dsn_file: /etc/cachecar/secret/dsn (a mounted Secret)
 postgres_dsn: host=db.internal dbname=app user=cachecar sslmode=require

@@ -1,6 +1,8 @@
 // Validate: range and cross-field checks, run once after loading. Every
 // problem is reported, one per line, so a bad deployment is fixed in one go.
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -86,6 +88,19 @@ std::string CheckAddress(absl::string_view address) {
       return "needs a host; 0.0.0.0 or [::] listen on all interfaces";
     }
   }
+  // "256.0.0.0" or "999.1.1.1" must be refused, never read as something
+  // else (a listener once bound 0.0.0.0 for the first, issue #17).
+  const bool looks_v4 = !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+    return absl::ascii_isdigit(c) || c == '.';
+  });
+  in_addr v4{};
+  if (looks_v4 && inet_pton(AF_INET, std::string(host).c_str(), &v4) != 1) {
+    return absl::StrCat(Quote(host), " is not an IPv4 address (four numbers 0-255)");
+  }
+  in6_addr v6{};
+  if (absl::StartsWith(address, "[") && inet_pton(AF_INET6, std::string(host).c_str(), &v6) != 1) {
+    return absl::StrCat(Quote(host), " is not an IPv6 address");
+  }
   uint32_t number = 0;
   const bool digits_only =
       !port.empty() && port.size() <= 5 &&
@@ -108,12 +123,19 @@ void CheckListen(const Config& c, Problems& problems) {
     }
   }
   if (!c.metrics_listen.empty()) {
-    const std::string reason = CheckAddress(c.metrics_listen);
-    if (!reason.empty() || absl::StartsWith(c.metrics_listen, "unix:")) {
-      problems.Add(
-          "metrics_listen",
-          absl::StrCat(Quote(c.metrics_listen), ": ",
-                       reason.empty() ? "must be host:port (HTTP, not a unix socket)" : reason));
+    std::string reason = CheckAddress(c.metrics_listen);
+    if (reason.empty() && absl::StartsWith(c.metrics_listen, "unix:")) {
+      reason = "must be host:port (HTTP, not a unix socket)";
+    }
+    // The /metrics server takes numeric addresses only.
+    const std::string host = c.metrics_listen.substr(0, c.metrics_listen.rfind(':'));
+    in_addr v4{};
+    if (reason.empty() && !absl::StartsWith(host, "[") &&
+        inet_pton(AF_INET, host.c_str(), &v4) != 1) {
+      reason = "the host must be a numeric address (127.0.0.1, 0.0.0.0, [::1])";
+    }
+    if (!reason.empty()) {
+      problems.Add("metrics_listen", absl::StrCat(Quote(c.metrics_listen), ": ", reason));
     }
   }
   std::set<std::string> seen;
@@ -166,6 +188,9 @@ void CheckEngineAndLimits(const Config& c, Problems& problems) {
   CheckRange(problems, "polling_threads", c.polling_threads, 1, 64, false);
   CheckRange(problems, "workers", c.workers, 1, 1024, false);
   CheckRange(problems, "worker_queue", c.worker_queue, 1, kNoLimit, false);
+  CheckRange(problems, "max_watchers", c.max_watchers, 1, 100000, false);
+  CheckRange(problems, "watch_queue_bytes", c.watch_queue_bytes, 4 * kKiB, 1ull << 30, true);
+  CheckRange(problems, "max_connections", c.max_connections, 16, 1000000, false);
 }
 
 void CheckServing(const Config& c, Problems& problems) {

@@ -95,6 +95,13 @@ absl::StatusOr<double> ParseShare(absl::string_view text) {
   if (!absl::SimpleAtod(absl::StripAsciiWhitespace(text), &share) || !std::isfinite(share)) {
     return Expected(kShareForm, text);
   }
+  // 0 stands for "not given" inside NamespaceConfig, so a written 0 must not
+  // get that far (it read as unset, issue #17).
+  if (share == 0) {
+    return absl::InvalidArgumentError(
+        "max_bytes_share must be in (0, 1], got 0 (leave it out to share what the other "
+        "namespaces leave)");
+  }
   return share;
 }
 

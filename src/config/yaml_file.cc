@@ -8,12 +8,17 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/yaml_bounds.h"
 #include "config/options.h"
 #include "config/values.h"
 #include "yaml-cpp/yaml.h"
 
 namespace cachecar::config {
 namespace {
+
+// A config file is a page or two; anything past this is not one
+// (--config=/dev/zero was read without end, issue #17).
+constexpr size_t kMaxConfigBytes = 1 << 20;
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
@@ -23,6 +28,11 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   size_t n = 0;
   while ((n = std::fread(buffer, 1, sizeof(buffer), file)) > 0) {
     data.append(buffer, n);
+    if (data.size() > kMaxConfigBytes) {
+      std::fclose(file);
+      return absl::InvalidArgumentError(
+          absl::StrCat("it is over ", kMaxConfigBytes >> 20, " MiB, too large for a config file"));
+    }
   }
   const int error = std::ferror(file) ? errno : 0;
   std::fclose(file);
@@ -232,8 +242,30 @@ absl::Status ApplyYamlFile(const std::string& path, absl::string_view path_sourc
                                                    " (from ", path_source,
                                                    "): ", text.status().message()));
   }
+  return ApplyYamlText(*text, path, config);
+}
+
+absl::Status ApplyYamlText(absl::string_view text, const std::string& path, Config& config) {
+  // Nesting and aliases are bounded before yaml-cpp builds nodes (a file
+  // nested 10,000 deep reported only "bad file").
+  YamlBounds bounds;
+  bounds.max_depth = 32;
+  bounds.max_alias_nodes = 10'000;
+  if (absl::Status s = CheckYamlBounds(text, bounds); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: cannot parse config file ", path, ": ", s.message()));
+  }
   try {
-    const YAML::Node root = YAML::Load(*text);
+    const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
+    // Options in a second document were silently ignored before.
+    for (size_t i = 1; i < documents.size(); ++i) {
+      if (documents[i].IsNull()) continue;
+      const YAML::Mark mark = documents[i].Mark();
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: config file ", path, mark.is_null() ? "" : absl::StrCat(":", mark.line + 1),
+          " has more than one YAML document (a \"---\" line); put every option in one"));
+    }
+    const YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
     return YamlApplier(path, config).ApplyRoot(root);
   } catch (const YAML::Exception& e) {
     // The mark is 0-based; editors count from 1.

@@ -19,6 +19,10 @@ namespace cachecar::config {
 // ("--config" or "CACHECAR_CONFIG") for errors about reading the file.
 absl::Status ApplyYamlFile(const std::string& path, absl::string_view path_source, Config& config);
 
+// The same for a file's text already read; `path` names it in errors (the
+// fuzz target drives this).
+absl::Status ApplyYamlText(absl::string_view text, const std::string& path, Config& config);
+
 }  // namespace cachecar::config
 
 #endif  // CACHECAR_CONFIG_YAML_FILE_H_

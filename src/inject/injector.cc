@@ -1,62 +1,15 @@
-// See injector.h.
+// See injector.h. The manifest path; the webhook's is admission_review.cc.
 #include "inject/injector.h"
 
-#include <regex>
-
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "common/yaml_bounds.h"
+#include "inject/sidecar.h"
 #include "inject/yaml_text.h"
 #include "yaml-cpp/yaml.h"
 
 namespace cachecar::inject {
-
-extern const unsigned char kSidecarYaml[];
-extern const size_t kSidecarYamlSize;
-
 namespace {
-
-constexpr absl::string_view kSidecarName = "cachecar";
-
-YAML::Node EmbeddedTemplate() {
-  return YAML::Load(std::string(reinterpret_cast<const char*>(kSidecarYaml), kSidecarYamlSize));
-}
-
-// The sidecar in use: the embedded one, or UseSidecarTemplate's.
-YAML::Node& Template() {
-  static YAML::Node* const node = new YAML::Node(EmbeddedTemplate());
-  return *node;
-}
-
-// Why `t` cannot serve as the sidecar template, or "" when it can.
-std::string TemplateProblem(const YAML::Node& t) {
-  if (!t.IsMap()) return "not a YAML mapping with initContainer and volumes";
-  const YAML::Node c = t["initContainer"];
-  if (!c || !c.IsMap()) return "initContainer is missing or not a mapping";
-  if (!c["name"] || !c["name"].IsScalar() || c["name"].Scalar() != kSidecarName) {
-    return absl::StrCat("initContainer.name must be \"", kSidecarName,
-                        "\" (that name is how a second injection is recognised)");
-  }
-  if (!c["image"] || !c["image"].IsScalar() || c["image"].Scalar().empty()) {
-    return "initContainer.image is missing";
-  }
-  if (c["args"] && !c["args"].IsSequence()) return "initContainer.args is not a list";
-  const YAML::Node v = t["volumes"];
-  if (!v || !v.IsSequence()) return "volumes is missing or not a list";
-  for (const YAML::Node& volume : v) {
-    if (!volume.IsMap() || !volume["name"] || !volume["name"].IsScalar()) {
-      return "every entry of volumes needs a name";
-    }
-  }
-  return "";
-}
-
-struct Overrides {
-  std::string image, config_map, cpu_request, memory_request, memory_limit;
-  int port = 0;
-};
 
 // n[key], or a null node when n is not a map or has no such key (yaml-cpp
 // would hand back an "invalid" node that throws on the next access).
@@ -66,82 +19,13 @@ YAML::Node Child(const YAML::Node& n, const std::string& key) {
   return c ? c : YAML::Node();
 }
 
-std::string Annotation(const YAML::Node& annotations, const std::string& name) {
-  const YAML::Node v = Child(annotations, name);
-  return v.IsScalar() ? v.Scalar() : "";
-}
-
-absl::StatusOr<Overrides> ReadOverrides(const YAML::Node& annotations) {
-  static const std::regex kQuantity("^[0-9]+(\\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$");
-  static const std::regex kDnsName("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$");
-  Overrides o;
-  o.image = Annotation(annotations, "cachecar.io/image");
-  o.config_map = Annotation(annotations, "cachecar.io/config-map");
-  o.cpu_request = Annotation(annotations, "cachecar.io/cpu-request");
-  o.memory_request = Annotation(annotations, "cachecar.io/memory-request");
-  o.memory_limit = Annotation(annotations, "cachecar.io/memory-limit");
-  const std::string port = Annotation(annotations, "cachecar.io/port");
-  if (!o.image.empty() &&
-      (o.image.find_first_of(" \t\n") != std::string::npos || o.image.size() > 512)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cachecar.io/image \"", absl::CHexEscape(o.image), "\" is not an image name"));
-  }
-  if (!o.config_map.empty() && !std::regex_match(o.config_map, kDnsName)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cachecar.io/config-map \"", absl::CHexEscape(o.config_map),
-                     "\" is not a ConfigMap name (lower-case letters, digits, - and .)"));
-  }
-  for (const auto& [name, value] :
-       {std::pair<const char*, const std::string*>{"cachecar.io/cpu-request", &o.cpu_request},
-        {"cachecar.io/memory-request", &o.memory_request},
-        {"cachecar.io/memory-limit", &o.memory_limit}}) {
-    if (!value->empty() && !std::regex_match(*value, kQuantity)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, " \"", absl::CHexEscape(*value),
-                       "\" is not a Kubernetes quantity (e.g. 250m, 512Mi, 1Gi)"));
+Annotations AnnotationsOf(const YAML::Node& annotations) {
+  Annotations out;
+  if (!annotations || !annotations.IsMap()) return out;
+  for (const auto& kv : annotations) {
+    if (kv.first.IsScalar() && kv.second.IsScalar()) {
+      out.emplace(kv.first.Scalar(), kv.second.Scalar());
     }
-  }
-  if (!port.empty() && (!absl::SimpleAtoi(port, &o.port) || o.port < 1 || o.port > 65535)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cachecar.io/port \"", absl::CHexEscape(port), "\" is not a port (1-65535)"));
-  }
-  return o;
-}
-
-YAML::Node QuotedScalar(const std::string& text) {
-  YAML::Node n(text);
-  n.SetTag("!");
-  return n;
-}
-
-// Where the sidecar's emptyDir (cachecar-run) puts the API's unix socket.
-constexpr absl::string_view kPodSocket = "unix:///run/cachecar/cachecar.sock";
-
-YAML::Node SidecarContainer(const Overrides& o) {
-  YAML::Node c = YAML::Clone(Template()["initContainer"]);
-  if (!o.image.empty()) c["image"] = QuotedScalar(o.image);
-  if (!o.cpu_request.empty()) c["resources"]["requests"]["cpu"] = QuotedScalar(o.cpu_request);
-  if (!o.memory_request.empty()) {
-    c["resources"]["requests"]["memory"] = QuotedScalar(o.memory_request);
-  }
-  if (!o.memory_limit.empty()) c["resources"]["limits"]["memory"] = QuotedScalar(o.memory_limit);
-  if (o.port != 0) {
-    // --listen replaces the ConfigMap's list: keep the pod's unix socket
-    // (the faster transport, docs/BENCHMARKS.md) beside the TCP port.
-    c["args"].push_back(QuotedScalar(absl::StrCat("--listen=127.0.0.1:", o.port)));
-    c["args"].push_back(QuotedScalar(absl::StrCat("--listen=", kPodSocket)));
-  }
-  return c;
-}
-
-std::vector<YAML::Node> SidecarVolumes(const Overrides& o) {
-  std::vector<YAML::Node> out;
-  for (const YAML::Node& v : Template()["volumes"]) {
-    YAML::Node copy = YAML::Clone(v);
-    if (!o.config_map.empty() && copy["configMap"]) {
-      copy["configMap"]["name"] = QuotedScalar(o.config_map);
-    }
-    out.push_back(copy);
   }
   return out;
 }
@@ -159,12 +43,6 @@ bool HasNamed(const YAML::Node& list, absl::string_view name) {
 bool AlreadyInjected(const YAML::Node& spec) {
   return HasNamed(spec["initContainers"], kSidecarName) ||
          HasNamed(spec["containers"], kSidecarName);
-}
-
-bool Wants(const YAML::Node& annotations) {
-  const std::string v =
-      absl::AsciiStrToLower(Annotation(annotations, std::string(kInjectAnnotation)));
-  return v == "true" || v == "enabled";
 }
 
 // Where a workload keeps its pod template: {metadata, spec} nodes.
@@ -231,11 +109,15 @@ std::string SeparatorOf(const std::string& part) {
   return nl == std::string::npos ? part + "\n" : part.substr(0, nl + 1);
 }
 
+// What walking the manifests may cost beyond their own size: they come from
+// other people (a 701-byte "billion laughs" Pod grew inject to 1.4 GB,
+// issue #17). Nodes repeated by aliases, over the whole stream.
+constexpr uint64_t kMaxAliasNodes = 200'000;
+
 }  // namespace
 
-// The bodies; yaml-cpp throws on shapes they did not expect.
+// The body; yaml-cpp throws on shapes it did not expect.
 static absl::StatusOr<InjectReport> InjectManifestsOrThrow(absl::string_view yaml);
-static absl::StatusOr<std::string> ReviewAdmissionOrThrow(absl::string_view review_json);
 
 absl::StatusOr<InjectReport> InjectManifests(absl::string_view yaml) {
   try {
@@ -245,38 +127,19 @@ absl::StatusOr<InjectReport> InjectManifests(absl::string_view yaml) {
   }
 }
 
-absl::StatusOr<std::string> ReviewAdmission(absl::string_view review_json) {
-  try {
-    return ReviewAdmissionOrThrow(review_json);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("AdmissionReview has an unexpected shape: ", e.what()));
-  }
-}
-
-absl::Status UseSidecarTemplate(absl::string_view yaml) {
-  if (yaml.empty()) {
-    Template().reset(EmbeddedTemplate());
-    return absl::OkStatus();
-  }
-  YAML::Node t;
-  try {
-    t = YAML::Load(std::string(yaml));
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("sidecar template: not valid YAML: ", e.what()));
-  }
-  const std::string problem = TemplateProblem(t);
-  if (!problem.empty())
-    return absl::InvalidArgumentError(absl::StrCat("sidecar template: ", problem));
-  Template().reset(t);
-  return absl::OkStatus();
-}
-
 static absl::StatusOr<InjectReport> InjectManifestsOrThrow(absl::string_view yaml) {
   InjectReport report;
   const std::vector<std::string> parts = SplitDocuments(yaml);
+  YamlBounds bounds;
+  bounds.max_alias_nodes = kMaxAliasNodes;
   for (size_t p = 0; p < parts.size(); ++p) {
     const std::string& part = parts[p];
+    YamlShape shape;
+    if (absl::Status bounded = CheckYamlBounds(part, bounds, &shape); !bounded.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("document ", p + 1, ": not valid YAML: ", bounded.message()));
+    }
+    bounds.max_alias_nodes -= shape.alias_nodes;  // what the later documents may still repeat
     YAML::Node doc;
     try {
       doc = YAML::Load(part);
@@ -285,11 +148,12 @@ static absl::StatusOr<InjectReport> InjectManifestsOrThrow(absl::string_view yam
           absl::StrCat("document ", p + 1, ": not valid YAML: ", e.what()));
     }
     PodTemplate t = FindPodTemplate(doc);
-    YAML::Node annotations = t.found ? Child(t.metadata, "annotations") : YAML::Node();
-    if (t.found && !Wants(annotations)) {
-      annotations = Child(Child(doc, "metadata"), "annotations");  // the workload's own
+    Annotations annotations =
+        t.found ? AnnotationsOf(Child(t.metadata, "annotations")) : Annotations();
+    if (t.found && !WantsInjection(annotations)) {
+      annotations = AnnotationsOf(Child(Child(doc, "metadata"), "annotations"));  // the workload's
     }
-    if (!t.found || !Wants(annotations)) {
+    if (!t.found || !WantsInjection(annotations)) {
       report.output += part;
       ++report.untouched;
       continue;
@@ -320,67 +184,6 @@ static absl::StatusOr<InjectReport> InjectManifestsOrThrow(absl::string_view yam
     report.lines.push_back(absl::StrCat(who, ": injected"));
   }
   return report;
-}
-
-static absl::StatusOr<std::string> ReviewAdmissionOrThrow(absl::string_view review_json) {
-  YAML::Node review;
-  try {
-    review = YAML::Load(std::string(review_json));
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("request body is not JSON: ", e.what()));
-  }
-  const YAML::Node request = review.IsMap() ? review["request"] : YAML::Node();
-  if (!request || !request.IsMap() || !request["uid"] || !request["uid"].IsScalar()) {
-    return absl::InvalidArgumentError(
-        "request body is not an AdmissionReview (admission.k8s.io/v1) with request.uid");
-  }
-  const std::string uid = request["uid"].Scalar();
-  const std::string api_version = review["apiVersion"] && review["apiVersion"].IsScalar()
-                                      ? review["apiVersion"].Scalar()
-                                      : "admission.k8s.io/v1";
-  std::string response = absl::StrCat("\"uid\":", JsonString(uid), ",\"allowed\":true");
-  const YAML::Node pod = request["object"];
-  const bool is_pod = pod && pod.IsMap() && pod["spec"] && pod["spec"].IsMap();
-  const YAML::Node annotations = Child(Child(pod, "metadata"), "annotations");
-  if (is_pod && Wants(annotations) && !AlreadyInjected(pod["spec"])) {
-    absl::StatusOr<Overrides> o = ReadOverrides(annotations);
-    if (!o.ok()) {
-      // Admit the pod unchanged and say why: a bad annotation must not
-      // block a deployment (failurePolicy is Ignore for the same reason).
-      absl::StrAppend(&response, ",\"warnings\":[",
-                      JsonString(absl::StrCat("cachecar: not injected: ", o.status().message())),
-                      "]");
-    } else {
-      std::vector<std::string> ops;
-      const YAML::Node spec = pod["spec"];
-      const std::string container = ToJson(SidecarContainer(*o));
-      if (spec["initContainers"] && spec["initContainers"].IsSequence() &&
-          spec["initContainers"].size() > 0) {
-        ops.push_back(absl::StrCat(R"({"op":"add","path":"/spec/initContainers/0","value":)",
-                                   container, "}"));
-      } else {
-        ops.push_back(absl::StrCat(R"({"op":"add","path":"/spec/initContainers","value":[)",
-                                   container, "]}"));
-      }
-      std::vector<std::string> volumes;
-      for (const YAML::Node& v : SidecarVolumes(*o)) {
-        if (!HasNamed(spec["volumes"], v["name"].Scalar())) volumes.push_back(ToJson(v));
-      }
-      if (spec["volumes"] && spec["volumes"].IsSequence() && spec["volumes"].size() > 0) {
-        for (const std::string& v : volumes) {
-          ops.push_back(absl::StrCat(R"({"op":"add","path":"/spec/volumes/-","value":)", v, "}"));
-        }
-      } else if (!volumes.empty()) {
-        ops.push_back(absl::StrCat(R"({"op":"add","path":"/spec/volumes","value":[)",
-                                   absl::StrJoin(volumes, ","), "]}"));
-      }
-      const std::string patch = absl::StrCat("[", absl::StrJoin(ops, ","), "]");
-      absl::StrAppend(&response, R"(,"patchType":"JSONPatch","patch":")", absl::Base64Escape(patch),
-                      "\"");
-    }
-  }
-  return absl::StrCat("{\"apiVersion\":", JsonString(api_version),
-                      ",\"kind\":\"AdmissionReview\",\"response\":{", response, "}}");
 }
 
 }  // namespace cachecar::inject

@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "yaml-cpp/yaml.h"
@@ -215,6 +216,96 @@ TEST(ReviewAdmissionTest, BadAnnotationAdmitsWithAWarning) {
 TEST(ReviewAdmissionTest, NotAnAdmissionReviewIsInvalidArgument) {
   EXPECT_EQ(ReviewAdmission("{\"hello\": 1}").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ReviewAdmission("{{{").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReviewAdmission(R"({"request":{"uid":7}})").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReviewAdmission(Review("{}") + "trailing").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// Issue #17: a ~50,000-digit quantity overflowed the stack inside std::regex
+// (SIGSEGV), in the webhook and in `cachecar inject`.
+TEST(ReviewAdmissionTest, AHugeQuantityIsAWarningNotACrash) {
+  const std::string digits(50000, '9');
+  for (const char* name :
+       {"cachecar.io/memory-limit", "cachecar.io/memory-request", "cachecar.io/cpu-request"}) {
+    auto r = ReviewAdmission(
+        Review(absl::StrCat(R"({"metadata":{"annotations":{"cachecar.io/inject":"true",")", name,
+                            R"(":")", digits, R"("}},"spec":{"containers":[{"name":"app"}]}})")));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_THAT(*r, HasSubstr("is not a Kubernetes quantity"));
+    EXPECT_THAT(*r, HasSubstr("(50000 bytes)"));  // the value is not echoed whole
+    EXPECT_THAT(*r, Not(HasSubstr("patch")));
+  }
+}
+
+TEST(InjectManifestsTest, AHugeQuantityIsAnErrorNotACrash) {
+  std::string bad = kDeployment;
+  bad.replace(bad.find("1Gi"), 3, std::string(50000, '1'));
+  auto r = InjectManifests(bad);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("is not a Kubernetes quantity"));
+}
+
+// Issue #17: a 701-byte Pod with nested aliases grew inject to 1.4 GB.
+TEST(InjectManifestsTest, ABillionLaughsIsRefused) {
+  std::string pod =
+      "kind: Pod\nmetadata:\n  name: lol\n  annotations: {cachecar.io/inject: \"true\"}\n"
+      "  labels:\n    a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i <= 9; ++i) {
+    pod += absl::StrCat("    a", i, ": &a", i, " [");
+    for (int j = 0; j < 9; ++j) absl::StrAppend(&pod, j ? "," : "", "*a", i - 1);
+    pod += "]\n";
+  }
+  pod += "spec:\n  containers: [{name: app, image: nginx}]\n";
+  auto r = InjectManifests(pod);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("document 1: not valid YAML: aliases repeat more"));
+  // The alias budget is for the whole stream, not per document.
+  std::string small =
+      "kind: Pod\nmetadata: {name: a, annotations: {cachecar.io/inject: \"true\"}}\n"
+      "spec:\n  containers: [{name: app}]\n  x: &x [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+      "  y: [";
+  for (int j = 0; j < 999; ++j) absl::StrAppend(&small, j ? "," : "", "*x");
+  small += "]\n";
+  std::string many;
+  for (int d = 0; d < 30; ++d) many += (d ? "---\n" : "") + small;
+  auto stream = InjectManifests(many);
+  EXPECT_EQ(stream.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(stream.status().message(), HasSubstr("aliases repeat more"));
+  EXPECT_TRUE(InjectManifests(small).ok());  // one such document is fine
+}
+
+TEST(InjectManifestsTest, DeepNestingIsRefusedByName) {
+  const std::string deep =
+      "kind: Pod\nspec: " + std::string(10000, '[') + std::string(10000, ']') + "\n";
+  auto r = InjectManifests(deep);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("nested more than 100 deep"));
+}
+
+// Issue #17: a 4 MiB AdmissionReview of tiny nodes cost ~1 GB per request.
+TEST(ReviewAdmissionTest, TinyNodesAreRefusedBeforeADomIsBuilt) {
+  std::string array = "[";
+  for (int i = 0; i < 2'000'000; ++i) array += i ? ",0" : "0";
+  array += "]";
+  auto r = ReviewAdmission(Review(
+      R"({"metadata":{"annotations":{"cachecar.io/inject":"true"}},"spec":{"containers":[],"x":)" +
+      array + "}}"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("more than 100000 JSON values"));
+  auto deep = ReviewAdmission(Review(std::string(100, '[') + std::string(100, ']')));
+  EXPECT_THAT(deep.status().message(), HasSubstr("nested more than 64 deep"));
+}
+
+TEST(ReviewAdmissionTest, AnExistingVolumeListGetsAppendedTo) {
+  auto r = ReviewAdmission(Review(
+      R"({"metadata":{"annotations":{"cachecar.io/inject":"true"}},"spec":{"initContainers":[{"name":"m"}],"volumes":[{"name":"data"}],"containers":[{"name":"app"}]}})"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::string patch = PatchOf(*r);
+  EXPECT_THAT(
+      patch,
+      HasSubstr(R"({"op":"add","path":"/spec/initContainers/0","value":{"name":"cachecar")"));
+  EXPECT_THAT(patch, HasSubstr(R"({"op":"add","path":"/spec/volumes/-","value":)"));
 }
 
 // A chart-rendered sidecar (--sidecar-template): another image, a probe

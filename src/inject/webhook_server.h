@@ -1,8 +1,13 @@
-// WebhookServer: the mutating admission webhook over HTTPS (OpenSSL and a
-// small HTTP/1.1 reader: Debian's civetweb cannot load OpenSSL 3):
+// WebhookServer: the mutating admission webhook over HTTPS:
 //   POST /mutate   AdmissionReview v1 (JSON) in, AdmissionReview response
-//                  with a JSONPatch out (see injector.h)
+//                  with a JSONPatch out (admission_review.h)
 //   GET  /healthz  "ok", for the Deployment's readiness probe
+// served by http::HttpServer (its header says why that server is our own
+// and how it bounds slow and greedy clients). The API server gives the
+// webhook 5 s (timeoutSeconds in the MutatingWebhookConfiguration): a
+// connection must complete its TLS handshake and its request within
+// request_timeout (3 s) and is answered within 4 s or dropped.
+//
 // The key and certificate are read from their own PEM files (a
 // kubernetes.io/tls Secret mounts tls.crt and tls.key); nothing is written to
 // disk, so it runs on a read-only root filesystem. Only TLS 1.2 and later.
@@ -10,21 +15,17 @@
 // connection uses the new pair; a pair that does not load is logged and the
 // old one kept.
 //
-// One request per connection (Connection: close), a thread per connection
-// (at most 32 at once; more wait in the listen backlog), 10 s to send a
-// request.
-//
 // Thread-safety: Start once; requests are served on the server's threads.
 #ifndef CACHECAR_INJECT_WEBHOOK_SERVER_H_
 #define CACHECAR_INJECT_WEBHOOK_SERVER_H_
 
-#include <atomic>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/mutex.h"
+#include "http/http_server.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
@@ -32,10 +33,13 @@ typedef struct ssl_st SSL;
 namespace cachecar::inject {
 
 struct WebhookOptions {
-  std::string listen = "0.0.0.0:8443";  // host:port
+  std::string listen = "0.0.0.0:8443";  // host:port, numeric host
   std::string cert_file;                // PEM certificate (chain)
   std::string key_file;                 // PEM private key
   size_t max_body_bytes = 4 << 20;      // larger requests get 413
+  size_t max_connections = 512;         // more evict the oldest still sending
+  absl::Duration request_timeout = absl::Seconds(3);
+  absl::Duration response_timeout = absl::Seconds(4);
 };
 
 class WebhookServer {
@@ -45,12 +49,11 @@ class WebhookServer {
   WebhookServer(const WebhookServer&) = delete;
   WebhookServer& operator=(const WebhookServer&) = delete;
 
-  int port() const { return port_; }
+  int port() const { return http_->port(); }
+  http::HttpServerCounters counters() const { return http_->counters(); }
 
  private:
   WebhookServer() = default;
-  void AcceptLoop();
-  void Serve(int fd);
   // An SSL for a new connection, from the current certificate and key
   // (reloaded first if their files changed).
   SSL* NewSsl();
@@ -59,14 +62,12 @@ class WebhookServer {
   Mutex ssl_mu_;
   SSL_CTX* ssl_ ABSL_GUARDED_BY(ssl_mu_) = nullptr;
   std::string loaded_stamp_ ABSL_GUARDED_BY(ssl_mu_);  // mtimes of the pair in use
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::thread acceptor_;
-  Mutex mu_;
-  CondVar idle_;
-  int active_ ABSL_GUARDED_BY(mu_) = 0;
+  std::unique_ptr<http::HttpServer> http_;             // last: stops before the context goes
 };
+
+// The webhook's answer to one request (what the server calls), exposed for
+// tests and the fuzzer.
+http::HttpResponse HandleWebhookRequest(const http::HttpRequest& request);
 
 }  // namespace cachecar::inject
 

@@ -1,13 +1,13 @@
 // See yaml_text.h.
 #include "inject/yaml_text.h"
 
+#include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "common/logging.h"
 
 namespace cachecar::inject {
 namespace {
@@ -46,10 +46,10 @@ void Emit(YAML::Emitter& out, const YAML::Node& n) {
 }
 
 // A plain scalar as JSON: what a YAML 1.1 reader (Kubernetes') makes of it.
-std::string PlainScalarJson(const std::string& s) {
-  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return "null";
-  if (s == "true" || s == "True" || s == "TRUE") return "true";
-  if (s == "false" || s == "False" || s == "FALSE") return "false";
+nlohmann::ordered_json PlainScalarJson(const std::string& s) {
+  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
   bool digits = !s.empty();
   size_t start = (s[0] == '-' || s[0] == '+') ? 1 : 0;
   if (start == s.size()) digits = false;
@@ -58,59 +58,45 @@ std::string PlainScalarJson(const std::string& s) {
     const std::string body = s.substr(start);
     const bool negative = s[0] == '-';
     if (body.size() > 1 && body[0] == '0') {  // YAML 1.1 octal: 0444
-      bool octal = true;
+      bool octal = body.size() <= 21;
       for (char c : body) octal = octal && c >= '0' && c <= '7';
       if (octal) {
+        errno = 0;
         const long long v = std::strtoll(body.c_str(), nullptr, 8);
-        return absl::StrCat(negative ? -v : v);
+        if (errno == 0) return negative ? -v : v;
       }
-      return JsonString(s);
+      return s;
     }
     int64_t v = 0;
-    if (absl::SimpleAtoi(s, &v)) return absl::StrCat(v);
-    return JsonString(s);
+    if (absl::SimpleAtoi(s, &v)) return v;
+    return s;
   }
   double d = 0;
   const bool float_like = s.find_first_of(".eE") != std::string::npos &&
                           s.find_first_not_of("0123456789+-.eE") == std::string::npos;
-  if (float_like && absl::SimpleAtod(s, &d)) return s[0] == '.' ? absl::StrCat("0", s) : s;
-  return JsonString(s);
+  if (float_like && absl::SimpleAtod(s, &d) && std::isfinite(d)) return d;
+  return s;
 }
 
-void Json(const YAML::Node& n, std::string& out) {
+nlohmann::ordered_json Json(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null:
-      out += "null";
-      break;
+      return nullptr;
     case YAML::NodeType::Scalar:
-      out += Quoted(n) ? JsonString(n.Scalar()) : PlainScalarJson(n.Scalar());
-      break;
+      return Quoted(n) ? nlohmann::ordered_json(n.Scalar()) : PlainScalarJson(n.Scalar());
     case YAML::NodeType::Sequence: {
-      out += '[';
-      bool first = true;
-      for (const YAML::Node& item : n) {
-        if (!first) out += ',';
-        first = false;
-        Json(item, out);
-      }
-      out += ']';
-      break;
+      nlohmann::ordered_json out = nlohmann::ordered_json::array();
+      for (const YAML::Node& item : n) out.push_back(Json(item));
+      return out;
     }
     case YAML::NodeType::Map: {
-      out += '{';
-      bool first = true;
-      for (const auto& kv : n) {
-        if (!first) out += ',';
-        first = false;
-        out += JsonString(kv.first.Scalar());
-        out += ':';
-        Json(kv.second, out);
-      }
-      out += '}';
-      break;
+      nlohmann::ordered_json out = nlohmann::ordered_json::object();
+      for (const auto& kv : n) out[kv.first.Scalar()] = Json(kv.second);
+      return out;
     }
   }
+  return nullptr;
 }
 
 }  // namespace
@@ -124,14 +110,6 @@ std::string EmitYaml(const YAML::Node& node) {
   return std::string(out.c_str()) + "\n";
 }
 
-std::string ToJson(const YAML::Node& node) {
-  std::string out;
-  Json(node, out);
-  return out;
-}
-
-std::string JsonString(const std::string& text) {
-  return absl::StrCat("\"", JsonEscape(text), "\"");
-}
+nlohmann::ordered_json ToJson(const YAML::Node& node) { return Json(node); }
 
 }  // namespace cachecar::inject

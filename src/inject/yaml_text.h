@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
 
 namespace cachecar::inject {
@@ -14,11 +15,8 @@ namespace cachecar::inject {
 // Block-style YAML for `node`; scalars that were quoted stay quoted.
 std::string EmitYaml(const YAML::Node& node);
 
-// Compact JSON for `node`.
-std::string ToJson(const YAML::Node& node);
-
-// A JSON string literal for `text`, quotes included.
-std::string JsonString(const std::string& text);
+// `node` as JSON (keys in the document's order).
+nlohmann::ordered_json ToJson(const YAML::Node& node);
 
 }  // namespace cachecar::inject
 

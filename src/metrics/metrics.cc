@@ -7,7 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "prometheus/collectable.h"
 #include "prometheus/counter.h"
-#include "prometheus/exposer.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
@@ -376,29 +375,6 @@ std::string Metrics::Render() const {
   return prometheus::TextSerializer().Serialize(all);
 }
 
-struct MetricsEndpoint::Impl {
-  std::unique_ptr<prometheus::Exposer> exposer;
-};
-
-absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(const std::string& address,
-                                                                        const Metrics& metrics) {
-  auto endpoint = std::unique_ptr<MetricsEndpoint>(new MetricsEndpoint());
-  endpoint->impl_ = std::make_unique<Impl>();
-  try {
-    endpoint->impl_->exposer = std::make_unique<prometheus::Exposer>(address, 1);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot serve metrics on ", address, " (metrics_listen): ", e.what(),
-        "; is the port in use? set --metrics-listen to another host:port, or empty to turn "
-        "metrics off"));
-  }
-  endpoint->impl_->exposer->RegisterCollectable(metrics.registry());
-  endpoint->impl_->exposer->RegisterCollectable(metrics.scrape_time_collector());
-  const std::vector<int> ports = endpoint->impl_->exposer->GetListeningPorts();
-  endpoint->port_ = ports.empty() ? 0 : ports[0];
-  return endpoint;
-}
-
-MetricsEndpoint::~MetricsEndpoint() = default;
+// MetricsEndpoint is in metrics_endpoint.cc.
 
 }  // namespace cachecar::metrics

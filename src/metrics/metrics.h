@@ -123,8 +123,10 @@ class Metrics {
   prometheus::Gauge* store_reachable_ = nullptr;
 };
 
-// Starts the /metrics HTTP endpoint on `address` (host:port). Fails with a
-// clear error when the address cannot be bound.
+// The /metrics HTTP endpoint on `address` (host:port, numeric host), served
+// by http::HttpServer (bounded: a half-sent or dripping request cannot hold
+// it, issue #17) rather than prometheus-cpp's civetweb Exposer. Fails with a
+// clear error when the address is not valid or cannot be bound.
 class MetricsEndpoint {
  public:
   static absl::StatusOr<std::unique_ptr<MetricsEndpoint>> Start(const std::string& address,

@@ -2,6 +2,14 @@
 // scrape-time namespace numbers, the store decorator, and the endpoint.
 #include "metrics/metrics.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "metrics/instrumented_store.h"
@@ -94,6 +102,79 @@ TEST(MetricsEndpointTest, BusyPortIsAClearError) {
   auto second = MetricsEndpoint::Start("127.0.0.1:" + std::to_string((*first)->port()), m);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(second.status().message(), HasSubstr("metrics_listen"));
+}
+
+int Connect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  return fd;
+}
+
+// The answer to `request`, read until the server closes (at most 10 s).
+std::string Fetch(int port, const std::string& request) {
+  const int fd = Connect(port);
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string out;
+  char buffer[4096];
+  const absl::Time end = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
+TEST(MetricsEndpointTest, ServesTheExposition) {
+  Metrics m("memory");
+  m.SetReady(true);
+  auto endpoint = MetricsEndpoint::Start("127.0.0.1:0", m);
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  const std::string answer = Fetch((*endpoint)->port(), "GET /metrics HTTP/1.1\r\n\r\n");
+  EXPECT_THAT(answer, HasSubstr("HTTP/1.1 200 OK"));
+  EXPECT_THAT(answer, HasSubstr("Content-Type: text/plain; version=0.0.4"));
+  EXPECT_THAT(answer, HasSubstr("cachecar_ready 1"));
+  EXPECT_THAT(Fetch((*endpoint)->port(), "GET /other HTTP/1.1\r\n\r\n"),
+              HasSubstr("HTTP/1.1 404 "));
+}
+
+// Issue #17: one half-sent request held the single-threaded /metrics for
+// ~30 s.
+TEST(MetricsEndpointTest, HalfSentRequestsDoNotBlockScrapes) {
+  Metrics m("memory");
+  auto endpoint = MetricsEndpoint::Start("127.0.0.1:0", m);
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  std::vector<int> half;
+  for (int i = 0; i < 8; ++i) {
+    half.push_back(Connect((*endpoint)->port()));
+    constexpr absl::string_view kHalf = "GET /metrics HTTP/1.1\r\nHost:";
+    send(half.back(), kHalf.data(), kHalf.size(), MSG_NOSIGNAL);
+  }
+  // Not a race fix: it lets a server start reading the half-sent requests
+  // (the old one-thread endpoint then held every scrape for 30 s).
+  absl::SleepFor(absl::Milliseconds(200));
+  const absl::Time start = absl::Now();
+  EXPECT_THAT(Fetch((*endpoint)->port(), "GET /metrics HTTP/1.1\r\n\r\n"),
+              HasSubstr("HTTP/1.1 200 OK"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));  // not after the others' 3 s deadline
+  for (int fd : half) close(fd);
+}
+
+// Issue #17: --metrics-listen=256.0.0.0:P bound 0.0.0.0.
+TEST(MetricsEndpointTest, AnInvalidAddressIsRefusedNotWidened) {
+  Metrics m("memory");
+  for (const char* bad : {"256.0.0.0:0", "999.1.1.1:1", "1.2.3:0", "localhost:0"}) {
+    auto endpoint = MetricsEndpoint::Start(bad, m);
+    EXPECT_EQ(endpoint.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(endpoint.status().message(), HasSubstr("metrics_listen")) << bad;
+  }
 }
 
 }  // namespace

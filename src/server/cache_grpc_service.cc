@@ -8,6 +8,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "common/mutex.h"
@@ -17,15 +18,26 @@
 namespace cachecar::server {
 namespace {
 
-service::Consistency ToConsistency(v1::Consistency c) {
+// Unknown values (a newer client's, or garbage) are refused: reading them as
+// CACHED would give a weaker answer than asked for (issue #17).
+std::optional<service::Consistency> ToConsistency(v1::Consistency c) {
   switch (c) {
+    case v1::CONSISTENCY_CACHED:
+      return service::Consistency::kCached;
     case v1::CONSISTENCY_STRONG:
       return service::Consistency::kStrong;
     case v1::CONSISTENCY_CACHE_ONLY:
       return service::Consistency::kCacheOnly;
     default:
-      return service::Consistency::kCached;
+      return std::nullopt;
   }
+}
+
+grpc::Status UnknownConsistency(int value) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      "consistency " + std::to_string(value) +
+                          " is not known: use CONSISTENCY_CACHED (0), CONSISTENCY_STRONG (1) or "
+                          "CONSISTENCY_CACHE_ONLY (2)");
 }
 
 v1::Source ToSource(service::ReadResult::Source s) {
@@ -273,12 +285,14 @@ void CacheGrpcService::Listen(grpc::ServerCompletionQueue* cq, metrics::Metrics*
 void CacheGrpcService::Get(UnaryCall* call) {
   v1::GetRequest request;
   if (!call->Parse(&request)) return;
+  const std::optional<service::Consistency> consistency = ToConsistency(request.consistency());
+  if (!consistency) return call->Fail(UnknownConsistency(request.consistency()));
   // A hit is encoded under the shard lock (one copy, engine to wire) and
   // sent once the lock is released.
   grpc::ByteBuffer hit;
   bool answered_from_cache = false;
   service_.Get(
-      request.namespace_(), request.key(), ToConsistency(request.consistency()), call->deadline(),
+      request.namespace_(), request.key(), *consistency, call->deadline(),
       [&](const service::CacheService::CachedValue& v) {
         hit = EncodeGetResponse(v.found, v.value, v.version, v1::SOURCE_CACHE);
         answered_from_cache = true;
@@ -294,11 +308,12 @@ void CacheGrpcService::Get(UnaryCall* call) {
 void CacheGrpcService::BatchGet(UnaryCall* call) {
   auto request = std::make_shared<v1::BatchGetRequest>();
   if (!call->Parse(request.get())) return;
+  const std::optional<service::Consistency> consistency = ToConsistency(request->consistency());
+  if (!consistency) return call->Fail(UnknownConsistency(request->consistency()));
   std::vector<std::string> keys(request->keys().begin(), request->keys().end());
   // `request` lives in the callback: the answer takes its keys from there.
   service_.BatchGet(
-      request->namespace_(), std::move(keys), ToConsistency(request->consistency()),
-      call->deadline(),
+      request->namespace_(), std::move(keys), *consistency, call->deadline(),
       [call, request](absl::StatusOr<std::vector<service::ReadResult>> r) {
         if (!r.ok()) return call->Fail(ToGrpcStatus(r.status()));
         v1::BatchGetResponse response;

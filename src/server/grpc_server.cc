@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "spdlog/spdlog.h"
 
 namespace cachecar::server {
 namespace {
@@ -24,24 +25,10 @@ std::vector<std::string> HealthNames() {
   return names;
 }
 
-// Listening ports added to a builder, resolved after BuildAndStart.
+// Addresses checked and claimed, for a ConnectionGate to bind once the
+// server runs.
 struct Listeners {
   std::vector<ListenAddress> addresses;
-  std::vector<std::unique_ptr<int>> ports;
-
-  std::vector<std::string> Bound() const {
-    std::vector<std::string> out;
-    for (size_t i = 0; i < addresses.size(); ++i) {
-      const ListenAddress& a = addresses[i];
-      if (a.kind == ListenAddress::Kind::kUnix) {
-        out.push_back("unix://" + a.path);
-      } else {
-        const bool v6 = a.host.find(':') != std::string::npos;
-        out.push_back(absl::StrCat(v6 ? "[" : "", a.host, v6 ? "]" : "", ":", *ports[i]));
-      }
-    }
-    return out;
-  }
 };
 
 // Runs every completion that reaches `cq` until it is shut down and drained.
@@ -88,12 +75,10 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
                                                               service::CacheService& service) {
   auto server = std::unique_ptr<GrpcServer>(new GrpcServer());
 
-  // Checks and claims each address, then adds it to `builder`.
+  // Checks and claims each address; the gate binds it after the start.
   auto add_listeners = [&server](const std::vector<std::string>& texts,
                                  grpc::ServerBuilder& builder,
                                  Listeners& listeners) -> absl::Status {
-    // Two servers must never share a port silently.
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     for (const std::string& text : texts) {
       absl::StatusOr<ListenAddress> address = ParseListenAddress(text);
       if (!address.ok()) return address.status();
@@ -104,9 +89,6 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
       } else if (absl::Status s = PreflightTcp(*address); !s.ok()) {
         return s;
       }
-      listeners.ports.push_back(std::make_unique<int>(0));
-      builder.AddListeningPort(address->grpc_uri, grpc::InsecureServerCredentials(),
-                               listeners.ports.back().get());
       listeners.addresses.push_back(*address);
     }
     return absl::OkStatus();
@@ -114,6 +96,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
 
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  ApplyConnectionArgs(builder, options.connections);
   Listeners listeners;
   if (absl::Status s = add_listeners(options.listen, builder, listeners); !s.ok()) return s;
 
@@ -133,11 +116,13 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
   }
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("gRPC could not listen on [", absl::StrJoin(options.listen, ", "),
-                     "] (address in use, or not an address of this host?); see the log above"));
+    return absl::UnavailableError("gRPC could not start its server; see the log above");
   }
-  server->bound_ = listeners.Bound();
+  auto gate =
+      ConnectionGate::Start("api", listeners.addresses, server->server_.get(), options.connections);
+  if (!gate.ok()) return gate.status();
+  server->gate_ = *std::move(gate);
+  server->bound_ = server->gate_->bound();
   // Any uid that can reach the socket's directory may call (a pod's app
   // container rarely runs as cachecar's uid): no more open than a loopback
   // port, which every process in the network namespace reaches.
@@ -160,6 +145,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
         !s.ok()) {
       return s;
     }
+    ApplyConnectionArgs(probe_builder, options.probe_connections);
     server->probe_health_ = std::make_unique<HealthService>(HealthNames());
     probe_builder.RegisterService(server->probe_health_->grpc_service());
     server->probe_unknown_ = std::make_unique<UnknownMethodService>(kProbeServed);
@@ -167,20 +153,51 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
     server->probe_cqs_.push_back(probe_builder.AddCompletionQueue());
     server->probe_server_ = probe_builder.BuildAndStart();
     if (server->probe_server_ == nullptr) {
-      return absl::UnavailableError(absl::StrCat("gRPC could not listen on probe_listen [",
-                                                 absl::StrJoin(options.probe_listen, ", "),
-                                                 "]; see the log above"));
+      return absl::UnavailableError("gRPC could not start the probe server; see the log above");
     }
-    server->probe_bound_ = probe_listeners.Bound();
+    auto probe_gate = ConnectionGate::Start("probe", probe_listeners.addresses,
+                                            server->probe_server_.get(), options.probe_connections);
+    if (!probe_gate.ok()) {
+      return absl::Status(probe_gate.status().code(),
+                          absl::StrCat("probe_listen: ", probe_gate.status().message()));
+    }
+    server->probe_gate_ = *std::move(probe_gate);
+    server->probe_bound_ = server->probe_gate_->bound();
     grpc::ServerCompletionQueue* cq = server->probe_cqs_[0].get();
     server->probe_health_->Listen(cq, options.metrics, server->probe_calls_);
     server->probe_unknown_->Listen(cq, options.metrics, server->probe_calls_);
     server->probe_ticker_.emplace_back(Tick, cq, &server->stop_ticking_);
   }
-  for (HealthService* health : {server->health_.get(), server->probe_health_.get()}) {
-    if (health != nullptr) health->SetServing(kLivenessName, true);
-  }
+  server->SetLive(true);
+  server->StartListenerCheck(options.listener_check_interval);
   return server;
+}
+
+void GrpcServer::StartListenerCheck(absl::Duration interval) {
+  std::vector<std::string> targets = bound_;
+  targets.insert(targets.end(), probe_bound_.begin(), probe_bound_.end());
+  const size_t api = bound_.size();
+  ListenerCheckOptions check;
+  check.interval = interval;
+  listener_check_ = ListenerCheck::Start(
+      std::move(targets),
+      [this, api](size_t i) { return i < api ? gate_->at_cap() : probe_gate_->at_cap(); },
+      [this](bool alive, const std::string& why) {
+        if (alive) {
+          spdlog::info("{}; health liveness SERVING", why);
+        } else {
+          spdlog::error("{}; health liveness NOT_SERVING (the kubelet will restart the container)",
+                        why);
+        }
+        SetLive(alive);
+      },
+      check);
+}
+
+void GrpcServer::SetLive(bool live) {
+  for (HealthService* health : {health_.get(), probe_health_.get()}) {
+    if (health != nullptr) health->SetServing(kLivenessName, live);
+  }
 }
 
 void GrpcServer::SetReady(bool ready) {
@@ -220,13 +237,16 @@ void GrpcServer::SetHealth(const std::string& name, bool serving) {
 void GrpcServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  listener_check_.reset();
   // NOT_SERVING for every name, and no later change back.
   if (health_ != nullptr) health_->Shutdown();
   if (probe_health_ != nullptr) probe_health_->Shutdown();
   // Open Watch streams never end by themselves: end them (UNAVAILABLE, and
   // new ones are refused) rather than hold the shutdown for its grace.
   if (watch_hub_ != nullptr) watch_hub_->CloseAll();
+  gate_.reset();  // no new connections; probes are still answered (NOT_SERVING)
   StopServer(server_.get(), grace, calls_, cqs_, pollers_, nullptr);
+  probe_gate_.reset();
   StopServer(probe_server_.get(), absl::ZeroDuration(), probe_calls_, probe_cqs_, probe_ticker_,
              &stop_ticking_);
 }

@@ -15,7 +15,14 @@
 // threads read the probe sockets too, as gRPC's epoll1 poller polls every
 // socket of the process from any polling thread).
 //
-// Health names: "liveness" is SERVING while the process runs; "readiness",
+// Connections are accepted by a ConnectionGate per server (it survives
+// EMFILE, caps connections and closes ones that never send the HTTP/2
+// preface, see connection_gate.h), and a ListenerCheck probes every bound
+// address: liveness turns NOT_SERVING while a listener does not answer
+// (issue #17).
+//
+// Health names: "liveness" is SERVING while the process runs and its
+// listeners answer; "readiness",
 // "" and "cachecar.v1.Cache" follow SetReady() (start: not ready);
 // "cachecar.v1.Cache/store" and "cachecar.v1.Cache/sync" (the shared
 // dependencies, for operators' alerts) follow SetHealth(). Shutdown turns
@@ -40,8 +47,10 @@
 #include "metrics/metrics.h"
 #include "server/cache_grpc_service.h"
 #include "server/completion_tag.h"
+#include "server/connection_gate.h"
 #include "server/health_service.h"
 #include "server/listen_address.h"
+#include "server/listener_check.h"
 #include "server/reflection_service.h"
 #include "server/unknown_method_service.h"
 #include "service/cache_service.h"
@@ -61,6 +70,12 @@ struct ServerOptions {
   service::WatchHub* watch_hub = nullptr;
   // Completion queues of the API server, one polling thread each.
   int polling_threads = 1;
+  // Connection limits of the API listeners, and of the probe listeners
+  // (kubelet opens a connection per probe).
+  ConnectionLimits connections;
+  ConnectionLimits probe_connections = {64, absl::Seconds(5), absl::Minutes(1)};
+  // How often the listener check probes every bound address.
+  absl::Duration listener_check_interval = absl::Seconds(5);
 };
 
 inline constexpr const char kLivenessName[] = "liveness";
@@ -81,6 +96,8 @@ class GrpcServer {
   // Another health name (kStoreHealthName, kSyncHealthName), on every
   // listener.
   void SetHealth(const std::string& name, bool serving);
+  // Liveness ("liveness"), on every listener; the listener check sets it.
+  void SetLive(bool live);
 
   // The addresses actually bound (port 0 resolved to the chosen port).
   const std::vector<std::string>& bound_addresses() const { return bound_; }
@@ -93,6 +110,7 @@ class GrpcServer {
 
  private:
   GrpcServer() = default;
+  void StartListenerCheck(absl::Duration interval);
   // Stops one server: gRPC's Shutdown (its threads still draining), then,
   // once no call object is left, its queues; joins `threads`.
   static void StopServer(grpc::Server* server, absl::Duration grace, CallCounter& calls,
@@ -120,6 +138,9 @@ class GrpcServer {
   absl::Notification stop_ticking_;
   std::vector<std::string> probe_bound_;
 
+  std::unique_ptr<ConnectionGate> gate_;        // stops before server_
+  std::unique_ptr<ConnectionGate> probe_gate_;  // stops before probe_server_
+  std::unique_ptr<ListenerCheck> listener_check_;
   service::WatchHub* watch_hub_ = nullptr;
   bool shut_down_ = false;
 };

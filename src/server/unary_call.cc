@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "server/deadline.h"
 #include "server/raw_message.h"
 
 namespace cachecar::server {
@@ -35,9 +36,7 @@ void UnaryCall::Proceed(bool ok) {
 }
 
 absl::Time UnaryCall::deadline() const {
-  const auto deadline = ctx_.deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
-  return absl::FromChrono(deadline);
+  return DeadlineFromGrpc(ctx_.raw_deadline());  // not deadline(): it overflows, see deadline.h
 }
 
 bool UnaryCall::Parse(google::protobuf::Message* request) {

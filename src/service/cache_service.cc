@@ -47,17 +47,34 @@ absl::StatusOr<ReadResult> WithinDeadline(const absl::StatusOr<ReadResult>& resu
 absl::Status AnswerTooLarge(uint64_t limit) {
   return absl::ResourceExhaustedError(
       absl::StrCat("the BatchGet answer would exceed ", limit,
-                   " bytes of values (max_message_bytes): ask for fewer keys per call"));
+                   " bytes (max_message_bytes): ask for fewer keys per call"));
+}
+
+// What one BatchGet entry adds to the answer beyond its value, at most: the
+// key, and protobuf's framing (the entry's tag and length, each field's tag,
+// the key's and value's lengths, found, version and source). Counting only
+// values let an answer exceed max_message_bytes, which default clients
+// then refuse (issue #17).
+uint64_t EntryBytesBesidesValue(const std::string& key) {
+  constexpr uint64_t kFraming = (1 + 5) + (1 + 5) + 2 + (1 + 5) + (1 + 10) + 2;
+  return key.size() + kFraming;
+}
+
+uint64_t KeysBytes(const std::vector<std::string>& keys) {
+  uint64_t bytes = 0;
+  for (const std::string& k : keys) bytes += EntryBytesBesidesValue(k);
+  return bytes;
 }
 
 // Collects a BatchGet's answers; the last one to arrive calls `done`. Stops
-// copying values once the answer outgrows `max_bytes`.
+// copying values once the answer outgrows `max_bytes`; `framing` is what the
+// keys and framing take before any value.
 struct BatchState {
-  BatchState(size_t n, uint64_t max_bytes, CacheService::BatchDone d)
-      : results(n), max_bytes(max_bytes), done(std::move(d)) {}
+  BatchState(size_t n, uint64_t framing, uint64_t max_bytes, CacheService::BatchDone d)
+      : results(n), bytes(framing), max_bytes(max_bytes), done(std::move(d)) {}
   Mutex mu;
   std::vector<ReadResult> results ABSL_GUARDED_BY(mu);
-  uint64_t bytes ABSL_GUARDED_BY(mu) = 0;
+  uint64_t bytes ABSL_GUARDED_BY(mu);
   absl::Status error ABSL_GUARDED_BY(mu);
   const uint64_t max_bytes;
   std::atomic<size_t> pending{0};
@@ -435,6 +452,9 @@ void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> 
     return done(absl::InvalidArgumentError("keys is empty: BatchGet needs at least one key"));
   }
   if (absl::Status s = CheckKeys(keys); !s.ok()) return done(s);
+  if (KeysBytes(keys) > limits_.max_response_bytes) {
+    return done(AnswerTooLarge(limits_.max_response_bytes));  // the keys alone
+  }
   if (!min_versions.empty()) {
     if (min_versions.size() != keys.size()) {
       return done(absl::InvalidArgumentError(
@@ -473,8 +493,8 @@ void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> 
     return;
   }
 
-  auto state =
-      std::make_shared<BatchState>(keys.size(), limits_.max_response_bytes, std::move(done));
+  auto state = std::make_shared<BatchState>(keys.size(), KeysBytes(keys),
+                                            limits_.max_response_bytes, std::move(done));
   // Unique missing keys → the request positions they answer.
   absl::flat_hash_map<std::string, std::vector<size_t>> misses;
   {
@@ -522,7 +542,7 @@ absl::StatusOr<std::vector<ReadResult>> CacheService::LoadStrong(
   }
   absl::StatusOr<std::vector<ReadResult>> loaded = LoadKeys(ns, unique, deadline, false);
   if (!loaded.ok()) return loaded.status();
-  uint64_t bytes = 0;
+  uint64_t bytes = KeysBytes(keys);
   for (size_t i = 0; i < keys.size(); ++i) bytes += (*loaded)[slot[i]].value.size();
   if (bytes > limits_.max_response_bytes) return AnswerTooLarge(limits_.max_response_bytes);
   std::vector<ReadResult> out;

@@ -277,6 +277,27 @@ TEST_F(CacheServiceTest, BatchGetAnswerLargerThanTheMessageLimitIsResourceExhaus
   EXPECT_EQ((*fits.result)[1].value.size(), 512u << 10);
 }
 
+// Issue #17: values alone were counted, so an answer of exactly
+// max_message_bytes of values passed, and its keys and framing pushed the
+// message past what default clients accept.
+TEST_F(CacheServiceTest, BatchGetCountsKeysAndFramingTowardsTheLimit) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < 8; ++i) {
+    keys.push_back("k" + std::to_string(i));
+    ASSERT_TRUE(Put(keys.back(), std::string(512 << 10, 'v')).ok());  // 8 x 512 KiB = 4 MiB
+  }
+  for (Consistency c : {Consistency::kCached, Consistency::kStrong}) {
+    Waiter<std::vector<ReadResult>> w;
+    service_.BatchGet("", keys, c, absl::InfiniteFuture(), w.Callback());
+    EXPECT_EQ(w.Wait().status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_THAT(w.result.status().message(), HasSubstr("ask for fewer keys"));
+  }
+  keys.pop_back();  // 7 x 512 KiB and their framing fit
+  Waiter<std::vector<ReadResult>> fits;
+  service_.BatchGet("", keys, Consistency::kCached, absl::InfiniteFuture(), fits.Callback());
+  EXPECT_TRUE(fits.Wait().ok()) << fits.result.status();
+}
+
 TEST_F(CacheServiceTest, InvalidateOfTooManyKeysIsInvalidArgument) {
   auto r = Invalidate(std::vector<std::string>(1001, "k"), false);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);

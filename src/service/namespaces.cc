@@ -2,12 +2,25 @@
 #include "service/namespaces.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
 namespace cachecar::service {
+namespace {
+
+// `share` of `total` bytes, without the overflow a double product has near
+// 2^64 (--max-bytes=18446744073709551615 left every namespace 0 bytes).
+size_t ShareOf(uint64_t total, double share) {
+  const long double bytes = static_cast<long double>(total) * static_cast<long double>(share);
+  if (bytes >= std::ldexp(1.0L, 64)) return std::numeric_limits<size_t>::max();
+  return static_cast<size_t>(bytes);
+}
+
+}  // namespace
 
 NamespaceSet::NamespaceSet(const config::Config& config, const cache::Clock* clock) {
   double claimed = 0;
@@ -22,7 +35,7 @@ NamespaceSet::NamespaceSet(const config::Config& config, const cache::Clock* clo
   for (const config::NamespaceConfig& ns : config.namespaces) {
     const double share = ns.max_bytes_share > 0 ? ns.max_bytes_share : rest;
     cache::EngineOptions options;
-    options.max_bytes = static_cast<size_t>(share * static_cast<double>(config.max_bytes));
+    options.max_bytes = ShareOf(config.max_bytes, share);
     // Fewer shards for a small namespace, so that each shard (a slice of
     // the budget) can still hold a few values of the largest allowed size.
     options.shards = config.shards;

@@ -2,6 +2,8 @@
 // for large values, and lookups that name the declared namespaces.
 #include "service/namespaces.h"
 
+#include <limits>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -20,6 +22,27 @@ TEST(NamespaceSetTest, SharesSplitTheBudgetAndTheRestIsShared) {
   EXPECT_EQ((*set.Find("a"))->engine->max_bytes(), 500ull << 20);
   EXPECT_EQ((*set.Find("b"))->engine->max_bytes(), 250ull << 20);
   EXPECT_EQ((*set.Find(""))->name, "default");
+}
+
+// Issue #17: --max-bytes=18446744073709551615 left every namespace 0 bytes.
+TEST(NamespaceSetTest, TheLargestMaxBytesIsNotZero) {
+  config::Config c;
+  c.max_bytes = std::numeric_limits<uint64_t>::max();
+  c.namespaces = {{"a", absl::ZeroDuration(), 0.5}, {"default", absl::ZeroDuration(), 0}};
+  NamespaceSet set(c);
+  EXPECT_GE((*set.Find("a"))->engine->max_bytes(), c.max_bytes / 2 - 4096);
+  EXPECT_GE((*set.Find("default"))->engine->max_bytes(), c.max_bytes / 2 - 4096);
+  config::Config one;
+  one.max_bytes = std::numeric_limits<uint64_t>::max();
+  one.namespaces = {{"default", absl::ZeroDuration(), 0}};
+  NamespaceSet whole(one);
+  Namespace* ns = *whole.Find("");
+  EXPECT_EQ(ns->engine->max_bytes(), one.max_bytes);
+  EXPECT_EQ(ns->shards, one.shards);
+  // And it caches.
+  EXPECT_EQ(ns->engine->Apply("k", 1, cache::ChangeKind::kValue, "v"),
+            cache::ApplyResult::kApplied);
+  EXPECT_EQ(ns->engine->Get("k").kind, cache::Lookup::Kind::kHit);
 }
 
 TEST(NamespaceSetTest, SmallNamespacesGetFewerShards) {

@@ -11,11 +11,20 @@ namespace cachecar::service {
 
 // --- Watcher ------------------------------------------------------------------
 
+namespace {
+
+size_t CostOf(const Change& change) {
+  return change.key.size() + change.ns.size() + kChangeOverheadBytes;
+}
+
+}  // namespace
+
 bool WatchHub::Watcher::Next(Change* out) {
   MutexLock lock(&mu_);
   if (queue_.empty()) return false;
   *out = std::move(queue_.front());
   queue_.pop_front();
+  queued_bytes_ -= CostOf(*out);
   return true;
 }
 
@@ -24,6 +33,7 @@ std::vector<Change> WatchHub::Watcher::TakeAll() {
   std::vector<Change> out(std::make_move_iterator(queue_.begin()),
                           std::make_move_iterator(queue_.end()));
   queue_.clear();
+  queued_bytes_ = 0;
   return out;
 }
 
@@ -36,16 +46,21 @@ bool WatchHub::Watcher::Wants(const Change& change) const {
   return change.op == ChangeOp::kFlush || absl::StartsWith(change.key, key_prefix_);
 }
 
-WatchHub::Watcher::Offered WatchHub::Watcher::Offer(const Change& change, size_t max_queued,
+WatchHub::Watcher::Offered WatchHub::Watcher::Offer(const Change& change,
+                                                    const WatchHubOptions& options,
                                                     const absl::Status& overflow) {
   MutexLock lock(&mu_);
   if (!status_.ok() || unsubscribed_) return Offered::kIgnored;
-  if (queue_.size() >= max_queued) {
+  const size_t cost = CostOf(change);
+  if (queue_.size() >= options.max_queued_per_watcher ||
+      queued_bytes_ + cost > options.max_queued_bytes_per_watcher) {
     status_ = overflow;
     queue_.clear();
+    queued_bytes_ = 0;
     return Offered::kOverflowed;
   }
   queue_.push_back(change);
+  queued_bytes_ += cost;
   return queue_.size() == 1 ? Offered::kQueuedWake
                             : Offered::kQueued;  // the consumer was woken already
 }
@@ -55,6 +70,7 @@ bool WatchHub::Watcher::Close(absl::Status status) {
   if (!status_.ok()) return false;
   status_ = std::move(status);
   queue_.clear();
+  queued_bytes_ = 0;
   return !unsubscribed_;
 }
 
@@ -72,6 +88,7 @@ void WatchHub::Watcher::Detach() {
   if (status_.ok()) {
     status_ = absl::CancelledError("the watch was cancelled");
     queue_.clear();
+    queued_bytes_ = 0;
   }
 }
 
@@ -84,9 +101,11 @@ absl::Status WatchHub::ShuttingDown() {
 WatchHub::WatchHub(const NamespaceSet& namespaces, WatchHubOptions options)
     : namespaces_(namespaces),
       options_(options),
-      overflow_(absl::ResourceExhaustedError(
-          absl::StrCat("watch stream fell more than ", options.max_queued_per_watcher,
-                       " changes behind; call Watch again and re-read the keys you care about"))) {}
+      overflow_(absl::ResourceExhaustedError(absl::StrCat(
+          "watch stream fell more than ", options.max_queued_per_watcher, " changes or ",
+          options.max_queued_bytes_per_watcher,
+          " bytes behind (watch_queue_bytes); read faster, or call Watch again and re-read the "
+          "keys you care about"))) {}
 
 WatchHub::~WatchHub() { CloseAll(); }
 
@@ -101,7 +120,7 @@ void WatchHub::Publish(const Change& change) {
     std::vector<const Watcher*> overflowed;
     for (const std::shared_ptr<Watcher>& w : it->second) {
       if (!w->Wants(change)) continue;
-      switch (w->Offer(change, options_.max_queued_per_watcher, overflow_)) {
+      switch (w->Offer(change, options_, overflow_)) {
         case Watcher::Offered::kIgnored:
         case Watcher::Offered::kQueued:
           break;
@@ -124,10 +143,20 @@ absl::StatusOr<std::shared_ptr<WatchHub::Watcher>> WatchHub::Subscribe(absl::str
                                                                        std::function<void()> wake) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns);
   if (!found.ok()) return found.status();
+  if (key_prefix.size() > options_.max_key_prefix_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "key_prefix is ", key_prefix.size(), " bytes, over max_key_bytes (",
+        options_.max_key_prefix_bytes, "): no key could match it; use a shorter prefix"));
+  }
   auto watcher =
       std::shared_ptr<Watcher>(new Watcher((*found)->name, std::move(key_prefix), std::move(wake)));
   MutexLock lock(&mu_);
   if (!closed_.ok()) return closed_;
+  if (watchers_.load(std::memory_order_acquire) >= options_.max_watchers) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cachecar already serves ", options_.max_watchers,
+                     " Watch streams (max_watchers): close one, or raise max_watchers"));
+  }
   by_ns_[watcher->ns()].push_back(watcher);
   watchers_.fetch_add(1, std::memory_order_acq_rel);
   return watcher;

@@ -3,9 +3,13 @@
 // consumer thread; each watcher is one open stream with its own bounded
 // queue, drained by whoever serves the stream.
 //
-// Publish never waits for a watcher: a watcher whose queue is full is closed
-// with RESOURCE_EXHAUSTED (its client must watch again and re-read), never
-// silently skipped. With nobody watching, Publish is one atomic load.
+// Publish never waits for a watcher: a watcher whose queue is full (by count
+// or by bytes) is closed with RESOURCE_EXHAUSTED (its client must watch
+// again and re-read), never silently skipped. With nobody watching, Publish
+// is one atomic load. The number of watchers is capped too, so what
+// watchers that never read can hold is bounded: max_watchers x
+// max_queued_bytes_per_watcher (300 such watchers held 1.34 GB outside
+// max_bytes before, issue #17).
 //
 // Order: each watcher receives changes in the order Publish was called
 // (Publish calls from different threads are ordered by the hub's lock), so
@@ -43,7 +47,18 @@ struct WatchHubOptions {
   // Changes a watcher may have queued and not yet taken; one more closes it
   // with RESOURCE_EXHAUSTED.
   size_t max_queued_per_watcher = 4096;
+  // The same bound in bytes (a change costs its key, its namespace name and
+  // kChangeOverheadBytes).
+  size_t max_queued_bytes_per_watcher = 1 << 20;
+  // Open watchers; Subscribe beyond it is RESOURCE_EXHAUSTED.
+  size_t max_watchers = 64;
+  // Longest key_prefix (max_key_bytes: a longer prefix matches no key).
+  size_t max_key_prefix_bytes = 1024;
 };
+
+// What a queued change costs beyond its strings: the Change and the queue's
+// share of it.
+inline constexpr size_t kChangeOverheadBytes = 96;
 
 class WatchHub {
  public:
@@ -78,9 +93,10 @@ class WatchHub {
       kQueuedWake,  // queued into an empty queue: wake is due
       kOverflowed,  // closed with the overflow status: wake is due
     };
-    // Queues `change`, or closes the watcher with `overflow` if `max_queued`
-    // are queued already.
-    Offered Offer(const Change& change, size_t max_queued, const absl::Status& overflow);
+    // Queues `change`, or closes the watcher with `overflow` if it would take
+    // the queue past `options`' bounds.
+    Offered Offer(const Change& change, const WatchHubOptions& options,
+                  const absl::Status& overflow);
     // Closes with `status` unless closed already, dropping what is queued.
     // True if a wake is due.
     bool Close(absl::Status status);
@@ -95,6 +111,7 @@ class WatchHub {
 
     mutable Mutex mu_;
     std::deque<Change> queue_ ABSL_GUARDED_BY(mu_);
+    size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
     absl::Status status_ ABSL_GUARDED_BY(mu_);
     bool unsubscribed_ ABSL_GUARDED_BY(mu_) = false;  // no wake may start
   };
@@ -113,7 +130,9 @@ class WatchHub {
   void Publish(const Change& change);
 
   // A watcher of `ns` ("" means "default"; unknown: INVALID_ARGUMENT naming
-  // the declared namespaces) for keys starting with `key_prefix`. `wake` is
+  // the declared namespaces) for keys starting with `key_prefix` (longer
+  // than max_key_prefix_bytes: INVALID_ARGUMENT; max_watchers open already:
+  // RESOURCE_EXHAUSTED). `wake` is
   // called, on some other thread and without hub locks, when the queue goes
   // from empty to non-empty and when the watcher is closed. After CloseAll
   // (shutting down) it is UNAVAILABLE.

@@ -155,7 +155,7 @@ TEST_F(WatchHubTest, OverflowClosesWithResourceExhaustedAndNeverBlocks) {
   EXPECT_EQ(wakes, 2) << "once for the first change, once when closed";
   EXPECT_EQ(slow->status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(slow->status().message(),
-              HasSubstr("fell more than 3 changes behind; call Watch again"));
+              HasSubstr("fell more than 3 changes or 1048576 bytes behind"));
   Change c;
   EXPECT_FALSE(slow->Next(&c)) << "a closed watcher delivers nothing more";
   EXPECT_TRUE(fast->status().ok());
@@ -163,6 +163,45 @@ TEST_F(WatchHubTest, OverflowClosesWithResourceExhaustedAndNeverBlocks) {
   hub.Unsubscribe(slow);  // still fine after the hub dropped it
   EXPECT_EQ(slow->status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(hub.watcher_count(), 1u);
+}
+
+// Issue #17: the bound was a count of changes, so 300 watchers that never
+// read, fed 4,000 Puts of 1,000-byte keys, held 1.34 GB.
+TEST_F(WatchHubTest, QueuesAreBoundedInBytesAndWatchersInNumber) {
+  WatchHubOptions options;
+  options.max_queued_bytes_per_watcher = 64 << 10;
+  options.max_watchers = 3;
+  WatchHub hub(*namespaces_, options);
+  std::vector<std::shared_ptr<WatchHub::Watcher>> idle;
+  for (int i = 0; i < 3; ++i) idle.push_back(MustSubscribe(hub, "default", ""));
+  auto more = hub.Subscribe("users", "", nullptr);
+  EXPECT_EQ(more.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(more.status().message(), HasSubstr("already serves 3 Watch streams (max_watchers)"));
+  // 1,000-byte keys: the 64 KiB bound is hit after ~60 changes, well before
+  // the 4,096-change count.
+  const std::string key(1000, 'k');
+  size_t queued = 0;
+  for (uint64_t v = 1; v <= 4000 && idle[0]->status().ok(); ++v) {
+    hub.Publish(Upsert("default", key, v));
+    if (idle[0]->status().ok()) queued = v;
+  }
+  EXPECT_EQ(idle[0]->status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(idle[0]->status().message(), HasSubstr("65536 bytes behind (watch_queue_bytes)"));
+  EXPECT_EQ(queued, (64u << 10) / (1000 + 7 + kChangeOverheadBytes));
+  // The closed watchers made room for new ones.
+  EXPECT_EQ(hub.watcher_count(), 0u);
+  EXPECT_TRUE(hub.Subscribe("users", "", nullptr).ok());
+}
+
+TEST_F(WatchHubTest, APrefixLongerThanAnyKeyIsInvalidArgument) {
+  WatchHubOptions options;
+  options.max_key_prefix_bytes = 1024;
+  WatchHub hub(*namespaces_, options);
+  EXPECT_TRUE(hub.Subscribe("", std::string(1024, 'p'), nullptr).ok());
+  auto w = hub.Subscribe("", std::string(1025, 'p'), nullptr);
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(w.status().message(), HasSubstr("key_prefix is 1025 bytes, over max_key_bytes"));
+  EXPECT_FALSE(hub.Subscribe("", std::string(10 << 20, 'p'), nullptr).ok());
 }
 
 TEST_F(WatchHubTest, UnsubscribeStopsDeliveryAndWakes) {
@@ -209,6 +248,7 @@ TEST_F(WatchHubTest, ConcurrentPublishersDeliverEveryChangeOnceInOrder) {
   constexpr int kPerPublisher = 5000;
   WatchHubOptions options;
   options.max_queued_per_watcher = kPublishers * kPerPublisher;  // no overflow here
+  options.max_queued_bytes_per_watcher = size_t{1} << 30;
   Mutex mu;
   CondVar cv;
   int woken = 0;
