@@ -330,8 +330,8 @@ MinVersionStats CacheService::min_version_stats() const {
 void CacheService::BatchGetAtLeast(absl::string_view ns_name, std::vector<std::string> keys,
                                    Consistency consistency, absl::Time deadline, BatchDone done,
                                    std::vector<uint64_t> min_versions) {
-  auto state =
-      std::make_shared<BatchState>(keys.size(), limits_.max_response_bytes, std::move(done));
+  auto state = std::make_shared<BatchState>(keys.size(), KeysBytes(keys),
+                                            limits_.max_response_bytes, std::move(done));
   state->pending.store(keys.size(), std::memory_order_release);
   for (size_t i = 0; i < keys.size(); ++i) {
     Get(
