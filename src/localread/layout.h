@@ -87,7 +87,7 @@ struct alignas(64) ShardHeader {
   std::atomic<uint32_t> index_mask;  // 16  slots in use - 1 (power of two - 1)
   uint32_t index_max_slots;          // 20  power of two
   uint64_t arena_offset;             // 24
-  uint64_t arena_bytes;              // 32  multiple of 8, at most 2^35
+  uint64_t arena_bytes;              // 32  multiple of 8, at most 2^34
   uint8_t reserved[kShardBytes - 40];
 };
 
