@@ -23,6 +23,7 @@
 #include "metrics/metrics.h"
 #include "server/grpc_server.h"
 #include "service/cache_service.h"
+#include "service/local_reads.h"
 #include "service/namespaces.h"
 #include "service/readiness_monitor.h"
 #include "service/watch_hub.h"
@@ -88,7 +89,15 @@ int Serve(const cachecar::config::Config& config) {
   }
   metrics::Metrics metrics(std::string((*opened)->Name()));
   metrics::InstrumentedStore store(**opened, metrics);
-  service::NamespaceSet namespaces(config);
+  // With local_read_path, this retires the previous process's published
+  // cache before anything else can be answered (docs/LOCAL_READS.md).
+  absl::StatusOr<std::unique_ptr<service::NamespaceSet>> made_namespaces =
+      service::NamespaceSet::Create(config);
+  if (!made_namespaces.ok()) {
+    spdlog::critical("cannot start: {}", std::string(made_namespaces.status().message()));
+    return 1;
+  }
+  service::NamespaceSet& namespaces = **made_namespaces;
   service::WatchHub watch_hub(namespaces);
   std::unique_ptr<SyncWiring> sync;
   if (!config.kafka_brokers.empty()) {
@@ -105,6 +114,16 @@ int Serve(const cachecar::config::Config& config) {
   hooks.watch = &watch_hub;
   hooks.replication = sync ? &sync->replication() : nullptr;
   service::CacheService cache(service::Limits::FromConfig(config), namespaces, store, pool, hooks);
+  std::unique_ptr<service::LocalReads> local_reads;
+  if (!config.local_read_path.empty()) {
+    absl::StatusOr<std::unique_ptr<service::LocalReads>> started =
+        service::LocalReads::Start(namespaces, hooks.replication);
+    if (!started.ok()) {
+      spdlog::critical("cannot start: {}", std::string(started.status().message()));
+      return 1;
+    }
+    local_reads = *std::move(started);
+  }
   metrics.SetNamespaceSource([&cache] {
     auto stats = cache.Stats("");  // every namespace: cannot fail
     return stats.ok() ? *std::move(stats) : std::vector<service::NamespaceStatsView>{};
@@ -148,6 +167,13 @@ int Serve(const cachecar::config::Config& config) {
     return 1;
   }
   server::GrpcServer* grpc_server = server->get();
+  if (local_reads) {
+    local_reads->Serving();
+    spdlog::info(
+        "local reads: the cache is published at {} ({} bytes mapped, layout 1); apps map it "
+        "read-only and report hits on {}.hits",
+        config.local_read_path, namespaces.storage().mapped_bytes(), config.local_read_path);
+  }
   SyncWiring* sync_wiring = sync.get();
   auto readiness = std::make_unique<service::ReadinessMonitor>(
       store, absl::Seconds(1),
@@ -206,6 +232,8 @@ int Serve(const cachecar::config::Config& config) {
     }
   });
   (*server)->Shutdown(config.shutdown_grace);
+  // No request changes the cache any more: local readers fall back from here.
+  if (local_reads) local_reads->Stop();
   readiness.reset();  // before the server it reports to
   pool.Shutdown();
   server->reset();

@@ -63,9 +63,18 @@ void SyncReplication::Announce(const Namespace& ns, const Change& change, absl::
   announcer_.Announce(event, /*retire=*/change.version > 0);
 }
 
-bool SyncReplication::WithinBound() const { return Staleness() <= options_.max_staleness; }
+absl::Time SyncReplication::BoundUntil() const {
+  if (!sync_.positioned()) return absl::InfinitePast();
+  return sync_.fresh_as_of() + options_.max_staleness;
+}
 
-bool SyncReplication::CacheTrusted() const { return options_.serve_stale || WithinBound(); }
+bool SyncReplication::WithinBound() const { return absl::Now() <= BoundUntil(); }
+
+absl::Time SyncReplication::TrustedUntil() const {
+  return options_.serve_stale ? absl::InfiniteFuture() : BoundUntil();
+}
+
+bool SyncReplication::CacheTrusted() const { return absl::Now() <= TrustedUntil(); }
 
 absl::Duration SyncReplication::Staleness() const {
   if (!sync_.positioned()) return absl::InfiniteDuration();

@@ -58,6 +58,8 @@ class SyncReplication final : public Replication, public sync::EventSink {
 
   void Announce(const Namespace& ns, const Change& change, absl::string_view value) override;
   bool CacheTrusted() const override;
+  // stale_reads: serve: always; else BoundUntil().
+  absl::Time TrustedUntil() const override;
 
   void OnEvent(const sync::Event& event) override;
   void OnEventsLost(absl::string_view why) override;
@@ -65,6 +67,9 @@ class SyncReplication final : public Replication, public sync::EventSink {
 
   // Positioned and within max_staleness now (whatever stale_reads says).
   bool WithinBound() const;
+  // The instant the bound runs out: fresh_as_of + max_staleness, or
+  // InfinitePast before the consumer is positioned.
+  absl::Time BoundUntil() const;
   // How far behind the replica can show it is (now - fresh_as_of);
   // InfiniteDuration before it is positioned.
   absl::Duration Staleness() const;

@@ -181,6 +181,20 @@ TEST_F(SyncReplicationTest, TrustsTheCacheOnlyWithinTheBound) {
   EXPECT_EQ(replication_.Staleness(), absl::InfiniteDuration());
 }
 
+TEST_F(SyncReplicationTest, TrustedUntilIsTheInstantTheBoundRunsOut) {
+  // What local readers get (docs/LOCAL_READS.md): the same decision as
+  // CacheTrusted, as an instant they compare their clock with.
+  const absl::Time fresh = absl::Now() - absl::Milliseconds(500);
+  sync_.fresh = fresh;
+  EXPECT_EQ(replication_.TrustedUntil(), fresh + absl::Seconds(2));
+  EXPECT_TRUE(replication_.CacheTrusted());
+  sync_.fresh = absl::Now() - absl::Seconds(3);
+  EXPECT_LT(replication_.TrustedUntil(), absl::Now());
+  EXPECT_FALSE(replication_.CacheTrusted());
+  sync_.is_positioned = false;
+  EXPECT_EQ(replication_.TrustedUntil(), absl::InfinitePast());
+}
+
 TEST(SyncReplicationServeStaleTest, ServeModeTrustsTheCacheAnyway) {
   FakeSync sync;
   sync.fresh = absl::Now() - absl::Hours(1);
@@ -191,6 +205,7 @@ TEST(SyncReplicationServeStaleTest, ServeModeTrustsTheCacheAnyway) {
   SyncReplication replication(namespaces, sync, announcer, nullptr, o);
   EXPECT_TRUE(replication.CacheTrusted());
   EXPECT_FALSE(replication.WithinBound());
+  EXPECT_EQ(replication.TrustedUntil(), absl::InfiniteFuture());
 }
 
 TEST_F(SyncReplicationTest, WatchersSeeAppliedEventsOnly) {
