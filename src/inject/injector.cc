@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -19,6 +20,10 @@ extern const size_t kSidecarYamlSize;
 namespace {
 
 constexpr absl::string_view kSidecarName = "cachecar";
+// The published cache's volume and the flag that turns local reads on
+// (docs/LOCAL_READS.md); cachecar.io/local-reads: "false" leaves them out.
+constexpr absl::string_view kLocalVolume = "cachecar-local";
+constexpr absl::string_view kLocalFlag = "--local-read-path";
 
 const YAML::Node& Template() {
   static const YAML::Node* const node = new YAML::Node(
@@ -29,6 +34,7 @@ const YAML::Node& Template() {
 struct Overrides {
   std::string image, config_map, cpu_request, memory_request, memory_limit;
   int port = 0;
+  bool local_reads = true;
 };
 
 // n[key], or a null node when n is not a map or has no such key (yaml-cpp
@@ -54,6 +60,14 @@ absl::StatusOr<Overrides> ReadOverrides(const YAML::Node& annotations) {
   o.memory_request = Annotation(annotations, "cachecar.io/memory-request");
   o.memory_limit = Annotation(annotations, "cachecar.io/memory-limit");
   const std::string port = Annotation(annotations, "cachecar.io/port");
+  const std::string local = absl::AsciiStrToLower(Annotation(annotations, "cachecar.io/local-reads"));
+  if (local == "false" || local == "disabled") {
+    o.local_reads = false;
+  } else if (!local.empty() && local != "true" && local != "enabled") {
+    return absl::InvalidArgumentError(absl::StrCat("cachecar.io/local-reads \"",
+                                                   absl::CHexEscape(local),
+                                                   "\" is not true or false"));
+  }
   if (!o.image.empty() &&
       (o.image.find_first_of(" \t\n") != std::string::npos || o.image.size() > 512)) {
     return absl::InvalidArgumentError(
@@ -96,18 +110,46 @@ YAML::Node SidecarContainer(const Overrides& o) {
   }
   if (!o.memory_limit.empty()) c["resources"]["limits"]["memory"] = QuotedScalar(o.memory_limit);
   if (o.port != 0) c["args"].push_back(QuotedScalar(absl::StrCat("--listen=127.0.0.1:", o.port)));
+  if (!o.local_reads) {
+    YAML::Node args(YAML::NodeType::Sequence);
+    for (const YAML::Node& a : c["args"]) {
+      if (!absl::StartsWith(a.Scalar(), kLocalFlag)) args.push_back(a);
+    }
+    c["args"] = args;
+    YAML::Node mounts(YAML::NodeType::Sequence);
+    for (const YAML::Node& m : c["volumeMounts"]) {
+      if (m["name"].Scalar() != kLocalVolume) mounts.push_back(m);
+    }
+    c["volumeMounts"] = mounts;
+  }
   return c;
 }
 
 std::vector<YAML::Node> SidecarVolumes(const Overrides& o) {
   std::vector<YAML::Node> out;
   for (const YAML::Node& v : Template()["volumes"]) {
+    if (!o.local_reads && v["name"].Scalar() == kLocalVolume) continue;
     YAML::Node copy = YAML::Clone(v);
     if (!o.config_map.empty() && copy["configMap"]) {
       copy["configMap"]["name"] = QuotedScalar(o.config_map);
     }
     out.push_back(copy);
   }
+  return out;
+}
+
+// What every app container gets: the published cache mounted read-only and
+// its path in the environment (the client libraries' default).
+std::vector<YAML::Node> AppVolumeMounts(const Overrides& o) {
+  std::vector<YAML::Node> out;
+  if (!o.local_reads) return out;
+  for (const YAML::Node& m : Template()["appVolumeMounts"]) out.push_back(YAML::Clone(m));
+  return out;
+}
+std::vector<YAML::Node> AppEnv(const Overrides& o) {
+  std::vector<YAML::Node> out;
+  if (!o.local_reads) return out;
+  for (const YAML::Node& e : Template()["appEnv"]) out.push_back(YAML::Clone(e));
   return out;
 }
 
@@ -119,6 +161,36 @@ bool HasNamed(const YAML::Node& list, absl::string_view name) {
     }
   }
   return false;
+}
+
+bool HasMountPath(const YAML::Node& mounts, absl::string_view path) {
+  if (!mounts || !mounts.IsSequence()) return false;
+  for (const YAML::Node& m : mounts) {
+    if (m.IsMap() && m["mountPath"] && m["mountPath"].IsScalar() && m["mountPath"].Scalar() == path) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The app mounts and env vars `container` lacks (an app that mounts
+// something else at the same path, or sets the variable itself, keeps its own).
+std::vector<YAML::Node> MissingMounts(const YAML::Node& container, const Overrides& o) {
+  std::vector<YAML::Node> out;
+  for (const YAML::Node& m : AppVolumeMounts(o)) {
+    if (!HasNamed(container["volumeMounts"], m["name"].Scalar()) &&
+        !HasMountPath(container["volumeMounts"], m["mountPath"].Scalar())) {
+      out.push_back(m);
+    }
+  }
+  return out;
+}
+std::vector<YAML::Node> MissingEnv(const YAML::Node& container, const Overrides& o) {
+  std::vector<YAML::Node> out;
+  for (const YAML::Node& e : AppEnv(o)) {
+    if (!HasNamed(container["env"], e["name"].Scalar())) out.push_back(e);
+  }
+  return out;
 }
 
 bool AlreadyInjected(const YAML::Node& spec) {
@@ -262,6 +334,13 @@ static absl::StatusOr<InjectReport> InjectManifestsOrThrow(absl::string_view yam
       if (HasNamed(t.spec["volumes"], v["name"].Scalar())) continue;
       t.spec["volumes"].push_back(v);
     }
+    if (t.spec["containers"] && t.spec["containers"].IsSequence()) {
+      for (YAML::Node c : t.spec["containers"]) {
+        if (!c.IsMap()) continue;
+        for (const YAML::Node& m : MissingMounts(c, *o)) c["volumeMounts"].push_back(m);
+        for (const YAML::Node& e : MissingEnv(c, *o)) c["env"].push_back(e);
+      }
+    }
     report.output += SeparatorOf(part) + EmitYaml(doc);
     ++report.injected;
     report.lines.push_back(absl::StrCat(who, ": injected"));
@@ -320,6 +399,30 @@ static absl::StatusOr<std::string> ReviewAdmissionOrThrow(absl::string_view revi
       } else if (!volumes.empty()) {
         ops.push_back(absl::StrCat(R"({"op":"add","path":"/spec/volumes","value":[)",
                                    absl::StrJoin(volumes, ","), "]}"));
+      }
+      // The app containers: the published cache read-only, and its path.
+      if (spec["containers"] && spec["containers"].IsSequence()) {
+        for (size_t i = 0; i < spec["containers"].size(); ++i) {
+          const YAML::Node c = spec["containers"][i];
+          if (!c.IsMap()) continue;
+          const std::string at = absl::StrCat("/spec/containers/", i);
+          for (const auto& [field, items] :
+               {std::pair<const char*, std::vector<YAML::Node>>{"volumeMounts", MissingMounts(c, *o)},
+                {"env", MissingEnv(c, *o)}}) {
+            if (items.empty()) continue;
+            if (c[field] && c[field].IsSequence() && c[field].size() > 0) {
+              for (const YAML::Node& item : items) {
+                ops.push_back(absl::StrCat(R"({"op":"add","path":")", at, "/", field,
+                                           R"(/-","value":)", ToJson(item), "}"));
+              }
+            } else {
+              std::vector<std::string> json;
+              for (const YAML::Node& item : items) json.push_back(ToJson(item));
+              ops.push_back(absl::StrCat(R"({"op":"add","path":")", at, "/", field,
+                                         R"(","value":[)", absl::StrJoin(json, ","), "]}"));
+            }
+          }
+        }
       }
       const std::string patch = absl::StrCat("[", absl::StrJoin(ops, ","), "]");
       absl::StrAppend(&response, R"(,"patchType":"JSONPatch","patch":")", absl::Base64Escape(patch),
