@@ -54,6 +54,6 @@ ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$root/tests/lsan.supp" \
 step "TSan: tests where threads meet"
 cmake --preset tsan >/dev/null
 cmake --build build-tsan -j"$jobs" --target engine_stress_test cache_service_test memory_store_test \
-  postgres_store_test postgres_outage_test sync_test
+  postgres_store_test postgres_outage_test sync_test reader_stress_test local_reads_test
 TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
   ctest --test-dir build-tsan --output-on-failure -L 'stress|threads' -j"$jobs"
