@@ -144,6 +144,24 @@ int Serve(const cachecar::config::Config& config) {
   if (sync) {
     metrics.SetSyncSource([&sync, &cache] { return sync->MetricsSample(cache.bypassed_reads()); });
   }
+  if (local_reads) {
+    metrics.SetLocalReadsSource([&local_reads, &namespaces] {
+      const service::LocalReadsStats s = local_reads->stats();
+      const cache::Storage& storage = namespaces.storage();
+      metrics::Metrics::LocalReadsSample m;
+      m.serving = storage.state() == localread::kServing;
+      m.trusted = absl::ToUnixNanos(absl::Now()) <= storage.trusted_until_ns();
+      m.mapped_bytes = storage.mapped_bytes();
+      m.clients = s.clients;
+      m.clients_refused = s.clients_refused;
+      m.reports = s.reports;
+      m.reports_rejected = s.reports_rejected;
+      m.reports_other_file = s.reports_other_file;
+      m.touches = s.touches;
+      m.touches_missed = s.touches_missed;
+      return m;
+    });
+  }
 
   std::unique_ptr<metrics::MetricsEndpoint> metrics_endpoint;
   if (!config.metrics_listen.empty()) {

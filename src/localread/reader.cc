@@ -378,7 +378,7 @@ struct BufferSink {
   size_t* len;
   void Copy(const char* p, size_t n) {
     *len = n;
-    if (n <= capacity) std::memcpy(buf, p, n);
+    if (n != 0 && n <= capacity) std::memcpy(buf, p, n);
   }
   bool Fits() const { return *len <= capacity; }
 };

@@ -30,7 +30,9 @@ wait_serving() {
 # start NAME: a cachecar (memory store) publishing at $path; sets $addr, $pid.
 start() {
   addr="127.0.0.1:$(free_port)"
-  "$CACHECAR" --listen "$addr" --local-read-path "$path" --log-level info >"$work/$1.log" 2>&1 &
+  mport="$(free_port)"
+  "$CACHECAR" --listen "$addr" --local-read-path "$path" --log-level info \
+    --metrics-listen "127.0.0.1:$mport" >"$work/$1.log" 2>&1 &
   pid=$!
   pids+=("$pid")
   if wait_serving "$addr"; then ok "$1 starts"; else not_ok "$1 starts" "$(cat "$work/$1.log")"; fi
@@ -48,6 +50,11 @@ check "an unknown namespace falls back" "$(lr --namespace=nope k)" "UNKNOWN_NAME
 check "the file is world-readable, not writable" "$(stat -c %a "$path")" "644"
 check "the hit-report socket is there" "$(stat -c %F "$path.hits")" "socket"
 check "startup log names the file" "$(cat "$work/first.log")" "local reads: the cache is published at $path"
+
+metrics="$(scrape_metrics "$mport")"
+check "metrics: the file serves" "$metrics" "cachecar_local_read_serving 1"
+check "metrics: readers may answer" "$metrics" "cachecar_local_read_trusted 1"
+check "metrics: the storage's bytes" "$metrics" 'cachecar_cache_storage_bytes{namespace="default"}' 
 
 # A second cachecar on the same path is refused while the first lives.
 other_addr="127.0.0.1:$(free_port)"
