@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -243,6 +244,24 @@ absl::StatusOr<std::unique_ptr<Storage>> Storage::CreateFile(std::vector<Namespa
   }
   if (absl::Status retired = RetireFile(path); !retired.ok()) return retired;
   RemoveTemporaries(dir, BaseOf(path));
+  // A tmpfs volume (a memory emptyDir has its sizeLimit as size) too small
+  // for the file would make cachecar's writes fault (SIGBUS) once the cache
+  // fills it. The file we replace is freed once its readers move on.
+  struct statvfs fs;
+  if (statvfs(dir.c_str(), &fs) == 0) {
+    uint64_t room = uint64_t{fs.f_bavail} * fs.f_frsize;
+    struct stat old;
+    if (stat(path.c_str(), &old) == 0) room += uint64_t(old.st_blocks) * 512;
+    if (room < *bytes) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("local_read_path: ", dir, " has room for ", room,
+                       " bytes, and the published cache can "
+                       "grow to ",
+                       *bytes,
+                       " (max_bytes and its index): give the volume more (in a pod, the "
+                       "emptyDir's sizeLimit: at least 1.5 x max_bytes) or lower max_bytes"));
+    }
+  }
 
   const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
   const int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);

@@ -118,8 +118,9 @@ struct EntryHeader {
 inline constexpr uint8_t kEntryAbsent = 1;  // "absent at version": a cached delete
 
 // Probes a reader makes before calling a key a miss (cachecar keeps the load
-// at or below 3/4, so real probe runs are far shorter).
-inline constexpr uint32_t kMaxProbes = 256;
+// at or below 3/4, so real probe runs are far shorter; a longer one only
+// makes a key fall back). The bound is for damaged files.
+inline constexpr uint32_t kMaxProbes = 1024;
 
 static_assert(sizeof(FileHeader) == kHeaderBytes, "layout v1");
 static_assert(offsetof(FileHeader, state) == 32, "state is at 32 in every layout version");
