@@ -94,9 +94,18 @@ pg_wait_blocked() {
   die "no cachecar statement waited for the table lock within 15s"
 }
 
+# A delayed start still pending (sidecar-start-after) finishes first, so
+# that it cannot start a sidecar behind a later action's back.
+wait_starter() {
+  local pid
+  pid="$(pid_of starter)"
+  if alive "$pid"; then wait_exit "$pid" 70 || die "the delayed start (pid $pid) did not finish within 70s"; fi
+  rm -f "$state/starter.pid"
+}
+
 case "$action" in
-  sidecar-stop) sidecar_stop TERM ;;
-  sidecar-kill) sidecar_stop KILL ;;
+  sidecar-stop) wait_starter; sidecar_stop TERM ;;
+  sidecar-kill) wait_starter; sidecar_stop KILL ;;
   sidecar-start) sidecar_start ;;
   sidecar-pause | sidecar-resume)
     pid="$(pid_of cachecar)"
@@ -106,7 +115,7 @@ case "$action" in
     ;;
   sidecar-start-after)
     ms="${1:?sidecar-start-after MS}"
-    alive "$(pid_of starter)" && die "a delayed start is already pending"
+    wait_starter
     (
       sleep "$(awk -v ms="$ms" 'BEGIN { printf "%.3f", ms / 1000 }')"
       bash "$0" "$state" sidecar-start
@@ -169,8 +178,7 @@ SQL
     alive "$pid" && kill -CONT "$pid"
     bash "$0" "$state" pg-unlock >/dev/null 2>&1
     [ -f "$state/kafka.env" ] && bash "$0" "$state" kafka-start >/dev/null 2>&1
-    pid="$(pid_of starter)"
-    if alive "$pid"; then wait_exit "$pid" 70; fi
+    wait_starter
     alive "$(pid_of cachecar)" || sidecar_start
     ;;
   *) die "unknown action (see clients/conformance/README.md)" ;;

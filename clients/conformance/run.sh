@@ -72,7 +72,7 @@ if [ "$store" = postgres ]; then
   # shellcheck disable=SC1090
   . "$pg_env"
   db="conf_${client}"
-  $PSQL -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null ||
+  PGOPTIONS="-c client_min_messages=warning" $PSQL -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null ||
     die "cannot create database $db"
   dsn="$(sed -E "s/dbname=[^ ]+/dbname=$db/" <<<"$PG_DSN")"
   printf 'PSQL=%q\nDB=%q\n' "$PSQL" "$db" >"$state/pg.env"
