@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	cachecarv1 "github.com/cachecar/cachecar/clients/go/gen/cachecar/v1"
+	"github.com/cachecar/cachecar/clients/go/localread"
 )
 
 // Options configure a Client. The zero value of each field means its default.
@@ -48,6 +49,12 @@ type Options struct {
 	MaxReceiveMessageBytes int
 	// DialOptions are added to the Client's own when it dials Target.
 	DialOptions []grpc.DialOption
+	// LocalReadPath, if set, is cachecar's published cache (its
+	// local_read_path, mounted read-only in the app's container): Get
+	// answers hits from it without a gRPC call, and falls back to gRPC for
+	// everything it cannot answer exactly as cachecar would
+	// (docs/LOCAL_READS.md). Value.Local says which happened.
+	LocalReadPath string
 }
 
 // Client calls one cachecar sidecar.
@@ -57,6 +64,7 @@ type Client struct {
 	stub    cachecarv1.CacheClient
 	timeout time.Duration
 	retry   RetryPolicy
+	local   *localread.Reader // nil without Options.LocalReadPath
 	mu      sync.Mutex
 	rng     *rand.Rand // guarded by mu
 }
@@ -100,11 +108,18 @@ func New(opts Options) (*Client, error) {
 	}
 	c.cc = conn
 	c.stub = cachecarv1.NewCacheClient(conn)
+	if opts.LocalReadPath != "" {
+		c.local = localread.Open(opts.LocalReadPath)
+	}
 	return c, nil
 }
 
-// Close closes the connection the Client dialed (not one it was given).
+// Close closes the connection the Client dialed (not one it was given) and
+// unmaps the published cache.
 func (c *Client) Close() error {
+	if c.local != nil {
+		c.local.Close()
+	}
 	if c.conn == nil {
 		return nil
 	}
@@ -118,10 +133,16 @@ const (
 	SourceUnspecified Source = iota
 	SourceCache              // the cache held the key (a value, or its absence)
 	SourceStore              // the store was read for this call
+	// SourceLocal: answered from the published cache in shared memory
+	// (Options.LocalReadPath), without a gRPC call. Not a cache.proto value.
+	SourceLocal Source = 100
 )
 
-// String is the cache.proto name: SOURCE_CACHE.
+// String is the cache.proto name: SOURCE_CACHE (and SOURCE_LOCAL).
 func (s Source) String() string {
+	if s == SourceLocal {
+		return "SOURCE_LOCAL"
+	}
 	return cachecarv1.Source(s).String()
 }
 
@@ -131,7 +152,11 @@ type Value struct {
 	Value    []byte
 	Version  uint64 // of the value, or of the delete when !Found
 	Source   Source
-	Attempts int
+	Attempts int // gRPC attempts; 0 when answered locally
+	// Local is the local reader's answer when Options.LocalReadPath is set:
+	// localread.Hit or Absent (Source is SourceLocal), else the reason it
+	// fell back to gRPC (Miss, Expired, Stale, NotServing, Strong, ...).
+	Local localread.Result
 }
 
 // BatchEntry answers one key of a BatchGet.
@@ -273,6 +298,15 @@ func consistency(cfg *callConfig) cachecarv1.Consistency {
 // Get reads one key. An empty namespace means "default".
 func (c *Client) Get(ctx context.Context, ns, key string, opts ...CallOption) (*Value, error) {
 	cfg := configOf(opts)
+	local := localread.NotTried
+	if c.local != nil {
+		var v []byte
+		var version uint64
+		local, v, version = c.local.Get(ns, []byte(key), cfg.strong)
+		if !local.Fallback() {
+			return &Value{Found: local == localread.Hit, Value: v, Version: version, Source: SourceLocal, Local: local}, nil
+		}
+	}
 	req := &cachecarv1.GetRequest{Namespace: ns, Key: key, Consistency: consistency(cfg)}
 	var resp *cachecarv1.GetResponse
 	n, _, err := c.run(ctx, kindRead, cfg, func(ctx context.Context) (err error) {
@@ -283,7 +317,7 @@ func (c *Client) Get(ctx context.Context, ns, key string, opts ...CallOption) (*
 		return nil, err
 	}
 	return &Value{Found: resp.GetFound(), Value: resp.GetValue(), Version: resp.GetVersion(),
-		Source: Source(resp.GetSource()), Attempts: n}, nil
+		Source: Source(resp.GetSource()), Attempts: n, Local: local}, nil
 }
 
 // BatchGet reads many keys of one namespace.
