@@ -22,7 +22,7 @@ set_tests_properties(clients_cpp_package PROPERTIES LABELS "clients" TIMEOUT 120
 # and example tests use (ctest fixtures).
 add_test(NAME clients_go COMMAND ${BASH} ${CACHECAR_CLIENTS_TESTS}/go.sh ${CLIENTS_GO_WORK})
 add_test(NAME clients_python COMMAND ${BASH} ${CACHECAR_CLIENTS_TESTS}/python.sh ${CLIENTS_PYTHON_WORK})
-set_tests_properties(clients_go PROPERTIES FIXTURES_SETUP clients_go LABELS "clients" TIMEOUT 900)
+set_tests_properties(clients_go PROPERTIES FIXTURES_SETUP clients_go LABELS "clients" TIMEOUT 1800)
 set_tests_properties(clients_python PROPERTIES FIXTURES_SETUP clients_python LABELS "clients" TIMEOUT 900)
 
 # cachecar_conformance(CLIENT STORE RUNNER...): the list through one client.

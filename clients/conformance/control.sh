@@ -110,7 +110,19 @@ case "$action" in
   sidecar-pause | sidecar-resume)
     pid="$(pid_of cachecar)"
     alive "$pid" || die "cachecar is not running"
-    kill "-$([ "$action" = sidecar-pause ] && echo STOP || echo CONT)" "$pid"
+    if [ "$action" = sidecar-pause ]; then
+      kill -STOP "$pid"
+      # The stop is asynchronous: wait until every thread is stopped ("T"),
+      # so the caller's next call cannot be answered.
+      for _ in $(seq 1 200); do
+        running="$(awk '{print $3}' /proc/"$pid"/task/*/stat 2>/dev/null | grep -vc '^[Tt]$')"
+        [ "$running" = 0 ] && break
+        sleep 0.01
+      done
+      [ "$running" = 0 ] || die "cachecar (pid $pid) did not stop within 2s"
+    else
+      kill -CONT "$pid"
+    fi
     log "$action pid $pid"
     ;;
   sidecar-start-after)
@@ -171,6 +183,12 @@ SQL
     . "$state/kafka.env"
     bash "$KAFKA_SH" "broker-${action#kafka-}" "$KAFKA_DIR" >>"$state/control.log" 2>&1 ||
       die "kafka.sh broker-${action#kafka-} failed (see $state/control.log)"
+    ;;
+  local-garbage)
+    # 8 KiB of random bytes where the published cache lives (no magic).
+    [ -f "$state/local.path" ] || die "no local_read_path in this run"
+    path="$(cat "$state/local.path")"
+    head -c 8192 /dev/urandom >"$path.garbage" && mv -f "$path.garbage" "$path" || die "cannot write $path"
     ;;
   reset)
     # After a failed case: no lock held, the broker and the sidecar running.

@@ -87,6 +87,14 @@ if [ "$store" = postgres ]; then
   args+=(--store postgres --postgres-dsn "$dsn" --kafka-brokers "$KAFKA_BOOTSTRAP" --sync-topic "$topic"
          --replica-id "conformance-$client")
 fi
+# The published cache (local reads, #14), when this cachecar has it.
+local_path=""
+if timeout 10 "$cachecar" --help 2>&1 | grep -q -- '--local-read-path'; then
+  mkdir -p "$state/local"
+  local_path="$state/local/cache"
+  echo "$local_path" >"$state/local.path"
+  args+=(--local-read-path "$local_path")
+fi
 printf '%s\n' "${args[@]}" >"$state/cachecar.args"
 "${control[@]}" sidecar-start || die "cachecar did not start"
 say "cachecar ($store) serving on $addr"
@@ -94,6 +102,7 @@ say "cachecar ($store) serving on $addr"
 rc=0
 CONFORMANCE_ADDR="$addr" CONFORMANCE_CASES="$here/cases.json" CONFORMANCE_STORE="$store" \
   CONFORMANCE_CONTROL="$here/control.sh $state" CONFORMANCE_PREFIX="$client:$store:" \
+  CONFORMANCE_LOCAL_PATH="$local_path" \
   timeout --kill-after=10 900 "$@" || rc=$?
 if [ "$rc" -ne 0 ]; then
   keep=1

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -263,16 +264,27 @@ func (c *Client) run(ctx context.Context, kind callKind, cfg *callConfig, attemp
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	unknownBefore := false
+	var previous *Error // the failure that made us retry
 	for n := 1; ; n++ {
-		sent := time.Now().Before(deadline)
+		inTime := time.Now().Before(deadline)
+		readyBefore := c.ready()
 		err := attempt(ctx)
 		if err == nil {
 			return n, unknownBefore, nil
 		}
 		st := status.Convert(err)
+		// A call can only have been sent over a connection that was up at
+		// some point: not before it and not after it means never sent (the
+		// deadline passed while the channel was still connecting).
+		sent := inTime && (readyBefore || c.ready())
+		if !sent && st.Code() == codes.DeadlineExceeded && previous != nil {
+			previous.Attempts = n
+			return n, unknownBefore, previous // the budget ran out retrying: say why
+		}
 		retry, unknown := classify(kind, st.Code(), st.Message(), sent, cfg.retryUnknown)
 		unknownBefore = unknownBefore || unknown
 		failed := &Error{Code: st.Code(), Message: st.Message(), OutcomeUnknown: kind == kindWrite && unknownBefore, Attempts: n}
+		previous = failed
 		if !retry || n >= c.retry.MaxAttempts {
 			return n, unknownBefore, failed
 		}
@@ -286,6 +298,15 @@ func (c *Client) run(ctx context.Context, kind callKind, cfg *callConfig, attemp
 			return n, unknownBefore, failed
 		}
 	}
+}
+
+// ready reports whether the connection is up (true when the Client was given
+// a connection it cannot ask).
+func (c *Client) ready() bool {
+	if c.conn == nil {
+		return true
+	}
+	return c.conn.GetState() == connectivity.Ready
 }
 
 func consistency(cfg *callConfig) cachecarv1.Consistency {

@@ -22,8 +22,8 @@ cd "$src" || die "no $src"
 unformatted="$(gofmt -l .)"
 if [ -z "$unformatted" ]; then ok "gofmt"; else not_ok "gofmt" "would change: $unformatted (gofmt -w clients/go)"; fi
 run_bounded 480 "downloading the Go modules (module proxy)" go mod download
-if out="$(timeout 300 go vet ./... 2>&1)"; then ok "go vet"; else not_ok "go vet" "$out"; fi
-if out="$(timeout 300 go test -count=1 ./... 2>&1)"; then ok "go test (unit)"; else not_ok "go test (unit)" "$out"; fi
+if out="$(timeout 900 go vet ./... 2>&1)"; then ok "go vet"; else not_ok "go vet" "$out"; fi
+if out="$(timeout 900 go test -count=1 ./... 2>&1)"; then ok "go test (unit)"; else not_ok "go test (unit)" "$out"; fi
 
 # The committed stubs match the proto: regenerate with the pinned plugins and
 # compare, ignoring the line naming protoc's version.
@@ -42,6 +42,6 @@ else
   say "skip: no protoc on PATH, so the stubs were not compared with the proto (scripts/deps.sh installs it)"
 fi
 
-if out="$(timeout 300 go build -o "$work/bin/conformance" ./cmd/conformance 2>&1)"; then ok "conformance runner builds"
+if out="$(timeout 600 go build -o "$work/bin/conformance" ./cmd/conformance 2>&1)"; then ok "conformance runner builds"
 else not_ok "conformance runner builds" "$out"; fi
 finish

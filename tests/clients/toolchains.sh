@@ -32,40 +32,46 @@ use_go() {
 
 # python_venv VENV: a virtualenv at VENV with clients/python/requirements-dev.txt
 # (wheels only) and the cachecar package built from a copy of clients/python
-# (so the repo gets no build files). Reused while the requirements, the
-# package's sources and the Python version are unchanged. Sets $vpy.
+# (so the repo gets no build files). The virtualenv is reused while the
+# requirements and the Python version are unchanged, the package while its
+# sources are. Sets $vpy.
 python_venv() {
-  local venv="$1" python="${PYTHON:-python3}" py_version stamp src="$root/clients/python"
+  local venv="$1" python="${PYTHON:-python3}" py_version stamp pkg_stamp src="$root/clients/python"
   command -v "$python" >/dev/null 2>&1 || die "no $python on PATH (set PYTHON to a Python 3.8+)"
   py_version="$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')" || die "$python does not run"
   "$python" -c 'import sys; sys.exit(sys.version_info < (3, 8))' || die "$python is $py_version; need 3.8 or newer"
-  stamp="$py_version $(cd "$src" && find pyproject.toml requirements-dev.txt src -type f ! -path '*/__pycache__/*' \
-                         -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+  stamp="$py_version $(sha256sum "$src/requirements-dev.txt" | cut -d' ' -f1)"
+  pkg_stamp="$(cd "$src" && find pyproject.toml README.md src -type f ! -path '*/__pycache__/*' -print0 |
+               sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
   vpy="$venv/bin/python"
   if [ -x "$vpy" ] && [ "$(cat "$venv/.cachecar-stamp" 2>/dev/null)" = "$stamp" ]; then
-    say "reusing $venv"; return 0
-  fi
-  rm -rf "$venv"
-  if ! "$python" -m venv "$venv" >"$venv.log" 2>&1; then
+    say "reusing $venv"
+  else
     rm -rf "$venv"
-    say "python -m venv failed; installing Debian's python3-venv"
-    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    { DEBIAN_FRONTEND=noninteractive timeout 300 $sudo apt-get install -y -qq python3-venv ||
-      { DEBIAN_FRONTEND=noninteractive timeout 300 $sudo apt-get update -qq &&
-        DEBIAN_FRONTEND=noninteractive timeout 300 $sudo apt-get install -y -qq python3-venv; }; } >>"$venv.log" 2>&1
-    "$python" -m venv "$venv" >>"$venv.log" 2>&1 || { cat "$venv.log" >&2; die "cannot make a virtualenv with $python"; }
+    if ! "$python" -m venv "$venv" >"$venv.log" 2>&1; then
+      rm -rf "$venv"
+      say "python -m venv failed; installing Debian's python3-venv"
+      local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+      { DEBIAN_FRONTEND=noninteractive timeout 300 $sudo apt-get install -y -qq python3-venv ||
+        { DEBIAN_FRONTEND=noninteractive timeout 300 $sudo apt-get update -qq &&
+          DEBIAN_FRONTEND=noninteractive timeout 300 $sudo apt-get install -y -qq python3-venv; }; } >>"$venv.log" 2>&1
+      "$python" -m venv "$venv" >>"$venv.log" 2>&1 || { cat "$venv.log" >&2; die "cannot make a virtualenv with $python"; }
+    fi
+    # Wheels only: building grpcio from source would take far too long here.
+    PIP_CACHE_DIR="$(dirname "$venv")/pip-cache" run_bounded 600 "pip install -r clients/python/requirements-dev.txt" \
+      "$vpy" -m pip install --disable-pip-version-check --no-input --quiet --timeout 30 --retries 3 \
+      --only-binary=:all: -r "$src/requirements-dev.txt"
+    echo "$stamp" >"$venv/.cachecar-stamp"
+    say "made $venv"
   fi
-  # Wheels only: building grpcio from source would take far too long here.
-  PIP_CACHE_DIR="$(dirname "$venv")/pip-cache" run_bounded 480 "pip install -r clients/python/requirements-dev.txt" \
-    "$vpy" -m pip install --disable-pip-version-check --no-input --quiet --timeout 30 --retries 3 \
-    --only-binary=:all: -r "$src/requirements-dev.txt"
+  [ "$(cat "$venv/.cachecar-package" 2>/dev/null)" = "$pkg_stamp" ] && return 0
   local copy; copy="$(mktemp -d "$(dirname "$venv")/pkg.XXXXXX")"
   cp -r "$src/pyproject.toml" "$src/README.md" "$src/src" "$copy/"
   # The package's own dependencies are the pins above; no build isolation,
   # so the pinned setuptools builds it without reaching PyPI again.
   run_bounded 300 "pip install clients/python" "$vpy" -m pip install --disable-pip-version-check --no-input \
-    --quiet --no-deps --no-build-isolation "$copy"
+    --quiet --no-deps --no-build-isolation --force-reinstall "$copy"
   rm -rf "$copy"
-  echo "$stamp" >"$venv/.cachecar-stamp"
-  say "made $venv"
+  echo "$pkg_stamp" >"$venv/.cachecar-package"
+  say "installed clients/python into $venv"
 }

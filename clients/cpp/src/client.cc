@@ -56,8 +56,7 @@ v1::Consistency ToProto(Consistency c) {
 // cannot. One read in flight at a time: Next() asks for the next event, so an
 // app that reads slowly is held back by gRPC's flow control and, past
 // cachecar's buffer, ends with RESOURCE_EXHAUSTED (nothing is queued here).
-class GrpcWatchStream final : public WatchStream,
-                              public grpc::ClientReadReactor<v1::WatchEvent> {
+class GrpcWatchStream final : public WatchStream, public grpc::ClientReadReactor<v1::WatchEvent> {
  public:
   // Starts the call; then OpenedBy() says how it went.
   GrpcWatchStream(v1::Cache::Stub& stub, const v1::WatchRequest& request) {
@@ -190,16 +189,17 @@ class Client::Impl {
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
       args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-      channel_ = grpc::CreateCustomChannel(options_.target, grpc::InsecureChannelCredentials(), args);
+      channel_ =
+          grpc::CreateCustomChannel(options_.target, grpc::InsecureChannelCredentials(), args);
     }
     stub_ = v1::Cache::NewStub(channel_);
   }
 
   Clock::time_point Deadline(const CallOptions& call) const {
-    auto timeout = call.timeout.count() > 0
-                       ? call.timeout
-                       : std::chrono::duration_cast<std::chrono::microseconds>(
-                             options_.default_timeout);
+    auto timeout =
+        call.timeout.count() > 0
+            ? call.timeout
+            : std::chrono::duration_cast<std::chrono::microseconds>(options_.default_timeout);
     return Clock::now() + timeout;
   }
 
@@ -211,21 +211,33 @@ class Client::Impl {
              int* attempts, bool* retried_unknown = nullptr) {
     const Clock::time_point deadline = Deadline(call);
     bool unknown_before = false;
+    Status previous;  // the failure that made us retry
     for (int n = 1;; ++n) {
       grpc::ClientContext context;
       context.set_deadline(deadline);
-      const bool sent = Clock::now() < deadline;
+      const bool in_time = Clock::now() < deadline;
+      const bool ready_before = channel_->GetState(false) == GRPC_CHANNEL_READY;
       grpc::Status s = attempt(context);
       *attempts = n;
       if (s.ok()) {
         if (retried_unknown != nullptr) *retried_unknown = unknown_before;
         return Status();
       }
-      internal::Verdict v = internal::Classify(kind, s.error_code(), s.error_message(), sent,
-                                               retry_outcome_unknown);
+      // A call can only have been sent over a connection that was up at
+      // some point: not before it and not after it means never sent (the
+      // deadline passed while the channel was still connecting).
+      const bool sent =
+          in_time && (ready_before || channel_->GetState(false) == GRPC_CHANNEL_READY);
+      if (!sent && s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && !previous.ok()) {
+        previous.set_attempts(n);
+        return previous;  // the budget ran out retrying: say why it was retried
+      }
+      internal::Verdict v =
+          internal::Classify(kind, s.error_code(), s.error_message(), sent, retry_outcome_unknown);
       unknown_before = unknown_before || v.outcome_unknown;
       Status failed(s.error_code(), s.error_message(), kind == CallKind::kWrite && unknown_before);
       failed.set_attempts(n);
+      previous = failed;
       if (!v.retry || n >= options_.retry.max_attempts) return failed;
       auto wait = internal::Backoff(options_.retry, n + 1, Uniform());
       if (Clock::now() + wait >= deadline) return failed;
@@ -312,8 +324,7 @@ Result<Value> Client::Get(const std::string& ns, const std::string& key,
   Value out;
   Status s = impl_->Run(
       CallKind::kRead, options, false,
-      [&](grpc::ClientContext& ctx) { return impl_->stub_->Get(&ctx, req, &resp); },
-      &out.attempts);
+      [&](grpc::ClientContext& ctx) { return impl_->stub_->Get(&ctx, req, &resp); }, &out.attempts);
   if (!s.ok()) return s;
   out.found = resp.found();
   out.value = std::move(*resp.mutable_value());
@@ -357,8 +368,8 @@ Result<PutResult> Client::Put(const std::string& ns, const std::string& key,
   PutResult out;
   Status s = impl_->Run(
       CallKind::kWrite, options, options.retry_outcome_unknown,
-      [&](grpc::ClientContext& ctx) { return impl_->stub_->Put(&ctx, req, &resp); },
-      &out.attempts, &out.retried_outcome_unknown);
+      [&](grpc::ClientContext& ctx) { return impl_->stub_->Put(&ctx, req, &resp); }, &out.attempts,
+      &out.retried_outcome_unknown);
   if (!s.ok()) return s;
   out.version = resp.version();
   return out;

@@ -10,16 +10,33 @@ namespace {
 
 // gRPC's own words (C-core: C++ and Python; grpc-go), lower case.
 constexpr const char* kNeverConnected[] = {
-    "failed to connect to all addresses", "error while dialing", "connection refused",
-    "dns resolution failed", "name resolution failure", "no addresses", "empty address list",
+    "failed to connect to all addresses",
+    "error while dialing",
+    "connection refused",
+    "dns resolution failed",
+    "name resolution failure",
+    "no addresses",
+    "empty address list",
 };
 constexpr const char* kConnectionBroke[] = {
-    "socket closed",      "connection reset",        "broken pipe",
-    "goaway",             "stream removed",          "transport is closing",
-    "error reading from", "eof",                     "connection closed",
-    "rst_stream",         "keepalive",               "transport closed",
-    "connection aborted", "cancelling all calls",    "fd shutdown",
-    "endpoint closing",   "connection is draining",  "connection was closed",
+    "socket closed",
+    "connection reset",
+    "broken pipe",
+    "goaway",
+    "stream removed",
+    "transport is closing",
+    "error reading from",
+    "eof",
+    "connection closed",
+    "rst_stream",
+    "keepalive",
+    "transport closed",
+    "connection aborted",
+    "cancelling all calls",
+    "fd shutdown",
+    "endpoint closing",
+    "connection is draining",
+    "connection was closed",
 };
 constexpr const char kOutcomeUnknown[] = "write outcome unknown";
 

@@ -7,10 +7,10 @@
 #ifndef CACHECAR_CLIENT_RETRY_H_
 #define CACHECAR_CLIENT_RETRY_H_
 
+#include <grpcpp/support/status_code_enum.h>
+
 #include <chrono>
 #include <string>
-
-#include <grpcpp/support/status_code_enum.h>
 
 #include "cachecar/client/client.h"
 

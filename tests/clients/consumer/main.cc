@@ -11,7 +11,9 @@ int main(int argc, char** argv) {
     std::cerr << "usage: consumer HOST:PORT\n";
     return 2;
   }
-  cachecar::client::Client cache({.target = argv[1]});
+  cachecar::client::Options options;
+  options.target = argv[1];
+  cachecar::client::Client cache(options);
   int failed = 0;
   auto check = [&failed](bool good, const std::string& what, const std::string& detail) {
     std::cout << (good ? "ok   - " : "FAIL - ") << what << (good ? "" : ": " + detail) << "\n";
@@ -28,7 +30,8 @@ int main(int argc, char** argv) {
   cachecar::client::PutOptions stale;
   stale.if_version = put->version + 1000;
   auto cas = cache.Put("", "consumer:k", "no", stale);
-  check(!cas.ok() && cas.status().code() == grpc::StatusCode::ABORTED && !cas.status().outcome_unknown(),
+  check(!cas.ok() && cas.status().code() == grpc::StatusCode::ABORTED &&
+            !cas.status().outcome_unknown(),
         "a stale if_version is ABORTED", cas.status().ToString());
   if (watch.ok()) {
     cachecar::client::WatchEvent e;

@@ -208,7 +208,8 @@ func (r *caseRun) call(op string, step obj) answer {
 		if err != nil {
 			return failed(err)
 		}
-		return answer{attempts: v.Attempts, fields: obj{"found": v.Found, "value": v.Value, "version": v.Version, "source": v.Source.String()}}
+		return answer{attempts: v.Attempts, fields: obj{"found": v.Found, "value": v.Value, "version": v.Version,
+			"source": v.Source.String(), "local": v.Local.String()}}
 	case "batch_get":
 		v, err := r.client.BatchGet(ctx, ns, r.keys(step["keys"]), opts...)
 		if err != nil {
@@ -511,6 +512,17 @@ func main() {
 		os.Exit(2)
 	}
 	defer client.Close()
+	// Cases that need the local read path use a client that reads the
+	// published cache; the others one that does not (their sources are
+	// gRPC's).
+	var localClient *cachecar.Client
+	if path := os.Getenv("CONFORMANCE_LOCAL_PATH"); path != "" {
+		if localClient, err = cachecar.New(cachecar.Options{Target: addr, LocalReadPath: path}); err != nil {
+			fmt.Fprintln(os.Stderr, "conformance:", err)
+			os.Exit(2)
+		}
+		defer localClient.Close()
+	}
 	passed, failedN, skipped := 0, 0, 0
 	for _, c := range doc["cases"].([]interface{}) {
 		kase := c.(obj)
@@ -523,7 +535,16 @@ func main() {
 			skipped++
 			continue
 		}
-		run := &caseRun{client: client, prefix: prefix + name + ":", control: control, vars: map[string]uint64{},
+		c := client
+		if requires, ok := kase["requires"].([]interface{}); ok && strings.Contains(fmt.Sprint(requires), "local") {
+			if localClient == nil {
+				fmt.Printf("skip - %s (this cachecar publishes no cache: no --local-read-path)\n", name)
+				skipped++
+				continue
+			}
+			c = localClient
+		}
+		run := &caseRun{client: c, prefix: prefix + name + ":", control: control, vars: map[string]uint64{},
 			watches: map[string]*cachecar.WatchStream{}, asyncs: map[string]*asyncCall{}}
 		if where, what := runCase(run, kase); what == "" {
 			fmt.Printf("ok - %s\n", name)

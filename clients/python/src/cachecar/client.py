@@ -201,6 +201,15 @@ class Client:
     def __exit__(self, *exc):
         self.close()
 
+    def _ready(self) -> bool:
+        """Whether the channel is connected (True when it cannot be asked).
+        grpcio has no public synchronous accessor; this is its Cython
+        channel's, with connectivity 2 = READY."""
+        try:
+            return self._channel._channel.check_connectivity_state(False) == 2
+        except AttributeError:
+            return True
+
     def _uniform(self) -> float:
         with self._rng_lock:
             return self._rng.random()
@@ -211,18 +220,27 @@ class Client:
         passes. Returns (response, attempts, retried_after_unknown)."""
         deadline = time.monotonic() + (timeout if timeout is not None else self._timeout)
         unknown_before = False
+        previous = None  # the failure that made us retry
         n = 0
         while True:
             n += 1
             left = deadline - time.monotonic()
-            sent = left > 0
+            ready_before = self._ready()
             try:
                 return method(request, timeout=max(left, 0.0)), n, unknown_before
             except grpc.RpcError as err:
                 code, message = err.code(), err.details() or ""
+            # A call can only have been sent over a connection that was up at
+            # some point: not before it and not after it means never sent (the
+            # deadline passed while the channel was still connecting).
+            sent = left > 0 and (ready_before or self._ready())
+            if not sent and code == grpc.StatusCode.DEADLINE_EXCEEDED and previous is not None:
+                previous.attempts = n
+                raise previous  # the budget ran out retrying: say why it was retried
             retry, unknown = classify(write, code, message, sent, retry_outcome_unknown)
             unknown_before = unknown_before or unknown
             failed = Error(code, message, write and unknown_before, n)
+            previous = failed
             if not retry or n >= self._retry.max_attempts:
                 raise failed
             wait = self._retry.backoff(n + 1, self._uniform())

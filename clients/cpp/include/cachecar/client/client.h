@@ -3,7 +3,9 @@
 // UNAVAILABLE that never repeat a write whose outcome is unknown unless the
 // caller asks (and then the answer says so). See clients/cpp/README.md.
 //
-//   cachecar::client::Client cache({.target = "127.0.0.1:50051"});
+//   cachecar::client::Options options;
+//   options.target = "127.0.0.1:50051";
+//   cachecar::client::Client cache(options);
 //   auto put = cache.Put("users", "user:1", "alice");
 //   auto got = cache.Get("users", "user:1");
 //   if (got.ok() && got->found) use(got->value, got->version);

@@ -7,11 +7,11 @@
 #ifndef CACHECAR_CLIENT_STATUS_H_
 #define CACHECAR_CLIENT_STATUS_H_
 
+#include <grpcpp/support/status_code_enum.h>
+
 #include <optional>
 #include <string>
 #include <utility>
-
-#include <grpcpp/support/status_code_enum.h>
 
 namespace cachecar::client {
 
@@ -51,7 +51,7 @@ const char* CodeName(grpc::StatusCode code);
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}          // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {}  // NOLINT: implicit by design
 
   bool ok() const { return status_.ok(); }
