@@ -1,0 +1,8 @@
+"""cachecar's Python client library (see cachecar.client and clients/python/README.md)."""
+from cachecar._retry import RetryPolicy
+from cachecar.client import (BatchEntry, BatchValues, Client, DeleteResult, Error, InvalidateResult,
+                             PutResult, Source, Value, WatchEvent, WatchOp, WatchStream)
+
+__all__ = ["BatchEntry", "BatchValues", "Client", "DeleteResult", "Error", "InvalidateResult",
+           "PutResult", "RetryPolicy", "Source", "Value", "WatchEvent", "WatchOp", "WatchStream"]
+__version__ = "0.1.0"
