@@ -1,13 +1,15 @@
-# cachecar container image. Build stage: the same dependency script as CI,
-# via deploy/docker/build.sh (tests/docker/check_image_steps.sh runs that
-# script on the test machine, so these steps are exercised without Docker).
+# cachecar container image. Build stage: the same dependency script as CI
+# (its --build subset), then deploy/docker/build.sh. tests/docker/image_test.sh
+# builds this file with podman and runs the image (read-only, uid 65532,
+# called with grpcurl); tests/docker/check_image_steps.sh runs the build step
+# and checks the runtime package list without any container tool.
 # Runtime stage: Debian bookworm-slim with only the shared libraries the
 # binary links (deploy/docker/runtime-packages.txt, checked by the same
 # test), a non-root user, no shell tools beyond the base image's.
 FROM debian:bookworm AS build
 WORKDIR /src
 COPY scripts/deps.sh scripts/deps.sh
-RUN bash scripts/deps.sh
+RUN bash scripts/deps.sh --build
 COPY . .
 RUN bash deploy/docker/build.sh /out/cachecar /src/build-image
 

@@ -7,12 +7,15 @@ It starts a throwaway PostgreSQL 15 (tests/pg/pg.sh), a one-node Kafka
 the sections below, and writes markdown tables (docs/BENCHMARKS.md is made
 from them) plus every raw measurement as JSON lines.
 
-Sections: hit (Get hit vs Redis GET vs PostgreSQL PK SELECT), write (Put vs a
-bare upsert), propagation (Put on A -> Watch on B), stampede (1000 cold Gets
+Sections: hit (Get hit vs the gRPC floor vs Redis GET vs PostgreSQL PK SELECT,
+plus BatchGet, the Go client and ghz; with --before-cachecar, an earlier build
+in the same run; ends with issue #13's read goals), models (the serving-model
+floors behind cachecar's choice: async/callback/sync and what extra services
+or threads do to them), write (Put vs a bare upsert), propagation (Put on A -> Watch on B), stampede (1000 cold Gets
 -> PostgreSQL queries), local (local reads from the published cache vs the
 gRPC Get with local_read_path on and off vs Redis vs PostgreSQL, and the hit
-ratio of a trace with local reads vs through gRPC), engine (bench/engine.sh:
-microbenchmarks, hit ratio, memory per entry).
+ratio of a trace with local reads vs through gRPC), engine (bench/engine.sh: microbenchmarks, hit ratio,
+memory per entry).
 
 Pinning (hit section): cachecar, PostgreSQL with its backends and Redis run
 on core 0 and every load generator (cachecar_load, redis-benchmark, pgbench,
@@ -100,6 +103,35 @@ def cpu_seconds(pids):
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def voluntary_switches(pid):
+    """Voluntary context switches of every thread of `pid` (live ones)."""
+    total = 0
+    for status in glob.glob(f"/proc/{pid}/task/*/status"):
+        try:
+            for line in open(status):
+                if line.startswith("voluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def polling_cpu_seconds(pid):
+    """CPU of the threads of `pid` named grpc-poll-* (cachecar's and the
+    floor's polling threads): the request path without background threads."""
+    total = 0
+    for task in glob.glob(f"/proc/{pid}/task/*"):
+        try:
+            if not open(f"{task}/comm").read().startswith("grpc-poll"):
+                continue
+            text = open(f"{task}/stat").read()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def children_cpu():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -119,6 +151,11 @@ def pin(pid, cpus):
         todo.extend(c for c, (pp, _) in table.items() if pp == p)
 
 
+def ratio(a, b):
+    """a / b as a table cell; a dash when b measured nothing (a smoke run)."""
+    return f"{a / b:.2f}" if b else "—"
+
+
 def percentile(values, p):
     if not values:
         return 0.0
@@ -136,6 +173,10 @@ class Bench:
         self.cachecar = os.path.join(self.build, "cmd/cachecar/cachecar")
         self.load = os.path.join(self.build, "bench/load/cachecar_load")
         self.local_bench = os.path.join(self.build, "bench/local/cachecar_local_bench")
+        self.floor = os.path.join(self.build, "bench/load/cachecar_floor")
+        self.go_example = None
+        self.last_switches = 0
+        self.last_polling = 0
         self.work = tempfile.mkdtemp(prefix="cachecar-bench.")
         self.procs = []
         self.raw = []
@@ -212,12 +253,12 @@ class Bench:
             time.sleep(0.05)
         raise SystemExit(f"{what} did not listen on {port}")
 
-    def start_cachecar(self, name, extra, kafka_properties=None):
+    def start_cachecar(self, name, extra, kafka_properties=None, binary=None, dsn=None):
         port, metrics = free_port(), free_port()
         sock = os.path.join(self.work, f"{name}.sock")
-        cmd = [self.cachecar, "--listen", f"127.0.0.1:{port}", "--listen", f"unix://{sock}",
+        cmd = [binary or self.cachecar, "--listen", f"127.0.0.1:{port}", "--listen", f"unix://{sock}",
                "--metrics-listen", f"127.0.0.1:{metrics}", "--log-level", "warning",
-               "--store=postgres", "--postgres-dsn", self.pg["PG_DSN"],
+               "--store=postgres", "--postgres-dsn", dsn or self.pg["PG_DSN"],
                "--replica-id", name] + extra
         for prop in kafka_properties or []:
             cmd += ["--kafka-property", prop]
@@ -276,7 +317,10 @@ class Bench:
 
     # ----- measuring
     def measured(self, server_pids, cmd, cpus=CLIENT_CPUS):
-        """Runs a load generator; returns (stdout, server CPU s, client CPU s)."""
+        """Runs a load generator; returns (stdout, server CPU s, client CPU s).
+        self.last_switches: voluntary context switches of server_pids[0]."""
+        switches = voluntary_switches(server_pids[0]) if server_pids else 0
+        polling = polling_cpu_seconds(server_pids[0]) if server_pids else 0
         before_server, before_client = cpu_seconds(server_pids), children_cpu()
         if cpus:
             cmd = ["taskset", "-c", cpus] + cmd
@@ -285,6 +329,8 @@ class Bench:
             raise SystemExit(f"{' '.join(cmd)} failed (exit {done.returncode}):\n"
                              f"{done.stdout}{done.stderr}")
         out = done.stdout
+        self.last_switches = (voluntary_switches(server_pids[0]) - switches) if server_pids else 0
+        self.last_polling = (polling_cpu_seconds(server_pids[0]) - polling) if server_pids else 0
         time.sleep(0.2)  # let PostgreSQL reap the backends pgbench used
         return out, cpu_seconds(server_pids) - before_server, children_cpu() - before_client
 
@@ -295,12 +341,15 @@ class Bench:
         r = json.loads(out.strip().splitlines()[-1])
         r["server_cpu_us"] = server * 1e6 / max(1, r["calls"])
         r["client_cpu_us"] = client * 1e6 / max(1, r["calls"])
+        r["switches_per_call"] = self.last_switches / max(1, r["calls"])
+        r["polling_cpu_us"] = self.last_polling * 1e6 / max(1, r["calls"])
         if r["errors"]:
             raise SystemExit(f"cachecar_load {mode} failed: {r['first_error']}")
         return r
 
     def redis_benchmark(self, transport, inflight, seconds):
         rate = 25000 if inflight == 1 else 120000
+        rate = min(rate, self.args.redis_rate) if self.args.redis_rate else rate
         n = max(2000, int(rate * seconds))
         where = ["-s", self.redis["sock"]] if transport == "uds" else ["-h", "127.0.0.1", "-p", str(self.redis["port"])]
         cmd = ["redis-benchmark"] + where + ["-t", "get", "-n", str(n), "-c", str(inflight),
@@ -311,7 +360,7 @@ class Bench:
         return {"rps": f[0], "p50_us": f[3] * 1000, "p99_us": f[5] * 1000, "calls": n,
                 "server_cpu_us": server * 1e6 / n, "client_cpu_us": client * 1e6 / n}
 
-    def pgbench(self, script_sql, transport, inflight, seconds, name, cpus=CLIENT_CPUS):
+    def pgbench(self, script_sql, transport, inflight, seconds, name, cpus=CLIENT_CPUS, db="cachecar_test"):
         script = os.path.join(self.work, f"{name}.sql")
         with open(script, "w") as f:
             f.write(script_sql)
@@ -319,16 +368,18 @@ class Bench:
         base = ["pgbench", "-n", "-M", "prepared", "-h", host, "-p", self.pg["PG_PORT"], "-U", "postgres",
                 "-c", str(inflight), "-j", "1", "-f", script]
         if not self.smoke:  # warm the backends' plan caches and the buffer cache
-            self.run(base + ["-T", "1", "cachecar_test"], capture_output=True)
+            self.run(base + ["-T", "1", db], capture_output=True)
         prefix = os.path.join(self.work, f"pgb-{name}-{transport}-{inflight}")
-        cmd = base + ["-T", str(max(1, int(seconds))), "-l", f"--log-prefix={prefix}", "cachecar_test"]
+        cmd = base + ["-T", str(max(1, int(seconds))), "-l", f"--log-prefix={prefix}", db]
         out, server, client = self.measured([self.pg["postmaster"]], cmd, cpus=cpus)
         latencies = []
         for path in glob.glob(prefix + "*"):
             for line in open(path):
                 latencies.append(int(line.split()[2]))
             os.unlink(path)
-        tps = float([l for l in out.splitlines() if l.startswith("tps")][0].split()[2])
+        # A run too short (or a machine too busy) for one transaction prints no tps.
+        tps_lines = [l for l in out.splitlines() if l.startswith("tps")]
+        tps = float(tps_lines[0].split()[2]) if tps_lines else 0.0
         n = len(latencies)
         return {"rps": tps, "p50_us": percentile(latencies, 50), "p99_us": percentile(latencies, 99),
                 "calls": n, "server_cpu_us": server * 1e6 / max(1, n), "client_cpu_us": client * 1e6 / max(1, n)}
@@ -346,6 +397,44 @@ class Bench:
         return {"rps": r["rps"], "p50_us": p[50], "p99_us": p[99], "calls": n,
                 "server_cpu_us": server * 1e6 / n, "client_cpu_us": client * 1e6 / n}
 
+    def go_client(self, server_pids, target, inflight, seconds, warmup):
+        """The Go example client (examples/go, -load-seconds) as the load."""
+        cmd = [self.go_example, f"-addr={target}", f"-load-seconds={seconds}s",
+               f"-load-warmup={warmup}s", f"-load-inflight={inflight}", f"-load-keys={KEYS}"]
+        out, server, client = self.measured(server_pids, cmd)
+        r = json.loads(out.strip().splitlines()[-1])
+        if r["errors"]:
+            raise SystemExit(f"Go client failed: {r['first_error']}")
+        calls = max(1, r["calls"])
+        r.update(server_cpu_us=server * 1e6 / calls, client_cpu_us=client * 1e6 / calls,
+                 switches_per_call=self.last_switches / calls,
+                 polling_cpu_us=self.last_polling * 1e6 / calls)
+        return r
+
+    def build_go_example(self):
+        """Builds examples/go into the build dir; None if Go is missing."""
+        go = shutil.which("go") or ("/usr/local/go/bin/go" if os.path.exists("/usr/local/go/bin/go") else None)
+        if go is None:
+            log("no Go: the grpc-go row is left out")
+            return None
+        out = os.path.join(self.build, "bench", "cachecar-example-go")
+        env = dict(os.environ, GOFLAGS="-mod=mod", GOTOOLCHAIN="local",
+                   GOPATH=os.path.join(self.build, "bench", "gopath"))
+        self.run([go, "build", "-o", out, "."], cwd=os.path.join(ROOT, "examples", "go"), env=env,
+                 stdout=subprocess.DEVNULL)
+        return out
+
+    def start_floor(self, name, args):
+        """cachecar_floor (bench/load/floor_server.cc) on TCP and a unix socket."""
+        port = free_port()
+        sock = os.path.join(self.work, f"floor-{name}.sock")
+        p = subprocess.Popen([self.floor, f"--listen=127.0.0.1:{port}", f"--listen=unix://{sock}"] + args,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.procs.append(p)
+        if p.stdout.readline().strip() != "listening":
+            raise SystemExit(f"cachecar_floor {args} did not start")
+        return {"name": name, "tcp": f"127.0.0.1:{port}", "uds": f"unix://{sock}", "pid": p.pid, "proc": p}
+
     def record(self, section, measurement, **labels):
         row = {**measurement, **labels, "section": section}
         self.raw.append(row)
@@ -353,78 +442,236 @@ class Bench:
 
     # ----- sections
     def section_hit(self):
-        secs, warm = (0.5, 0.1) if self.smoke else (5, 1)
+        secs, warm = (0.5, 0.1) if self.smoke else (self.args.seconds, 1)
         topic = self.new_topic()
         replica = self.start_cachecar("hit", self.kafka_args(topic))
         self.cachecar_load([replica["pid"]], "fill", replica["tcp"], inflight=20, keys=KEYS)
-        # The broker stays on both cores: it only serves the replica's idle fetches here.
-        servers = [replica["pid"], self.pg["postmaster"], self.redis["pid"]]
+        # The gRPC floor: a trivial server of cachecar's serving model.
+        floor = self.start_floor("async", ["--model=async"])
+        before = before_floor = None
+        if self.args.before_cachecar:
+            # An earlier build (the callback API) on the same data, and its model's floor.
+            before = self.start_cachecar("hit-before", self.kafka_args(topic),
+                                         binary=os.path.abspath(self.args.before_cachecar))
+            before_floor = self.start_floor("callback", ["--model=callback"])
+        if not self.smoke and self.go_example is None:
+            self.go_example = self.build_go_example()
+        # The broker stays on both cores: it only serves the replicas' idle fetches here.
+        servers = [replica["pid"], floor["pid"], self.pg["postmaster"], self.redis["pid"]]
+        servers += [x["pid"] for x in (before, before_floor) if x]
         for pid in servers:
             pin(pid, SERVER_CPUS)
         sql = ("\\set id random(0, %d)\n"
                "SELECT value FROM cachecar_entries WHERE namespace = 'default' "
                "AND key = 'key:' || lpad(:id::text, 12, '0');\n" % (KEYS - 1))
         rows = []
+
+        def get(system, server, transport, inflight, mode="get", **flags):
+            r = self.cachecar_load([server["pid"]], mode, server[transport], inflight=inflight,
+                                   seconds=secs, warmup=warm, keys=KEYS, **flags)
+            if r["from_store"]:
+                raise SystemExit(f"hit path: {r['from_store']} Gets were answered by the store")
+            rows.append(self.record("hit", r, system=system, transport=transport, inflight=inflight))
+
         for transport in ("tcp", "uds"):
             for inflight in (1, 50):
                 log(f"hit path: {transport}, {inflight} in flight")
-                r = self.cachecar_load([replica["pid"]], "get", replica[transport], inflight=inflight,
-                                       seconds=secs, warmup=warm, keys=KEYS)
-                if r["from_store"]:
-                    raise SystemExit(f"hit path: {r['from_store']} Gets were answered by the store")
-                rows.append(self.record("hit", r, system="cachecar Get", transport=transport, inflight=inflight))
+                get("cachecar Get", replica, transport, inflight)
+                get("gRPC floor (async)", floor, transport, inflight)
+                if before:
+                    get("cachecar Get, before (callback API)", before, transport, inflight)
+                    get("gRPC floor (callback)", before_floor, transport, inflight)
                 r = self.redis_benchmark(transport, inflight, secs)
                 rows.append(self.record("hit", r, system="Redis GET", transport=transport, inflight=inflight))
                 r = self.pgbench(sql, transport, inflight, secs, "select")
                 rows.append(self.record("hit", r, system="PostgreSQL PK SELECT", transport=transport,
                                         inflight=inflight))
+                for batch in (10, 100):
+                    get(f"cachecar BatchGet of {batch}", replica, transport, inflight,
+                        mode="batchget", batch=batch)
+                if self.go_example:
+                    r = self.go_client([replica["pid"]], replica[transport], inflight, secs, warm)
+                    rows.append(self.record("hit", r, system="cachecar Get (grpc-go client)",
+                                            transport=transport, inflight=inflight))
         if self.args.ghz:
             for inflight in (1, 50):
                 log(f"hit path: ghz, {inflight} in flight")
                 r = self.ghz([replica["pid"]], replica["tcp"], inflight, secs)
                 if r:
+                    r["switches_per_call"] = self.last_switches / max(1, r["calls"])
                     rows.append(self.record("hit", r, system="cachecar Get (ghz client)", transport="tcp",
                                             inflight=inflight))
         for pid in servers:
             pin(pid, "0-%d" % (os.cpu_count() - 1))
-        self.stop(replica["proc"])
+        for x in (replica, floor, before, before_floor):
+            if x:
+                self.stop(x["proc"])
         self.emit_latency_table(
-            "Hit path: Get of a cached key (100 B values) vs Redis GET vs PostgreSQL PK SELECT",
-            rows, cpu_note="server CPU: the cachecar process / redis-server / the PostgreSQL "
-                           "postmaster and its backends")
+            "Hit path: Get of a cached key (100 B values) vs the gRPC floor vs Redis GET vs "
+            "PostgreSQL PK SELECT",
+            rows, cpu_note="server CPU: the cachecar process / cachecar_floor / redis-server / the "
+                           "PostgreSQL postmaster and its backends; BatchGet rows count calls "
+                           "(each answers 10 or 100 Gets)")
         self.emit_hit_ratios(rows)
+        self.emit_goals(rows)
+
+    def section_models(self):
+        """The serving-model floors: cachecar_floor in each model, same run."""
+        secs, warm = (0.5, 0.1) if self.smoke else (3, 0.5)
+        probe = f"127.0.0.1:{free_port()}"
+        variants = [
+            ("async, 1 polling thread (cachecar's model)", ["--model=async"]),
+            ("async, 2 polling threads", ["--model=async", "--threads=2"]),
+            ("async + a callback-API service on the same server", ["--model=async", "--extra=callback"]),
+            ("async + a sync service on the same server", ["--model=async", "--extra=sync"]),
+            ("async + a second server polled by its own thread", ["--model=async", f"--probe={probe}"]),
+            ("callback API (cachecar before #13)", ["--model=callback"]),
+            ("sync server, gRPC's defaults", ["--model=sync"]),
+        ]
+        rows = []
+        for label, args in variants:
+            server = self.start_floor("model", args)
+            pin(server["pid"], SERVER_CPUS)
+            for transport in ("tcp", "uds"):
+                for inflight in (1, 50):
+                    log(f"models: {label}, {transport}, {inflight} in flight")
+                    r = self.cachecar_load([server["pid"]], "get", server[transport], inflight=inflight,
+                                           seconds=secs, warmup=warm, keys=KEYS)
+                    rows.append(self.record("models", r, system=label, transport=transport, inflight=inflight))
+            self.stop(server["proc"])
+        self.out.append("### Serving models: the gRPC floor of each (cachecar_floor, same run)\n")
+        self.out.append(f"A trivial Cache.Get server (fixed 100-byte answer) pinned to core {SERVER_CPUS}, "
+                        f"cachecar_load on core {CLIENT_CPUS}. Server CPU per call from /proc; context "
+                        "switches: the server's voluntary switches per call (every thread).\n")
+        self.out.append("| serving model | transport | in flight | p50 µs | req/s | server CPU µs/req | "
+                        "server switches/req |")
+        self.out.append("|---|---|---|---|---|---|---|")
+        for r in rows:
+            self.out.append(f"| {r['system']} | {r['transport'].upper()} | {r['inflight']} | {r['p50_us']:.0f} | "
+                            f"{r['rps']:.0f} | {r['server_cpu_us']:.1f} | {r['switches_per_call']:.2f} |")
+        self.out.append("")
+
+    # The statement each cachecar build sends for a Put of a fresh key (see
+    # src/store/postgres/schema.cc StatementsFor), as a pgbench script: the
+    # "same upsert, triggers included". BASELINE is the one before the
+    # writer mark (issue #12/#13 round), for --baseline-build-dir runs.
+    PUT_SQL = {
+        "current": ("INSERT INTO cachecar_entries (namespace, key, value) VALUES ('default', "
+                    "'{key}' || :k, CASE WHEN set_config('cachecar.writer', 'on', true) = 'on' "
+                    "THEN E'{value}'::bytea END) ON CONFLICT (namespace, key) DO UPDATE SET "
+                    "value = EXCLUDED.value, version = nextval('cachecar_version_seq'), "
+                    "updated_at = now() RETURNING version;"),
+        "baseline": ("INSERT INTO cachecar_entries (namespace, key, value) VALUES ('default', "
+                     "'{key}' || :k, E'{value}'::bytea) ON CONFLICT (namespace, key) DO UPDATE "
+                     "SET value = EXCLUDED.value RETURNING version;"),
+    }
+
+    def upsert_script(self, which):
+        value_hex = "\\\\x" + "76" * VALUE_BYTES
+        if which == "bare":
+            return ("\\set k random(1, 2000000000)\n"
+                    "INSERT INTO bench_upsert (namespace, key, value, version) "
+                    f"VALUES ('default', 'put:' || :k, E'{value_hex}', 1) "
+                    "ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value, "
+                    "version = bench_upsert.version + 1;\n")
+        sql = self.PUT_SQL[which].format(key=f"pgb-{which}:", value=value_hex)
+        return "\\set k random(1, 2000000000)\n" + sql + "\n"
+
+    def migrated_database(self, name, binary):
+        """A fresh database with the schema `binary` migrates (its triggers); its DSN."""
+        self.psql(f"CREATE DATABASE {name}")
+        dsn = self.pg["PG_DSN"].replace("dbname=cachecar_test", f"dbname={name}")
+        self.run([binary, "migrate", "--store=postgres", "--postgres-dsn", dsn],
+                 stdout=subprocess.DEVNULL)
+        return dsn
+
+    def baseline_database(self):
+        """Databases migrated by the baseline build: one for its cachecar, one
+        for pgbench (no relay acts on it), or None."""
+        if not self.args.baseline_build_dir:
+            return None
+        binary = os.path.join(os.path.abspath(self.args.baseline_build_dir), "cmd/cachecar/cachecar")
+        self.migrated_database("bench_baseline_same", binary)
+        return {"binary": binary, "dsn": self.migrated_database("bench_baseline", binary)}
 
     def section_write(self):
         secs, warm = (0.5, 0.1) if self.smoke else (5, 1)
         topic = self.new_topic()
         synced = self.start_cachecar("write-kafka", self.kafka_args(topic))
         plain = self.start_cachecar("write-plain", [])
-        value_hex = "\\\\x" + "76" * VALUE_BYTES
-        sql = ("\\set k random(1, 2000000000)\n"
-               "INSERT INTO bench_upsert (namespace, key, value, version) "
-               f"VALUES ('default', 'put:' || :k, E'{value_hex}', 1) "
-               "ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value, "
-               "version = bench_upsert.version + 1;\n")
+        # pgbench's "same upsert" goes to a database of its own, with the
+        # same triggers, where no relay publishes what it writes.
+        self.migrated_database("bench_same", self.cachecar)
+        baseline = self.baseline_database()
+        old = None
+        if baseline:
+            old = self.start_cachecar("write-baseline", self.kafka_args(self.new_topic()),
+                                      binary=baseline["binary"], dsn=baseline["dsn"])
         rows = []
-        for inflight in (1, 50):
-            log(f"write path: {inflight} in flight")
-            r = self.cachecar_load([synced["pid"], self.pg["postmaster"], self.kafka["pid"]], "put",
-                                   synced["tcp"], cpus=None, inflight=inflight, seconds=secs, warmup=warm)
-            rows.append(self.record("write", r, system="cachecar Put (PostgreSQL commit + outbox + Kafka publish)",
-                                    transport="tcp", inflight=inflight))
-            r = self.cachecar_load([plain["pid"], self.pg["postmaster"]], "put", plain["tcp"],
-                                   cpus=None, inflight=inflight, seconds=secs, warmup=warm)
-            rows.append(self.record("write", r, system="cachecar Put, no sync (PostgreSQL commit)",
-                                    transport="tcp", inflight=inflight))
-            r = self.pgbench(sql, "tcp", inflight, secs, "upsert", cpus=None)
-            rows.append(self.record("write", r, system="PostgreSQL bare upsert (pgbench)", transport="tcp",
-                                    inflight=inflight))
-        self.stop(synced["proc"])
-        self.stop(plain["proc"])
+        rounds = 1 if self.smoke else 2  # alternated: before/after in the same run, twice
+        for _ in range(rounds):
+            for inflight in (1, 50):
+                log(f"write path: {inflight} in flight")
+                pg = [self.pg["postmaster"]]
+                r = self.cachecar_load([synced["pid"], *pg, self.kafka["pid"]], "put",
+                                       synced["tcp"], cpus=None, inflight=inflight, seconds=secs,
+                                       warmup=warm)
+                rows.append(self.record("write", r, system="cachecar Put (PostgreSQL commit + outbox + Kafka publish)",
+                                        transport="tcp", inflight=inflight, build="current"))
+                r = self.pgbench(self.upsert_script("current"), "tcp", inflight, secs, "same-upsert",
+                                 cpus=None, db="bench_same")
+                rows.append(self.record("write", r, system="PostgreSQL: the same upsert, triggers included (pgbench)",
+                                        transport="tcp", inflight=inflight, build="current"))
+                if old:
+                    r = self.cachecar_load([old["pid"], *pg, self.kafka["pid"]], "put", old["tcp"],
+                                           cpus=None, inflight=inflight, seconds=secs, warmup=warm)
+                    rows.append(self.record("write", r, system="before: cachecar Put (PostgreSQL commit + outbox + Kafka publish)",
+                                            transport="tcp", inflight=inflight, build="baseline"))
+                    r = self.pgbench(self.upsert_script("baseline"), "tcp", inflight, secs,
+                                     "same-upsert-before", cpus=None, db="bench_baseline_same")
+                    rows.append(self.record("write", r, system="before: the same upsert, triggers included (pgbench)",
+                                            transport="tcp", inflight=inflight, build="baseline"))
+                r = self.cachecar_load([plain["pid"], *pg], "put", plain["tcp"],
+                                       cpus=None, inflight=inflight, seconds=secs, warmup=warm)
+                rows.append(self.record("write", r, system="cachecar Put, no sync (PostgreSQL commit)",
+                                        transport="tcp", inflight=inflight, build="current"))
+                r = self.pgbench(self.upsert_script("bare"), "tcp", inflight, secs, "upsert", cpus=None)
+                rows.append(self.record("write", r, system="PostgreSQL bare upsert (pgbench)", transport="tcp",
+                                        inflight=inflight, build="current"))
+        for proc in (synced, plain, old):
+            if proc:
+                self.stop(proc["proc"])
         self.emit_latency_table(
-            "Write path: Put vs a bare PostgreSQL upsert (100 B values, fresh keys)", rows, pinned=False,
-            cpu_note="server CPU: cachecar + PostgreSQL (+ the Kafka broker for the synced row); "
+            "Write path: Put vs the same upsert vs a bare PostgreSQL upsert (100 B values, fresh keys)", rows,
+            pinned=False,
+            cpu_note="server CPU: cachecar + PostgreSQL (+ the Kafka broker for the synced rows); "
                      "PostgreSQL runs with fsync=off, synchronous_commit=off (tests/pg/pg.sh)")
+        self.emit_write_ratios(rows)
+
+    def emit_write_ratios(self, rows):
+        """Put ÷ the same upsert, and the triggers' own cost (same upsert ÷ bare), per build."""
+        def median_of(system, inflight, key):
+            values = sorted(r[key] for r in rows if r["system"] == system and r["inflight"] == inflight)
+            return values[len(values) // 2] if values else None
+        self.out.append("Ratios (medians over the rounds; goal: Put at 1 in flight ≤ 1.5 × the same upsert):\n")
+        self.out.append("| build | in flight | Put ÷ same upsert, p50 | Put ÷ same upsert, server CPU | "
+                        "same upsert ÷ bare upsert, p50 | same upsert ÷ bare upsert, PostgreSQL CPU |")
+        self.out.append("|---|---|---|---|---|---|")
+        for prefix, build in (("", "current"), ("before: ", "baseline")):
+            for inflight in (1, 50):
+                put = (prefix + "cachecar Put (PostgreSQL commit + outbox + Kafka publish)"
+                       if prefix else "cachecar Put (PostgreSQL commit + outbox + Kafka publish)")
+                same = (prefix + "the same upsert, triggers included (pgbench)" if prefix
+                        else "PostgreSQL: the same upsert, triggers included (pgbench)")
+                bare = "PostgreSQL bare upsert (pgbench)"
+                vals = [median_of(put, inflight, "p50_us"), median_of(same, inflight, "p50_us"),
+                        median_of(put, inflight, "server_cpu_us"), median_of(same, inflight, "server_cpu_us"),
+                        median_of(bare, inflight, "p50_us"), median_of(bare, inflight, "server_cpu_us")]
+                if any(v is None or v == 0 for v in vals):
+                    continue
+                self.out.append(f"| {build} | {inflight} | {vals[0] / vals[1]:.2f} | {vals[2] / vals[3]:.2f} | "
+                                f"{vals[1] / vals[4]:.2f} | {vals[3] / vals[5]:.2f} |")
+        self.out.append("")
 
     def section_propagation(self):
         secs = 0.5 if self.smoke else 10
@@ -445,36 +692,47 @@ class Bench:
             topic = self.new_topic()
             a = self.start_cachecar("prop-a", self.kafka_args(topic), kafka_properties=props)
             b = self.start_cachecar("prop-b", self.kafka_args(topic), kafka_properties=props)
+            # Direct SQL writes (a relay publishes them) beside the Put path,
+            # with cachecar's own settings.
+            modes = ["propagate"] + (["propagate-sql"] if not props else [])
             for rate in rates:
-                log(f"propagation: {label}, {rate} writes/s")
-                parts = {"A": [a["pid"]], "B": [b["pid"]], "PostgreSQL": [self.pg["postmaster"]],
-                         "Kafka": [self.kafka["pid"]]}
-                cpu_before = {k: cpu_seconds(v) for k, v in parts.items()}
-                stale = 'cachecar_sync_events_total{result="stale"}'
-                stale_before = self.metric(b, stale) or 0
-                relayed_before = self.metric(a, "cachecar_outbox_relayed_total") or 0
-                relayed_before += self.metric(b, "cachecar_outbox_relayed_total") or 0
-                r = self.cachecar_load([a["pid"], b["pid"]], "propagate", a["tcp"], reader=b["tcp"],
-                                       cpus=None, rate=rate, seconds=secs)
-                r["cpu_per_write_us"] = {k: (cpu_seconds(v) - cpu_before[k]) * 1e6 / r["writes"]
-                                         for k, v in parts.items()}
-                r["relayed"] = (self.metric(a, "cachecar_outbox_relayed_total") or 0) + \
-                    (self.metric(b, "cachecar_outbox_relayed_total") or 0) - relayed_before
-                r["b_stale"] = (self.metric(b, stale) or 0) - stale_before
-                rows.append(self.record("propagation", r, settings=label))
+                for mode in modes:
+                    if mode == "propagate-sql" and rate > 100 and not self.args.sql_propagation_1000:
+                        continue
+                    via = "Put on A" if mode == "propagate" else "direct SQL INSERT"
+                    log(f"propagation: {label}, {via}, {rate} writes/s")
+                    parts = {"A": [a["pid"]], "B": [b["pid"]], "PostgreSQL": [self.pg["postmaster"]],
+                             "Kafka": [self.kafka["pid"]]}
+                    cpu_before = {k: cpu_seconds(v) for k, v in parts.items()}
+                    stale = 'cachecar_sync_events_total{result="stale"}'
+                    stale_before = self.metric(b, stale) or 0
+                    relayed_before = self.metric(a, "cachecar_outbox_relayed_total") or 0
+                    relayed_before += self.metric(b, "cachecar_outbox_relayed_total") or 0
+                    flags = {"sql_dsn": self.pg["PG_DSN"]} if mode == "propagate-sql" else {}
+                    r = self.cachecar_load([a["pid"], b["pid"]], mode, a["tcp"], reader=b["tcp"],
+                                           cpus=None, rate=rate, seconds=secs, **flags)
+                    r["cpu_per_write_us"] = {k: (cpu_seconds(v) - cpu_before[k]) * 1e6 / r["writes"]
+                                             for k, v in parts.items()}
+                    r["relayed"] = (self.metric(a, "cachecar_outbox_relayed_total") or 0) + \
+                        (self.metric(b, "cachecar_outbox_relayed_total") or 0) - relayed_before
+                    r["b_stale"] = (self.metric(b, stale) or 0) - stale_before
+                    rows.append(self.record("propagation", r, settings=label, via=via))
             self.stop(a["proc"])
             self.stop(b["proc"])
-        self.out.append("### Propagation: Put on replica A → seen by a Watch on replica B\n")
+        self.out.append("### Propagation: a write (Put on replica A, or direct SQL) → seen by a Watch on replica B\n")
         self.out.append("Real Kafka (one broker, one partition), real PostgreSQL; latency from sending "
-                        "the Put on A to the WatchEvent arriving from B. Unpinned. \"relayed\": outbox rows the relays "
-                        "published because the writer had not retired them in time (duplicates).\n")
-        self.out.append("| librdkafka settings | writes/s | writes | p50 ms | p99 ms | not seen on B | "
-                        "skipped as stale on B | Put p50 / p99 ms (on A) | relayed | "
+                        "the write (the Put to A, or the INSERT to PostgreSQL) to the WatchEvent arriving "
+                        "from B. Unpinned. \"relayed\": outbox rows the relays "
+                        "published (direct SQL: all of them; Puts: only those whose writer had not "
+                        "retired them in time, duplicates).\n")
+        self.out.append("| librdkafka settings | writes via | writes/s | writes | p50 ms | p99 ms | not seen on B | "
+                        "skipped as stale on B | write p50 / p99 ms | relayed | "
                         "CPU µs per write: A / B / PostgreSQL / Kafka |")
-        self.out.append("|---|---|---|---|---|---|---|---|---|---|")
+        self.out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             cpu = r["cpu_per_write_us"]
-            self.out.append(f"| {r['settings']} | {r['rate']:.0f} | {r['writes']} | {r['p50_us']/1000:.2f} | "
+            self.out.append(f"| {r['settings']} | {r['via']} | {r['rate']:.0f} | {r['writes']} | "
+                            f"{r['p50_us']/1000:.2f} | "
                             f"{r['p99_us']/1000:.2f} | {r['missing']} | {r['b_stale']:.0f} | "
                             f"{r['put_p50_us']/1000:.2f} / {r['put_p99_us']/1000:.2f} | {r['relayed']:.0f} | "
                             f"{cpu['A']:.0f} / {cpu['B']:.0f} / {cpu['PostgreSQL']:.0f} / {cpu['Kafka']:.0f} |")
@@ -710,13 +968,16 @@ class Bench:
                  else "Not pinned: cachecar, PostgreSQL, Kafka and the load generator share both cores")
         self.out.append(f"{where}; {cpu_note}.\n")
         self.out.append("| system | transport | in flight | p50 µs | p99 µs | req/s | server CPU µs/req | "
-                        "client CPU µs/req |")
-        self.out.append("|---|---|---|---|---|---|---|---|")
+                        "client CPU µs/req | server switches/req | polling threads' CPU µs/req |")
+        self.out.append("|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             d = digits if r["p50_us"] < 10 else 0
+            sw = f"{r['switches_per_call']:.2f}" if "switches_per_call" in r else "—"
+            poll = f"{r['polling_cpu_us']:.1f}" if r.get("polling_cpu_us") else "—"
             self.out.append(f"| {r['system']} | {r['transport'].upper()} | {r['inflight']} | "
                             f"{r['p50_us']:.{d}f} | {r['p99_us']:.{d}f} | {r['rps']:.0f} | "
-                            f"{r['server_cpu_us']:.{max(1, d)}f} | {r['client_cpu_us']:.{max(1, d)}f} |")
+                            f"{r['server_cpu_us']:.{max(1, d)}f} | {r['client_cpu_us']:.{max(1, d)}f} | "
+                            f"{sw} | {poll} |")
         self.out.append("")
 
     def emit_hit_ratios(self, rows):
@@ -737,9 +998,86 @@ class Bench:
                 if not (c and rd and pg):
                     continue
                 self.out.append(
-                    f"| {transport.upper()} | {inflight} | {c['p50_us'] / rd['p50_us']:.2f} | "
-                    f"{c['rps'] / rd['rps']:.2f} | {c['p50_us'] / pg['p50_us']:.2f} | "
-                    f"{c['rps'] / pg['rps']:.2f} |")
+                    f"| {transport.upper()} | {inflight} | {ratio(c['p50_us'], rd['p50_us'])} | "
+                    f"{ratio(c['rps'], rd['rps'])} | {ratio(c['p50_us'], pg['p50_us'])} | "
+                    f"{ratio(c['rps'], pg['rps'])} |")
+        self.out.append("")
+
+    def emit_goals(self, rows):
+        """Issue #13's read goals, from this run's rows (before = --before-cachecar)."""
+        def find(system, transport, inflight):
+            for r in rows:
+                if r["system"] == system and r["transport"] == transport and r["inflight"] == inflight:
+                    return r
+            return None
+        before = any(r["system"].startswith("cachecar Get, before") for r in rows)
+        self.out.append("Issue #13's read goals, this run (ratios; \"before\": the --before-cachecar build "
+                        "and its model's floor, same run):\n")
+        self.out.append("| metric | transport | in flight | goal | before | after | met |")
+        self.out.append("|---|---|---|---|---|---|---|")
+
+        def line(metric, transport, inflight, goal, fn, ok):
+            after = fn("cachecar Get", "gRPC floor (async)", transport, inflight)
+            prev = fn("cachecar Get, before (callback API)", "gRPC floor (callback)", transport, inflight) \
+                if before else None
+            if after is None:
+                return
+            met = "—" if ok is None else ("yes" if ok(after) else "no")
+            self.out.append(f"| {metric} | {transport.upper()} | {inflight} | {goal} | "
+                            f"{'—' if prev is None else f'{prev:.2f}'} | {after:.2f} | {met} |")
+
+        def cpu_vs_floor(mine, fl, t, i):
+            a, b = find(mine, t, i), find(fl, t, i)
+            return a["server_cpu_us"] / b["server_cpu_us"] if a and b and b["server_cpu_us"] else None
+
+        def vs(peer, key):
+            def fn(mine, _fl, t, i):
+                a, b = find(mine, t, i), find(peer, t, i)
+                return a[key] / b[key] if a and b and b[key] else None
+            return fn
+
+        def batch_vs_unary(batch):
+            def fn(mine, _fl, t, i):
+                unary, many = find(mine, t, i), find(f"cachecar BatchGet of {batch}", t, i)
+                if not (unary and many) or mine != "cachecar Get":
+                    return None
+                if not many["server_cpu_us"]:
+                    return None
+                return unary["server_cpu_us"] / (many["server_cpu_us"] / batch)
+            return fn
+
+        for t in ("tcp", "uds"):
+            for i in (1, 50):
+                line("server CPU per Get hit ÷ gRPC floor (same model)", t, i, "≤ 1.15", cpu_vs_floor,
+                     lambda x: x <= 1.15)
+        def polling_vs_floor(mine, fl, t, i):
+            a, b = find(mine, t, i), find(fl, t, i)
+            if not (a and b and b.get("polling_cpu_us")) or "polling_cpu_us" not in a:
+                return None
+            return a["polling_cpu_us"] / b["polling_cpu_us"]
+
+        for t in ("tcp", "uds"):
+            for i in (1, 50):
+                line("polling-thread CPU per Get hit ÷ gRPC floor's (the request path alone)", t, i,
+                     "≤ 1.15", polling_vs_floor, lambda x: x <= 1.15)
+        for t in ("tcp", "uds"):
+            for i in (1, 50):
+                line("server CPU per Get hit ÷ Redis GET", t, i, "report", vs("Redis GET", "server_cpu_us"), None)
+        for t in ("tcp", "uds"):
+            line("throughput ÷ PostgreSQL PK SELECT", t, 50, "≥ 3", vs("PostgreSQL PK SELECT", "rps"),
+                 lambda x: x >= 3)
+            line("p50 ÷ PostgreSQL PK SELECT", t, 50, "≤ 0.5", vs("PostgreSQL PK SELECT", "p50_us"),
+                 lambda x: x <= 0.5)
+        for t in ("tcp", "uds"):
+            line("p50 ÷ PostgreSQL PK SELECT", t, 1, "≤ 1.0", vs("PostgreSQL PK SELECT", "p50_us"),
+                 lambda x: x <= 1.0)
+            line("server CPU ÷ PostgreSQL PK SELECT", t, 1, "≤ 1.0", vs("PostgreSQL PK SELECT", "server_cpu_us"),
+                 lambda x: x <= 1.0)
+        for t in ("tcp", "uds"):
+            for i in (1, 50):
+                for batch in (10, 100):
+                    line(f"unary Get ÷ BatchGet of {batch}, server CPU per Get", t, i, "≥ 2 → offer it",
+                         batch_vs_unary(batch), lambda x: x >= 2)
         self.out.append("")
 
     def header(self):
@@ -771,6 +1109,8 @@ class Bench:
                 self.start_redis()
             if "hit" in sections:
                 self.section_hit()
+            if "models" in sections:
+                self.section_models()
             if "local" in sections:
                 self.section_local()
             if "write" in sections:
@@ -797,12 +1137,23 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="tiny runs: proves the harness works (CI)")
     parser.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"))
     parser.add_argument("--out", default=os.path.join(ROOT, "bench/out/results.md"))
-    parser.add_argument("--sections", default="hit,write,propagation,stampede,local,engine")
+    parser.add_argument("--sections", default="hit,models,write,propagation,stampede,local,engine")
+    parser.add_argument("--before-cachecar", metavar="BINARY",
+                        help="also measure this cachecar binary (an earlier build) in the hit section")
     parser.add_argument("--local-reader", action="append", metavar="NAME=COMMAND",
                         help="local section: another language's reader, a command that takes "
                              "cachecar_local_bench's `hits` flags and prints its JSON (repeatable)")
     parser.add_argument("--ghz", action="store_true", help="also drive the hit path with ghz")
+    parser.add_argument("--redis-rate", type=float, default=0,
+                        help="requests per second redis-benchmark's count assumes (a busy machine: lower)")
+    parser.add_argument("--seconds", type=float, default=5,
+                        help="measured seconds per hit-path row (default 5)")
     parser.add_argument("--keep-work", action="store_true", help="keep logs and data of the run")
+    parser.add_argument("--sql-propagation-1000", action="store_true",
+                        help="propagation: direct SQL writes at 1000/s too (default: 100/s only)")
+    parser.add_argument("--baseline-build-dir", metavar="DIR",
+                        help="write section: also measure this build (bench/build_baseline.sh REV) "
+                             "on a database its own migrate made, alternated with the current one")
     parser.add_argument("--propagation-variant", action="append", metavar="LABEL:PROP=V,...",
                         help="propagation with these librdkafka properties instead of the "
                              "default pair (repeatable)")

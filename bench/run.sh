@@ -20,7 +20,7 @@ else
   bash "$root/bench/deps.sh"
 fi
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j2 --target cachecar cachecar_load cachecar_cache_bench \
+cmake --build "$build" -j2 --target cachecar cachecar_load cachecar_floor cachecar_cache_bench \
   cachecar_hit_ratio cachecar_memory_bench cachecar_local_bench
 extra=()
 [ "$smoke" -eq 0 ] && extra+=(--ghz)

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs every Debian package that building and testing cachecar needs,
 # plus any package named as an argument (bench/deps.sh adds its peers).
+# With --build first, only what building the cachecar binary needs (the
+# container image's build stage): the list below less test_only.
 # Idempotent: packages already present are skipped, so a second run is quick.
 set -euo pipefail
+build_only=0
+[ "${1:-}" = "--build" ] && { build_only=1; shift; }
 
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
@@ -14,9 +18,24 @@ packages=(
   postgresql-15 postgresql-client-15 pgbouncer python3 python3-venv
   libssl-dev openssl curl
   openjdk-17-jre-headless maven kcat
+  podman crun debootstrap
 
   "$@"
 )
+
+# Needed by the tests, the checkers and the image test, not by the build.
+test_only=(
+  git clang libclang-rt-14-dev clang-format-14
+  postgresql-15 postgresql-client-15 pgbouncer python3 python3-venv openssl curl
+  openjdk-17-jre-headless maven kcat podman crun debootstrap
+)
+if [ "$build_only" -eq 1 ]; then
+  kept=()
+  for p in "${packages[@]}"; do
+    [[ " ${test_only[*]} " == *" $p "* ]] || kept+=("$p")
+  done
+  packages=("${kept[@]}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs cachecar's whole test suite from a fresh clone: installs the Debian
-# packages and grpcurl, checks the format, builds, and runs every test with ctest (the
+# packages, grpcurl and Helm, checks the format, builds, and runs every test with ctest (the
 # integration tests start a throwaway PostgreSQL 15 and PgBouncer with
 # tests/pg/pg.sh and a one-node Kafka with tests/kafka/kafka.sh, and stop
 # them at the end). Then, unless
@@ -19,6 +19,7 @@ step() { printf '\n=== %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
 step "dependencies"
 bash scripts/deps.sh
 grpcurl="$(bash scripts/install_grpcurl.sh)"
+bash scripts/install_helm.sh >/dev/null  # for the chart test (tests/helm)
 
 step "format (clang-format-14)"
 bash scripts/check_format.sh

@@ -7,10 +7,15 @@
 //
 // Modes, each printing one JSON object on stdout:
 //   get        closed loop: --inflight Gets of --keys preloaded keys
+//   batchget   the same with BatchGets of --batch keys each ("calls" and
+//              "rps" count calls; each answers --batch Gets)
 //   put        closed loop: --inflight Puts of fresh keys
 //   fill       Puts of key:000000000000 .. --keys-1 (preloads a hit-path run)
 //   propagate  Puts on --target at --rate per second (open loop); a Watch on
 //              --reader sees each one arrive: latency from send to visible
+//   propagate-sql  the same with direct SQL INSERTs (--sql-dsn) instead of
+//              Puts: a write no cachecar writer announces, which a relay
+//              publishes
 //   stampede   --requests Gets of one cold key, all started before any
 //              returns; reports how many the cache answered and the loads
 //              the replica made (its Stats), so the caller can compare the
@@ -25,12 +30,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cachecar/v1/cache.grpc.pb.h"
+#include "libpq-fe.h"
 
 namespace {
 
@@ -49,14 +56,17 @@ struct Options {
   double warmup = 1;
   int64_t keys = 1000;
   int64_t requests = 1000;
+  int batch = 10;
   size_t value_bytes = 100;
   double rate = 100;
+  std::string sql_dsn;  // propagate-sql: libpq DSN of cachecar's database
 };
 
 void Usage() {
   std::fprintf(stderr,
                "usage: cachecar_load MODE [flags]\n"
-               "  MODE: get | put | fill | propagate | stampede\n"
+               "  MODE: get | batchget | put | fill | propagate | propagate-sql | stampede
+"
                "  --target=ADDR        cachecar to call (host:port or unix:///path)\n"
                "  --reader=ADDR        propagate: replica whose Watch sees the writes\n"
                "  --namespace=NS       default: default\n"
@@ -66,8 +76,10 @@ void Usage() {
                "  --warmup=S           unmeasured time before it (get, put), default 1\n"
                "  --keys=N             keys to read (get) or write (fill), default 1000\n"
                "  --requests=N         stampede: concurrent Gets, default 1000\n"
+               "  --batch=N            batchget: keys per call, default 10\n"
                "  --value-bytes=N      value size for put, fill, propagate, default 100\n"
                "  --rate=R             propagate: writes per second, default 100\n"
+               "  --sql-dsn=DSN        propagate-sql: libpq DSN of cachecar's database\n"
                "  --strong             get: CONSISTENCY_STRONG (read the store)\n");
 }
 
@@ -109,12 +121,20 @@ bool ParseFlag(const char* arg, Options& o) {
     o.keys = std::atoll(v);
     return o.keys > 0;
   }
+  if (const char* v = value("--batch")) {
+    o.batch = std::atoi(v);
+    return o.batch > 0;
+  }
   if (const char* v = value("--requests")) {
     o.requests = std::atoll(v);
     return o.requests > 0;
   }
   if (const char* v = value("--value-bytes")) {
     o.value_bytes = std::strtoul(v, nullptr, 10);
+    return true;
+  }
+  if (const char* v = value("--sql-dsn")) {
+    o.sql_dsn = v;
     return true;
   }
   if (const char* v = value("--rate")) {
@@ -200,6 +220,41 @@ class GetCall : public Call {
   cachecar::v1::GetRequest request_;
   cachecar::v1::GetResponse response_;
   std::unique_ptr<grpc::ClientAsyncResponseReader<cachecar::v1::GetResponse>> reader_;
+};
+
+class BatchGetCall : public Call {
+ public:
+  explicit BatchGetCall(const Options& o) : options_(o) {}
+  void Start(Cache::Stub& stub, grpc::CompletionQueue& cq, int64_t seq) override {
+    Begin();
+    request_.Clear();
+    request_.set_namespace_(options_.ns);
+    for (int i = 0; i < options_.batch; ++i) {
+      request_.add_keys(KeyName(options_, ((seq * options_.batch + i) * 7919) % options_.keys));
+    }
+    reader_ = stub.PrepareAsyncBatchGet(context_.get(), request_, &cq);
+    reader_->StartCall();
+    reader_->Finish(&response_, &status_, this);
+  }
+  std::string Failure() const override {
+    std::string f = Call::Failure();
+    if (!f.empty()) return f;
+    for (const auto& e : response_.entries()) {
+      if (!e.found()) return "key not found: " + e.key();
+    }
+    return "";
+  }
+  int64_t FromStore() const {
+    int64_t n = 0;
+    for (const auto& e : response_.entries()) n += e.source() == cachecar::v1::SOURCE_STORE;
+    return n;
+  }
+
+ private:
+  const Options& options_;
+  cachecar::v1::BatchGetRequest request_;
+  cachecar::v1::BatchGetResponse response_;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<cachecar::v1::BatchGetResponse>> reader_;
 };
 
 class PutCall : public Call {
@@ -305,6 +360,9 @@ Result ClosedLoop(Cache::Stub& stub, std::vector<std::unique_ptr<Call>>& calls, 
         get != nullptr && get->response().source() == cachecar::v1::SOURCE_STORE) {
       ++result.from_store;
     }
+    if (auto* batch = dynamic_cast<BatchGetCall*>(call); batch != nullptr) {
+      result.from_store += batch->FromStore();
+    }
     const bool more = max_calls > 0 ? seq < max_calls : now < end;
     if (more && result.errors < 1000) {
       call->Start(stub, cq, seq++);
@@ -328,6 +386,8 @@ int RunClosedLoop(const Options& o) {
   for (int i = 0; i < o.inflight; ++i) {
     if (o.mode == "get") {
       calls.push_back(std::make_unique<GetCall>(o));
+    } else if (o.mode == "batchget") {
+      calls.push_back(std::make_unique<BatchGetCall>(o));
     } else {
       calls.push_back(std::make_unique<PutCall>(o, value));
     }
@@ -389,43 +449,108 @@ int RunStampede(const Options& o) {
 }
 
 // Propagation: the Watch on the reader records when each write becomes
-// visible there; writes are sent on a fixed schedule whatever the replies do.
+// visible there (keys under a prefix of this run's own, key i = write i;
+// write `writes` is the probe that shows the stream is live).
+class VisibilityWatch {
+ public:
+  VisibilityWatch(const Options& o, int64_t writes)
+      : writes_(writes), visible_ns_(writes + 1), keyed_(o) {
+    for (auto& v : visible_ns_) v.store(0);
+    keyed_.key_prefix = o.key_prefix + std::to_string(::getpid()) + "-" +
+                        std::to_string(Clock::now().time_since_epoch().count()) + "-";
+    reader_ = Cache::NewStub(Connect(o.reader));
+    cachecar::v1::WatchRequest request;
+    request.set_namespace_(o.ns);
+    request.set_key_prefix(keyed_.key_prefix);
+    stream_ = reader_->Watch(&context_, request);
+    thread_ = std::thread([this] {
+      cachecar::v1::WatchEvent event;
+      while (stream_->Read(&event)) {
+        const int64_t i = std::atoll(event.key().c_str() + keyed_.key_prefix.size());
+        if (i < 0 || i > writes_) continue;
+        int64_t expected = 0;
+        if (visible_ns_[i].compare_exchange_strong(expected,
+                                                   Clock::now().time_since_epoch().count())) {
+          seen_.fetch_add(1);
+        }
+      }
+    });
+  }
+  ~VisibilityWatch() {
+    context_.TryCancel();
+    thread_.join();
+  }
+  // The options with this run's key prefix.
+  const Options& keyed() const { return keyed_; }
+  // Writes the probe (with `write(writes)`) until the Watch shows it, 10 s at
+  // most; false if it never did or a write failed.
+  bool WaitLive(const std::function<bool(int64_t)>& write) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      if (!write(writes_)) return false;
+      for (int i = 0; i < 10 && visible_ns_[writes_].load() == 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if (visible_ns_[writes_].load() != 0) {
+        seen_.store(0);
+        return true;
+      }
+    }
+    std::fprintf(stderr, "cachecar_load: the reader's Watch never saw a write\n");
+    return false;
+  }
+  // Waits (bounded, 15 s) until `expected` writes were seen, then the
+  // visibility latencies of writes sent at `sent_ns`.
+  Result Finish(const std::vector<int64_t>& sent_ns, int64_t expected, int64_t* missing) {
+    const auto give_up = Clock::now() + std::chrono::seconds(15);
+    while (seen_.load() < expected && Clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    Result visible;
+    *missing = 0;
+    for (int64_t i = 0; i < writes_; ++i) {
+      const int64_t at = visible_ns_[i].load();
+      if (at == 0 || sent_ns[i] == 0) {
+        ++*missing;
+        continue;
+      }
+      ++visible.ok;
+      visible.latency.us.push_back((at - sent_ns[i]) / 1000.0);
+    }
+    return visible;
+  }
+
+ private:
+  const int64_t writes_;
+  std::vector<std::atomic<int64_t>> visible_ns_;
+  std::atomic<int64_t> seen_{0};
+  Options keyed_;
+  std::unique_ptr<Cache::Stub> reader_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<cachecar::v1::WatchEvent>> stream_;
+  std::thread thread_;
+};
+
+void PrintPropagation(const Options& o, Result& visible, int64_t writes, int64_t missing,
+                      Result& acks) {
+  char extra[256];
+  std::snprintf(extra, sizeof(extra),
+                ",\"rate\":%.0f,\"writes\":%" PRId64 ",\"missing\":%" PRId64
+                ",\"put_p50_us\":%.1f,\"put_p99_us\":%.1f",
+                o.rate, writes, missing, acks.latency.Percentile(50), acks.latency.Percentile(99));
+  PrintResult(o, visible, extra);
+}
+
+// Puts on --target at --rate per second, sent on a fixed schedule whatever
+// the replies do.
 int RunPropagate(const Options& o) {
   if (o.reader.empty()) {
     std::fprintf(stderr, "cachecar_load propagate: --reader is required\n");
     return 2;
   }
-  auto writer_channel = Connect(o.target);
-  auto reader_channel = Connect(o.reader);
-  auto writer = Cache::NewStub(writer_channel);
-  auto reader = Cache::NewStub(reader_channel);
+  auto writer = Cache::NewStub(Connect(o.target));
   const int64_t writes = static_cast<int64_t>(o.rate * o.seconds);
-  // Index `writes` is the probe that shows the stream is live.
-  std::vector<std::atomic<int64_t>> visible_ns(writes + 1);
-  for (auto& v : visible_ns) v.store(0);
-  std::atomic<int64_t> seen{0};
-  Options keyed = o;
-  keyed.key_prefix = o.key_prefix + std::to_string(::getpid()) + "-" +
-                     std::to_string(Clock::now().time_since_epoch().count()) + "-";
-
-  grpc::ClientContext watch_context;
-  cachecar::v1::WatchRequest watch_request;
-  watch_request.set_namespace_(o.ns);
-  watch_request.set_key_prefix(keyed.key_prefix);
-  auto stream = reader->Watch(&watch_context, watch_request);
-  std::thread watcher([&] {
-    cachecar::v1::WatchEvent event;
-    while (stream->Read(&event)) {
-      const int64_t i = std::atoll(event.key().c_str() + keyed.key_prefix.size());
-      if (i < 0 || i > writes) continue;
-      int64_t expected = 0;
-      if (visible_ns[i].compare_exchange_strong(expected,
-                                                Clock::now().time_since_epoch().count())) {
-        seen.fetch_add(1);
-      }
-    }
-  });
-
+  VisibilityWatch watch(o, writes);
+  const Options& keyed = watch.keyed();
   const std::string value(o.value_bytes, 'v');
   auto put_sync = [&](int64_t i) {
     grpc::ClientContext context;
@@ -434,32 +559,14 @@ int RunPropagate(const Options& o) {
     request.set_key(KeyName(keyed, i));
     request.set_value(value);
     cachecar::v1::PutResponse response;
-    return writer->Put(&context, request, &response);
-  };
-  // The probe: until the reader's Watch reports a write, the stream may not
-  // be registered yet. Bounded: 10 s.
-  bool live = false;
-  for (int attempt = 0; attempt < 100 && !live; ++attempt) {
-    grpc::Status s = put_sync(writes);
+    grpc::Status s = writer->Put(&context, request, &response);
     if (!s.ok()) {
       std::fprintf(stderr, "cachecar_load propagate: probe Put failed: %s\n",
                    s.error_message().c_str());
-      watch_context.TryCancel();
-      watcher.join();
-      return 1;
     }
-    for (int i = 0; i < 10 && visible_ns[writes].load() == 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    live = visible_ns[writes].load() != 0;
-  }
-  if (!live) {
-    std::fprintf(stderr, "cachecar_load propagate: the reader's Watch never saw a write\n");
-    watch_context.TryCancel();
-    watcher.join();
-    return 1;
-  }
-  seen.store(0);
+    return s.ok();
+  };
+  if (!watch.WaitLive(put_sync)) return 1;
 
   grpc::CompletionQueue cq;
   std::vector<std::unique_ptr<PutCall>> calls;
@@ -498,36 +605,77 @@ int RunPropagate(const Options& o) {
     }
   }
   const double send_seconds = std::chrono::duration<double>(Clock::now() - begin).count();
-  // Wait (bounded) for the reader to see every acknowledged write.
-  const auto give_up = Clock::now() + std::chrono::seconds(15);
-  while (seen.load() < acks.ok && Clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  watch_context.TryCancel();
-  watcher.join();
-  cq.Shutdown();
-
-  Result visible;
-  visible.seconds = send_seconds;
   int64_t missing = 0;
-  for (int64_t i = 0; i < writes; ++i) {
-    const int64_t at = visible_ns[i].load();
-    if (at == 0) {
-      ++missing;
-      continue;
-    }
-    ++visible.ok;
-    visible.latency.us.push_back((at - sent_ns[i]) / 1000.0);
-  }
+  Result visible = watch.Finish(sent_ns, acks.ok, &missing);
+  cq.Shutdown();
+  visible.seconds = send_seconds;
   visible.errors = acks.errors;
   visible.first_error = acks.first_error;
-  char extra[256];
-  std::snprintf(extra, sizeof(extra),
-                ",\"rate\":%.0f,\"writes\":%" PRId64 ",\"missing\":%" PRId64
-                ",\"put_p50_us\":%.1f,\"put_p99_us\":%.1f",
-                o.rate, writes, missing, acks.latency.Percentile(50), acks.latency.Percentile(99));
-  PrintResult(o, visible, extra);
+  PrintPropagation(o, visible, writes, missing, acks);
   // Writes the reader never showed are reported ("missing"), not fatal.
+  return acks.errors == 0 ? 0 : 1;
+}
+
+// The same, but each write is a direct SQL INSERT into cachecar's table
+// (--sql-dsn, libpq), as psql or another service would make it: what the
+// relays must publish without waiting. Sent on a fixed schedule from one
+// connection (an INSERT takes far less than the interval at these rates).
+int RunPropagateSql(const Options& o) {
+  if (o.reader.empty() || o.sql_dsn.empty()) {
+    std::fprintf(stderr, "cachecar_load propagate-sql: --reader and --sql-dsn are required\n");
+    return 2;
+  }
+  PGconn* pg = PQconnectdb(o.sql_dsn.c_str());
+  if (PQstatus(pg) != CONNECTION_OK) {
+    std::fprintf(stderr, "cachecar_load propagate-sql: %s", PQerrorMessage(pg));
+    PQfinish(pg);
+    return 1;
+  }
+  const int64_t writes = static_cast<int64_t>(o.rate * o.seconds);
+  VisibilityWatch watch(o, writes);
+  const Options& keyed = watch.keyed();
+  const std::string value(o.value_bytes, 'v');
+  Result acks;
+  auto insert = [&](int64_t i) {
+    const std::string key = KeyName(keyed, i);
+    const char* params[] = {o.ns.c_str(), key.c_str(), value.c_str()};
+    PGresult* r = PQexecParams(pg,
+                               "INSERT INTO cachecar_entries (namespace, key, value) "
+                               "VALUES ($1, $2, convert_to($3, 'UTF8'))",
+                               3, nullptr, params, nullptr, nullptr, 0);
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok && acks.first_error.empty()) acks.first_error = PQerrorMessage(pg);
+    PQclear(r);
+    return ok;
+  };
+  if (!watch.WaitLive(insert)) {
+    std::fprintf(stderr, "cachecar_load propagate-sql: %s\n", acks.first_error.c_str());
+    PQfinish(pg);
+    return 1;
+  }
+  std::vector<int64_t> sent_ns(writes, 0);
+  const Clock::time_point begin = Clock::now();
+  const auto interval =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / o.rate));
+  for (int64_t i = 0; i < writes; ++i) {
+    std::this_thread::sleep_until(begin + interval * i);
+    const Clock::time_point sent = Clock::now();
+    sent_ns[i] = sent.time_since_epoch().count();
+    if (insert(i)) {
+      ++acks.ok;
+      acks.latency.us.push_back(Micros(Clock::now() - sent));
+    } else {
+      ++acks.errors;
+    }
+  }
+  const double send_seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+  PQfinish(pg);
+  int64_t missing = 0;
+  Result visible = watch.Finish(sent_ns, acks.ok, &missing);
+  visible.seconds = send_seconds;
+  visible.errors = acks.errors;
+  visible.first_error = acks.first_error;
+  PrintPropagation(o, visible, writes, missing, acks);
   return acks.errors == 0 ? 0 : 1;
 }
 
@@ -551,9 +699,12 @@ int main(int argc, char** argv) {
     // Fresh keys: each run inserts rows of its own rather than updating.
     o.key_prefix += "put-" + std::to_string(::getpid()) + "-";
   }
-  if (o.mode == "get" || o.mode == "put" || o.mode == "fill") return RunClosedLoop(o);
+  if (o.mode == "get" || o.mode == "batchget" || o.mode == "put" || o.mode == "fill") {
+    return RunClosedLoop(o);
+  }
   if (o.mode == "stampede") return RunStampede(o);
   if (o.mode == "propagate") return RunPropagate(o);
+  if (o.mode == "propagate-sql") return RunPropagateSql(o);
   std::fprintf(stderr, "cachecar_load: unknown mode %s\n", o.mode.c_str());
   Usage();
   return 2;

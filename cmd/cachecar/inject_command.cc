@@ -33,7 +33,10 @@ Overrides (pod template annotations): cachecar.io/image,
 cachecar.io/config-map (default "cachecar"), cachecar.io/cpu-request,
 cachecar.io/memory-request, cachecar.io/memory-limit, cachecar.io/port.
 
-  -f, --filename FILE   the manifests; - for stdin
+  -f, --filename FILE        the manifests; - for stdin
+  --sidecar-template=FILE    the sidecar to add instead of the built-in one
+                             (deploy/k8s/sidecar.yaml's shape: initContainer
+                             and volumes; the Helm chart renders one)
 )";
 
 constexpr char kWebhookHelp[] =
@@ -48,6 +51,10 @@ as `cachecar inject`) and GET /healthz. See deploy/k8s/injector/.
   --webhook-listen=HOST:PORT   default 0.0.0.0:8443
   --webhook-tls-cert=FILE      PEM certificate chain
   --webhook-tls-key=FILE       PEM private key
+  --sidecar-template=FILE      the sidecar to inject instead of the built-in
+                               one (deploy/k8s/sidecar.yaml's shape; the Helm
+                               chart mounts its rendering here); read once at
+                               start, restart to apply a change
 )";
 
 // "--name=value" or "--name value"; advances i.
@@ -65,16 +72,38 @@ bool TakeValue(const std::vector<std::string>& args, size_t& i, const std::strin
   return false;
 }
 
+// Reads FILE and makes it the sidecar that injection adds; "" keeps the
+// built-in one. False (and a message on stderr) when it cannot be used.
+bool LoadSidecarTemplate(const std::string& command, const std::string& file) {
+  if (file.empty()) return true;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    std::cerr << "cachecar " << command << ": cannot read --sidecar-template " << file << "\n";
+    return false;
+  }
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const absl::Status status = inject::UseSidecarTemplate(text);
+  if (!status.ok()) {
+    std::cerr << "cachecar " << command << ": " << file << ": " << status.message() << "\n";
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int RunInject(const std::vector<std::string>& args) {
   std::string file;
+  std::string sidecar_template;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "-h" || args[i] == "--help") {
       std::cout << kInjectHelp;
       return 0;
     }
-    if (TakeValue(args, i, "-f", file) || TakeValue(args, i, "--filename", file)) continue;
+    if (TakeValue(args, i, "-f", file) || TakeValue(args, i, "--filename", file) ||
+        TakeValue(args, i, "--sidecar-template", sidecar_template)) {
+      continue;
+    }
     std::cerr << "cachecar inject: unexpected argument \"" << args[i] << "\"; see --help\n";
     return 2;
   }
@@ -82,6 +111,7 @@ int RunInject(const std::vector<std::string>& args) {
     std::cerr << "cachecar inject: say which manifests: -f FILE (or -f - for stdin)\n";
     return 2;
   }
+  if (!LoadSidecarTemplate("inject", sidecar_template)) return 1;
   std::string text;
   if (file == "-") {
     text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -105,6 +135,7 @@ int RunInject(const std::vector<std::string>& args) {
 
 int RunWebhook(const std::vector<std::string>& args) {
   inject::WebhookOptions options;
+  std::string sidecar_template;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "-h" || args[i] == "--help") {
       std::cout << kWebhookHelp;
@@ -112,12 +143,14 @@ int RunWebhook(const std::vector<std::string>& args) {
     }
     if (TakeValue(args, i, "--webhook-listen", options.listen) ||
         TakeValue(args, i, "--webhook-tls-cert", options.cert_file) ||
-        TakeValue(args, i, "--webhook-tls-key", options.key_file)) {
+        TakeValue(args, i, "--webhook-tls-key", options.key_file) ||
+        TakeValue(args, i, "--sidecar-template", sidecar_template)) {
       continue;
     }
     std::cerr << "cachecar webhook: unexpected argument \"" << args[i] << "\"; see --help\n";
     return 2;
   }
+  if (!LoadSidecarTemplate("webhook", sidecar_template)) return 1;
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);

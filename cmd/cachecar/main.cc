@@ -23,9 +23,9 @@
 #include "metrics/metrics.h"
 #include "server/grpc_server.h"
 #include "service/cache_service.h"
+#include "service/health_monitor.h"
 #include "service/local_reads.h"
 #include "service/namespaces.h"
-#include "service/readiness_monitor.h"
 #include "service/watch_hub.h"
 #include "service/worker_pool.h"
 #include "spdlog/spdlog.h"
@@ -179,6 +179,7 @@ int Serve(const cachecar::config::Config& config) {
   options.metrics = &metrics;
   options.max_message_bytes = static_cast<int>(config.max_message_bytes);
   options.watch_hub = &watch_hub;
+  options.polling_threads = static_cast<int>(config.polling_threads);
   auto server = server::GrpcServer::Start(options, cache);
   if (!server.ok()) {
     spdlog::critical("cannot start: {}", std::string(server.status().message()));
@@ -193,22 +194,54 @@ int Serve(const cachecar::config::Config& config) {
         config.local_read_path, namespaces.storage().mapped_bytes(), config.local_read_path);
   }
   SyncWiring* sync_wiring = sync.get();
-  auto readiness = std::make_unique<service::ReadinessMonitor>(
-      store, absl::Seconds(1),
-      [grpc_server, &metrics, sync_wiring](bool ready, const absl::Status& why) {
-        grpc_server->SetReady(ready);
-        metrics.SetReady(ready);
-        if (ready) {
-          spdlog::info("ready: the store answers{}; health readiness SERVING",
-                       sync_wiring ? " and the sync consumer is within max_staleness" : "");
-        } else {
-          spdlog::warn("not ready: {}; health readiness NOT_SERVING (liveness stays SERVING)",
-                       std::string(why.message()));
-        }
-      },
-      sync_wiring
-          ? std::function<absl::Status()>([sync_wiring] { return sync_wiring->CheckReady(); })
-          : nullptr);
+  if (sync_wiring == nullptr) grpc_server->SetHealth(server::kSyncHealthName, true);
+  // Readiness follows this process only (docs/DESIGN.md "Availability
+  // rules"); PostgreSQL and Kafka have health names and metrics of their own.
+  auto progress = std::make_shared<service::ProgressWatch>(
+      std::max(absl::Seconds(30), config.postgres_query_timeout * 3));
+  service::HealthMonitor::Checks checks;
+  checks.process = [progress, &pool] {
+    return progress->Check(pool.completed(), pool.queued(), absl::Now());
+  };
+  checks.store = [&store] {
+    store::CallOptions options;
+    options.deadline = absl::Now() + absl::Seconds(1);
+    return store.CheckHealth(options);
+  };
+  if (sync_wiring != nullptr) checks.sync = [sync_wiring] { return sync_wiring->CheckSync(); };
+  service::HealthMonitor::Reports reports;
+  reports.process = [grpc_server, &metrics](bool ok, const absl::Status& why) {
+    grpc_server->SetReady(ok);
+    metrics.SetReady(ok);
+    if (ok) {
+      spdlog::info("ready: health readiness SERVING (answers from the cache or the store)");
+    } else {
+      spdlog::error("not ready: {}; health readiness NOT_SERVING (liveness stays SERVING)",
+                    std::string(why.message()));
+    }
+  };
+  reports.store = [grpc_server, &store](bool ok, const absl::Status& why) {
+    grpc_server->SetHealth(server::kStoreHealthName, ok);
+    if (ok) {
+      spdlog::info("store {}: reachable; health {} SERVING", std::string(store.Name()),
+                   server::kStoreHealthName);
+    } else {
+      spdlog::warn(
+          "store {}: {}; health {} NOT_SERVING (readiness stays SERVING: calls that need the "
+          "store get UNAVAILABLE, cache hits within the bound are still served)",
+          std::string(store.Name()), std::string(why.message()), server::kStoreHealthName);
+    }
+  };
+  reports.sync = [grpc_server](bool ok, const absl::Status& why) {
+    grpc_server->SetHealth(server::kSyncHealthName, ok);
+    if (ok) {
+      spdlog::info("sync: within max_staleness; health {} SERVING", server::kSyncHealthName);
+    } else {
+      spdlog::warn("sync: {}; health {} NOT_SERVING", std::string(why.message()),
+                   server::kSyncHealthName);
+    }
+  };
+  auto monitor = std::make_unique<service::HealthMonitor>(std::move(checks), std::move(reports));
   spdlog::info("cachecar {} serving on {} (store={}){}{}; {}", kVersion,
                absl::StrJoin((*server)->bound_addresses(), ", "), std::string(store.Name()),
                (*server)->bound_probe_addresses().empty()
@@ -252,7 +285,7 @@ int Serve(const cachecar::config::Config& config) {
   (*server)->Shutdown(config.shutdown_grace);
   // No request changes the cache any more: local readers fall back from here.
   if (local_reads) local_reads->Stop();
-  readiness.reset();  // before the server it reports to
+  monitor.reset();  // before the server it reports to
   pool.Shutdown();
   server->reset();
   if (sync) sync->Stop();  // after the last write: its announcement gets out

@@ -1,6 +1,8 @@
 // Wires the sync topic into the process: the Kafka client, the writer's
-// announcer, the event applier (SyncReplication) and the outbox relay, built
-// from the config, started in the right order and stopped in reverse.
+// announcer, the event applier (SyncReplication), the store's clock bound
+// and the outbox relay (a lease candidate), built from the config, started
+// in the right order and stopped in reverse. Nothing here waits for Kafka
+// or PostgreSQL: they are reached in the background.
 #ifndef CACHECAR_CMD_CACHECAR_SYNC_WIRING_H_
 #define CACHECAR_CMD_CACHECAR_SYNC_WIRING_H_
 
@@ -14,6 +16,7 @@
 #include "service/sync_replication.h"
 #include "service/watch_hub.h"
 #include "store/store.h"
+#include "sync/clock_bound.h"
 #include "sync/outbox_relay.h"
 #include "sync/sync.h"
 
@@ -22,8 +25,8 @@ namespace cachecar {
 class SyncWiring {
  public:
   // Builds and starts everything; the consumer positions itself in the
-  // background (readiness waits for it). `store`, `namespaces` and `watch`
-  // must outlive this.
+  // background. Fails only for cachecar's own errors (bad Kafka
+  // properties). `store`, `namespaces` and `watch` must outlive this.
   static absl::StatusOr<std::unique_ptr<SyncWiring>> Start(const config::Config& config,
                                                            store::Store& store,
                                                            service::NamespaceSet& namespaces,
@@ -38,18 +41,22 @@ class SyncWiring {
   // The sync numbers /metrics shows (read at scrape time); `bypassed_reads`
   // comes from the CacheService.
   metrics::Metrics::SyncSample MetricsSample(uint64_t bypassed_reads) const;
-  // Readiness: OK when positioned and within max_staleness (or
-  // stale_reads: serve), else why not.
-  absl::Status CheckReady() const;
+  // Health cachecar.v1.Cache/sync: OK when positioned and within
+  // max_staleness by the relays' watermarks (whatever stale_reads says),
+  // else why not, naming what is down or behind.
+  absl::Status CheckSync() const;
 
  private:
   SyncWiring() = default;
   std::string topic_;
   absl::Duration max_staleness_;
   bool serve_stale_ = false;
+  std::string relay_id_;
+  std::unique_ptr<sync::ClockBound> clock_;
   std::unique_ptr<sync::Sync> sync_;
   std::unique_ptr<sync::Announcer> announcer_;
   std::unique_ptr<service::SyncReplication> replication_;
+  std::unique_ptr<sync::ClockSampler> clock_sampler_;
   std::unique_ptr<sync::OutboxRelay> relay_;
   bool stopped_ = false;
 };

@@ -9,7 +9,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="${1:?usage: build.sh OUT [BUILD_DIR]}"
 build_dir="${2:-build}"
 cd "$root"
-bash scripts/deps.sh >&2
+bash scripts/deps.sh --build >&2
 [ -f "$build_dir/CMakeCache.txt" ] || cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build_dir" --target cachecar -j"$(nproc)" >&2
 mkdir -p "$(dirname "$out")"

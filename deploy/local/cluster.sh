@@ -5,6 +5,7 @@
 #
 #   deploy/local/cluster.sh start [DIR]   build if needed, start everything,
 #                                         wait until every replica is ready
+#                                         and in sync
 #   deploy/local/cluster.sh stop [DIR]    stop the replicas, Kafka, PostgreSQL
 #   deploy/local/cluster.sh status [DIR]  each replica's readiness
 #
@@ -28,9 +29,15 @@ grpcurl_bin() {
   if [ -x "$root/.tools/bin/grpcurl" ]; then echo "$root/.tools/bin/grpcurl"; else bash "$root/scripts/install_grpcurl.sh"; fi
 }
 
-ready() {  # ready PORT → 0 when health readiness is SERVING
-  "$grpcurl" -plaintext -max-time 2 -d '{"service":"readiness"}' "127.0.0.1:$1" \
-    grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"'
+# ready PORT → 0 when health readiness is SERVING and the replica is in sync
+# (cachecar.v1.Cache/sync: positioned on the topic, within max_staleness),
+# so a write made now reaches its cache.
+ready() {
+  local name
+  for name in readiness cachecar.v1.Cache/sync; do
+    "$grpcurl" -plaintext -max-time 2 -d "{\"service\":\"$name\"}" "127.0.0.1:$1" \
+      grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"' || return 1
+  done
 }
 
 start() {

@@ -24,16 +24,43 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:50051", "cachecar's gRPC address (host:port or unix:///path)")
+	addr := flag.String("addr", defaultAddr(), "cachecar's gRPC address (host:port or unix:///path)")
 	namespace := flag.String("namespace", "", `namespace to use ("" is cachecar's default namespace)`)
 	prefix := flag.String("prefix", "example:", "prefix of the keys this example writes")
 	wait := flag.Duration("wait", 10*time.Second, "how long to wait for cachecar to report SERVING")
 	timeout := flag.Duration("timeout", 5*time.Second, "deadline of each call")
+	loadSeconds := flag.Duration("load-seconds", 0, "if set: run as bench/run.sh's load generator for this long (see load.go)")
+	loadWarmup := flag.Duration("load-warmup", time.Second, "load: unmeasured time first")
+	loadInflight := flag.Int("load-inflight", 1, "load: calls in flight (goroutines)")
+	loadKeys := flag.Int("load-keys", 1000, "load: keys key:000000000000 .. N-1 to Get")
 	flag.Parse()
+	if *loadSeconds > 0 {
+		if err := runLoad(*addr, *namespace, *loadInflight, *loadKeys, *loadWarmup, *loadSeconds); err != nil {
+			fmt.Fprintln(os.Stderr, "cachecar-example:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*addr, *namespace, *prefix, *wait, *timeout); err != nil {
 		fmt.Fprintln(os.Stderr, "cachecar-example:", err)
 		os.Exit(1)
 	}
+}
+
+// podSocket is where cachecar's sidecar puts its unix socket
+// (deploy/k8s/example-app.yaml): the faster transport, used when present.
+const podSocket = "/run/cachecar/cachecar.sock"
+
+// defaultAddr is $CACHECAR_ADDR, else the pod's socket if it exists, else
+// loopback TCP.
+func defaultAddr() string {
+	if a := os.Getenv("CACHECAR_ADDR"); a != "" {
+		return a
+	}
+	if st, err := os.Stat(podSocket); err == nil && st.Mode()&os.ModeSocket != 0 {
+		return "unix://" + podSocket
+	}
+	return "127.0.0.1:50051"
 }
 
 func run(addr, ns, prefix string, wait, timeout time.Duration) error {

@@ -11,6 +11,8 @@ Output lines are "STEP key=value ...", the same lines the Go example prints,
 so that tests/examples/run_python.sh can check them.
 """
 import argparse
+import os
+import stat
 import sys
 
 import cachecar
@@ -33,6 +35,22 @@ def quote(value: bytes) -> str:
 def code_name(err: cachecar.Error) -> str:
     """ABORTED -> Aborted: the status code spelled as grpc-go and grpcurl print it."""
     return "".join(w.capitalize() for w in err.code.name.split("_"))
+
+
+# Where cachecar's sidecar puts its unix socket (deploy/k8s/example-app.yaml):
+# the faster transport, used when present.
+POD_SOCKET = "/run/cachecar/cachecar.sock"
+
+
+def default_addr() -> str:
+    if os.environ.get("CACHECAR_ADDR"):
+        return os.environ["CACHECAR_ADDR"]
+    try:
+        if stat.S_ISSOCK(os.stat(POD_SOCKET).st_mode):
+            return "unix://" + POD_SOCKET
+    except OSError:
+        pass
+    return "127.0.0.1:50051"
 
 
 def run(addr: str, ns: str, prefix: str, wait: float, timeout: float) -> None:
@@ -94,7 +112,9 @@ def run(addr: str, ns: str, prefix: str, wait: float, timeout: float) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description="Example cachecar client: Put, Get, compare-and-set, BatchGet, Delete.")
-    p.add_argument("--addr", default="127.0.0.1:50051", help="cachecar's gRPC address (host:port or unix:///path)")
+    p.add_argument("--addr", default=default_addr(),
+                   help="cachecar's gRPC address (host:port or unix:///path); default: $CACHECAR_ADDR, "
+                        "else the pod's socket " + POD_SOCKET + " if it exists, else 127.0.0.1:50051")
     p.add_argument("--namespace", default="", help='namespace to use ("" is cachecar\'s default namespace)')
     p.add_argument("--prefix", default="example:", help="prefix of the keys this example writes")
     p.add_argument("--wait", type=float, default=10.0, help="seconds to wait for cachecar to report SERVING")

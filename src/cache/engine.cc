@@ -118,6 +118,10 @@ class alignas(64) Engine::Shard {
   // `counted`: a lookup on behalf of a caller (hit/miss counted, recency
   // touched), not a re-check by the service (Engine::Peek).
   Lookup Get(std::string_view key, uint64_t hash, bool counted) ABSL_LOCKS_EXCLUDED(mu_);
+  // Finds the entry a lookup may answer with (counting as `counted` says)
+  // and calls `found` with it under the lock; kMiss if there is none.
+  Lookup::Kind Find(std::string_view key, uint64_t hash, bool counted,
+                    absl::FunctionRef<void(const LookupView&)> found) ABSL_LOCKS_EXCLUDED(mu_);
   ApplyResult Apply(std::string_view key, uint64_t hash, ChangeKind kind, const Write& w)
       ABSL_LOCKS_EXCLUDED(mu_);
   bool Invalidate(std::string_view key, uint64_t hash) ABSL_LOCKS_EXCLUDED(mu_);
@@ -229,12 +233,21 @@ class alignas(64) Engine::Shard {
 
 Lookup Engine::Shard::Get(std::string_view key, uint64_t hash, bool counted) {
   Lookup result;
+  result.kind = Find(key, hash, counted, [&result](const LookupView& view) {
+    result.version = view.version;
+    if (view.kind == Lookup::Kind::kHit) result.value.assign(view.value.data(), view.value.size());
+  });
+  return result;
+}
+
+Lookup::Kind Engine::Shard::Find(std::string_view key, uint64_t hash, bool counted,
+                                 absl::FunctionRef<void(const LookupView&)> found) {
   internal::ShardLock lock(&mu_);
   ChangeGuard guard(*this);
   const uint32_t pos = FindPos(key, hash);
   if (pos == SlotIndex::kNone) {
     if (counted) ++misses_;
-    return result;
+    return Lookup::Kind::kMiss;
   }
   Entry* e = EntryAt(index_.RefAt(pos));
   const bool dead = Dead(*e, Epoch());
@@ -242,20 +255,21 @@ Lookup Engine::Shard::Get(std::string_view key, uint64_t hash, bool counted) {
     if (!dead) ++expirations_;
     if (counted) ++misses_;
     DropAt(pos);
-    return result;
+    return Lookup::Kind::kMiss;
   }
   if (counted) {
     policy_->Touch(e);
     ++hits_;
   }
-  result.version = e->version;
+  LookupView view;
+  view.version = e->version;
   if (e->negative()) {
-    result.kind = Lookup::Kind::kNegative;
+    view.kind = Lookup::Kind::kNegative;
   } else {
-    result.kind = Lookup::Kind::kHit;
-    result.value.assign(e->value().data(), e->value().size());
+    view.value = e->value();
   }
-  return result;
+  found(view);
+  return view.kind;
 }
 
 ApplyResult Engine::Shard::Apply(std::string_view key, uint64_t hash, ChangeKind kind,
@@ -612,6 +626,11 @@ int64_t Engine::ExpiryFor(std::optional<absl::Duration> ttl) const {
 Lookup Engine::Get(std::string_view key) {
   const uint64_t hash = internal::HashKey(key);
   return ShardFor(hash).Get(key, hash, /*counted=*/true);
+}
+
+Lookup::Kind Engine::Visit(std::string_view key, absl::FunctionRef<void(const LookupView&)> visit) {
+  const uint64_t hash = internal::HashKey(key);
+  return ShardFor(hash).Find(key, hash, /*counted=*/true, visit);
 }
 
 Lookup Engine::Peek(std::string_view key) {

@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "cache/clock.h"
 
@@ -62,6 +63,14 @@ struct Lookup {
   Kind kind = Kind::kMiss;
   std::string value;     // set for kHit
   uint64_t version = 0;  // set for kHit and kNegative
+};
+
+// What a visiting lookup (Engine::Visit) sees: the entry itself, valid only
+// inside the visit.
+struct LookupView {
+  Lookup::Kind kind = Lookup::Kind::kHit;  // kHit or kNegative
+  std::string_view value;                  // kHit: the cached bytes
+  uint64_t version = 0;
 };
 
 // What an Apply carries.
@@ -122,6 +131,12 @@ class Engine {
   // Looks a key up; counts a hit or a miss. Expired entries, and entries
   // cached before a Flush that has not reached their shard yet, are misses.
   Lookup Get(std::string_view key);
+
+  // Get without the copy: on a hit or a negative entry, calls `visit` with
+  // the entry while its shard is locked (copy the value out; do nothing slow
+  // and never call the engine from it), and returns that kind; on a miss,
+  // returns kMiss without calling it. Counts and touches as Get does.
+  Lookup::Kind Visit(std::string_view key, absl::FunctionRef<void(const LookupView&)> visit);
 
   // Like Get, but neither counts a hit or miss nor marks the entry as used:
   // for a caller re-checking a key it already looked up once.

@@ -62,6 +62,10 @@ struct Config {
   uint32_t max_message_bytes = 4 << 20;
   uint32_t max_batch_keys = 1000;
 
+  // gRPC completion queues, each polled by one thread that also answers
+  // cache hits (docs/BENCHMARKS.md, "Serving core").
+  uint32_t polling_threads = 1;
+
   // Worker pool that runs store I/O (misses and writes).
   uint32_t workers = 8;
   uint32_t worker_queue = 10000;
@@ -96,8 +100,13 @@ struct Config {
   absl::Duration max_staleness = absl::Seconds(2);
   std::string stale_reads = "bypass";  // bypass | serve
   uint32_t sync_inline_max = 1024;     // largest value carried in an event
-  // Outbox entries older than this that no writer retired are relayed.
+  // A cachecar writer's outbox entry it has not retired after this long is
+  // published by a relay (entries of other programs' writes are published
+  // at once).
   absl::Duration outbox_relay_delay = absl::Milliseconds(500);
+  // How many replicas relay the outbox (and publish watermarks) at a time,
+  // each holding a lease in PostgreSQL; from 1 to 16.
+  uint32_t outbox_relays = 2;
 
   // On SIGTERM: health goes NOT_SERVING, then in-flight calls get this long.
   absl::Duration shutdown_grace = absl::Seconds(10);

@@ -77,6 +77,7 @@ void ExpectSameOptions(const Config& a, const Config& b) {
   EXPECT_EQ(a.max_value_bytes, b.max_value_bytes);
   EXPECT_EQ(a.max_message_bytes, b.max_message_bytes);
   EXPECT_EQ(a.max_batch_keys, b.max_batch_keys);
+  EXPECT_EQ(a.polling_threads, b.polling_threads);
   EXPECT_EQ(a.workers, b.workers);
   EXPECT_EQ(a.worker_queue, b.worker_queue);
   EXPECT_EQ(a.store, b.store);
@@ -103,6 +104,7 @@ TEST(ConfigDefaults, EmptyInputGivesDefaultsAndDefaultNamespace) {
   EXPECT_EQ(c.max_value_bytes, 1u << 20);
   EXPECT_EQ(c.max_message_bytes, 4u << 20);
   EXPECT_EQ(c.max_batch_keys, 1000u);
+  EXPECT_EQ(c.polling_threads, 1u);
   EXPECT_EQ(c.workers, 8u);
   EXPECT_EQ(c.worker_queue, 10000u);
   EXPECT_EQ(c.store, "memory");
@@ -513,6 +515,9 @@ TEST(ConfigValidate, RangesNameTheFieldAndSource) {
        "got 0"},
       {{"--max-batch-keys=100001"},
        "max_batch_keys (from --max-batch-keys): must be from 1 to 100000"},
+      {{"--polling-threads=0"},
+       "polling_threads (from --polling-threads): must be from 1 to 64, got 0"},
+      {{"--polling-threads=65"}, "polling_threads (from --polling-threads): must be from 1 to 64"},
       {{"--workers=0"}, "workers (from --workers): must be from 1 to 1024, got 0"},
       {{"--workers=1025"}, "workers (from --workers): must be from 1 to 1024"},
       {{"--worker-queue=0"}, "worker_queue (from --worker-queue): must be at least 1, got 0"},
@@ -525,6 +530,8 @@ TEST(ConfigValidate, RangesNameTheFieldAndSource) {
       {{"--postgres-table=users;drop"},
        "postgres_table (from --postgres-table): \"users;drop\" is not a plain SQL name"},
       {{"--migrate=maybe"}, "migrate (from --migrate): expected true or false, got \"maybe\""},
+      {{"--outbox-relays=0"}, "outbox_relays (from --outbox-relays): must be from 1 to 16, got 0"},
+      {{"--outbox-relays=17"}, "outbox_relays (from --outbox-relays): must be from 1 to 16"},
       {{"--shutdown-grace=11m"},
        "shutdown_grace (from --shutdown-grace): must be from 0 to 10m, got "
        "11m"},

@@ -208,6 +208,11 @@ std::vector<Option>* BuildOptions() {
       {"max_batch_keys", "--max-batch-keys", "CACHECAR_MAX_BATCH_KEYS", "max_batch_keys", K::kCount,
        "", "Most keys in one batch request, from 1 to 100000.", &SetCount<&Config::max_batch_keys>,
        &ShowCount<&Config::max_batch_keys>, nullptr},
+      {"polling_threads", "--polling-threads", "CACHECAR_POLLING_THREADS", "polling_threads",
+       K::kCount, "",
+       "Threads that read gRPC requests and answer cache hits, one completion queue each, from "
+       "1 to 64; raise it past 1 only when cachecar may use more than one core for its API.",
+       &SetCount<&Config::polling_threads>, &ShowCount<&Config::polling_threads>, nullptr},
       {"workers", "--workers", "CACHECAR_WORKERS", "workers", K::kCount, "",
        "Threads that run store I/O (misses and writes), from 1 to 1024.",
        &SetCount<&Config::workers>, &ShowCount<&Config::workers>, nullptr},
@@ -284,13 +289,15 @@ std::vector<Option>* BuildOptions() {
        &AddKafkaProperties, &ShowKafkaProperties, &ClearKafkaProperties},
       {"max_staleness", "--max-staleness", "CACHECAR_MAX_STALENESS", "max_staleness", K::kDuration,
        "",
-       "Bound on how old a cached answer may be (C4): a replica that cannot show it has "
-       "applied every event older than this reads from PostgreSQL (see stale_reads).",
+       "Bound on how old a cached answer may be (C4), from commit to cache: a replica that "
+       "cannot show it has applied every write committed longer ago than this reads from "
+       "PostgreSQL (see stale_reads).",
        &SetDuration<&Config::max_staleness>, &ShowDuration<&Config::max_staleness>, nullptr},
       {"stale_reads", "--stale-reads", "CACHECAR_STALE_READS", "stale_reads", K::kText,
        "bypass|serve",
-       "Past max_staleness: bypass (read PostgreSQL, readiness NOT_SERVING) or serve "
-       "(keep answering from the cache, possibly stale; readiness stays SERVING).",
+       "When this replica cannot show it is within max_staleness: bypass (read PostgreSQL; "
+       "health cachecar.v1.Cache/sync NOT_SERVING) or serve (keep answering from the cache, "
+       "possibly stale). Readiness does not depend on it.",
        &SetText<&Config::stale_reads>, &ShowText<&Config::stale_reads>, nullptr},
       {"sync_inline_max", "--sync-inline-max", "CACHECAR_SYNC_INLINE_MAX", "sync_inline_max",
        K::kBytes, "",
@@ -299,10 +306,15 @@ std::vector<Option>* BuildOptions() {
        &SetBytes<&Config::sync_inline_max>, &ShowBytes<&Config::sync_inline_max>, nullptr},
       {"outbox_relay_delay", "--outbox-relay-delay", "CACHECAR_OUTBOX_RELAY_DELAY",
        "outbox_relay_delay", K::kDuration, "",
-       "Outbox entries older than this that no writer announced (it crashed, or a "
-       "program wrote the table) are published by the relay.",
+       "A cachecar writer's outbox entry it has not announced after this long (it crashed "
+       "after its commit) is published by a relay; other programs' writes (psql, another "
+       "service) are published as soon as PostgreSQL tells the relays.",
        &SetDuration<&Config::outbox_relay_delay>, &ShowDuration<&Config::outbox_relay_delay>,
        nullptr},
+      {"outbox_relays", "--outbox-relays", "CACHECAR_OUTBOX_RELAYS", "outbox_relays", K::kCount, "",
+       "How many replicas relay the outbox and publish watermarks at a time (a lease each in "
+       "PostgreSQL, taken over when its holder dies); 1 to 16, the same on every replica.",
+       &SetCount<&Config::outbox_relays>, &ShowCount<&Config::outbox_relays>, nullptr},
       {"shutdown_grace", "--shutdown-grace", "CACHECAR_SHUTDOWN_GRACE", "shutdown_grace",
        K::kDuration, "",
        "On SIGTERM, how long in-flight calls get after health turns "
@@ -451,6 +463,7 @@ max_key_bytes: 1KiB
 max_value_bytes: 1MiB
 max_message_bytes: 4MiB
 max_batch_keys: 1000
+polling_threads: 1
 workers: 8
 worker_queue: 10000
 store: postgres
@@ -471,6 +484,7 @@ max_staleness: 2s
 stale_reads: bypass
 sync_inline_max: 1KiB
 outbox_relay_delay: 500ms
+outbox_relays: 2        # replicas relaying the outbox at a time
 kafka_properties:
   security.protocol: SSL
 shutdown_grace: 15s

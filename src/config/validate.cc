@@ -163,6 +163,7 @@ void CheckEngineAndLimits(const Config& c, Problems& problems) {
   CheckRange(problems, "max_message_bytes", c.max_message_bytes, 0,
              std::numeric_limits<int32_t>::max(), true);
   CheckRange(problems, "max_batch_keys", c.max_batch_keys, 1, 100000, false);
+  CheckRange(problems, "polling_threads", c.polling_threads, 1, 64, false);
   CheckRange(problems, "workers", c.workers, 1, 1024, false);
   CheckRange(problems, "worker_queue", c.worker_queue, 1, kNoLimit, false);
 }
@@ -234,6 +235,7 @@ void CheckSync(const Config& c, Problems& problems) {
     problems.Add("max_staleness", absl::StrCat("must be from 100ms to 1h, got ",
                                                FormatDurationText(c.max_staleness)));
   }
+  CheckRange(problems, "outbox_relays", c.outbox_relays, 1, 16, false);
   if (c.outbox_relay_delay > absl::Minutes(1)) {
     problems.Add("outbox_relay_delay", absl::StrCat("must be at most 1m, got ",
                                                     FormatDurationText(c.outbox_relay_delay)));

@@ -25,10 +25,37 @@ constexpr absl::string_view kSidecarName = "cachecar";
 constexpr absl::string_view kLocalVolume = "cachecar-local";
 constexpr absl::string_view kLocalFlag = "--local-read-path";
 
-const YAML::Node& Template() {
-  static const YAML::Node* const node = new YAML::Node(
-      YAML::Load(std::string(reinterpret_cast<const char*>(kSidecarYaml), kSidecarYamlSize)));
+YAML::Node EmbeddedTemplate() {
+  return YAML::Load(std::string(reinterpret_cast<const char*>(kSidecarYaml), kSidecarYamlSize));
+}
+
+// The sidecar in use: the embedded one, or UseSidecarTemplate's.
+YAML::Node& Template() {
+  static YAML::Node* const node = new YAML::Node(EmbeddedTemplate());
   return *node;
+}
+
+// Why `t` cannot serve as the sidecar template, or "" when it can.
+std::string TemplateProblem(const YAML::Node& t) {
+  if (!t.IsMap()) return "not a YAML mapping with initContainer and volumes";
+  const YAML::Node c = t["initContainer"];
+  if (!c || !c.IsMap()) return "initContainer is missing or not a mapping";
+  if (!c["name"] || !c["name"].IsScalar() || c["name"].Scalar() != kSidecarName) {
+    return absl::StrCat("initContainer.name must be \"", kSidecarName,
+                        "\" (that name is how a second injection is recognised)");
+  }
+  if (!c["image"] || !c["image"].IsScalar() || c["image"].Scalar().empty()) {
+    return "initContainer.image is missing";
+  }
+  if (c["args"] && !c["args"].IsSequence()) return "initContainer.args is not a list";
+  const YAML::Node v = t["volumes"];
+  if (!v || !v.IsSequence()) return "volumes is missing or not a list";
+  for (const YAML::Node& volume : v) {
+    if (!volume.IsMap() || !volume["name"] || !volume["name"].IsScalar()) {
+      return "every entry of volumes needs a name";
+    }
+  }
+  return "";
 }
 
 struct Overrides {
@@ -60,13 +87,13 @@ absl::StatusOr<Overrides> ReadOverrides(const YAML::Node& annotations) {
   o.memory_request = Annotation(annotations, "cachecar.io/memory-request");
   o.memory_limit = Annotation(annotations, "cachecar.io/memory-limit");
   const std::string port = Annotation(annotations, "cachecar.io/port");
-  const std::string local = absl::AsciiStrToLower(Annotation(annotations, "cachecar.io/local-reads"));
+  const std::string local =
+      absl::AsciiStrToLower(Annotation(annotations, "cachecar.io/local-reads"));
   if (local == "false" || local == "disabled") {
     o.local_reads = false;
   } else if (!local.empty() && local != "true" && local != "enabled") {
-    return absl::InvalidArgumentError(absl::StrCat("cachecar.io/local-reads \"",
-                                                   absl::CHexEscape(local),
-                                                   "\" is not true or false"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cachecar.io/local-reads \"", absl::CHexEscape(local), "\" is not true or false"));
   }
   if (!o.image.empty() &&
       (o.image.find_first_of(" \t\n") != std::string::npos || o.image.size() > 512)) {
@@ -101,6 +128,9 @@ YAML::Node QuotedScalar(const std::string& text) {
   return n;
 }
 
+// Where the sidecar's emptyDir (cachecar-run) puts the API's unix socket.
+constexpr absl::string_view kPodSocket = "unix:///run/cachecar/cachecar.sock";
+
 YAML::Node SidecarContainer(const Overrides& o) {
   YAML::Node c = YAML::Clone(Template()["initContainer"]);
   if (!o.image.empty()) c["image"] = QuotedScalar(o.image);
@@ -109,7 +139,12 @@ YAML::Node SidecarContainer(const Overrides& o) {
     c["resources"]["requests"]["memory"] = QuotedScalar(o.memory_request);
   }
   if (!o.memory_limit.empty()) c["resources"]["limits"]["memory"] = QuotedScalar(o.memory_limit);
-  if (o.port != 0) c["args"].push_back(QuotedScalar(absl::StrCat("--listen=127.0.0.1:", o.port)));
+  if (o.port != 0) {
+    // --listen replaces the ConfigMap's list: keep the pod's unix socket
+    // (the faster transport, docs/BENCHMARKS.md) beside the TCP port.
+    c["args"].push_back(QuotedScalar(absl::StrCat("--listen=127.0.0.1:", o.port)));
+    c["args"].push_back(QuotedScalar(absl::StrCat("--listen=", kPodSocket)));
+  }
   if (!o.local_reads) {
     YAML::Node args(YAML::NodeType::Sequence);
     for (const YAML::Node& a : c["args"]) {
@@ -166,7 +201,8 @@ bool HasNamed(const YAML::Node& list, absl::string_view name) {
 bool HasMountPath(const YAML::Node& mounts, absl::string_view path) {
   if (!mounts || !mounts.IsSequence()) return false;
   for (const YAML::Node& m : mounts) {
-    if (m.IsMap() && m["mountPath"] && m["mountPath"].IsScalar() && m["mountPath"].Scalar() == path) {
+    if (m.IsMap() && m["mountPath"] && m["mountPath"].IsScalar() &&
+        m["mountPath"].Scalar() == path) {
       return true;
     }
   }
@@ -291,6 +327,24 @@ absl::StatusOr<std::string> ReviewAdmission(absl::string_view review_json) {
   }
 }
 
+absl::Status UseSidecarTemplate(absl::string_view yaml) {
+  if (yaml.empty()) {
+    Template().reset(EmbeddedTemplate());
+    return absl::OkStatus();
+  }
+  YAML::Node t;
+  try {
+    t = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("sidecar template: not valid YAML: ", e.what()));
+  }
+  const std::string problem = TemplateProblem(t);
+  if (!problem.empty())
+    return absl::InvalidArgumentError(absl::StrCat("sidecar template: ", problem));
+  Template().reset(t);
+  return absl::OkStatus();
+}
+
 static absl::StatusOr<InjectReport> InjectManifestsOrThrow(absl::string_view yaml) {
   InjectReport report;
   const std::vector<std::string> parts = SplitDocuments(yaml);
@@ -406,9 +460,9 @@ static absl::StatusOr<std::string> ReviewAdmissionOrThrow(absl::string_view revi
           const YAML::Node c = spec["containers"][i];
           if (!c.IsMap()) continue;
           const std::string at = absl::StrCat("/spec/containers/", i);
-          for (const auto& [field, items] :
-               {std::pair<const char*, std::vector<YAML::Node>>{"volumeMounts", MissingMounts(c, *o)},
-                {"env", MissingEnv(c, *o)}}) {
+          for (const auto& [field, items] : {std::pair<const char*, std::vector<YAML::Node>>{
+                                                 "volumeMounts", MissingMounts(c, *o)},
+                                             {"env", MissingEnv(c, *o)}}) {
             if (items.empty()) continue;
             if (c[field] && c[field].IsSequence() && c[field].size() > 0) {
               for (const YAML::Node& item : items) {

@@ -13,13 +13,19 @@
 // Injection is idempotent: a pod that already has a container named
 // "cachecar" is left alone.
 //
-// Thread-safety: free functions over values; safe from any thread.
+// The sidecar added is the embedded one unless UseSidecarTemplate replaced
+// it (`--sidecar-template FILE`: the Helm chart's ConfigMap, so a chart's
+// sidecar defaults reach the webhook without rebuilding it).
+//
+// Thread-safety: free functions over values; safe from any thread, except
+// UseSidecarTemplate, which is called once at startup before any injection.
 #ifndef CACHECAR_INJECT_INJECTOR_H_
 #define CACHECAR_INJECT_INJECTOR_H_
 
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -47,6 +53,14 @@ absl::StatusOr<InjectReport> InjectManifests(absl::string_view yaml);
 // the pod asks for injection and has no sidecar yet. INVALID_ARGUMENT when
 // the request is not an AdmissionReview.
 absl::StatusOr<std::string> ReviewAdmission(absl::string_view review_json);
+
+// Replaces the embedded sidecar (deploy/k8s/sidecar.yaml) with `yaml`, a
+// document of the same shape: `initContainer` (a container named
+// "cachecar") and `volumes` (a list of named volumes). INVALID_ARGUMENT
+// says what is missing; the template in use is then unchanged. An empty
+// `yaml` restores the embedded sidecar. Not thread-safe: call before the
+// first injection.
+absl::Status UseSidecarTemplate(absl::string_view yaml);
 
 }  // namespace cachecar::inject
 

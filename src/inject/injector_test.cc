@@ -211,8 +211,11 @@ spec:
   std::vector<YAML::Node> docs = YAML::LoadAll(r->output);
   ASSERT_EQ(docs.size(), 2u);
   const YAML::Node sidecar = docs[0]["spec"]["initContainers"][0];
-  EXPECT_EQ(sidecar["args"][sidecar["args"].size() - 1].as<std::string>(),
-            "--listen=127.0.0.1:6000");
+  const size_t args = sidecar["args"].size();
+  EXPECT_EQ(sidecar["args"][args - 2].as<std::string>(), "--listen=127.0.0.1:6000");
+  EXPECT_EQ(sidecar["args"][args - 1].as<std::string>(),
+            "--listen=unix:///run/cachecar/cachecar.sock")
+      << "the port annotation keeps the pod's unix socket";
   bool found_config = false;
   for (const YAML::Node& v : docs[0]["spec"]["volumes"]) {
     if (v["configMap"]) found_config = v["configMap"]["name"].as<std::string>() == "my-cfg";
@@ -297,6 +300,72 @@ TEST(ReviewAdmissionTest, BadAnnotationAdmitsWithAWarning) {
 TEST(ReviewAdmissionTest, NotAnAdmissionReviewIsInvalidArgument) {
   EXPECT_EQ(ReviewAdmission("{\"hello\": 1}").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ReviewAdmission("{{{").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// A chart-rendered sidecar (--sidecar-template): another image, a probe
+// port flag and a volume of its own; annotation overrides still apply.
+constexpr char kOtherSidecar[] = R"(initContainer:
+  name: cachecar
+  image: registry.example/cachecar:9.9.9
+  restartPolicy: Always
+  args: ["serve", "--config=/etc/cachecar/cachecar.yaml", "--probe-listen=0.0.0.0:6000"]
+  resources: {requests: {cpu: 250m, memory: 1Gi}, limits: {memory: 2Gi}}
+volumes:
+  - name: cachecar-config
+    configMap: {name: cachecar}
+  - name: chart-extra
+    emptyDir: {}
+)";
+
+class SidecarTemplateTest : public ::testing::Test {
+ protected:
+  void TearDown() override { ASSERT_TRUE(UseSidecarTemplate("").ok()); }
+};
+
+TEST_F(SidecarTemplateTest, AReplacedTemplateIsWhatIsInjected) {
+  ASSERT_TRUE(UseSidecarTemplate(kOtherSidecar).ok());
+  auto r = InjectManifests(kDeployment);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const YAML::Node spec = YAML::Load(r->output)["spec"]["template"]["spec"];
+  const YAML::Node c = spec["initContainers"][0];
+  EXPECT_EQ(c["image"].as<std::string>(), "registry.example/cachecar:9.9.9");
+  EXPECT_EQ(c["args"][2].as<std::string>(), "--probe-listen=0.0.0.0:6000");
+  EXPECT_EQ(c["resources"]["requests"]["cpu"].as<std::string>(), "250m");
+  EXPECT_EQ(c["resources"]["limits"]["memory"].as<std::string>(), "1Gi");  // the annotation's
+  ASSERT_EQ(spec["volumes"].size(), 2u);
+  EXPECT_EQ(spec["volumes"][1]["name"].as<std::string>(), "chart-extra");
+
+  auto review = ReviewAdmission(Review(
+      R"({"metadata":{"name":"p","annotations":{"cachecar.io/inject":"true"}},"spec":{"containers":[{"name":"app","image":"nginx"}]}})"));
+  ASSERT_TRUE(review.ok()) << review.status();
+  EXPECT_THAT(PatchOf(*review), HasSubstr(R"("image":"registry.example/cachecar:9.9.9")"));
+  EXPECT_THAT(PatchOf(*review), HasSubstr(R"({"name":"chart-extra","emptyDir":{}})"));
+
+  ASSERT_TRUE(UseSidecarTemplate("").ok());  // back to deploy/k8s/sidecar.yaml
+  r = InjectManifests(kDeployment);
+  ASSERT_TRUE(r.ok());
+  EXPECT_THAT(r->output, HasSubstr("image: ghcr.io/cachecar/cachecar:0.1.0"));
+}
+
+TEST_F(SidecarTemplateTest, AnUnusableTemplateSaysWhyAndChangesNothing) {
+  const std::pair<const char*, const char*> bad[] = {
+      {"{{{", "not valid YAML"},
+      {"- a list", "not a YAML mapping"},
+      {"volumes: []", "initContainer is missing"},
+      {"initContainer: {name: app, image: x}\nvolumes: []", "initContainer.name must be"},
+      {"initContainer: {name: cachecar}\nvolumes: []", "initContainer.image is missing"},
+      {"initContainer: {name: cachecar, image: x, args: serve}\nvolumes: []", "args is not"},
+      {"initContainer: {name: cachecar, image: x}", "volumes is missing"},
+      {"initContainer: {name: cachecar, image: x}\nvolumes: [{emptyDir: {}}]", "needs a name"},
+  };
+  for (const auto& [text, why] : bad) {
+    const absl::Status s = UseSidecarTemplate(text);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(s.message(), HasSubstr(why)) << text;
+  }
+  auto r = InjectManifests(kDeployment);
+  ASSERT_TRUE(r.ok());
+  EXPECT_THAT(r->output, HasSubstr("image: ghcr.io/cachecar/cachecar:0.1.0"));
 }
 
 }  // namespace

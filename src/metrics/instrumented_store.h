@@ -35,6 +35,9 @@ class InstrumentedStore final : public store::Store {
   absl::StatusOr<uint64_t> LatestVersion(const store::CallOptions& options) override {
     return inner_.LatestVersion(options);
   }
+  absl::StatusOr<absl::Time> ServerTime(const store::CallOptions& options) override {
+    return inner_.ServerTime(options);
+  }
 
  private:
   store::Store& inner_;

@@ -205,16 +205,28 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     auto d = [](auto v) { return static_cast<double>(v); };
     one("cachecar_sync_positioned", "1 once the consumer is positioned on every partition.",
         T::Gauge, {{{}, s.positioned ? 1.0 : 0.0}});
-    one("cachecar_sync_broker_reachable", "1 while the last watermark probe was answered.",
+    one("cachecar_sync_broker_reachable", "1 while the broker answers this replica's probes.",
         T::Gauge, {{{}, s.broker_reachable ? 1.0 : 0.0}});
     one("cachecar_sync_bypass",
         "1 while CACHED reads go to the store: the replica cannot show it is within "
         "max_staleness.",
         T::Gauge, {{{}, s.bypass ? 1.0 : 0.0}});
     one("cachecar_sync_staleness_seconds",
-        "How old the newest event this replica can show it has applied may be "
-        "(now - fresh_as_of); +Inf before positioning.",
+        "How long ago a write may have committed that this replica cannot show it has "
+        "applied (by the relays' watermarks, on this replica's clock); +Inf before it can "
+        "show anything.",
         T::Gauge, {{{}, s.staleness_seconds}});
+    one("cachecar_sync_relay_lease", "1 while this replica holds an outbox relay lease.", T::Gauge,
+        {{{}, s.relay_lease ? 1.0 : 0.0}});
+    one("cachecar_sync_relays", "Relays whose watermarks this replica read in the last 5s.",
+        T::Gauge, {{{}, d(s.relays)}});
+    one("cachecar_sync_watermarks_published_total",
+        "Watermark rounds this replica's relay published into every partition.", T::Counter,
+        {{{}, d(s.watermarks_published)}});
+    one("cachecar_sync_clock_uncertainty_seconds",
+        "How loosely this replica knows PostgreSQL's clock (round trip of the best reading plus "
+        "drift since); +Inf before the first reading.",
+        T::Gauge, {{{}, s.clock_uncertainty_seconds}});
     std::vector<std::pair<Labels, double>> lag;
     for (const auto& [partition, messages] : s.lag) {
       lag.push_back({{{"partition", std::to_string(partition)}}, d(messages)});
@@ -304,7 +316,9 @@ Metrics::Metrics(std::string store_name)
   }
   ready_ = &prometheus::BuildGauge()
                 .Name("cachecar_ready")
-                .Help("1 when this replica can serve within its bounds (readiness), else 0.")
+                .Help(
+                    "1 when this process can answer calls (readiness: started, not shutting "
+                    "down, not wedged), else 0; PostgreSQL and Kafka have metrics of their own.")
                 .Register(*registry_)
                 .Add({});
   store_reachable_ = &prometheus::BuildGauge()
@@ -363,7 +377,11 @@ prometheus::Counter& Metrics::StoreCounter(size_t op, int code) {
 }
 
 void Metrics::ObserveRequest(absl::string_view full_method, int code, absl::Duration latency) {
-  const size_t m = MethodIndex(full_method);
+  ObserveRequest(MethodIndex(full_method), code, latency);
+}
+
+void Metrics::ObserveRequest(size_t m, int code, absl::Duration latency) {
+  if (m >= kMethods.size()) m = kMethods.size() - 1;
   RequestCounter(m, ClampCode(code)).Increment();
   // A Watch stream's duration is how long the client watched, not latency.
   if (kMethods[m] != "Watch") request_seconds_[m]->Observe(absl::ToDoubleSeconds(latency));

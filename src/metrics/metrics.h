@@ -52,9 +52,12 @@ class Metrics {
   // A finished RPC: `full_method` as gRPC names it ("/cachecar.v1.Cache/Get"),
   // `code` a grpc::StatusCode value.
   void ObserveRequest(absl::string_view full_method, int code, absl::Duration latency);
+  // The same, with the method as its position in kMethods (MethodIndex):
+  // no name matching on the hot path.
+  void ObserveRequest(size_t method, int code, absl::Duration latency);
   // A finished store call (op from kStoreOps).
   void ObserveStore(absl::string_view op, absl::StatusCode code, absl::Duration latency);
-  // Readiness (1 = can serve within bounds) and store reachability.
+  // Readiness (1 = this process can answer calls) and store reachability.
   void SetReady(bool ready);
   void SetStoreReachable(bool reachable);
 
@@ -78,6 +81,10 @@ class Metrics {
     uint64_t applied = 0, stale = 0, undecodable = 0, unknown_namespace = 0;
     uint64_t offset_resets = 0, published = 0, publish_failures = 0, producer_restarts = 0;
     uint64_t relayed = 0, retired = 0, bypassed_reads = 0;
+    bool relay_lease = false;  // this replica relays now
+    uint64_t relays = 0;       // relays whose watermarks arrived lately
+    uint64_t watermarks_published = 0;
+    double clock_uncertainty_seconds = 0;  // +Inf before the store's clock was read
   };
   void SetSyncSource(std::function<SyncSample()> source);
   // Local reads (docs/LOCAL_READS.md): the published file and its hit reports.
@@ -101,10 +108,10 @@ class Metrics {
   // Maps "/cachecar.v1.Cache/Get" → "Get"; health and reflection methods
   // → "Health" / "Reflection"; anything else → "other".
   static absl::string_view MethodLabel(absl::string_view full_method);
-
- private:
   // MethodLabel's position in kMethods.
   static size_t MethodIndex(absl::string_view full_method);
+
+ private:
   class ScrapeCollector;
   static constexpr size_t kCodes = 17;  // grpc::StatusCode 0..16
 

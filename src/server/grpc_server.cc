@@ -3,10 +3,14 @@
 
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/metrics_interceptor.h"
+#include "absl/time/clock.h"
 
 namespace cachecar::server {
 namespace {
@@ -15,6 +19,8 @@ constexpr const char* kReadinessNames[] = {"", "cachecar.v1.Cache", kReadinessNa
 std::vector<std::string> HealthNames() {
   std::vector<std::string> names(std::begin(kReadinessNames), std::end(kReadinessNames));
   names.push_back(kLivenessName);
+  names.push_back(kStoreHealthName);
+  names.push_back(kSyncHealthName);
   return names;
 }
 
@@ -37,6 +43,44 @@ struct Listeners {
     return out;
   }
 };
+
+// Runs every completion that reaches `cq` until it is shut down and drained.
+void Poll(grpc::ServerCompletionQueue* cq, int index) {
+  pthread_setname_np(pthread_self(), absl::StrCat("grpc-poll-", index).c_str());
+  void* tag;
+  bool ok;
+  while (cq->Next(&tag, &ok)) static_cast<Tag*>(tag)->Proceed(ok);
+}
+
+// The probe server's thread: runs what has reached `cq` every kProbeTick,
+// without ever waiting on it (see grpc_server.h), until `stop`; then drains
+// it once it is shut down.
+void Tick(grpc::ServerCompletionQueue* cq, absl::Notification* stop) {
+  pthread_setname_np(pthread_self(), "grpc-probe");
+  void* tag;
+  bool ok;
+  do {
+    while (cq->AsyncNext(&tag, &ok, std::chrono::system_clock::now()) ==
+           grpc::CompletionQueue::GOT_EVENT) {
+      static_cast<Tag*>(tag)->Proceed(ok);
+    }
+  } while (!stop->WaitForNotificationWithTimeout(kProbeTick));
+  while (cq->Next(&tag, &ok)) static_cast<Tag*>(tag)->Proceed(ok);
+}
+
+void ShutdownAndDrain(grpc::ServerCompletionQueue* cq) {
+  cq->Shutdown();
+  void* tag;
+  bool ok;
+  while (cq->Next(&tag, &ok)) static_cast<Tag*>(tag)->Proceed(ok);
+}
+
+constexpr const char kServed[] =
+    "cachecar serves cachecar.v1.Cache, grpc.health.v1.Health and "
+    "grpc.reflection.v1alpha.ServerReflection";
+constexpr const char kProbeServed[] =
+    "this is cachecar's probe port, which serves only grpc.health.v1.Health; call the cache "
+    "API on a `listen` address";
 
 }  // namespace
 
@@ -72,21 +116,21 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   Listeners listeners;
   if (absl::Status s = add_listeners(options.listen, builder, listeners); !s.ok()) return s;
-  if (options.metrics != nullptr) {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    creators.push_back(MetricsInterceptorFactory(*options.metrics));
-    builder.experimental().SetInterceptorCreators(std::move(creators));
-  }
 
   server->cache_service_ = std::make_unique<CacheGrpcService>(service, options.watch_hub);
   server->watch_hub_ = options.watch_hub;
-  builder.RegisterService(server->cache_service_.get());
+  builder.RegisterService(server->cache_service_->grpc_service());
   server->health_ = std::make_unique<HealthService>(HealthNames());
-  builder.RegisterService(server->health_.get());
+  builder.RegisterService(server->health_->grpc_service());
   auto reflection = ReflectionService::Create();
   if (!reflection.ok()) return reflection.status();
   server->reflection_ = std::move(*reflection);
-  builder.RegisterService(server->reflection_.get());
+  builder.RegisterService(server->reflection_->grpc_service());
+  server->unknown_ = std::make_unique<UnknownMethodService>(kServed);
+  builder.RegisterAsyncGenericService(server->unknown_->grpc_service());
+  for (int i = 0; i < std::max(1, options.polling_threads); ++i) {
+    server->cqs_.push_back(builder.AddCompletionQueue());
+  }
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr) {
     return absl::UnavailableError(
@@ -94,6 +138,20 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
                      "] (address in use, or not an address of this host?); see the log above"));
   }
   server->bound_ = listeners.Bound();
+  // Any uid that can reach the socket's directory may call (a pod's app
+  // container rarely runs as cachecar's uid): no more open than a loopback
+  // port, which every process in the network namespace reaches.
+  for (const ListenAddress& a : listeners.addresses) {
+    if (a.kind == ListenAddress::Kind::kUnix) chmod(a.path.c_str(), 0666);
+  }
+  for (size_t i = 0; i < server->cqs_.size(); ++i) {
+    grpc::ServerCompletionQueue* cq = server->cqs_[i].get();
+    server->cache_service_->Listen(cq, options.metrics, server->calls_);
+    server->health_->Listen(cq, options.metrics, server->calls_);
+    server->reflection_->Listen(cq, options.metrics, server->calls_);
+    server->unknown_->Listen(cq, options.metrics, server->calls_);
+    server->pollers_.emplace_back(Poll, cq, static_cast<int>(i));
+  }
 
   if (!options.probe_listen.empty()) {
     grpc::ServerBuilder probe_builder;
@@ -103,7 +161,10 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
       return s;
     }
     server->probe_health_ = std::make_unique<HealthService>(HealthNames());
-    probe_builder.RegisterService(server->probe_health_.get());
+    probe_builder.RegisterService(server->probe_health_->grpc_service());
+    server->probe_unknown_ = std::make_unique<UnknownMethodService>(kProbeServed);
+    probe_builder.RegisterAsyncGenericService(server->probe_unknown_->grpc_service());
+    server->probe_cqs_.push_back(probe_builder.AddCompletionQueue());
     server->probe_server_ = probe_builder.BuildAndStart();
     if (server->probe_server_ == nullptr) {
       return absl::UnavailableError(absl::StrCat("gRPC could not listen on probe_listen [",
@@ -111,6 +172,10 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOption
                                                  "]; see the log above"));
     }
     server->probe_bound_ = probe_listeners.Bound();
+    grpc::ServerCompletionQueue* cq = server->probe_cqs_[0].get();
+    server->probe_health_->Listen(cq, options.metrics, server->probe_calls_);
+    server->probe_unknown_->Listen(cq, options.metrics, server->probe_calls_);
+    server->probe_ticker_.emplace_back(Tick, cq, &server->stop_ticking_);
   }
   for (HealthService* health : {server->health_.get(), server->probe_health_.get()}) {
     if (health != nullptr) health->SetServing(kLivenessName, true);
@@ -125,25 +190,47 @@ void GrpcServer::SetReady(bool ready) {
   }
 }
 
+void GrpcServer::StopServer(grpc::Server* server, absl::Duration grace, CallCounter& calls,
+                            std::vector<std::unique_ptr<grpc::ServerCompletionQueue>>& cqs,
+                            std::vector<std::thread>& threads, absl::Notification* stop_ticking) {
+  if (server != nullptr) {
+    // The threads go on running completions meanwhile: calls in flight end
+    // (a worker's answer, or gRPC cancelling them after `grace`) and calls
+    // waiting for a client come back unmatched.
+    server->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    // A call a worker still holds would post to its queue: wait for it.
+    calls.AwaitNone(absl::InfiniteFuture());
+  }
+  if (stop_ticking != nullptr && !stop_ticking->HasBeenNotified()) stop_ticking->Notify();
+  if (threads.empty()) {
+    for (auto& cq : cqs) ShutdownAndDrain(cq.get());  // never polled: drain it here
+    return;
+  }
+  for (auto& cq : cqs) cq->Shutdown();
+  for (std::thread& t : threads) t.join();
+  threads.clear();
+}
+
+void GrpcServer::SetHealth(const std::string& name, bool serving) {
+  for (HealthService* health : {health_.get(), probe_health_.get()}) {
+    if (health != nullptr) health->SetServing(name, serving);
+  }
+}
+
 void GrpcServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   // NOT_SERVING for every name, and no later change back.
-  health_->Shutdown();
+  if (health_ != nullptr) health_->Shutdown();
   if (probe_health_ != nullptr) probe_health_->Shutdown();
   // Open Watch streams never end by themselves: end them (UNAVAILABLE, and
   // new ones are refused) rather than hold the shutdown for its grace.
   if (watch_hub_ != nullptr) watch_hub_->CloseAll();
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
-  server_->Wait();
-  if (probe_server_ != nullptr) {
-    probe_server_->Shutdown(absl::ToChronoTime(absl::Now()));
-    probe_server_->Wait();
-  }
+  StopServer(server_.get(), grace, calls_, cqs_, pollers_, nullptr);
+  StopServer(probe_server_.get(), absl::ZeroDuration(), probe_calls_, probe_cqs_, probe_ticker_,
+             &stop_ticking_);
 }
 
-GrpcServer::~GrpcServer() {
-  if (server_ != nullptr) Shutdown(absl::ZeroDuration());
-}
+GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
 
 }  // namespace cachecar::server

@@ -1,10 +1,14 @@
 // See reflection_service.h.
 #include "server/reflection_service.h"
 
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/async_stream.h>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "descriptor_set.h"
+#include "server/raw_message.h"
 
 namespace cachecar::server {
 
@@ -12,26 +16,85 @@ using grpc::reflection::v1alpha::FileDescriptorResponse;
 using grpc::reflection::v1alpha::ServerReflectionRequest;
 using grpc::reflection::v1alpha::ServerReflectionResponse;
 
-// One reflection stream: read a request, write its answer, repeat.
-class ReflectionService::Stream final
-    : public grpc::ServerBidiReactor<ServerReflectionRequest, ServerReflectionResponse> {
+// One reflection stream: read a request, write its answer, repeat; the
+// client's half-close ends it with OK. gRPC holds the done notification and
+// one read, write or Finish at a time, all completed on the stream's queue;
+// the stream deletes itself once the done notification and the Finish are
+// back.
+class ReflectionService::Stream final {
  public:
-  explicit Stream(const ReflectionService& service) : service_(service) { StartRead(&request_); }
-  void OnReadDone(bool ok) override {
-    if (!ok) return Finish(grpc::Status::OK);  // the client is done
-    response_ = service_.Answer(request_);
-    StartWrite(&response_);
+  static void Listen(ReflectionService& service, grpc::ServerCompletionQueue* cq,
+                     metrics::Metrics* metrics, CallCounter& counter) {
+    auto* s = new Stream(service, cq, metrics, counter);
+    s->ctx_.AsyncNotifyWhenDone(&s->done_tag_);
+    service.raw_.RequestServerReflectionInfo(&s->ctx_, &s->stream_, cq, cq, &s->request_tag_);
   }
-  void OnWriteDone(bool ok) override {
-    if (!ok) return Finish(grpc::Status::CANCELLED);
-    StartRead(&request_);
-  }
-  void OnDone() override { delete this; }
 
  private:
-  const ReflectionService& service_;
-  ServerReflectionRequest request_;
-  ServerReflectionResponse response_;
+  Stream(ReflectionService& service, grpc::ServerCompletionQueue* cq, metrics::Metrics* metrics,
+         CallCounter& counter)
+      : service_(service), cq_(cq), metrics_(metrics), counter_(counter), stream_(&ctx_) {
+    counter_.Add();
+  }
+  ~Stream() { counter_.Remove(); }
+
+  void OnRequest(bool ok) {
+    if (!ok) {  // shutting down before a client came: no other tag will come back
+      delete this;
+      return;
+    }
+    Listen(service_, cq_, metrics_, counter_);
+    stream_.Read(&in_, &read_tag_);
+  }
+  void OnRead(bool ok) {
+    if (!ok) return Finish(grpc::Status::OK);  // the client is done
+    ServerReflectionRequest request;
+    if (!ParseMessage(in_, &request)) return Finish(UnparseableRequest(request));
+    out_ = SerializeMessage(service_.Answer(request));
+    stream_.Write(out_, &write_tag_);
+  }
+  void OnWritten(bool ok) {
+    if (!ok) return Finish(grpc::Status::CANCELLED);
+    stream_.Read(&in_, &read_tag_);
+  }
+  void Finish(const grpc::Status& status) {
+    code_ = status.error_code();
+    stream_.Finish(status, &finish_tag_);
+  }
+  void OnFinished(bool /*ok*/) {
+    finish_done_ = true;
+    MaybeRelease();
+  }
+  void OnDone(bool /*ok*/) {
+    done_ = true;
+    MaybeRelease();
+  }
+  void MaybeRelease() {
+    if (!done_ || !finish_done_) return;
+    if (metrics_ != nullptr) {
+      metrics_->ObserveRequest(
+          metrics::Metrics::MethodIndex("/grpc.reflection.v1alpha.ServerReflection/"), code_,
+          absl::ZeroDuration());
+    }
+    delete this;
+  }
+
+  ReflectionService& service_;
+  grpc::ServerCompletionQueue* const cq_;
+  metrics::Metrics* const metrics_;
+  CallCounter& counter_;
+  grpc::ServerContext ctx_;
+  grpc::ServerAsyncReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer> stream_;
+  grpc::ByteBuffer in_;
+  grpc::ByteBuffer out_;
+  EventTag<Stream, &Stream::OnRequest> request_tag_{this};
+  EventTag<Stream, &Stream::OnRead> read_tag_{this};
+  EventTag<Stream, &Stream::OnWritten> write_tag_{this};
+  EventTag<Stream, &Stream::OnFinished> finish_tag_{this};
+  EventTag<Stream, &Stream::OnDone> done_tag_{this};
+  bool finish_done_ = false;
+  bool done_ = false;
+  grpc::StatusCode code_ = grpc::StatusCode::OK;
 };
 
 absl::StatusOr<std::unique_ptr<ReflectionService>> ReflectionService::Create() {
@@ -55,9 +118,9 @@ absl::StatusOr<std::unique_ptr<ReflectionService>> ReflectionService::Create() {
   return service;
 }
 
-grpc::ServerBidiReactor<ServerReflectionRequest, ServerReflectionResponse>*
-ReflectionService::ServerReflectionInfo(grpc::CallbackServerContext* ctx) {
-  return new Stream(*this);
+void ReflectionService::Listen(grpc::ServerCompletionQueue* cq, metrics::Metrics* metrics,
+                               CallCounter& counter) {
+  Stream::Listen(*this, cq, metrics, counter);
 }
 
 void ReflectionService::AddFileWithDependencies(const std::string& file,

@@ -160,13 +160,26 @@ absl::Status CacheService::CheckKeys(const std::vector<std::string>& keys) const
 
 void CacheService::Get(absl::string_view ns_name, std::string key, Consistency consistency,
                        absl::Time deadline, ReadDone done) {
+  // `done` runs after the shard lock is released: it may call back in.
+  std::optional<ReadResult> hit;
+  Get(
+      ns_name, absl::string_view(key), consistency, deadline,
+      [&hit](const CachedValue& v) {
+        hit = ReadResult{v.found, std::string(v.value), v.version, ReadResult::Source::kCache};
+      },
+      done);
+  if (hit.has_value()) done(std::move(*hit));
+}
+
+void CacheService::Get(absl::string_view ns_name, absl::string_view key, Consistency consistency,
+                       absl::Time deadline, HitSink hit, ReadDone done) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
   if (!found.ok()) return done(found.status());
   if (absl::Status s = CheckKey(key); !s.ok()) return done(s);
   Namespace& ns = **found;
 
   if (consistency == Consistency::kStrong || !CacheTrusted()) {
-    if (!pool_.TrySubmit([this, &ns, key = std::move(key), deadline, done] {
+    if (!pool_.TrySubmit([this, &ns, key = std::string(key), deadline, done] {
           absl::StatusOr<std::vector<ReadResult>> r = LoadKeys(ns, {key}, deadline, false);
           if (!r.ok()) return done(r.status());
           done(std::move((*r)[0]));
@@ -176,21 +189,26 @@ void CacheService::Get(absl::string_view ns_name, std::string key, Consistency c
     return;
   }
 
-  if (std::optional<ReadResult> hit = FromLookup(ns.engine->Get(key))) {
-    return done(std::move(*hit));
-  }
+  // The hit: the entry goes straight to `hit`, under the shard lock.
+  bool answered = false;
+  const std::string_view std_key(key.data(), key.size());
+  ns.engine->Visit(std_key, [&](const cache::LookupView& view) {
+    answered = true;
+    hit(CachedValue{view.kind == cache::Lookup::Kind::kHit, view.value, view.version});
+  });
+  if (answered) return;
   std::optional<ReadResult> answer;
   SingleFlight::Role role = flights_.JoinOrLead(
       ns.name, key, deadline,
       [done, deadline](const absl::StatusOr<ReadResult>& r) { done(WithinDeadline(r, deadline)); },
-      [&ns, &key] { return FromLookup(ns.engine->Peek(key)); }, &answer);
+      [&ns, std_key] { return FromLookup(ns.engine->Peek(std_key)); }, &answer);
   switch (role) {
     case SingleFlight::Role::kAnswered:
       return done(std::move(*answer));
     case SingleFlight::Role::kJoined:
       return;
     case SingleFlight::Role::kLeader:
-      return StartLoads(ns, {std::move(key)});
+      return StartLoads(ns, {std::string(key)});
   }
 }
 

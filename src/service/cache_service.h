@@ -22,8 +22,10 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "config/config.h"
@@ -86,6 +88,20 @@ class CacheService {
 
   void Get(absl::string_view ns, std::string key, Consistency consistency, absl::Time deadline,
            ReadDone done);
+
+  // The hit path without copies: a CACHED Get the cache can answer calls
+  // `hit` with the entry while the engine's shard is locked (copy what you
+  // need out of it and return: nothing slow, no calls into the service);
+  // every other answer (misses, STRONG, bypass, errors) comes through `done`
+  // as for Get. Exactly one of the two is called.
+  struct CachedValue {
+    bool found = false;      // a value (else the key is known absent)
+    std::string_view value;  // when found; valid only inside `hit`
+    uint64_t version = 0;
+  };
+  using HitSink = absl::FunctionRef<void(const CachedValue&)>;
+  void Get(absl::string_view ns, absl::string_view key, Consistency consistency,
+           absl::Time deadline, HitSink hit, ReadDone done);
   void BatchGet(absl::string_view ns, std::vector<std::string> keys, Consistency consistency,
                 absl::Time deadline, BatchDone done);
   void Put(absl::string_view ns, std::string key, std::string value, WriteOptions options,

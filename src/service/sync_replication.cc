@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/fault_point.h"
 #include "spdlog/spdlog.h"
 
 namespace cachecar::service {
@@ -63,9 +64,20 @@ void SyncReplication::Announce(const Namespace& ns, const Change& change, absl::
   announcer_.Announce(event, /*retire=*/change.version > 0);
 }
 
-absl::Time SyncReplication::BoundUntil() const {
+absl::Time SyncReplication::AppliedAsOf(absl::Time now) const {
   if (!sync_.positioned()) return absl::InfinitePast();
-  return sync_.fresh_as_of() + options_.max_staleness;
+  static const bool planted = FaultArmed(kFaultTopicFreshnessOnly);
+  if (planted) {  // fresh whenever the broker answers (see fault_point.h)
+    return sync_.Stats().broker_reachable ? now : absl::InfinitePast();
+  }
+  if (options_.clock == nullptr) return absl::InfinitePast();
+  return options_.clock->EarliestLocal(watermarks_.applied_as_of(), now);
+}
+
+absl::Time SyncReplication::BoundUntil() const {
+  const absl::Time applied = AppliedAsOf(absl::Now());
+  if (applied == absl::InfinitePast()) return absl::InfinitePast();
+  return applied + options_.max_staleness;
 }
 
 bool SyncReplication::WithinBound() const { return absl::Now() <= BoundUntil(); }
@@ -77,8 +89,19 @@ absl::Time SyncReplication::TrustedUntil() const {
 bool SyncReplication::CacheTrusted() const { return absl::Now() <= TrustedUntil(); }
 
 absl::Duration SyncReplication::Staleness() const {
-  if (!sync_.positioned()) return absl::InfiniteDuration();
-  return absl::Now() - sync_.fresh_as_of();
+  const absl::Time now = absl::Now();
+  const absl::Time applied = AppliedAsOf(now);
+  if (applied == absl::InfinitePast()) return absl::InfiniteDuration();
+  return std::max(absl::ZeroDuration(), now - applied);
+}
+
+void SyncReplication::OnWatermark(int32_t partition, const sync::Watermark& watermark) {
+  watermarks_.OnWatermark(partition, watermark, absl::Now());
+}
+
+void SyncReplication::OnPartitions(const std::vector<int32_t>& partitions,
+                                   const std::vector<int32_t>& restarted) {
+  watermarks_.SetPartitions(partitions, restarted);
 }
 
 bool SyncReplication::ApplyTo(Namespace& ns, const sync::Event& e) {
@@ -124,6 +147,13 @@ void SyncReplication::OnEvent(const sync::Event& e) {
   // Our own broadcasts were applied here when they were made.
   if (e.version == 0 && e.origin == sync_.replica_id()) {
     stale_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // A planted bug for the chaos checker (tests/chaos): the event is dropped
+  // (with skip_event/N, every event whose version is a multiple of N).
+  if (e.version > 0 && FaultPointFires(kFaultSkipEvent, e.version)) {
+    spdlog::debug("fault point {}: event {} of key {} not applied", kFaultSkipEvent, e.version,
+                  e.key);
     return;
   }
   std::vector<Namespace*> targets;

@@ -9,8 +9,10 @@
 //     cancels older fill tickets; a FLUSH raises the namespace floor; lost
 //     events (retention passed us) flush everything;
 //   - hands every change it applied to the watchers;
-//   - trusts the cache only while the consumer is positioned and can show
-//     it has applied every event older than max_staleness (or always, with
+//   - tracks the relays' watermarks (sync/watermarks.h) and trusts the
+//     cache only while the consumer is positioned and the watermarks show
+//     it has applied every write committed more than max_staleness ago,
+//     on this replica's clock through the ClockBound (or always, with
 //     stale_reads: serve).
 //
 // Thread-safety: Announce and CacheTrusted from any thread; OnEvent and
@@ -26,8 +28,10 @@
 #include "service/namespaces.h"
 #include "service/replication.h"
 #include "service/watch_hub.h"
+#include "sync/clock_bound.h"
 #include "sync/outbox_relay.h"
 #include "sync/sync.h"
+#include "sync/watermarks.h"
 
 namespace cachecar::service {
 
@@ -41,6 +45,9 @@ struct SyncReplicationOptions {
   absl::Duration max_staleness = absl::Seconds(2);
   bool serve_stale = false;  // stale_reads: serve
   size_t inline_max = 1024;  // largest value carried in an event
+  // The store's clock on this replica's (watermarks carry the store's
+  // time). Must outlive the SyncReplication; null: never within the bound.
+  const sync::ClockBound* clock = nullptr;
 };
 
 struct ApplyStats {
@@ -64,18 +71,30 @@ class SyncReplication final : public Replication, public sync::EventSink {
   void OnEvent(const sync::Event& event) override;
   void OnEventsLost(absl::string_view why) override;
   absl::Status OnPositioned() override;
+  void OnWatermark(int32_t partition, const sync::Watermark& watermark) override;
+  void OnPartitions(const std::vector<int32_t>& partitions,
+                    const std::vector<int32_t>& restarted) override;
 
   // Positioned and within max_staleness now (whatever stale_reads says).
   bool WithinBound() const;
-  // The instant the bound runs out: fresh_as_of + max_staleness, or
-  // InfinitePast before the consumer is positioned.
+  // The instant the bound runs out: AppliedAsOf() + max_staleness, or
+  // InfinitePast while the replica cannot show any freshness. What local
+  // readers are given (docs/LOCAL_READS.md): Now() <= BoundUntil() is
+  // exactly WithinBound().
   absl::Time BoundUntil() const;
-  // How far behind the replica can show it is (now - fresh_as_of);
-  // InfiniteDuration before it is positioned.
+  // How far behind the replica can show it is: now minus the earliest
+  // local time of its watermarks' store time; InfiniteDuration before it is
+  // positioned, has read the store's clock and has a watermark in every
+  // partition.
   absl::Duration Staleness() const;
   ApplyStats apply_stats() const;
+  const sync::WatermarkTracker& watermarks() const { return watermarks_; }
 
  private:
+  // The local instant up to which every committed write has been applied
+  // (the watermarks through the ClockBound), or InfinitePast when unknown.
+  // The one source of Staleness, WithinBound and TrustedUntil.
+  absl::Time AppliedAsOf(absl::Time now) const;
   // One event on one namespace; true if the engine moved forward.
   bool ApplyTo(Namespace& ns, const sync::Event& event);
 
@@ -84,6 +103,7 @@ class SyncReplication final : public Replication, public sync::EventSink {
   sync::Announcer& announcer_;
   WatchHub* const watch_;
   const SyncReplicationOptions options_;
+  sync::WatermarkTracker watermarks_;
   std::atomic<uint64_t> applied_{0}, stale_{0}, unknown_namespace_{0}, lost_{0};
 };
 

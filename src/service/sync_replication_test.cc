@@ -1,7 +1,7 @@
 // SyncReplication against a fake Sync: the apply rules (version-guarded,
 // update vs invalidate mode, FLUSH floors, unversioned broadcasts, unknown
 // namespaces, lost events), what local changes announce, and when the cache
-// is trusted (C4).
+// is trusted (C4: by the relays' watermarks, through the store's clock).
 #include "service/sync_replication.h"
 
 #include "gtest/gtest.h"
@@ -13,7 +13,6 @@ class FakeSync final : public sync::Sync {
  public:
   std::vector<sync::Event> published;
   bool is_positioned = true;
-  absl::Time fresh = absl::Now();
 
   void Start(sync::EventSink&) override {}
   void Stop(absl::Duration) override {}
@@ -21,8 +20,9 @@ class FakeSync final : public sync::Sync {
     published.push_back(e);
     if (d) d(absl::OkStatus());
   }
+  void PublishWatermark(sync::Watermark, Delivered d) override { d(absl::OkStatus()); }
   bool positioned() const override { return is_positioned; }
-  absl::Time fresh_as_of() const override { return fresh; }
+  absl::Time topic_fresh_as_of() const override { return absl::Now(); }
   sync::SyncStats Stats() const override { return {}; }
   absl::string_view replica_id() const override { return "me"; }
 };
@@ -52,15 +52,26 @@ class SyncReplicationTest : public ::testing::Test {
       : namespaces_(TwoNamespaces()),
         announcer_(sync_, nullptr),
         hub_(namespaces_),
-        replication_(namespaces_, sync_, announcer_, &hub_, Options()) {}
-  static SyncReplicationOptions Options() {
+        replication_(namespaces_, sync_, announcer_, &hub_, Options(&clock_)) {}
+  static SyncReplicationOptions Options(const sync::ClockBound* clock) {
     SyncReplicationOptions o;
     o.max_staleness = absl::Seconds(2);
     o.inline_max = 8;
+    o.clock = clock;
     return o;
+  }
+  // The store's clock runs `skew` ahead of ours; one exact reading of it.
+  void Calibrate(absl::Duration skew) {
+    const absl::Time now = absl::Now();
+    clock_.OnSample(now, now + skew, now);
+  }
+  // Relay `relay`'s watermark at store time `store_time` in both partitions.
+  void Watermarks(absl::Time store_time, const std::string& relay = "r") {
+    for (int32_t p : {0, 1}) replication_.OnWatermark(p, sync::Watermark{relay, store_time, 2});
   }
   cache::Engine& Engine(const std::string& ns) { return *(*namespaces_.Find(ns))->engine; }
 
+  sync::ClockBound clock_;
   FakeSync sync_;
   NamespaceSet namespaces_;
   sync::Announcer announcer_;
@@ -169,35 +180,64 @@ TEST_F(SyncReplicationTest, AnnouncesWithInlineValuesOnlyInUpdateModeAndWhenSmal
   EXPECT_EQ(sync_.published[3].version, 0u);
 }
 
-TEST_F(SyncReplicationTest, TrustsTheCacheOnlyWithinTheBound) {
-  sync_.fresh = absl::Now() - absl::Milliseconds(500);
+TEST_F(SyncReplicationTest, TrustsTheCacheOnlyWithinTheBoundOfTheWatermarks) {
+  const absl::Duration skew = absl::Minutes(7);  // the store's clock is 7 min ahead
+  replication_.OnPartitions({0, 1}, {0, 1});
+  EXPECT_FALSE(replication_.CacheTrusted()) << "no watermark yet";
+  Watermarks(absl::Now() + skew - absl::Milliseconds(500));
+  EXPECT_FALSE(replication_.CacheTrusted()) << "the store's clock was never read";
+  EXPECT_EQ(replication_.Staleness(), absl::InfiniteDuration());
+  Calibrate(skew);
   EXPECT_TRUE(replication_.CacheTrusted());
-  sync_.fresh = absl::Now() - absl::Seconds(3);
+  EXPECT_GE(replication_.Staleness(), absl::Milliseconds(500));
+  EXPECT_LT(replication_.Staleness(), absl::Seconds(1));
+  // No newer watermark for 3 s (the relays are behind, or the broker is
+  // away): past the bound.
+  Watermarks(absl::Now() + skew - absl::Seconds(3), "late");
+  EXPECT_TRUE(replication_.CacheTrusted()) << "an older relay's watermark does not hurt";
+  replication_.OnPartitions({0, 1}, {0, 1});  // repositioned: everything before is skipped
+  EXPECT_FALSE(replication_.CacheTrusted());
+  Watermarks(absl::Now() + skew - absl::Seconds(3));
   EXPECT_FALSE(replication_.CacheTrusted());
   EXPECT_FALSE(replication_.WithinBound());
-  sync_.fresh = absl::Now();
+  Watermarks(absl::Now() + skew);
+  EXPECT_TRUE(replication_.CacheTrusted());
   sync_.is_positioned = false;
   EXPECT_FALSE(replication_.CacheTrusted());
   EXPECT_EQ(replication_.Staleness(), absl::InfiniteDuration());
 }
 
+TEST_F(SyncReplicationTest, AStoreClockAheadOfOursIsNotMistakenForFreshness) {
+  // Planted-bug check for the clock bound: read with the wrong skew (0), a
+  // 3-second-old watermark from a store clock 10 s ahead would look 7 s in
+  // the future. Through the ClockBound it is 3 s old: past the bound.
+  replication_.OnPartitions({0, 1}, {0, 1});
+  Calibrate(absl::Seconds(10));
+  Watermarks(absl::Now() + absl::Seconds(10) - absl::Seconds(3));
+  EXPECT_FALSE(replication_.CacheTrusted());
+  EXPECT_GE(replication_.Staleness(), absl::Seconds(3));
+}
+
 TEST_F(SyncReplicationTest, TrustedUntilIsTheInstantTheBoundRunsOut) {
   // What local readers get (docs/LOCAL_READS.md): the same decision as
-  // CacheTrusted, as an instant they compare their clock with.
+  // CacheTrusted, as an instant they compare their clock with: the
+  // watermarks' local time plus max_staleness.
+  replication_.OnPartitions({0, 1}, {0, 1});
+  EXPECT_EQ(replication_.TrustedUntil(), absl::InfinitePast());  // no watermark yet
+  Calibrate(absl::ZeroDuration());
   const absl::Time fresh = absl::Now() - absl::Milliseconds(500);
-  sync_.fresh = fresh;
-  EXPECT_EQ(replication_.TrustedUntil(), fresh + absl::Seconds(2));
+  Watermarks(fresh);
+  const absl::Time until = replication_.TrustedUntil();
+  EXPECT_GT(until, absl::Now());
+  EXPECT_LE(until, fresh + absl::Seconds(2));
   EXPECT_TRUE(replication_.CacheTrusted());
-  sync_.fresh = absl::Now() - absl::Seconds(3);
-  EXPECT_LT(replication_.TrustedUntil(), absl::Now());
-  EXPECT_FALSE(replication_.CacheTrusted());
   sync_.is_positioned = false;
   EXPECT_EQ(replication_.TrustedUntil(), absl::InfinitePast());
+  EXPECT_FALSE(replication_.CacheTrusted());
 }
 
 TEST(SyncReplicationServeStaleTest, ServeModeTrustsTheCacheAnyway) {
   FakeSync sync;
-  sync.fresh = absl::Now() - absl::Hours(1);
   NamespaceSet namespaces(TwoNamespaces());
   sync::Announcer announcer(sync, nullptr);
   SyncReplicationOptions o;

@@ -54,6 +54,7 @@ void WorkerPool::Run() {
       queue_.pop_front();
     }
     task();
+    completed_.fetch_add(1, std::memory_order_relaxed);
   }
 }
 

@@ -8,7 +8,9 @@
 #ifndef CACHECAR_SERVICE_WORKER_POOL_H_
 #define CACHECAR_SERVICE_WORKER_POOL_H_
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <string>
@@ -34,6 +36,8 @@ class WorkerPool {
 
   size_t queued() const;
   size_t threads() const { return threads_.size(); }
+  // Tasks finished so far (for telling a wedged pool from a busy one).
+  uint64_t completed() const { return completed_.load(std::memory_order_relaxed); }
 
  private:
   void Run();
@@ -44,6 +48,7 @@ class WorkerPool {
   CondVar work_or_stop_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<uint64_t> completed_{0};
 };
 
 }  // namespace cachecar::service

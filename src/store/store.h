@@ -64,34 +64,72 @@ struct StoreStats {
 // store writes one in the same transaction as every write (the outbox).
 struct OutboxEntry {
   enum class Op { kUpsert, kDelete, kInvalidate, kFlush };
+  int64_t id = 0;  // the entry's id in the outbox (relays claim entries by id)
   std::string ns;  // with kFlush, "" means every namespace of the shared table
   std::string key;
   uint64_t version = 0;
   Op op = Op::kUpsert;
   std::optional<std::string> value;  // small upserts carry their value
+  // When it was written, on the store's clock.
   absl::Time created = absl::InfinitePast();
+  // Written by a cachecar writer, which publishes it itself and then
+  // retires it; false for every other program's writes (psql, a migration,
+  // another service), which nobody but a relay will ever publish.
+  bool announced = false;
+};
+
+// What the outbox holds at one moment (docs/DESIGN.md "Watermarks").
+struct OutboxSnapshot {
+  // The store's clock, read before the snapshot was taken: every write
+  // that committed before `as_of` is among `entries`, or its entry was
+  // already deleted, which happens only once the broker has its event.
+  absl::Time as_of = absl::InfinitePast();
+  std::vector<OutboxEntry> entries;  // oldest first
+  // false: there were more entries than asked for; the others are not
+  // listed (and `as_of` promises nothing).
+  bool complete = true;
 };
 
 // The outbox, for stores that have one (PostgreSQL). The writer publishes
 // its own change right after commit and retires it; relays publish whatever
-// nobody retired (the writer crashed, or a program wrote the table directly).
+// nobody retired (the writer crashed, or a program wrote the table directly)
+// and the watermarks that let replicas vouch for their freshness. A few
+// replicas relay at a time, each holding one of a few leases.
 // Thread-safety: safe to call from many threads; calls block on I/O.
 class Outbox {
  public:
   virtual ~Outbox() = default;
   using Publish = std::function<absl::Status(const std::vector<OutboxEntry>&)>;
-  // Claims up to `limit` entries older than `min_age` that no other relay
-  // holds (locked, skipping locked ones, until this returns), hands them to
-  // `publish`, and deletes them only if it returns OK (the broker has them).
-  // Returns how many were relayed.
-  virtual absl::StatusOr<size_t> Relay(absl::Duration min_age, size_t limit,
-                                       const Publish& publish) = 0;
+
+  // Up to `limit` entries, oldest first, without locking them.
+  virtual absl::StatusOr<OutboxSnapshot> Snapshot(size_t limit) = 0;
+  // Claims the entries with these ids that still exist and that no other
+  // relay holds (locked, skipping locked ones, until this returns), hands
+  // them to `publish`, and deletes them only if it returns OK (the broker
+  // has them). Returns the ids relayed.
+  virtual absl::StatusOr<std::vector<int64_t>> Relay(const std::vector<int64_t>& ids,
+                                                     const Publish& publish) = 0;
+  // Of these ids, the ones still in the outbox.
+  virtual absl::StatusOr<std::vector<int64_t>> Present(const std::vector<int64_t>& ids) = 0;
   // Deletes the entries written at these versions (their writer published them).
   virtual absl::Status Retire(const std::vector<uint64_t>& versions) = 0;
-  // Blocks until the store announces a new entry, or `timeout` passes
-  // (also when the store cannot be reached: the caller then just polls).
-  // One caller thread at a time.
+  // Blocks until the store announces a new entry nobody will announce
+  // (a direct write), or `timeout` passes (also when the store cannot be
+  // reached, or cannot announce: the caller then just polls). One caller
+  // thread at a time.
   virtual void WaitForNew(absl::Duration timeout) = 0;
+
+  // Relay leases: `slots` of them, each held by one holder until `ttl`
+  // after its last renewal (on the store's clock, so holders' clocks do not
+  // matter). Takes a free or expired lease, or renews the one `holder`
+  // holds; true if `holder` holds one now.
+  virtual absl::StatusOr<bool> HoldLease(const std::string& holder, int slots,
+                                         absl::Duration ttl) = 0;
+  // Whether one of the `slots` leases is free (a cheap read, no lock).
+  virtual absl::StatusOr<bool> LeaseAvailable(int slots) = 0;
+  // Gives up whatever lease `holder` holds, so another replica can take it
+  // at once.
+  virtual absl::Status ReleaseLease(const std::string& holder) = 0;
 };
 
 // Per-call options.
@@ -137,6 +175,13 @@ class Store {
   // stores that no other replica shares.
   virtual absl::StatusOr<uint64_t> LatestVersion(const CallOptions& options) {
     return absl::UnimplementedError("this store has no shared version sequence");
+  }
+
+  // The store's clock now (PostgreSQL: clock_timestamp()). Replicas compare
+  // it with their own to read watermarks, which carry the store's time.
+  // UNIMPLEMENTED by stores no other replica shares.
+  virtual absl::StatusOr<absl::Time> ServerTime(const CallOptions& options) {
+    return absl::UnimplementedError("this store has no clock of its own");
   }
 
   // The store's outbox, or nullptr when it has none (the memory store).

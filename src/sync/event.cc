@@ -46,12 +46,27 @@ std::string EncodeEvent(const Event& event) {
   return pb.SerializeAsString();
 }
 
-absl::StatusOr<Event> DecodeEvent(absl::string_view payload) {
+std::string EncodeWatermark(const Watermark& watermark) {
+  cachecar::v1::SyncEvent pb;
+  pb.set_op(cachecar::v1::SYNC_OP_WATERMARK);
+  pb.set_origin(watermark.relay);
+  pb.set_commit_time_unix_micros(absl::ToUnixMicros(watermark.as_of));
+  pb.set_partitions(watermark.partitions);
+  return pb.SerializeAsString();
+}
+
+namespace {
+
+absl::StatusOr<cachecar::v1::SyncEvent> Parse(absl::string_view payload) {
   cachecar::v1::SyncEvent pb;
   if (!pb.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return absl::InvalidArgumentError(
         absl::StrCat("not a cachecar.v1.SyncEvent (", payload.size(), " bytes)"));
   }
+  return pb;
+}
+
+absl::StatusOr<Event> EventOf(const cachecar::v1::SyncEvent& pb) {
   Event e;
   switch (pb.op()) {
     case cachecar::v1::SYNC_OP_UPSERT:
@@ -92,6 +107,36 @@ absl::StatusOr<Event> DecodeEvent(absl::string_view payload) {
     e.committed = absl::FromUnixMicros(pb.commit_time_unix_micros());
   }
   return e;
+}
+
+}  // namespace
+
+absl::StatusOr<Event> DecodeEvent(absl::string_view payload) {
+  absl::StatusOr<cachecar::v1::SyncEvent> pb = Parse(payload);
+  if (!pb.ok()) return pb.status();
+  return EventOf(*pb);
+}
+
+absl::StatusOr<Message> DecodeMessage(absl::string_view payload) {
+  absl::StatusOr<cachecar::v1::SyncEvent> pb = Parse(payload);
+  if (!pb.ok()) return pb.status();
+  Message m;
+  if (pb->op() != cachecar::v1::SYNC_OP_WATERMARK) {
+    absl::StatusOr<Event> e = EventOf(*pb);
+    if (!e.ok()) return e.status();
+    m.event = *std::move(e);
+    return m;
+  }
+  if (pb->origin().empty() || pb->commit_time_unix_micros() <= 0 || pb->partitions() <= 0 ||
+      !pb->key().empty() || pb->has_value() || pb->version() != 0) {
+    return absl::InvalidArgumentError(
+        "SyncEvent WATERMARK needs an origin, a time and a partition count, and nothing else");
+  }
+  m.is_watermark = true;
+  m.watermark.relay = pb->origin();
+  m.watermark.as_of = absl::FromUnixMicros(pb->commit_time_unix_micros());
+  m.watermark.partitions = pb->partitions();
+  return m;
 }
 
 const char* OpName(Op op) {

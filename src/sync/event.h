@@ -26,16 +26,35 @@ struct Event {
   absl::Time committed = absl::InfinitePast();
 };
 
+// A relay's watermark (sync.proto WATERMARK): every change committed before
+// `as_of` (on the store's clock) is ahead of it in its partition.
+struct Watermark {
+  std::string relay;  // who published it (one relay's successive watermarks
+                      // in a partition are in order)
+  absl::Time as_of = absl::InfinitePast();
+  int32_t partitions = 0;  // how many partitions the relay published it to
+};
+
+// One message of the sync topic: a change or a watermark.
+struct Message {
+  bool is_watermark = false;
+  Event event;          // when !is_watermark
+  Watermark watermark;  // when is_watermark
+};
+
 // The Kafka message key: namespace, NUL, key.
 std::string MessageKey(absl::string_view ns, absl::string_view key);
 
 // Serialized SyncEvent.
 std::string EncodeEvent(const Event& event);
+std::string EncodeWatermark(const Watermark& watermark);
 
 // Parses a message value; INVALID_ARGUMENT saying what is wrong (not a
 // SyncEvent, no op, an UPSERT/DELETE without a version, a value on anything
 // but an UPSERT, a key on a FLUSH).
 absl::StatusOr<Event> DecodeEvent(absl::string_view payload);
+// Either; a WATERMARK needs an origin, a time and a partition count.
+absl::StatusOr<Message> DecodeMessage(absl::string_view payload);
 
 const char* OpName(Op op);
 

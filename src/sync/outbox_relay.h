@@ -1,23 +1,47 @@
-// The writer's fast path and the outbox relay (docs/DESIGN.md "Put", C6).
+// The writer's fast path and the outbox relay (docs/DESIGN.md "Put",
+// "Relays", "Watermarks", C4, C6).
 //
 // Announcer: after a write commits, the writer publishes its event at once
 // and, when the broker acknowledges it, retires the write's outbox entry (in
 // batches, on a thread of its own). A failed publish leaves the entry for
 // the relay.
 //
-// OutboxRelay: every replica runs one. It wakes when the store announces a
-// new entry (LISTEN/NOTIFY) and at least every `poll`, waits `min_age` so
-// writers can retire their own entries first, then claims what is left (rows
-// locked, skipping rows another replica holds), publishes it, and lets the
-// store delete the entries once the broker has them all. Duplicates (a
-// writer and a relay both publishing) are harmless: events are versioned.
+// OutboxRelay: every replica runs one, but only a few relay at a time: the
+// ones holding one of `leases` leases in the store. A replica that sees
+// watermarks from fewer than `leases` other relays (its consumer reads
+// them) tries to take a free or expired lease, with backoff and jitter, so
+// the store hears from non-holders only when a relay is missing. A holder
+// renews its lease every ttl/4 and relays only while the lease is valid; a
+// holder that dies or is paused loses it at expiry, and another replica
+// takes it over; one whose publishes keep failing for 3 ttl gives it up.
 //
-// Thread-safety: Announce may be called from any thread.
+// A holder's round: a snapshot of the outbox (with the store's clock read
+// before it), then
+//   - publishes the entries nobody will announce (not `announced`: psql,
+//     another service) at once, and announced ones whose writer has not
+//     retired them within `min_age` (it crashed after its commit);
+//   - remembers the snapshot as a watermark candidate: once every entry it
+//     listed is gone (retired by its writer after the broker acknowledged
+//     it, or relayed by a relay), every write committed before the
+//     snapshot's time is on the topic, and the watermark with that time is
+//     published into every partition (at most every `watermark_interval`).
+// Rounds run when the store announces a direct write (NOTIFY) and at least
+// every `watermark_interval`; while a watermark is due and its candidate
+// waits for writers to retire their entries, every few milliseconds.
+// Duplicates (a writer and a relay, or two relays, publishing one change)
+// are harmless: events are versioned.
+//
+// Thread-safety: Announce may be called from any thread; the relay runs on
+// its own thread (tests may call RunOnce instead of Start).
 #ifndef CACHECAR_SYNC_OUTBOX_RELAY_H_
 #define CACHECAR_SYNC_OUTBOX_RELAY_H_
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <functional>
+#include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,12 +79,28 @@ class Announcer {
 };
 
 struct RelayOptions {
+  // An announced entry its writer has not retired after this long is
+  // published by the relay (outbox_relay_delay).
   absl::Duration min_age = absl::Milliseconds(500);
-  absl::Duration poll = absl::Seconds(1);
+  // A watermark round at least this often (the replicas' staleness runs
+  // about this much behind).
+  absl::Duration watermark_interval = absl::Milliseconds(200);
   size_t batch = 500;
-  // How long one batch may wait for the broker's acknowledgements.
+  // How long one batch or watermark may wait for the broker's
+  // acknowledgements.
   absl::Duration publish_wait = absl::Seconds(15);
-  std::string origin;  // "relay/<replica id>"
+  std::string origin;  // events' origin: "relay/<replica id>"
+  // The lease holder's name and the watermarks' relay id: unique per
+  // process ("<replica id>/<random>").
+  std::string holder;
+  int leases = 2;  // outbox_relays
+  absl::Duration lease_ttl = absl::Milliseconds(1500);
+  // A replica tries to take a lease when fewer than `leases` other relays
+  // sent a watermark within this long.
+  absl::Duration takeover_after = absl::Seconds(1);
+  // How many relays other than `holder` sent watermarks since a time (the
+  // replica's WatermarkTracker). Unset: never try to take a lease.
+  std::function<int(absl::Time since)> relays_seen;
 };
 
 class OutboxRelay {
@@ -69,24 +109,54 @@ class OutboxRelay {
   ~OutboxRelay();  // Stop()
 
   void Start();
+  // Stops the thread and gives up the lease (another replica takes it at
+  // once).
   void Stop();
 
-  // One claim-publish-delete round; how many entries it relayed. Public for
-  // tests (which run it without Start).
+  // One round (see above), lease or not; how many entries it relayed.
+  // Public for tests, which run it without Start.
   absl::StatusOr<size_t> RunOnce();
 
+  bool holds_lease() const { return holding_.load(); }
   uint64_t relayed() const { return relayed_.load(); }
+  uint64_t watermarks() const { return watermarks_.load(); }
 
  private:
+  struct Candidate {
+    absl::Time as_of;           // store clock, before the snapshot
+    std::set<int64_t> waiting;  // entries it listed that are still there
+  };
   void Loop();
+  // Renews or takes the lease when due; whether this replica relays now.
+  bool MaintainLease();
+  // Publishes the newest candidate that waits for nothing, if a watermark
+  // is due; drops it and the older ones.
+  void MaybePublishWatermark();
+  // Publishes `entries` and waits for the broker (bounded).
+  absl::Status PublishAll(const std::vector<store::OutboxEntry>& entries);
+  // A watermark_interval has passed since the last watermark.
+  bool WatermarkDue() const;
 
   store::Outbox& outbox_;
   Sync& sync_;
   const RelayOptions options_;
   Notification stop_;
-  std::atomic<bool> stopping_{false};  // also ends a RunOnce's wait for acks
-  std::atomic<uint64_t> relayed_{0};
+  std::atomic<bool> stopping_{false};  // also ends a wait for acks
+  std::atomic<uint64_t> relayed_{0}, watermarks_{0};
+  std::atomic<bool> holding_{false};
   std::thread thread_;
+
+  // The relay thread's (or RunOnce caller's) own state.
+  std::deque<Candidate> candidates_;
+  absl::Time last_watermark_ = absl::InfinitePast();  // local, when published
+  // Local time of the first failed publish since the last one that worked.
+  absl::Time failing_since_ = absl::InfinitePast();
+  absl::Time lease_valid_until_ = absl::InfinitePast();
+  absl::Time renew_at_ = absl::InfinitePast();
+  absl::Time next_try_ = absl::InfinitePast();
+  absl::Time held_since_ = absl::InfinitePast();
+  absl::Duration backoff_;
+  std::mt19937_64 rng_;
 };
 
 // An outbox entry as an event on the topic.

@@ -7,9 +7,10 @@
 // Consuming: after Start, the sync calls the EventSink from one thread, in
 // topic order per partition.
 //
-// Freshness (docs/DESIGN.md C4): `fresh_as_of()` is a time T such that every
-// event the topic held at T has been handed to the sink. A replica whose T
-// is older than max_staleness cannot show it is within the bound.
+// Freshness (docs/DESIGN.md C4): the staleness bound rests on the relays'
+// watermarks (EventSink::OnWatermark), which cover commit -> topic -> cache.
+// `topic_fresh_as_of()` is only a time T such that every event the topic
+// held at T has been handed to the sink (topic -> cache), for metrics.
 //
 // Thread-safety: every method may be called from any thread.
 #ifndef CACHECAR_SYNC_SYNC_H_
@@ -39,6 +40,14 @@ class EventSink {
   // Returning an error makes it position again a little later (the replica
   // is not ready meanwhile).
   virtual absl::Status OnPositioned() { return absl::OkStatus(); }
+  // A relay's watermark, read from `partition` (after every event before
+  // it there was handed to OnEvent).
+  virtual void OnWatermark(int32_t partition, const Watermark& watermark) {}
+  // The partitions the consumer reads now, each time they change; the
+  // `restarted` ones were (re)positioned, skipping what came before (all of
+  // them at the first positioning; one whose events were lost).
+  virtual void OnPartitions(const std::vector<int32_t>& partitions,
+                            const std::vector<int32_t>& restarted) {}
 };
 
 struct PartitionState {
@@ -53,15 +62,16 @@ struct PartitionState {
 struct SyncStats {
   bool positioned = false;        // every partition assigned at its start offset
   bool broker_reachable = false;  // the last probe answered
-  absl::Time fresh_as_of = absl::InfinitePast();
+  absl::Time topic_fresh_as_of = absl::InfinitePast();
   std::vector<PartitionState> partitions;
   uint64_t events_received = 0;
   uint64_t events_undecodable = 0;
   uint64_t offset_resets = 0;  // positions past retention: events lost
   uint64_t published = 0;      // acknowledged by the broker
   uint64_t publish_failures = 0;
-  uint64_t producer_restarts = 0;  // after fatal producer errors
-  std::string last_error;          // for health messages
+  uint64_t producer_restarts = 0;     // after fatal producer errors
+  uint64_t watermarks_published = 0;  // rounds acknowledged in every partition
+  std::string last_error;             // for health messages
 };
 
 class Sync {
@@ -77,9 +87,14 @@ class Sync {
 
   // Queues `event` for the topic; never blocks on the broker.
   virtual void Publish(const Event& event, Delivered delivered) = 0;
+  // Publishes `watermark` into every partition of the topic, listing them
+  // afresh first (may block that long) and setting watermark.partitions;
+  // `delivered` runs once: OK when every partition acknowledged it, else
+  // the first failure.
+  virtual void PublishWatermark(Watermark watermark, Delivered delivered) = 0;
 
   virtual bool positioned() const = 0;
-  virtual absl::Time fresh_as_of() const = 0;
+  virtual absl::Time topic_fresh_as_of() const = 0;
   virtual SyncStats Stats() const = 0;
   virtual absl::string_view replica_id() const = 0;
 };

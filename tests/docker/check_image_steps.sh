@@ -4,6 +4,9 @@
 # library the stripped binary links comes from a package the runtime stage
 # installs (deploy/docker/runtime-packages.txt) or from the base image, runs
 # the result, and checks the Dockerfile's promises (non-root, ENTRYPOINT).
+# The quick, tool-free half: image_test.sh builds and runs the real image
+# where podman works; this one names the package to add when a new library
+# is linked, on any machine.
 # Usage: check_image_steps.sh BUILD_DIR WORK_DIR
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"

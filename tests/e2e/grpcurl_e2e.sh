@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # End to end, as an operator would: start the real cachecar binary on a free
 # loopback port and a unix socket, then drive it with the real grpcurl
-# through server reflection. Usage: grpcurl_e2e.sh CACHECAR GRPCURL
+# through server reflection; and send it bytes that are no valid message
+# (tests/e2e/raw_call.cc). Usage: grpcurl_e2e.sh CACHECAR GRPCURL RAW_CALL
 set -uo pipefail
 CACHECAR="$1"
 GRPCURL="$2"
+RAW_CALL="$3"
 [ -x "$CACHECAR" ] || { echo "no cachecar binary at $CACHECAR"; exit 1; }
 [ -x "$GRPCURL" ] || { echo "no grpcurl at $GRPCURL (run scripts/install_grpcurl.sh)"; exit 1; }
+[ -x "$RAW_CALL" ] || { echo "no raw_call at $RAW_CALL (build the raw_call target)"; exit 1; }
 
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -232,6 +235,28 @@ run_readme_lines() {
 }
 run_readme_lines tcp
 run_readme_lines unix
+
+# --- bytes that are no valid message (issue #17 item 11) --------------------------
+# 12 7f: field 2 (key), 127 bytes long, but only 5 follow.
+for target in "$addr" "unix://$sock"; do
+  out="$("$RAW_CALL" "$target" /cachecar.v1.Cache/Get 127f73686f7274)"
+  check "truncated Get over $target is INVALID_ARGUMENT" "$out" "code=3 "
+  check "truncated Get over $target says it could not be parsed" "$out" \
+    "could not be parsed as cachecar.v1.GetRequest"
+done
+# Field 2 (key) of 2 bytes that are not UTF-8 (proto3 strings must be).
+out="$("$RAW_CALL" "$addr" /cachecar.v1.Cache/Put 1202c328)"
+check "Put with a non-UTF-8 key is INVALID_ARGUMENT" "$out" "code=3 message=the request could not be parsed as cachecar.v1.PutRequest"
+out="$("$RAW_CALL" "$addr" /grpc.health.v1.Health/Check 0a05)"
+check "truncated health Check is INVALID_ARGUMENT" "$out" "code=3 message=the request could not be parsed as grpc.health.v1.HealthCheckRequest"
+out="$("$RAW_CALL" "$addr" /cachecar.v1.Cache/NoSuchMethod 00)"
+check "an unknown method is UNIMPLEMENTED, naming what is served" "$out" \
+  "code=12 message=unknown method /cachecar.v1.Cache/NoSuchMethod: cachecar serves cachecar.v1.Cache"
+out="$("$RAW_CALL" "$probe_addr" /cachecar.v1.Cache/Get 00)"
+check "the probe port says it serves only health" "$out" "code=12 message=unknown method /cachecar.v1.Cache/Get: this is cachecar's probe port"
+gc -d '{"key":"raw:1","value":"eA=="}' "$addr" cachecar.v1.Cache/Put >/dev/null
+out="$(gc -d '{"key":"raw:1"}' "$addr" cachecar.v1.Cache/Get)"
+check "and a good Get is still answered" "$out" '"found": true'
 
 # --- SIGTERM: clean exit 0 -------------------------------------------------------
 kill -TERM "$server"

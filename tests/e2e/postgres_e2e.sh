@@ -24,11 +24,37 @@ PSQL="${PSQL/-d cachecar_test/-d $db}"
 addr="127.0.0.1:$(free_port)"
 gc() { "$GRPCURL" -plaintext "$@" 2>&1; }
 
-# --- migrate ---------------------------------------------------------------
-out="$("$CACHECAR" serve --store=postgres --postgres-dsn-file "$work/dsn" --listen "$addr" 2>&1)"
-check "serve without a schema says to run migrate" "$out" "run \`cachecar migrate\`"
+# --- serve before migrate: it keeps running, says so, picks the schema up --
+early_addr="127.0.0.1:$(free_port)"
+"$CACHECAR" serve --store=postgres --postgres-dsn-file "$work/dsn" --listen "$early_addr" \
+  --metrics-listen "" >"$work/early.log" 2>&1 &
+early_pid=$!
+pids+=("$early_pid")
+for _ in $(seq 1 100); do
+  gc -max-time 1 -d '{"service":"liveness"}' "$early_addr" grpc.health.v1.Health/Check 2>/dev/null \
+    | grep -q SERVING && break
+  sleep 0.1
+done
+out="$(gc -d '{"key":"early","value":"eA=="}' "$early_addr" cachecar.v1.Cache/Put)"
+check "serve without a schema: a Put says to run migrate" "$out" "run \`cachecar migrate\`"
+check "serve without a schema: FAILED_PRECONDITION" "$out" "Code: FailedPrecondition"
+out="$(gc -d '{"service":"readiness"}' "$early_addr" grpc.health.v1.Health/Check)"
+check "serve without a schema: still ready (it answers, and says what to fix)" "$out" '"status": "SERVING"'
+out="$(gc -d '{"service":"cachecar.v1.Cache/store"}' "$early_addr" grpc.health.v1.Health/Check)"
+check "serve without a schema: store health NOT_SERVING" "$out" '"status": "NOT_SERVING"'
+check "serve without a schema: the log says to run migrate" "$(cat "$work/early.log")" "cachecar migrate"
+if kill -0 "$early_pid" 2>/dev/null; then ok "serve without a schema keeps running"; else
+  not_ok "serve without a schema keeps running" "$(tail -5 "$work/early.log")"; fi
 out="$("$CACHECAR" migrate --store=postgres --postgres-dsn-file "$work/dsn" 2>&1)"
 check "migrate creates the schema" "$out" "cachecar_outbox, cachecar_version_seq: ready"
+early_put=""
+for _ in $(seq 1 150); do
+  early_put="$(gc -d '{"key":"early","value":"eA=="}' "$early_addr" cachecar.v1.Cache/Put)"
+  grep -q '"version"' <<<"$early_put" && break
+  sleep 0.1
+done
+check "once migrated, the same process writes (no restart)" "$early_put" '"version"'
+kill -TERM "$early_pid"; wait "$early_pid"
 out="$("$CACHECAR" migrate --store=postgres --postgres-dsn-file "$work/dsn" 2>&1)"
 check "migrate again changes nothing and succeeds" "$out" ": ready"
 out="$("$CACHECAR" migrate 2>&1)"
@@ -68,7 +94,8 @@ check "a stale if_version is ABORTED" "$out" "Code: Aborted"
 check "naming the version found" "$out" "expected version $v1"
 out="$(gc -d "{\"key\":\"'); DROP TABLE cachecar_entries; --\",\"value\":\"eA==\"}" "$addr" cachecar.v1.Cache/Put)"
 check "an injection-looking key is stored as data" "$out" '"version"'
-check "the table is still there" "$(psql_q "SELECT count(*) FROM cachecar_entries")" "2"
+# (three rows: early, user:1 and that one)
+check "the table is still there" "$(psql_q "SELECT count(*) FROM cachecar_entries")" "3"
 out="$(gc -d '{"key":"user:1"}' "$addr" cachecar.v1.Cache/Delete)"
 check "Delete removes the row" "$(psql_q "SELECT count(*) FROM cachecar_entries WHERE key = 'user:1'")" "0"
 check "and writes an outbox DELETE" "$(psql_q "SELECT op FROM cachecar_outbox WHERE key = 'user:1' ORDER BY id DESC LIMIT 1")" "DELETE"
@@ -81,7 +108,8 @@ if grep -qF "$password" "$work/server.log"; then not_ok "the log never shows the
 else ok "the log never shows the password"; fi
 check "the log shows the DSN redacted" "$(cat "$work/server.log")" "password=***"
 
-# --- PostgreSQL down: readiness flips, liveness does not, hits still served ---
+# --- PostgreSQL down: store health flips, readiness and liveness do not,
+# hits still served ---
 pg_sh="$(cd "$(dirname "$0")/.." && pwd)/pg/pg.sh"
 pg_dir="$(dirname "$3")"
 proto_dir="$(cd "$(dirname "$0")/../../proto" && pwd)"
@@ -98,14 +126,17 @@ wait_status() {
 gc -d '{"key":"warm","value":"dw=="}' "$addr" cachecar.v1.Cache/Put >/dev/null
 if wait_status readiness SERVING; then ok "ready while PostgreSQL is up"; else not_ok "ready while PostgreSQL is up" "$(health readiness)"; fi
 bash "$pg_sh" pg-stop "$pg_dir"
-if wait_status readiness NOT_SERVING; then ok "PostgreSQL down: readiness NOT_SERVING"; else not_ok "PostgreSQL down: readiness NOT_SERVING" "$(health readiness)"; fi
+if wait_status cachecar.v1.Cache/store NOT_SERVING; then ok "PostgreSQL down: store health NOT_SERVING"; else not_ok "PostgreSQL down: store health NOT_SERVING" "$(health cachecar.v1.Cache/store)"; fi
+check "PostgreSQL down: readiness still SERVING" "$(health readiness)" '"status": "SERVING"'
 check "PostgreSQL down: liveness still SERVING" "$(health liveness)" '"status": "SERVING"'
+check "PostgreSQL down: metrics say the store is unreachable" "$(scrape_metrics "$metrics_port")" 'cachecar_store_reachable{store="postgres"} 0'
 out="$(gc -d '{"key":"warm"}' "$addr" cachecar.v1.Cache/Get)"
 check "PostgreSQL down: a cache hit is still served" "$out" '"value": "dw=="'
 out="$(gc -d '{"key":"cold"}' "$addr" cachecar.v1.Cache/Get)"
 check "PostgreSQL down: a miss is UNAVAILABLE" "$out" "Code: Unavailable"
+check "PostgreSQL down: saying PostgreSQL cannot be reached" "$out" "PostgreSQL"
 bash "$pg_sh" pg-start "$pg_dir"
-if wait_status readiness SERVING; then ok "PostgreSQL back: readiness SERVING again"; else not_ok "PostgreSQL back: readiness SERVING again" "$(health readiness)"; fi
+if wait_status cachecar.v1.Cache/store SERVING; then ok "PostgreSQL back: store health SERVING again"; else not_ok "PostgreSQL back: store health SERVING again" "$(health cachecar.v1.Cache/store)"; fi
 out="$(gc -d '{"key":"cold","consistency":"CONSISTENCY_STRONG"}' "$addr" cachecar.v1.Cache/Get)"
 check "PostgreSQL back: misses read through again" "$out" '"source": "SOURCE_STORE"'
 

@@ -5,6 +5,7 @@
 #include "store/postgres/postgres_store.h"
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -144,6 +145,61 @@ TEST_F(PostgresStoreTest, IfVersionRaceHasExactlyOneWinnerPerVersion) {
   auto r = store_->Load("cas", "hot", opts_);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->version, current);
+}
+
+// cachecar's own Puts skip the BEFORE trigger (their version comes from the
+// column default or the statement, under the row lock): racing Puts and
+// Deletes of one key must still leave it at the highest version any of them
+// returned, i.e. versions follow commit order. An insert that loses the race
+// with a delete is retried (the tombstone check), not committed below it.
+TEST_F(PostgresStoreTest, RacingPutsAndDeletesOfOneKeyEndAtTheHighestVersion) {
+  constexpr int kThreads = 6;
+  constexpr int kOps = 60;
+  for (int round = 0; round < 5; ++round) {
+    const std::string key = absl::StrCat("race", round);
+    std::atomic<uint64_t> highest{0};
+    std::atomic<int> failures{0};
+    std::mutex mu;
+    std::string first_failure;
+    auto failed = [&](const absl::Status& s) {
+      failures++;
+      std::lock_guard<std::mutex> lock(mu);
+      if (first_failure.empty()) first_failure = s.ToString();
+    };
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kOps; ++i) {
+          uint64_t v = 0;
+          if ((i + t) % 3 == 0) {
+            auto d = store_->Delete("race", key, std::nullopt, CallOptions{});
+            // Under this much contention a Delete may give up, saying to
+            // retry (ABORTED, nothing changed): allowed.
+            if (!d.ok() && d.status().code() != absl::StatusCode::kAborted) failed(d.status());
+            if (!d.ok()) continue;
+            v = d->version;
+          } else {
+            auto p = store_->Put("race", key, absl::StrCat(t, ":", i), Precondition::None(),
+                                 CallOptions{});
+            if (!p.ok()) {
+              failed(p.status());
+              continue;
+            }
+            v = *p;
+          }
+          uint64_t cur = highest.load();
+          while (cur < v && !highest.compare_exchange_weak(cur, v)) {
+          }
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(failures.load(), 0) << first_failure;
+    auto now = store_->Load("race", key, opts_);
+    ASSERT_TRUE(now.ok()) << now.status();
+    EXPECT_EQ(now->version, highest.load())
+        << "round " << round << ": the key ended at a version below one already returned";
+  }
 }
 
 TEST_F(PostgresStoreTest, IfAbsentRaceHasExactlyOneWinner) {
@@ -405,26 +461,61 @@ TEST(PostgresStoreBouncerTest, WorksBehindPgBouncerInTransactionMode) {
   EXPECT_EQ(failures.load(), 0);
 }
 
+// PostgreSQL unreachable at start: Open still succeeds (a replica started
+// before its database must keep running), and every call says what is down,
+// without the password.
 TEST(PostgresStoreStartTest, UnreachableDatabaseIsUnavailableWithoutThePassword) {
   PostgresOptions options;
   options.dsn = "host=127.0.0.1 port=1 dbname=x user=u password=do-not-print-me";
+  options.first_connect_wait = absl::Seconds(5);
   auto opened = PostgresStore::Open(options, false);
-  EXPECT_EQ(opened.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(opened.status().message(), HasSubstr("cannot connect to PostgreSQL"));
-  EXPECT_THAT(opened.status().message(), HasSubstr("password=***"));
-  EXPECT_THAT(opened.status().message(), Not(HasSubstr("do-not-print-me")));
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  for (const absl::Status& s :
+       {(*opened)->CheckHealth({}), (*opened)->Load("default", "k", {}).status(),
+        (*opened)->Put("default", "k", "v", Precondition::None(), {}).status()}) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+    EXPECT_THAT(s.message(), HasSubstr("PostgreSQL is not reachable"));
+    EXPECT_THAT(s.message(), HasSubstr("cannot connect to PostgreSQL"));
+    EXPECT_THAT(s.message(), HasSubstr("password=***"));
+    EXPECT_THAT(s.message(), Not(HasSubstr("do-not-print-me")));
+  }
 }
 
-TEST(PostgresStoreStartTest, MissingSchemaSaysRunMigrate) {
+// The schema missing at start: calls are FAILED_PRECONDITION saying to run
+// `cachecar migrate`; once it has run, the same store works, no restart.
+TEST(PostgresStoreStartTest, MissingSchemaSaysRunMigrateAndIsPickedUpOnceMigrated) {
   const PgHarness& pg = PgHarness::Get();
   pg.CreateDatabase("empty_test");
   PostgresOptions options;
   options.dsn = pg.Dsn("empty_test");
   auto opened = PostgresStore::Open(options, false);
-  EXPECT_EQ(opened.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(opened.status().message(), HasSubstr("cachecar migrate"));
-  auto migrated = PostgresStore::Open(options, /*migrate=*/true);
-  EXPECT_TRUE(migrated.ok()) << migrated.status();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  const absl::Status before =
+      (*opened)->Put("default", "k", "v", Precondition::None(), {}).status();
+  EXPECT_EQ(before.code(), absl::StatusCode::kFailedPrecondition) << before;
+  EXPECT_THAT(before.message(), HasSubstr("cachecar migrate"));
+  ASSERT_TRUE(PostgresStore::Migrate(options).ok());
+  ASSERT_TRUE((*opened)->WaitUntilReady(absl::Seconds(30)).ok());
+  absl::StatusOr<uint64_t> put = (*opened)->Put("default", "k", "v", Precondition::None(), {});
+  EXPECT_TRUE(put.ok()) << put.status();
+}
+
+// Started while PostgreSQL is down, with --migrate: once the server is
+// back, the schema is created and the store works, no restart.
+TEST(PostgresStoreStartTest, StartedWhileDownMigratesAndWorksOnceItIsBack) {
+  const PgHarness& pg = PgHarness::Get();
+  pg.CreateDatabase("late_test");
+  PostgresOptions options;
+  options.dsn = pg.Dsn("late_test");
+  pg.StopServer();
+  auto opened = PostgresStore::Open(options, /*migrate=*/true);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ((*opened)->Load("default", "k", {}).status().code(), absl::StatusCode::kUnavailable);
+  pg.StartServer();
+  ASSERT_TRUE((*opened)->WaitUntilReady(absl::Seconds(30)).ok());
+  absl::StatusOr<uint64_t> put = (*opened)->Put("default", "k", "v", Precondition::None(), {});
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(pg.Psql("late_test", "SELECT count(*) FROM cachecar_relay_lease"), "16");
 }
 
 TEST(PostgresStoreStartTest, ApplicationTableWithoutUniqueKeyIsRefused) {

@@ -11,6 +11,9 @@
 #                                       --kill SIGKILL, a crash); data and
 #                                       port stay
 #   kafka.sh broker-start DIR           start it again on the same port
+#   kafka.sh broker-pause DIR           SIGSTOP the broker (connections stay
+#                                       open, nothing answers)
+#   kafka.sh broker-resume DIR          SIGCONT it
 #   kafka.sh create-topic DIR NAME PARTITIONS
 #   kafka.sh add-partitions DIR NAME TOTAL
 #   kafka.sh produce DIR TOPIC KEY [PARTITION]
@@ -26,7 +29,7 @@ set -euo pipefail
 cmd="${1:-}"
 dir="${2:-}"
 if [ -z "$cmd" ] || [ -z "$dir" ]; then
-  echo "usage: $0 start|stop|broker-start DIR | broker-stop DIR [--kill]" >&2
+  echo "usage: $0 start|stop|broker-start|broker-pause|broker-resume DIR | broker-stop DIR [--kill]" >&2
   echo "       $0 create-topic DIR NAME PARTITIONS | add-partitions DIR NAME TOTAL" >&2
   echo "       $0 produce DIR TOPIC KEY [PARTITION] <message" >&2
   exit 2
@@ -325,6 +328,16 @@ broker_stop() {
   esac
 }
 
+# A paused broker: its sockets stay open and nothing answers (a stalled JVM,
+# a frozen VM), unlike a stopped one whose port refuses connections.
+broker_signal() {
+  local signal="$1" pid
+  load_env
+  pid="$(broker_pid)" || die "no broker running (KAFKA_ROOT=$KAFKA_ROOT)"
+  kill -"$signal" "$pid"
+  say "broker $pid: SIG$signal"
+}
+
 broker_start() {
   load_env
   need "$java" kcat setsid timeout
@@ -407,6 +420,8 @@ case "$cmd" in
   stop) stop ;;
   broker-stop) broker_stop "$@" ;;
   broker-start) broker_start ;;
+  broker-pause) broker_signal STOP ;;
+  broker-resume) broker_signal CONT ;;
   create-topic) create_topic "$@" ;;
   add-partitions) add_partitions "$@" ;;
   produce) produce "$@" ;;

@@ -1,20 +1,31 @@
-// The sync topic end to end (docs/DESIGN.md C1, C2, C4, C5, C6): several real
-// `cachecar serve` processes on one PostgreSQL (tests/pg/pg.sh) and one Kafka
-// broker (tests/kafka/kafka.sh), driven over gRPC, with the broker stopped,
-// partitions added, garbage produced and a writer killed right after its
-// commit.
+// The sync topic end to end (docs/DESIGN.md C1, C2, C4, C5, C6, the
+// availability rules): several real `cachecar serve` processes on one
+// PostgreSQL (tests/pg/pg.sh) and one Kafka broker (tests/kafka/kafka.sh),
+// driven over gRPC, with the broker stopped or paused, PostgreSQL stopped,
+// partitions added, garbage produced, a relay lease holder killed and a
+// writer killed right after its commit.
 //
-// Tests: puts and direct SQL propagate; concurrent writers and readers
-// (C1, C2, C5); a writer killed after its commit is relayed (C6); a broker
-// outage bypasses the cache and recovers (C4, C5); added partitions are read;
-// garbage on the topic is skipped; a late joiner is ready only when
-// positioned. LateOldEventIsNotCachedByANewReplica (disabled) shows a C5 gap:
-// a new replica caching a late copy of an older event.
+// Tests: puts and direct SQL propagate, direct SQL without waiting for
+// outbox_relay_delay; concurrent writers and readers (C1, C2, C5); a writer
+// killed after its commit is relayed (C6); a broker outage keeps readiness,
+// bypasses the cache and recovers (C4, C5); no cached value older than
+// max_staleness while the broker is paused or the relay is behind (C4);
+// replicas started with PostgreSQL or Kafka down serve and become fully
+// useful by themselves; a dead relay's lease is taken over; added partitions
+// are read; garbage on the topic is skipped; a late joiner vouches only
+// once positioned; a late copy of an old event is not cached by a new
+// replica.
 //
 // Each test gets its own database, sync topic and key prefix, so the tests
 // are independent. Every wait is a poll with a deadline; timing decides
 // pass/fail only as a generous upper bound (max_staleness plus slack), and
 // the measured delays are printed ("sync delay: ...").
+//
+// CACHECAR_TEST_REPLICA_FAULT=topic_freshness_only (common/fault_point.h)
+// plants a bug in every replica: the bound then ignores the relays'
+// watermarks, and NoStaleCacheWhileTheRelayIsBehind and
+// NoStaleCacheWhileTheBrokerIsPaused must fail (they do: shown in the
+// issue #12 report), which shows those checks can.
 //
 // Needs (ctest sets them): CACHECAR_BIN (the cachecar binary),
 // CACHECAR_TEST_PG_ENV / CACHECAR_TEST_PG_SH, CACHECAR_TEST_KAFKA_ENV /
@@ -61,6 +72,7 @@
 #include "absl/time/time.h"
 #include "cachecar/v1/cache.grpc.pb.h"
 #include "cachecar/v1/sync.pb.h"
+#include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -222,6 +234,12 @@ class Process {
 
   void Terminate() {
     if (Running()) ::kill(pid_, SIGTERM);
+  }
+
+  void Kill() {
+    if (!Running()) return;
+    ::kill(pid_, SIGKILL);
+    WaitExit(absl::Seconds(5));
   }
 
   // SIGTERM, then SIGKILL if it has not exited within `grace`.
@@ -418,6 +436,7 @@ class Replica {
   std::optional<int> WaitExit(absl::Duration bound) { return process_.WaitExit(bound); }
   void Terminate() { process_.Terminate(); }
   void Stop() { process_.Stop(); }
+  void Kill() { process_.Kill(); }
 
   // Until the log names the gRPC and metrics ports (both bound to port 0),
   // then connects.
@@ -480,6 +499,9 @@ class Replica {
     return resp.status();
   }
   bool Ready() { return Health("readiness") == HealthCheckResponse::SERVING; }
+  // Positioned and within max_staleness by the relays' watermarks.
+  bool SyncServing() { return Health("cachecar.v1.Cache/sync") == HealthCheckResponse::SERVING; }
+  bool StoreServing() { return Health("cachecar.v1.Cache/store") == HealthCheckResponse::SERVING; }
 
   std::string Metrics() const { return ScrapeMetrics(metrics_port_); }
   std::optional<double> Metric(const std::string& series) const {
@@ -549,7 +571,9 @@ class SyncClusterTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (broker_paused_) BrokerResume();
     if (broker_down_) BrokerStart();
+    if (pg_down_) PgStart();
     for (auto& r : replicas_) r->Terminate();  // all at once: each takes ~1.5 s
     for (auto& r : replicas_) r->Stop();
     if (HasFailure()) {
@@ -580,13 +604,25 @@ class SyncClusterTest : public ::testing::Test {
   void CreateTopic(int partitions) {
     KafkaHarness::Get().Run("create-topic", {topic_, std::to_string(partitions)});
   }
-  void BrokerStop() {
-    broker_down_ = true;
-    KafkaHarness::Get().Run("broker-stop", {});
+  // A fault (`faulty`: TearDown repairs it if the test does not) or its
+  // repair: `run` does it, `*flag` says the fault is in place.
+  static void Fault(bool* flag, bool faulty, const std::function<void()>& run) {
+    if (faulty) *flag = true;
+    run();
+    if (!faulty) *flag = false;
   }
-  void BrokerStart() {
-    KafkaHarness::Get().Run("broker-start", {});
-    broker_down_ = false;
+  static std::function<void()> Kafka(const char* command) {
+    return [command] { KafkaHarness::Get().Run(command, {}); };
+  }
+  void BrokerStop() { Fault(&broker_down_, true, Kafka("broker-stop")); }
+  void BrokerStart() { Fault(&broker_down_, false, Kafka("broker-start")); }
+  void BrokerPause() { Fault(&broker_paused_, true, Kafka("broker-pause")); }
+  void BrokerResume() { Fault(&broker_paused_, false, Kafka("broker-resume")); }
+  void PgStop() {
+    Fault(&pg_down_, true, [] { PgHarness::Get().StopServer(); });
+  }
+  void PgStart() {
+    Fault(&pg_down_, false, [] { PgHarness::Get().StartServer(); });
   }
 
   std::string Key(const std::string& k) const { return prefix_ + k; }
@@ -619,7 +655,12 @@ class SyncClusterTest : public ::testing::Test {
                                      "--shutdown-grace=1s",
                                      "--log-level=info"};
     argv.insert(argv.end(), options.flags.begin(), options.flags.end());
-    r->process().Spawn(argv, ChildEnv(options.env));
+    std::vector<std::string> env = options.env;
+    const char* planted = std::getenv("CACHECAR_TEST_REPLICA_FAULT");
+    if (planted != nullptr && *planted != '\0' && env.empty()) {
+      env.push_back(absl::StrCat("CACHECAR_FAULT_POINT=", planted));
+    }
+    r->process().Spawn(argv, ChildEnv(env));
     Replica& ref = *r;
     replicas_.push_back(std::move(r));
     EXPECT_TRUE(ref.WaitForPorts(kStartBound))
@@ -628,13 +669,17 @@ class SyncClusterTest : public ::testing::Test {
     return ref;
   }
 
-  // Until every replica's readiness is SERVING (bounded).
+  // Until every replica's readiness is SERVING, its store answers and it
+  // vouches for the bound (health cachecar.v1.Cache/sync SERVING:
+  // positioned, watermarks fresh), bounded.
   void WaitReady(const std::vector<Replica*>& replicas) {
     for (Replica* r : replicas) {
       const auto took = PollUntil(
-          kStartBound, [r] { return !r->Running() || r->Ready(); }, absl::Milliseconds(50));
+          kStartBound,
+          [r] { return !r->Running() || (r->Ready() && r->StoreServing() && r->SyncServing()); },
+          absl::Milliseconds(50));
       ASSERT_TRUE(took.has_value() && r->Running())
-          << "replica " << r->name() << " did not become ready within "
+          << "replica " << r->name() << " did not become ready and in sync within "
           << absl::FormatDuration(kStartBound) << ":\n"
           << Tail(ReadFile(r->log_path()), 30);
     }
@@ -662,6 +707,18 @@ class SyncClusterTest : public ::testing::Test {
     const std::string out = PgHarness::Get().Psql(db_, "SELECT count(*) FROM cachecar_outbox");
     EXPECT_TRUE(absl::SimpleAtoi(out, &rows)) << out;
     return rows;
+  }
+
+  // A direct SQL UPDATE of `key` (in the default namespace) to `value`; the
+  // version the trigger gave it. When this returns, the write committed.
+  uint64_t SqlUpdate(const std::string& key, const std::string& value) {
+    const std::string out = PgHarness::Get().Psql(
+        db_, absl::StrCat("UPDATE cachecar_entries SET value = convert_to('", value,
+                          "', 'UTF8') WHERE namespace = 'default' AND key = '", key,
+                          "' RETURNING version"));
+    uint64_t version = 0;
+    EXPECT_TRUE(absl::SimpleAtoi(out, &version)) << out;
+    return version;
   }
 
   // Sums a metric over replicas.
@@ -694,6 +751,23 @@ class SyncClusterTest : public ::testing::Test {
         EXPECT_EQ(last.source, *source) << r.name() << " " << key << ": " << last;
       }
     }
+    return took;
+  }
+
+  // Until `r` answers `key` at `version` (or newer) from its cache, bounded;
+  // the delay, or nullopt (a test failure).
+  std::optional<absl::Duration> WaitForCached(Replica& r, const std::string& key, uint64_t version,
+                                              const std::string& value) {
+    GetResult last;
+    const auto took = PollUntil(kPropagationBound, [&] {
+      last = r.Get(key);
+      return last.ok() && last.version >= version && last.source == v1::SOURCE_CACHE;
+    });
+    EXPECT_TRUE(took.has_value()) << "replica " << r.name()
+                                  << " did not serve version >= " << version << " of " << key
+                                  << " from its cache within "
+                                  << absl::FormatDuration(kPropagationBound) << "; last: " << last;
+    if (took.has_value()) EXPECT_EQ(last.value, value) << r.name() << ": " << last;
     return took;
   }
 
@@ -733,6 +807,8 @@ class SyncClusterTest : public ::testing::Test {
   std::string binary_, name_, db_, dsn_, topic_, prefix_, dir_;
   std::vector<std::unique_ptr<Replica>> replicas_;
   bool broker_down_ = false;
+  bool broker_paused_ = false;
+  bool pg_down_ = false;
   Stopwatch watch_;
 };
 
@@ -1011,11 +1087,14 @@ TEST_F(SyncClusterTest, KillAfterCommitIsRelayed) {
       << OutboxRows() << " outbox rows left";
 }
 
-// The broker goes away: within max_staleness (plus slack) every replica
-// turns NOT_SERVING and answers CACHED reads from PostgreSQL; writes still
-// work; a replica started meanwhile never becomes ready. The broker comes
-// back: all are ready again, serve from the cache, and converge.
-TEST_F(SyncClusterTest, BrokerDownBypassesThenRecovers) {
+// The broker goes away: readiness stays SERVING on every replica (a Kafka
+// outage must not take every pod out of its Service), and within
+// max_staleness (plus slack) each one's sync health turns NOT_SERVING, the
+// metrics say sync is down, and CACHED reads are answered, correctly, from
+// PostgreSQL; writes still work; a replica started meanwhile is ready but
+// not in sync. The broker comes back: all are in sync again, serve from the
+// cache, and converge.
+TEST_F(SyncClusterTest, BrokerDownKeepsReadinessBypassesAndRecovers) {
   CreateTopic(3);
   // A's publishes give up after 2 s, so those of the writes it makes during
   // the outage fail and only the outbox relay can deliver them.
@@ -1052,17 +1131,20 @@ TEST_F(SyncClusterTest, BrokerDownBypassesThenRecovers) {
   const absl::Duration bypass_bound = kMaxStaleness + absl::Seconds(3);
   for (Replica* r : {&a, &b}) {
     const auto took = PollUntil(bypass_bound, [r] {
-      return r->Health("readiness") == HealthCheckResponse::NOT_SERVING &&
+      return r->Health("cachecar.v1.Cache/sync") == HealthCheckResponse::NOT_SERVING &&
              r->Metric("cachecar_sync_bypass") == 1.0;
     });
-    ASSERT_TRUE(took.has_value()) << r->name() << " still ready/not bypassing "
+    ASSERT_TRUE(took.has_value()) << r->name() << " still in sync/not bypassing "
                                   << absl::FormatDuration(bypass_bound)
                                   << " after the broker stopped";
-    PrintDelay(absl::StrCat("broker down -> ", r->name(), " NOT_SERVING + bypass"),
+    PrintDelay(absl::StrCat("broker down -> ", r->name(), " sync NOT_SERVING + bypass"),
                since_down.Elapsed());
     EXPECT_EQ(r->Health("liveness"), HealthCheckResponse::SERVING);
-    EXPECT_EQ(r->Health(""), HealthCheckResponse::NOT_SERVING);
-    EXPECT_EQ(r->Health("cachecar.v1.Cache"), HealthCheckResponse::NOT_SERVING);
+    EXPECT_EQ(r->Health("readiness"), HealthCheckResponse::SERVING);
+    EXPECT_EQ(r->Health(""), HealthCheckResponse::SERVING);
+    EXPECT_EQ(r->Health("cachecar.v1.Cache"), HealthCheckResponse::SERVING);
+    EXPECT_EQ(r->Health("cachecar.v1.Cache/store"), HealthCheckResponse::SERVING);
+    EXPECT_EQ(r->Metric("cachecar_ready"), 1.0);
     // librdkafka before 2.3.0 does not time out a watermark query while the
     // partition leader is down (librdkafka#2588); the metric also looks at
     // the last answered probe's age, so it still turns 0.
@@ -1093,22 +1175,26 @@ TEST_F(SyncClusterTest, BrokerDownBypassesThenRecovers) {
       << "s: wait status " << *s_status << "\n"
       << Tail(ReadFile(s.log_path()), 10);
 
-  // A replica started now is alive but never ready: it cannot position.
+  // A replica started now is ready (it answers correctly, from
+  // PostgreSQL), but cannot position, so it is never in sync.
   Replica& e = SpawnReplica("e");
-  ASSERT_TRUE(
-      PollUntil(kStartBound, [&e] { return e.Health("liveness") == HealthCheckResponse::SERVING; })
-          .has_value())
-      << "replica e does not answer health";
-  bool ever_ready = false;
+  ASSERT_TRUE(PollUntil(kStartBound, [&e] { return e.Ready(); }).has_value())
+      << "replica e did not become ready with the broker down:\n"
+      << Tail(ReadFile(e.log_path()), 20);
+  EXPECT_EQ(e.Health("liveness"), HealthCheckResponse::SERVING);
+  bool ever_in_sync = false;
   PollUntil(
       absl::Seconds(3),
       [&] {
-        if (e.Health("readiness") != HealthCheckResponse::NOT_SERVING) ever_ready = true;
-        return ever_ready;
+        if (e.Health("cachecar.v1.Cache/sync") != HealthCheckResponse::NOT_SERVING) {
+          ever_in_sync = true;
+        }
+        return ever_in_sync;
       },
       absl::Milliseconds(50));
-  EXPECT_FALSE(ever_ready) << "e was not NOT_SERVING while the broker was down";
+  EXPECT_FALSE(ever_in_sync) << "e said it was in sync while the broker was down";
   EXPECT_EQ(e.Metric("cachecar_sync_positioned"), 0.0);
+  EXPECT_EQ(e.Metric("cachecar_sync_bypass"), 1.0);
   const GetResult on_e = e.Get(k2);
   EXPECT_EQ(on_e.source, v1::SOURCE_STORE) << on_e;
   EXPECT_EQ(on_e.version, k2_v1.version) << on_e;
@@ -1123,10 +1209,11 @@ TEST_F(SyncClusterTest, BrokerDownBypassesThenRecovers) {
   Stopwatch since_up;
   for (Replica* r : {&a, &b, &e}) {
     const auto took = PollUntil(
-        kStartBound, [r] { return r->Ready(); }, absl::Milliseconds(50));
-    ASSERT_TRUE(took.has_value()) << r->name() << " not ready " << absl::FormatDuration(kStartBound)
+        kStartBound, [r] { return r->SyncServing(); }, absl::Milliseconds(50));
+    ASSERT_TRUE(took.has_value()) << r->name() << " not in sync "
+                                  << absl::FormatDuration(kStartBound)
                                   << " after the broker came back";
-    PrintDelay(absl::StrCat("broker back -> ", r->name(), " SERVING"), since_up.Elapsed());
+    PrintDelay(absl::StrCat("broker back -> ", r->name(), " sync SERVING"), since_up.Elapsed());
     EXPECT_EQ(r->Metric("cachecar_sync_bypass"), 0.0) << r->name();
     EXPECT_EQ(r->Metric("cachecar_sync_positioned"), 1.0) << r->name();
   }
@@ -1179,10 +1266,10 @@ TEST_F(SyncClusterTest, NewPartitionsAreRead) {
     std::set<int> lag;
     int not_serving = 0;
     const auto took = PollUntil(kPropagationBound, [&] {
-      if (!r->Ready()) ++not_serving;
+      if (!r->SyncServing()) ++not_serving;
       const std::string metrics = r->Metrics();
       lag = LagPartitions(metrics);
-      return lag.size() == static_cast<size_t>(kPartitions) && r->Ready() &&
+      return lag.size() == static_cast<size_t>(kPartitions) && r->SyncServing() &&
              MetricValue(metrics, "cachecar_sync_bypass") == 0.0;
     });
     ASSERT_TRUE(took.has_value()) << r->name() << " has lag series for partitions "
@@ -1190,7 +1277,7 @@ TEST_F(SyncClusterTest, NewPartitionsAreRead) {
     PrintDelay(absl::StrCat("partitions added -> ", r->name(), " reads all 4"),
                since_added.Elapsed());
     if (not_serving > 0) {
-      std::printf("note: %s was NOT_SERVING in %d polls after the partitions were added\n",
+      std::printf("note: %s was out of sync in %d polls after the partitions were added\n",
                   r->name().c_str(), not_serving);
     }
   }
@@ -1293,9 +1380,10 @@ TEST_F(SyncClusterTest, BroadcastInvalidateReachesEveryReplica) {
   }
 }
 
-// A replica joining a running cluster says it is ready only once it is
-// positioned on every partition, and then receives events.
-TEST_F(SyncClusterTest, LateJoinerReadyOnlyWhenPositioned) {
+// A replica joining a running cluster is ready at once (it can answer from
+// PostgreSQL), says it is in sync only once it is positioned on every
+// partition and has the relays' watermarks, and then receives events.
+TEST_F(SyncClusterTest, LateJoinerIsInSyncOnlyWhenPositioned) {
   constexpr int kPartitions = 3;
   CreateTopic(kPartitions);
   Replica& a = StartReplica("a");
@@ -1303,21 +1391,351 @@ TEST_F(SyncClusterTest, LateJoinerReadyOnlyWhenPositioned) {
 
   Stopwatch since_spawn;
   Replica& f = SpawnReplica("f");
+  ASSERT_TRUE(PollUntil(kStartBound, [&] { return f.Ready() || !f.Running(); }).has_value() &&
+              f.Running())
+      << "f did not become ready";
+  PrintDelay("spawn -> f ready", since_spawn.Elapsed());
   std::optional<HealthCheckResponse::ServingStatus> seen;
   const auto took = PollUntil(
       kStartBound,
       [&] {
-        seen = f.Health("readiness");
+        seen = f.Health("cachecar.v1.Cache/sync");
         return seen == HealthCheckResponse::SERVING || !f.Running();
       },
       absl::Milliseconds(5));
-  ASSERT_TRUE(took.has_value() && f.Running()) << "f did not become ready";
+  ASSERT_TRUE(took.has_value() && f.Running()) << "f did not get in sync";
   const std::string metrics = f.Metrics();
-  PrintDelay("spawn -> f SERVING", since_spawn.Elapsed());
+  PrintDelay("spawn -> f in sync", since_spawn.Elapsed());
   EXPECT_EQ(MetricValue(metrics, "cachecar_sync_positioned"), 1.0) << metrics;
   EXPECT_EQ(LagPartitions(metrics).size(), static_cast<size_t>(kPartitions)) << metrics;
 
   ExpectPropagates(a, f, Key("k"), "hello f");
+}
+
+// C4 reads: every Get of `key` on `replicas` for `duration` (a thread per
+// replica), with when it started.
+struct TimedRead {
+  std::string replica;
+  absl::Time start;
+  GetResult result;
+};
+
+std::vector<TimedRead> ReadFor(const std::vector<Replica*>& replicas, const std::string& key,
+                               absl::Duration duration) {
+  std::mutex mu;
+  std::vector<TimedRead> reads;
+  std::vector<std::thread> threads;
+  const absl::Time until = absl::Now() + duration;
+  for (Replica* r : replicas) {
+    threads.emplace_back([&, r] {
+      while (absl::Now() < until) {
+        const absl::Time start = absl::Now();
+        GetResult got = r->Get(key);
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          reads.push_back({r->name(), start, std::move(got)});
+        }
+        absl::SleepFor(absl::Milliseconds(10));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  return reads;
+}
+
+// The C4 check: a write committed (and acknowledged) at `committed` with
+// `version`; every read that began more than max_staleness (plus a slack for
+// measuring on loaded cores) later must return it or newer. Returns how many
+// reads were checked; failures name the worst.
+constexpr absl::Duration kC4Slack = absl::Milliseconds(250);
+size_t ExpectNoStaleRead(const std::vector<TimedRead>& reads, absl::Time committed,
+                         uint64_t version, const std::string& what) {
+  size_t checked = 0, stale = 0, errors = 0, from_cache = 0, from_store = 0;
+  absl::Duration worst = absl::ZeroDuration();
+  std::string example;
+  for (const TimedRead& read : reads) {
+    if (read.start <= committed + kMaxStaleness + kC4Slack) continue;
+    ++checked;
+    if (!read.result.ok()) {
+      ++errors;
+      if (example.empty()) {
+        std::ostringstream s;
+        s << read.replica << ": " << read.result;
+        example = s.str();
+      }
+      continue;
+    }
+    (read.result.source == v1::SOURCE_CACHE ? from_cache : from_store)++;
+    if (read.result.version >= version) continue;
+    ++stale;
+    if (read.start - committed > worst) {
+      worst = read.start - committed;
+      std::ostringstream s;
+      s << read.replica << " served " << read.result << " "
+        << absl::FormatDuration(absl::Trunc(worst, absl::Milliseconds(1))) << " after version "
+        << version << " committed";
+      example = s.str();
+    }
+  }
+  std::printf(
+      "C4 %s: %zu reads checked (%zu from the cache, %zu from PostgreSQL), %zu stale, %zu "
+      "errors\n",
+      what.c_str(), checked, from_cache, from_store, stale, errors);
+  EXPECT_EQ(stale, 0u) << what << ": stale reads past max_staleness; worst: " << example;
+  EXPECT_EQ(errors, 0u) << what << ": failed reads; e.g. " << example;
+  return checked;
+}
+
+// C4 with the relay behind: a writer killed after its commit leaves its
+// (announced) outbox row for the relays, which wait outbox_relay_delay (6 s
+// here) before publishing it. Until they do, no watermark can cover it, so
+// from max_staleness after the commit no replica may serve the old value
+// from its cache: they read PostgreSQL. Once the row is relayed, the new
+// value is served from the cache.
+TEST_F(SyncClusterTest, NoStaleCacheWhileTheRelayIsBehind) {
+  CreateTopic(2);
+  ReplicaOptions slow_relay;
+  slow_relay.flags = {"--outbox-relay-delay=6s"};
+  Replica& a = SpawnReplica("a", slow_relay);
+  Replica& b = SpawnReplica("b", slow_relay);
+  ReplicaOptions doomed = slow_relay;
+  doomed.env = {"CACHECAR_FAULT_POINT=after_commit"};
+  Replica& d = SpawnReplica("d", doomed);
+  WaitReady({&a, &b, &d});
+  const std::string k = Key("k");
+  const PutResult v0 = a.Put(k, "v0");
+  ASSERT_TRUE(v0.ok()) << v0.error;
+  CacheKey(a, k, v0.version, "v0");
+  CacheKey(b, k, v0.version, "v0");
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_TRUE(PollUntil(
+                  kPropagationBound, [&] { return OutboxRows() == 0; }, absl::Milliseconds(100))
+                  .has_value());
+
+  const PutResult put = d.Put(k, "v1");
+  const absl::Time committed = absl::Now();  // the commit happened before the answer
+  EXPECT_EQ(put.code, grpc::StatusCode::UNAVAILABLE) << put.error;
+  ASSERT_TRUE(d.WaitExit(absl::Seconds(10)).has_value()) << "replica d did not die";
+  const auto stored = Stored(k);
+  ASSERT_TRUE(stored.has_value() && stored->second == "v1");
+  const double bypassed_before = Sum({&a, &b}, "cachecar_reads_bypassed_total");
+
+  const std::vector<TimedRead> reads = ReadFor({&a, &b}, k, absl::Seconds(9));
+  EXPECT_GT(ExpectNoStaleRead(reads, committed, stored->first, "relay behind"), 50u);
+  EXPECT_GT(Sum({&a, &b}, "cachecar_reads_bypassed_total"), bypassed_before)
+      << "the replicas never bypassed: the test proves nothing";
+  for (Replica* r : {&a, &b}) {
+    if (WaitForCached(*r, k, stored->first, "v1").has_value()) {
+      PrintDelay(absl::StrCat("relayed after the delay -> served from the cache on ", r->name()),
+                 absl::Now() - committed);
+    }
+  }
+}
+
+// C4 with the broker paused (SIGSTOP: connections open, nothing answers): a
+// direct SQL write made meanwhile cannot reach the topic, so from
+// max_staleness after its commit, and after the broker resumes until the
+// relay has published it, no replica serves the old value from its cache.
+TEST_F(SyncClusterTest, NoStaleCacheWhileTheBrokerIsPaused) {
+  CreateTopic(2);
+  Replica& a = SpawnReplica("a");
+  Replica& b = SpawnReplica("b");
+  WaitReady({&a, &b});
+  const std::string k = Key("k");
+  const PutResult v0 = a.Put(k, "v0");
+  ASSERT_TRUE(v0.ok()) << v0.error;
+  CacheKey(a, k, v0.version, "v0");
+  CacheKey(b, k, v0.version, "v0");
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_TRUE(PollUntil(
+                  kPropagationBound, [&] { return OutboxRows() == 0; }, absl::Milliseconds(100))
+                  .has_value());
+
+  BrokerPause();
+  ASSERT_FALSE(HasFatalFailure());
+  const uint64_t v1 = SqlUpdate(k, "v1");
+  const absl::Time committed = absl::Now();
+  std::vector<TimedRead> reads = ReadFor({&a, &b}, k, kMaxStaleness + absl::Seconds(3));
+  BrokerResume();
+  ASSERT_FALSE(HasFatalFailure());
+  const absl::Time resumed = absl::Now();
+  std::vector<TimedRead> after = ReadFor({&a, &b}, k, absl::Seconds(6));
+  reads.insert(reads.end(), after.begin(), after.end());
+  EXPECT_GT(ExpectNoStaleRead(reads, committed, v1, "broker paused"), 100u);
+  for (Replica* r : {&a, &b}) {
+    if (WaitForCached(*r, k, v1, "v1").has_value()) {
+      PrintDelay(
+          absl::StrCat("broker resumed -> outage write served from the cache on ", r->name()),
+          absl::Now() - resumed);
+    }
+    EXPECT_TRUE(PollUntil(kStartBound, [r] { return r->SyncServing(); }).has_value())
+        << r->name() << " never got back in sync";
+  }
+}
+
+// Rows no cachecar writer will announce (psql here) are published as soon
+// as PostgreSQL tells the relays, not after outbox_relay_delay (30 s here,
+// far beyond the bound the test waits).
+TEST_F(SyncClusterTest, DirectSqlIsPublishedWithoutWaitingForTheRelayDelay) {
+  CreateTopic(2);
+  ReplicaOptions options;
+  options.flags = {"--outbox-relay-delay=30s"};
+  Replica& a = SpawnReplica("a", options);
+  Replica& b = SpawnReplica("b", options);
+  Replica& c = SpawnReplica("c", options);
+  WaitReady({&a, &b, &c});
+  const std::string k = Key("k");
+  const PutResult v0 = a.Put(k, "v0");
+  ASSERT_TRUE(v0.ok()) << v0.error;
+  for (Replica* r : {&a, &b, &c}) CacheKey(*r, k, v0.version, "v0");
+  ASSERT_FALSE(HasFatalFailure());
+  const double relayed_before = Sum({&a, &b, &c}, "cachecar_outbox_relayed_total");
+  for (int i = 1; i <= 3; ++i) {
+    const std::string value = absl::StrCat("sql", i);
+    const uint64_t v = SqlUpdate(k, value);
+    Stopwatch since;
+    for (Replica* r : {&a, &b, &c}) {
+      if (WaitForVersion(*r, k, v, value).has_value()) {
+        PrintDelay(absl::StrCat("SQL UPDATE #", i, " -> cached on ", r->name()), since.Elapsed());
+      }
+    }
+  }
+  EXPECT_GE(Sum({&a, &b, &c}, "cachecar_outbox_relayed_total"), relayed_before + 3);
+}
+
+// With one relay lease, killing its holder (SIGKILL: no chance to give it
+// up) gets the lease taken over by another replica, which relays from then
+// on; every survivor is in sync again.
+TEST_F(SyncClusterTest, ADeadRelaysLeaseIsTakenOver) {
+  CreateTopic(2);
+  ReplicaOptions one_relay;
+  one_relay.flags = {"--outbox-relays=1"};
+  std::vector<Replica*> all = {&SpawnReplica("a", one_relay), &SpawnReplica("b", one_relay),
+                               &SpawnReplica("c", one_relay)};
+  WaitReady(all);
+  auto holders = [&all] {
+    std::vector<Replica*> out;
+    for (Replica* r : all) {
+      if (r->Running() && r->Metric("cachecar_sync_relay_lease") == 1.0) out.push_back(r);
+    }
+    return out;
+  };
+  std::vector<Replica*> held;
+  ASSERT_TRUE(PollUntil(kStartBound,
+                        [&] {
+                          held = holders();
+                          return held.size() == 1;
+                        })
+                  .has_value())
+      << held.size() << " lease holders";
+  Replica* dead = held[0];
+  std::printf("relay lease held by %s; killing it\n", dead->name().c_str());
+  dead->Kill();
+  Stopwatch since_kill;
+  std::vector<Replica*> survivors;
+  for (Replica* r : all) {
+    if (r != dead) survivors.push_back(r);
+  }
+  ASSERT_TRUE(PollUntil(kStartBound,
+                        [&] {
+                          held = holders();
+                          return held.size() == 1;
+                        })
+                  .has_value())
+      << "no survivor took the lease over";
+  PrintDelay(absl::StrCat("holder killed -> lease taken by ", held[0]->name()),
+             since_kill.Elapsed());
+  for (Replica* r : survivors) {
+    EXPECT_TRUE(PollUntil(kStartBound, [r] { return r->SyncServing(); }).has_value())
+        << r->name() << " never got back in sync";
+  }
+  const std::string k = Key("k");
+  const PutResult v0 = survivors[0]->Put(k, "v0");
+  ASSERT_TRUE(v0.ok()) << v0.error;
+  for (Replica* r : survivors) CacheKey(*r, k, v0.version, "v0");
+  ASSERT_FALSE(HasFatalFailure());
+  const uint64_t v1 = SqlUpdate(k, "after takeover");
+  for (Replica* r : survivors) WaitForVersion(*r, k, v1, "after takeover");
+  EXPECT_GE(held[0]->Metric("cachecar_outbox_relayed_total").value_or(0), 1.0)
+      << "the new holder did not relay the direct write";
+}
+
+// Started while PostgreSQL is down: the replica serves gRPC (liveness and
+// readiness SERVING; store health NOT_SERVING), store calls are UNAVAILABLE
+// saying PostgreSQL is not reachable, and once PostgreSQL is back it becomes
+// fully useful by itself: writes, the cache, events.
+TEST_F(SyncClusterTest, StartsWithPostgresDownAndBecomesUsefulWhenItComesUp) {
+  CreateTopic(2);
+  Replica& a = StartReplica("a");
+  PgStop();
+  ASSERT_FALSE(HasFatalFailure());
+  Replica& r = SpawnReplica("r");
+  ASSERT_TRUE(PollUntil(kStartBound, [&] { return r.Ready() || !r.Running(); }).has_value());
+  ASSERT_TRUE(r.Running()) << Tail(ReadFile(r.log_path()), 20);
+  EXPECT_EQ(r.Health("liveness"), HealthCheckResponse::SERVING);
+  EXPECT_EQ(r.Health("cachecar.v1.Cache/store"), HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(r.Metric("cachecar_store_reachable{store=\"postgres\"}"), 0.0);
+  const std::string k = Key("k");
+  const GetResult got = r.Get(k);
+  EXPECT_EQ(got.code, grpc::StatusCode::UNAVAILABLE) << got;
+  EXPECT_THAT(got.error, ::testing::HasSubstr("PostgreSQL")) << got;
+  const PutResult put = r.Put(k, "v");
+  EXPECT_EQ(put.code, grpc::StatusCode::UNAVAILABLE) << put.error;
+  EXPECT_THAT(put.error, ::testing::HasSubstr("PostgreSQL is not reachable")) << put.error;
+  absl::SleepFor(absl::Seconds(2));
+  ASSERT_TRUE(r.Running()) << "the replica exited while PostgreSQL was down";
+
+  PgStart();
+  ASSERT_FALSE(HasFatalFailure());
+  Stopwatch since_up;
+  ASSERT_TRUE(
+      PollUntil(kStartBound, [&] { return r.StoreServing() && r.SyncServing(); }).has_value())
+      << Tail(ReadFile(r.log_path()), 20);
+  PrintDelay("PostgreSQL back -> r store and sync SERVING", since_up.Elapsed());
+  EXPECT_EQ(r.Metric("cachecar_store_reachable{store=\"postgres\"}"), 1.0);
+  WaitReady({&a});
+  ExpectPropagates(a, r, Key("k2"), "after the outage");
+  const PutResult later = r.Put(k, "v");
+  ASSERT_TRUE(later.ok()) << later.error;
+  const GetResult cached = r.Get(k);
+  EXPECT_EQ(cached.source, v1::SOURCE_CACHE) << cached;
+  EXPECT_EQ(cached.version, later.version) << cached;
+  ExpectPropagates(r, a, Key("k3"), "from r");
+}
+
+// Started while Kafka is down: readiness SERVING, reads correct from
+// PostgreSQL, sync health NOT_SERVING and the metrics say why; once the
+// broker is back, the replicas position, get in sync and exchange events
+// by themselves.
+TEST_F(SyncClusterTest, StartsWithKafkaDownAndSyncsWhenItComesUp) {
+  CreateTopic(2);
+  BrokerStop();
+  ASSERT_FALSE(HasFatalFailure());
+  Replica& a = SpawnReplica("a");
+  Replica& b = SpawnReplica("b");
+  for (Replica* r : {&a, &b}) {
+    ASSERT_TRUE(PollUntil(kStartBound, [r] { return r->Ready(); }).has_value())
+        << r->name() << " not ready with Kafka down:\n"
+        << Tail(ReadFile(r->log_path()), 20);
+    EXPECT_EQ(r->Health("cachecar.v1.Cache/sync"), HealthCheckResponse::NOT_SERVING);
+    EXPECT_EQ(r->Health("cachecar.v1.Cache/store"), HealthCheckResponse::SERVING);
+    EXPECT_EQ(r->Metric("cachecar_sync_positioned"), 0.0);
+    EXPECT_EQ(r->Metric("cachecar_sync_broker_reachable"), 0.0);
+    EXPECT_EQ(r->Metric("cachecar_sync_bypass"), 1.0);
+  }
+  const std::string k = Key("k");
+  const PutResult put = a.Put(k, "written while Kafka was down");
+  ASSERT_TRUE(put.ok()) << put.error;
+  const GetResult got = b.Get(k);
+  EXPECT_EQ(got.source, v1::SOURCE_STORE) << got;
+  EXPECT_EQ(got.version, put.version) << got;
+
+  BrokerStart();
+  ASSERT_FALSE(HasFatalFailure());
+  Stopwatch since_up;
+  WaitReady({&a, &b});
+  PrintDelay("broker started -> a and b in sync", since_up.Elapsed());
+  ExpectPropagates(a, b, Key("k2"), "after Kafka came up");
 }
 
 // A replica that joins after a key's newer event was published must not

@@ -2,6 +2,7 @@
 #include "store/postgres/postgres_store.h"
 
 #include <array>
+#include <atomic>
 #include <thread>
 #include <utility>
 
@@ -45,6 +46,11 @@ constexpr std::array<const char*, kStmtCount> kStmtNames = {
 constexpr int kMaxAttempts = 4;  // first try + retries of server-side rollbacks
 constexpr absl::Duration kCleanupEvery = absl::Minutes(1);
 constexpr int kCleanupBatch = 10000;
+// Connecting in the background: the first retry, the most between retries
+// while PostgreSQL is away, and the period of schema checks.
+constexpr absl::Duration kFirstRetry = absl::Milliseconds(100);
+constexpr absl::Duration kMaxRetry = absl::Seconds(5);
+constexpr absl::Duration kSchemaRetry = absl::Seconds(5);
 
 // One table's statements, with their prepared names.
 struct Table {
@@ -91,16 +97,41 @@ void Absorb(const pqxx::row& row, Record& record) {
 
 struct PostgresStore::Impl {
   PostgresOptions options;
+  bool migrate = false;
   std::string password;
   std::string dsn;  // with defaults
+  // Set once by the background thread when the schema checks out, before
+  // `ready` turns true; read-only from then on.
   Table shared;
   std::vector<Table> mapped;
   absl::flat_hash_map<std::string, const Table*> by_namespace;
   std::unique_ptr<postgres::ConnectionPool> pool;
-  std::unique_ptr<postgres::PostgresOutbox> outbox;  // uses pool
+  std::atomic<bool> ready{false};
+  std::unique_ptr<postgres::PostgresOutbox> outbox;  // uses pool once ready
 
+  // Why the store is not ready (while `ready` is false).
+  mutable Mutex mu;
+  absl::Status not_ready ABSL_GUARDED_BY(mu) =
+      absl::UnavailableError("cachecar has not connected to PostgreSQL yet");
+  Notification first_attempt;  // the background thread tried once
   Notification stop;
-  std::thread maintenance;
+  std::thread background;
+
+  absl::Status NotReady() const {
+    MutexLock lock(&mu);
+    return not_ready;
+  }
+  absl::StatusOr<postgres::ConnectionPool*> Pool() const {
+    if (!ready.load(std::memory_order_acquire)) return NotReady();
+    return pool.get();
+  }
+
+  // Connects (migrating first if asked), checks the schema and builds the
+  // tables and the pool; retried with backoff until it works, so a
+  // replica started while PostgreSQL is down, or before `cachecar
+  // migrate`, becomes useful by itself. Then runs the maintenance.
+  void Background();
+  absl::Status ConnectOnce();
 
   const Table& TableFor(absl::string_view ns) const {
     auto it = by_namespace.find(ns);
@@ -130,6 +161,7 @@ struct PostgresStore::Impl {
   template <typename Fn>
   auto Run(CallKind kind, const CallOptions& call, Fn fn)
       -> decltype(fn(std::declval<pqxx::connection&>())) {
+    if (!ready.load(std::memory_order_acquire)) return NotReady();
     const absl::Time deadline = std::min(call.deadline, absl::Now() + options.query_timeout);
     absl::Status last;
     for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
@@ -228,12 +260,17 @@ absl::Status InspectSchema(pqxx::connection& c, SchemaOptions& schema, bool requ
     return absl::OkStatus();
   };
   if (require_triggers) {
-    for (const char* object :
-         {postgres::kVersionSequence, postgres::kTombstoneTable, postgres::kOutboxTable}) {
+    for (const char* object : {postgres::kVersionSequence, postgres::kTombstoneTable,
+                               postgres::kOutboxTable, postgres::kRelayLeaseTable}) {
       if (!tx.exec_params("SELECT to_regclass($1) IS NOT NULL", object)[0][0].as<bool>()) {
         return absl::FailedPreconditionError(
             absl::StrCat(object, " does not exist; ", postgres::kMigrateHint));
       }
+    }
+    if (column_type(postgres::kOutboxTable, "announced").empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(postgres::kOutboxTable, " predates this cachecar (no announced column); ",
+                       postgres::kMigrateHint));
     }
     if (absl::Status s = check_table(TableMapping::Shared(schema.shared_table), "postgres_table");
         !s.ok()) {
@@ -306,55 +343,107 @@ absl::StatusOr<std::vector<std::string>> PostgresStore::Migrate(const PostgresOp
   return summary;
 }
 
-absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(PostgresOptions options,
-                                                                   bool migrate) {
-  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
+absl::Status PostgresStore::Impl::ConnectOnce() {
+  SchemaOptions schema = options.schema;
   absl::Status status = WithStartupConnection(options, [&](pqxx::connection& c) {
     if (migrate) {
-      if (absl::Status s = RunMigration(c, options.schema); !s.ok()) return s;
+      if (absl::Status s = RunMigration(c, schema); !s.ok()) return s;
     }
-    return InspectSchema(c, options.schema, /*require_triggers=*/true);
+    return InspectSchema(c, schema, /*require_triggers=*/true);
   });
   if (!status.ok()) return status;
+  shared = MakeTable(TableMapping::Shared(schema.shared_table), 0);
+  mapped.reserve(schema.mapped.size());
+  for (const TableMapping& m : schema.mapped) mapped.push_back(MakeTable(m, mapped.size() + 1));
+  for (const Table& t : mapped) by_namespace[t.mapping.ns] = &t;
 
-  auto impl = std::make_unique<Impl>();
-  impl->options = options;
-  impl->password = DsnPassword(options.dsn);
-  impl->dsn = postgres::WithConnectionDefaults(options.dsn, options.connect_timeout);
-  impl->shared = MakeTable(TableMapping::Shared(options.schema.shared_table), 0);
-  impl->mapped.reserve(options.schema.mapped.size());
-  for (const TableMapping& m : options.schema.mapped) {
-    impl->mapped.push_back(MakeTable(m, impl->mapped.size() + 1));
-  }
-  for (const Table& t : impl->mapped) impl->by_namespace[t.mapping.ns] = &t;
-
-  postgres::PoolOptions pool;
-  pool.dsn = impl->dsn;
-  pool.password = impl->password;
-  pool.size = options.pool_size;
+  postgres::PoolOptions pool_options;
+  pool_options.dsn = dsn;
+  pool_options.password = password;
+  pool_options.size = options.pool_size;
   if (options.prepared_statements) {
-    Impl* raw = impl.get();
-    pool.on_connect = [raw](pqxx::connection& c) {
+    pool_options.on_connect = [this](pqxx::connection& c) {
       auto prepare = [&c](const Table& t) {
         for (int i = 0; i < kStmtCount; ++i) c.prepare(t.names[i], t.sql[i]);
       };
-      prepare(raw->shared);
-      for (const Table& t : raw->mapped) prepare(t);
+      prepare(shared);
+      for (const Table& t : mapped) prepare(t);
     };
   }
-  impl->pool = std::make_unique<postgres::ConnectionPool>(std::move(pool));
-  impl->outbox = std::make_unique<postgres::PostgresOutbox>(*impl->pool, impl->dsn, impl->password,
-                                                            options.query_timeout);
+  pool = std::make_unique<postgres::ConnectionPool>(std::move(pool_options));
+  ready.store(true, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+void PostgresStore::Impl::Background() {
+  absl::Duration backoff = kFirstRetry;
+  std::string logged;
+  while (!stop.HasBeenNotified()) {
+    absl::Status s = ConnectOnce();
+    if (s.ok()) {
+      if (!logged.empty()) spdlog::info("postgres: connected, schema ready; the store is usable");
+      first_attempt.Notify();
+      break;
+    }
+    const bool schema = s.code() == absl::StatusCode::kFailedPrecondition;
+    const absl::Duration wait = schema ? kSchemaRetry : backoff;
+    absl::Status why =
+        schema ? absl::FailedPreconditionError(absl::StrCat(
+                     "the PostgreSQL schema is not ready: ", s.message(),
+                     " (cachecar checks again every ", absl::FormatDuration(kSchemaRetry), ")"))
+               : absl::Status(s.code(), absl::StrCat("PostgreSQL is not reachable: ", s.message(),
+                                                     "; cachecar keeps retrying"));
+    {
+      MutexLock lock(&mu);
+      not_ready = why;
+    }
+    if (logged != s.message()) {
+      spdlog::warn(
+          "postgres: {}; retrying every {} (up to {}) meanwhile calls that need the "
+          "store are {}",
+          std::string(s.message()), absl::FormatDuration(wait),
+          absl::FormatDuration(schema ? kSchemaRetry : kMaxRetry),
+          absl::StatusCodeToString(why.code()));
+      logged = std::string(s.message());
+    }
+    first_attempt.Notify();
+    if (!schema) backoff = std::min(backoff * 2, kMaxRetry);
+    stop.WaitForNotificationWithTimeout(wait);
+  }
+  MaintenanceLoop();
+}
+
+absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(PostgresOptions options,
+                                                                   bool migrate) {
+  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->migrate = migrate;
+  impl->password = DsnPassword(options.dsn);
+  impl->dsn = postgres::WithConnectionDefaults(options.dsn, options.connect_timeout);
   Impl* raw = impl.get();
-  impl->maintenance = std::thread([raw] { raw->MaintenanceLoop(); });
+  impl->outbox = std::make_unique<postgres::PostgresOutbox>(
+      [raw] { return raw->Pool(); }, impl->dsn, impl->password, options.query_timeout);
+  impl->background = std::thread([raw] { raw->Background(); });
+  // The usual case (PostgreSQL up) is ready before the first call.
+  raw->first_attempt.WaitForNotificationWithTimeout(options.first_connect_wait);
   return std::unique_ptr<PostgresStore>(new PostgresStore(std::move(impl)));
+}
+
+absl::Status PostgresStore::WaitUntilReady(absl::Duration timeout) {
+  const absl::Time until = absl::Now() + timeout;
+  while (!impl_->ready.load(std::memory_order_acquire)) {
+    if (absl::Now() >= until) return impl_->NotReady();
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::OkStatus();
 }
 
 PostgresStore::PostgresStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 PostgresStore::~PostgresStore() {
   impl_->stop.Notify();
-  impl_->maintenance.join();
+  impl_->background.join();
 }
 
 absl::StatusOr<uint64_t> PostgresStore::CleanupTombstones() { return impl_->Cleanup(); }
@@ -368,6 +457,16 @@ absl::StatusOr<uint64_t> PostgresStore::LatestVersion(const CallOptions& options
         tx.exec("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM cachecar_version_seq");
     return static_cast<uint64_t>(r[0][0].as<int64_t>());
   });
+}
+
+absl::StatusOr<absl::Time> PostgresStore::ServerTime(const CallOptions& options) {
+  return impl_->Run(CallKind::kRead, options,
+                    [](pqxx::connection& c) -> absl::StatusOr<absl::Time> {
+                      pqxx::nontransaction tx(c);
+                      const pqxx::result r =
+                          tx.exec("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::int8");
+                      return absl::FromUnixMicros(r[0][0].as<int64_t>());
+                    });
 }
 
 absl::StatusOr<StoreStats> PostgresStore::Stats(const CallOptions& options) {

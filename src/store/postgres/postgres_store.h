@@ -14,7 +14,8 @@
 // Error texts never contain the DSN's password.
 //
 // Thread-safety: safe to call from many threads; each call holds one pooled
-// connection for its duration.
+// connection for its duration. A background thread connects (see Open) and
+// then cleans up tombstones.
 #ifndef CACHECAR_STORE_POSTGRES_POSTGRES_STORE_H_
 #define CACHECAR_STORE_POSTGRES_POSTGRES_STORE_H_
 
@@ -45,15 +46,26 @@ struct PostgresOptions {
   // retires them).
   absl::Duration prune_outbox_after = absl::ZeroDuration();
   postgres::SchemaOptions schema;
+  // Open waits this long for the first connection attempt, so that with
+  // PostgreSQL up the store is usable as soon as Open returns.
+  absl::Duration first_connect_wait = absl::Seconds(2);
 };
 
 class PostgresStore final : public Store {
  public:
-  // Connects, creates the schema when `migrate`, then checks it: every table
-  // exists, has its key and value columns, a unique key and the cachecar
-  // triggers. Fails with UNAVAILABLE when PostgreSQL cannot be reached and
-  // FAILED_PRECONDITION when the schema is missing (run `cachecar migrate`).
+  // Checks the options (INVALID_ARGUMENT for bad names: nothing else makes
+  // Open fail), then connects in the background: creates the schema when
+  // `migrate`, then checks it (every table exists, has its key and value
+  // columns, a unique key and the cachecar triggers), and retries with
+  // backoff until that works. Until then every call fails with UNAVAILABLE
+  // (PostgreSQL cannot be reached) or FAILED_PRECONDITION (the schema is
+  // missing: run `cachecar migrate`), saying so; a replica started before
+  // its database becomes useful by itself. Waits up to
+  // options.first_connect_wait for the first attempt.
   static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(PostgresOptions options, bool migrate);
+
+  // Until the store is usable, at most `timeout`; why not if it is not.
+  absl::Status WaitUntilReady(absl::Duration timeout);
 
   // `cachecar migrate`: creates or updates the schema, then checks it.
   // Returns a one-line summary per table.
@@ -78,7 +90,9 @@ class PostgresStore final : public Store {
   absl::string_view Name() const override { return "postgres"; }
   // last_value of cachecar_version_seq.
   absl::StatusOr<uint64_t> LatestVersion(const CallOptions& options) override;
-  // cachecar_outbox: relayed by every replica, retired by writers.
+  // clock_timestamp().
+  absl::StatusOr<absl::Time> ServerTime(const CallOptions& options) override;
+  // cachecar_outbox: relayed by the lease holders, retired by writers.
   Outbox* outbox() override;
 
   // Deletes tombstones past tombstone_retention (and, with

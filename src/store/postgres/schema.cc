@@ -72,26 +72,43 @@ std::string TombstoneUpsert(const std::string& ns, const std::string& key,
                       "EXCLUDED.version, deleted_at = now();");
 }
 
+// `announced` is the trigger's variable saying a cachecar writer made the
+// change (it publishes the event itself).
 std::string OutboxInsert(const std::string& ns, const std::string& key, const std::string& version,
                          absl::string_view op, const std::string& value) {
   return absl::StrCat("INSERT INTO ", kOutboxTable,
-                      " (\"namespace\", \"key\", version, op, value) VALUES (", ns, ", ", key, ", ",
-                      version, ", '", op, "', ", value, ");");
+                      " (\"namespace\", \"key\", version, op, value, announced) VALUES (", ns, ", ",
+                      key, ", ", version, ", '", op, "', ", value, ", announced);");
+}
+
+// The trigger variable `announced`: the statement came from a cachecar
+// writer, which set kWriterSetting for its transaction (WriterMark).
+std::string AnnouncedDeclaration() {
+  return absl::StrCat("  announced boolean := coalesce(current_setting('", kWriterSetting,
+                      "', true), '') = 'on';\n");
 }
 
 std::vector<std::string> TriggerStatements(const TableMapping& m, uint32_t inline_max) {
   const Parts p = PartsFor(m);
   const std::string seq = absl::StrCat("nextval('", kVersionSequence, "')");
-  const std::string notify = absl::StrCat("PERFORM pg_notify('", kOutboxChannel, "', '');");
+  // Only changes no cachecar writer will announce wake the relays: the
+  // writers publish their own at once.
+  const std::string notify =
+      absl::StrCat("IF NOT announced THEN PERFORM pg_notify('", kOutboxChannel, "', ''); END IF;");
   const std::string new_key = absl::StrCat("NEW.", p.key, "::text");
   const std::string old_key = absl::StrCat("OLD.", p.key, "::text");
   const std::string new_value = p.ValueAsBytea("NEW", m);
   std::vector<std::string> out;
 
-  // BEFORE INSERT OR UPDATE: the version. An UPDATE holds the row lock here,
-  // so versions of one key follow commit order. An INSERT first waits for a
-  // delete of the same key that is in flight (it holds the row), so the
-  // insert's version comes after the delete's.
+  // BEFORE INSERT OR UPDATE, for every writer but cachecar: the version. An
+  // UPDATE holds the row lock here, so versions of one key follow commit
+  // order. An INSERT first waits for a delete of the same key that is in
+  // flight (it holds the row), so the insert's version comes after the
+  // delete's. cachecar's own statements (WriterMarked) skip this trigger
+  // (its WHEN clause): the version column's default gives an insert its
+  // version, and their ON CONFLICT / UPDATE sets it under the row lock; an
+  // insert that lost the race with a delete is caught by the tombstone check
+  // below and retried.
   std::string wait_for_delete =
       absl::StrCat("PERFORM 1 FROM ", p.table, " WHERE ",
                    m.shared() ? "\"namespace\" = NEW.\"namespace\" AND " : "", p.key, " = NEW.",
@@ -119,7 +136,9 @@ std::vector<std::string> TriggerStatements(const TableMapping& m, uint32_t inlin
   out.push_back(absl::StrCat(
       "CREATE OR REPLACE FUNCTION ", Fn(m, "after_write"),
       "() RETURNS trigger LANGUAGE plpgsql AS $cachecar$\n"
-      "DECLARE\n  tomb bigint;\n  v bigint;\nBEGIN\n"
+      "DECLARE\n  tomb bigint;\n  v bigint;\n",
+      AnnouncedDeclaration(),
+      "BEGIN\n"
       "  IF TG_OP = 'INSERT' THEN\n"
       "    SELECT t.version INTO tomb FROM ",
       kTombstoneTable, " t WHERE t.\"namespace\" = ", new_ns, " AND t.\"key\" = ", new_key,
@@ -151,7 +170,8 @@ std::vector<std::string> TriggerStatements(const TableMapping& m, uint32_t inlin
   out.push_back(absl::StrCat("CREATE OR REPLACE FUNCTION ", Fn(m, "before_delete"),
                              "() RETURNS trigger LANGUAGE plpgsql AS $cachecar$\n"
                              "DECLARE\n  v bigint := ",
-                             seq, ";\nBEGIN\n  ", TombstoneUpsert(old_ns, old_key, "v"), "\n  ",
+                             seq, ";\n", AnnouncedDeclaration(), "BEGIN\n  ",
+                             TombstoneUpsert(old_ns, old_key, "v"), "\n  ",
                              OutboxInsert(old_ns, old_key, "v", "DELETE", "NULL"),
                              "\n"
                              "  PERFORM set_config('",
@@ -159,29 +179,32 @@ std::vector<std::string> TriggerStatements(const TableMapping& m, uint32_t inlin
                              "\n  RETURN OLD;\nEND\n$cachecar$"));
 
   // AFTER TRUNCATE: a FLUSH of the namespace ("" = every namespace).
-  out.push_back(
-      absl::StrCat("CREATE OR REPLACE FUNCTION ", Fn(m, "truncate"),
-                   "() RETURNS trigger LANGUAGE plpgsql AS $cachecar$\nBEGIN\n  ",
-                   OutboxInsert(m.shared() ? "''" : p.ns_literal, "''", seq, "FLUSH", "NULL"),
-                   "\n  ", notify, "\n  RETURN NULL;\nEND\n$cachecar$"));
+  out.push_back(absl::StrCat(
+      "CREATE OR REPLACE FUNCTION ", Fn(m, "truncate"),
+      "() RETURNS trigger LANGUAGE plpgsql AS $cachecar$\nDECLARE\n", AnnouncedDeclaration(),
+      "BEGIN\n  ", OutboxInsert(m.shared() ? "''" : p.ns_literal, "''", seq, "FLUSH", "NULL"),
+      "\n  ", notify, "\n  RETURN NULL;\nEND\n$cachecar$"));
 
   struct Trigger {
     const char* name;
     const char* when;
     const char* function;
     const char* level;
+    std::string condition;  // WHEN (...), or empty
   };
   const Trigger triggers[] = {
-      {"cachecar_before_write", "BEFORE INSERT OR UPDATE", "before_write", "ROW"},
-      {"cachecar_after_write", "AFTER INSERT OR UPDATE", "after_write", "ROW"},
-      {"cachecar_before_delete", "BEFORE DELETE", "before_delete", "ROW"},
-      {"cachecar_truncate", "AFTER TRUNCATE", "truncate", "STATEMENT"},
+      {"cachecar_before_write", "BEFORE INSERT OR UPDATE", "before_write", "ROW",
+       absl::StrCat("coalesce(current_setting('", kWriterSetting, "', true), '') <> 'on'")},
+      {"cachecar_after_write", "AFTER INSERT OR UPDATE", "after_write", "ROW", ""},
+      {"cachecar_before_delete", "BEFORE DELETE", "before_delete", "ROW", ""},
+      {"cachecar_truncate", "AFTER TRUNCATE", "truncate", "STATEMENT", ""},
   };
   for (const Trigger& t : triggers) {
     out.push_back(absl::StrCat("DROP TRIGGER IF EXISTS ", t.name, " ON ", p.table));
     out.push_back(absl::StrCat("CREATE TRIGGER ", t.name, " ", t.when, " ON ", p.table,
-                               " FOR EACH ", t.level, " EXECUTE FUNCTION ", Fn(m, t.function),
-                               "()"));
+                               " FOR EACH ", t.level,
+                               t.condition.empty() ? "" : absl::StrCat(" WHEN (", t.condition, ")"),
+                               " EXECUTE FUNCTION ", Fn(m, t.function), "()"));
   }
   return out;
 }
@@ -245,10 +268,24 @@ std::vector<std::string> MigrationStatements(const SchemaOptions& options) {
                    "value bytea, created_at timestamptz NOT NULL DEFAULT now())"),
       absl::StrCat("CREATE INDEX IF NOT EXISTS cachecar_outbox_version ON ", kOutboxTable,
                    " (version)"),
+      // Which entries a cachecar writer announces itself (relays publish the
+      // others as soon as they are told of them).
+      absl::StrCat("ALTER TABLE ", kOutboxTable,
+                   " ADD COLUMN IF NOT EXISTS announced boolean NOT NULL DEFAULT false"),
+      // The relay leases: a fixed set of slots, each free once expired.
+      absl::StrCat("CREATE TABLE IF NOT EXISTS ", kRelayLeaseTable,
+                   " (slot int PRIMARY KEY, holder text NOT NULL DEFAULT '', "
+                   "expires_at timestamptz NOT NULL DEFAULT '-infinity')"),
+      absl::StrCat("INSERT INTO ", kRelayLeaseTable, " (slot) SELECT generate_series(0, ",
+                   kRelayLeaseSlots - 1, ") ON CONFLICT (slot) DO NOTHING"),
   };
   auto append = [&out](std::vector<std::string> more) {
     out.insert(out.end(), more.begin(), more.end());
   };
+  // cachecar's own inserts skip the BEFORE trigger: the default versions them.
+  const std::string seq_default = absl::StrCat(" SET DEFAULT nextval('", kVersionSequence, "')");
+  out.push_back(absl::StrCat("ALTER TABLE ", QuoteName(options.shared_table),
+                             " ALTER COLUMN version", seq_default));
   append(TriggerStatements(TableMapping::Shared(options.shared_table),
                            options.outbox_inline_max_bytes));
   for (const TableMapping& m : options.mapped) {
@@ -264,13 +301,23 @@ std::vector<std::string> MigrationStatements(const SchemaOptions& options) {
                                " bigint NOT NULL DEFAULT 0"));
     out.push_back(absl::StrCat("UPDATE ", table, " SET ", version, " = nextval('", kVersionSequence,
                                "') WHERE ", version, " = 0"));
+    out.push_back(absl::StrCat("ALTER TABLE ", table, " ALTER COLUMN ", version, seq_default));
     append(TriggerStatements(m, options.outbox_inline_max_bytes));
   }
   return out;
 }
 
+// `value` (an expression) with kWriterSetting set for the transaction on
+// the way: evaluated before the row is formed, so before the triggers run.
+std::string WriterMarked(const std::string& value) {
+  return absl::StrCat("CASE WHEN set_config('", kWriterSetting, "', 'on', true) = 'on' THEN ",
+                      value, " END");
+}
+
 TableStatements StatementsFor(const TableMapping& m) {
   const Parts p = PartsFor(m);
+  const std::string mark_writer =
+      absl::StrCat(" AND set_config('", kWriterSetting, "', 'on', true) = 'on'");
   const std::string tomb_ns = m.shared() ? "$1" : p.ns_literal;
   const std::string value = p.ValueAsBytea("", m);
   const std::string deleted_version =
@@ -278,15 +325,20 @@ TableStatements StatementsFor(const TableMapping& m) {
   std::string insert_columns, insert_values, conflict;
   if (m.shared()) {
     insert_columns = absl::StrCat("(\"namespace\", ", p.key, ", ", p.value, ")");
-    insert_values = absl::StrCat("($1, ", p.P(0), ", ", p.ValueFromParam(2 + 1, m), ")");
+    insert_values =
+        absl::StrCat("($1, ", p.P(0), ", ", WriterMarked(p.ValueFromParam(2 + 1, m)), ")");
     conflict = absl::StrCat("(\"namespace\", ", p.key, ")");
   } else {
     insert_columns = absl::StrCat("(", p.key, ", ", p.value, ")");
-    insert_values = absl::StrCat("(", p.P(0), ", ", p.ValueFromParam(2, m), ")");
+    insert_values = absl::StrCat("(", p.P(0), ", ", WriterMarked(p.ValueFromParam(2, m)), ")");
     conflict = absl::StrCat("(", p.key, ")");
   }
   const std::string insert = absl::StrCat("INSERT INTO ", p.table, " ", insert_columns, " VALUES ",
                                           insert_values, " ON CONFLICT ", conflict);
+  // The new version, set under the row lock (the BEFORE trigger skips
+  // cachecar's statements); the shared table also keeps updated_at.
+  const std::string new_version = absl::StrCat(", ", p.version, " = nextval('", kVersionSequence,
+                                               "')", m.shared() ? ", updated_at = now()" : "");
   TableStatements s;
   s.load =
       absl::StrCat("SELECT ", p.key, "::text, true, ", value, ", ", p.version, " FROM ", p.table,
@@ -298,18 +350,18 @@ TableStatements StatementsFor(const TableMapping& m) {
                    " WHERE ", p.param_ns_cond, p.key, " = ANY(", p.P(0),
                    ") UNION ALL SELECT \"key\", false, NULL::bytea, version FROM ", kTombstoneTable,
                    " WHERE \"namespace\" = ", tomb_ns, " AND \"key\" = ANY(", p.P(1), "::text[])");
-  s.put = absl::StrCat(insert, " DO UPDATE SET ", p.value, " = EXCLUDED.", p.value, " RETURNING ",
-                       p.version);
+  s.put = absl::StrCat(insert, " DO UPDATE SET ", p.value, " = EXCLUDED.", p.value, new_version,
+                       " RETURNING ", p.version);
   s.put_if_absent = absl::StrCat(insert, " DO NOTHING RETURNING ", p.version);
-  s.put_if_version =
-      absl::StrCat("UPDATE ", p.table, " SET ", p.value, " = ",
-                   p.ValueFromParam(p.first_param + 1, m), " WHERE ", p.param_ns_cond, p.key, " = ",
-                   p.P(0), " AND ", p.version, " = ", p.P(2), "::bigint RETURNING ", p.version);
+  s.put_if_version = absl::StrCat("UPDATE ", p.table, " SET ", p.value, " = ",
+                                  WriterMarked(p.ValueFromParam(p.first_param + 1, m)), new_version,
+                                  " WHERE ", p.param_ns_cond, p.key, " = ", p.P(0), " AND ",
+                                  p.version, " = ", p.P(2), "::bigint RETURNING ", p.version);
   s.remove = absl::StrCat("DELETE FROM ", p.table, " WHERE ", p.param_ns_cond, p.key, " = ", p.P(0),
-                          " RETURNING ", deleted_version);
-  s.remove_if_version =
-      absl::StrCat("DELETE FROM ", p.table, " WHERE ", p.param_ns_cond, p.key, " = ", p.P(0),
-                   " AND ", p.version, " = ", p.P(1), "::bigint RETURNING ", deleted_version);
+                          mark_writer, " RETURNING ", deleted_version);
+  s.remove_if_version = absl::StrCat("DELETE FROM ", p.table, " WHERE ", p.param_ns_cond, p.key,
+                                     " = ", p.P(0), " AND ", p.version, " = ", p.P(1), "::bigint",
+                                     mark_writer, " RETURNING ", deleted_version);
   return s;
 }
 

@@ -13,11 +13,18 @@
 //                          column the migration adds
 //   cachecar_tombstones    (namespace, key, version, deleted_at): the version
 //                          of each deleted key, so absence is versioned too
-//   cachecar_outbox        (id, namespace, key, version, op, value, created_at):
-//                          one row per change, written by the triggers in the
-//                          same transaction as the change
+//   cachecar_outbox        (id, namespace, key, version, op, value, created_at,
+//                          announced): one row per change, written by the
+//                          triggers in the same transaction as the change;
+//                          announced = a cachecar writer made it (and
+//                          publishes it itself)
+//   cachecar_relay_lease   (slot, holder, expires_at): the leases that let a
+//                          few replicas relay the outbox at a time
 // Triggers on every table give each write a version and an outbox row, so a
 // program writing the table directly (psql, another service) is seen too.
+// cachecar's own write statements set kWriterSetting for their transaction;
+// the triggers copy it into the outbox row (`announced`) and NOTIFY the
+// relays only for rows without it, which nobody else will publish.
 #ifndef CACHECAR_STORE_POSTGRES_SCHEMA_H_
 #define CACHECAR_STORE_POSTGRES_SCHEMA_H_
 
@@ -34,6 +41,10 @@ inline constexpr const char kTombstoneTable[] = "cachecar_tombstones";
 inline constexpr const char kOutboxTable[] = "cachecar_outbox";
 inline constexpr const char kOutboxChannel[] = "cachecar_outbox";
 inline constexpr const char kMappedVersionColumn[] = "cachecar_version";
+inline constexpr const char kRelayLeaseTable[] = "cachecar_relay_lease";
+inline constexpr int kRelayLeaseSlots = 16;  // outbox_relays is at most this
+// Set ('on') for its transaction by every cachecar write statement.
+inline constexpr const char kWriterSetting[] = "cachecar.writer";
 // Where the delete trigger leaves the version it gave a deleted row, for the
 // DELETE statement's RETURNING clause (transaction-local).
 inline constexpr const char kDeletedVersionSetting[] = "cachecar.deleted_version";

@@ -48,7 +48,12 @@ TEST(SchemaTest, MigrationIsIdempotentDdl) {
       // Every CREATE TRIGGER follows a DROP TRIGGER IF EXISTS.
       SUCCEED();
     } else if (absl::StartsWith(statement, "ALTER TABLE")) {
-      EXPECT_THAT(statement, HasSubstr("ADD COLUMN IF NOT EXISTS \"cachecar_version\""));
+      // Adding a column if missing, or setting a default: both idempotent.
+      EXPECT_TRUE(absl::StrContains(statement, "ADD COLUMN IF NOT EXISTS") ||
+                  absl::StrContains(statement, "SET DEFAULT nextval('cachecar_version_seq')"))
+          << statement;
+    } else if (absl::StartsWith(statement, "INSERT INTO cachecar_relay_lease")) {
+      EXPECT_THAT(statement, HasSubstr("ON CONFLICT (slot) DO NOTHING"));
     }
   }
   const std::vector<std::string> all = MigrationStatements(options);
@@ -76,9 +81,45 @@ TEST(SchemaTest, MappedTableStatementsQuoteNamesAndBindValues) {
 TEST(SchemaTest, SharedTableStatementsTakeTheNamespaceFirst) {
   const TableStatements s = StatementsFor(TableMapping::Shared("cachecar_entries"));
   EXPECT_THAT(s.load, HasSubstr("\"namespace\" = $1 AND \"key\" = $2"));
-  EXPECT_THAT(s.put, HasSubstr("VALUES ($1, $2, $3::bytea)"));
+  EXPECT_THAT(s.put, HasSubstr("VALUES ($1, $2, CASE WHEN set_config('cachecar.writer'"));
+  EXPECT_THAT(s.put, HasSubstr("THEN $3::bytea END)"));
   EXPECT_THAT(s.remove, HasSubstr("RETURNING current_setting('cachecar.deleted_version')"));
   EXPECT_THAT(s.put, Not(HasSubstr("'users'")));
+}
+
+// cachecar's writes mark themselves (the triggers then skip the BEFORE
+// trigger and the NOTIFY, and the relays leave their outbox rows to them),
+// and take their new version under the row lock.
+TEST(SchemaTest, EveryWriteStatementMarksItsTransactionAsACachecarWriters) {
+  for (const TableMapping& m : {TableMapping::Shared("cachecar_entries"),
+                                TableMapping::Mapped("users", "app.users", "id", "profile")}) {
+    const TableStatements s = StatementsFor(m);
+    for (const std::string* statement :
+         {&s.put, &s.put_if_absent, &s.put_if_version, &s.remove, &s.remove_if_version}) {
+      EXPECT_THAT(*statement, HasSubstr("set_config('cachecar.writer', 'on', true)")) << *statement;
+    }
+    EXPECT_THAT(s.load, Not(HasSubstr("set_config")));
+    EXPECT_THAT(s.put, HasSubstr("DO UPDATE SET"));
+    EXPECT_THAT(s.put, HasSubstr(" = nextval('cachecar_version_seq')"));
+    EXPECT_THAT(s.put_if_version, HasSubstr(" = nextval('cachecar_version_seq')"));
+  }
+}
+
+TEST(SchemaTest, TriggersSkipTheBeforeTriggerAndTheNotifyForCachecarsWrites) {
+  std::string before_write_trigger, after_write_function;
+  for (const std::string& statement : MigrationStatements(SchemaOptions{})) {
+    if (absl::StartsWith(statement, "CREATE TRIGGER cachecar_before_write")) {
+      before_write_trigger = statement;
+    }
+    if (absl::StartsWith(statement, "CREATE OR REPLACE FUNCTION") &&
+        absl::StrContains(statement, "_after_write\"()")) {
+      after_write_function = statement;
+    }
+  }
+  EXPECT_THAT(before_write_trigger,
+              HasSubstr("WHEN (coalesce(current_setting('cachecar.writer', true), '') <> 'on')"));
+  EXPECT_THAT(after_write_function, HasSubstr("IF NOT announced THEN PERFORM pg_notify"));
+  EXPECT_THAT(after_write_function, HasSubstr("announced)"));
 }
 
 TEST(SchemaTest, CheckMappingRejectsBadNames) {

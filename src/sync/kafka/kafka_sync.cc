@@ -137,6 +137,13 @@ absl::Status ValidateKafkaProperties(const std::map<std::string, std::string>& p
   return ApplyProperties(*conf, properties);
 }
 
+// A message in flight: what to call when the broker answers, and whether
+// it is an event (counted in published/publish_failures) or a watermark.
+struct Pending {
+  Sync::Delivered delivered;
+  bool event = true;
+};
+
 // What the probe thread touches. librdkafka 2.0's query_watermark_offsets
 // can block far past its timeout while the broker is down (it waits for the
 // request's reply), so Stop() cannot promise to join that thread: it waits a
@@ -182,18 +189,21 @@ struct ProbeShared {
 };
 
 // The probe thread's loop; owns a share of `shared`, never touches KafkaSync.
+// It only tells whether the broker answers (one partition's offsets per
+// round: the staleness bound rests on watermarks, and the lag metric on
+// the offsets the consumer's fetches bring back), so its load on the
+// brokers is one small request per replica per `interval`.
 void ProbeLoop(std::shared_ptr<ProbeShared> shared, absl::Duration interval, int timeout_ms) {
+  size_t next = 0;
   while (!shared->stop.WaitForNotificationWithTimeout(interval)) {
     const std::vector<int32_t> ids = shared->tracker.PartitionIds();
     bool ok = !ids.empty();
-    for (int32_t id : ids) {
+    if (ok) {
+      const int32_t id = ids[next++ % ids.size()];
       const absl::Time sent = absl::Now();
       const int64_t hi = shared->Watermark(id, /*high=*/true, timeout_ms);
-      if (hi < 0 || shared->stop.HasBeenNotified()) {
-        ok = false;
-        break;
-      }
-      shared->tracker.OnProbe(id, hi, sent);
+      ok = hi >= 0 && !shared->stop.HasBeenNotified();
+      if (ok) shared->tracker.OnProbe(id, hi, sent);
     }
     shared->broker_reachable.store(ok);
     if (ok) shared->last_probe_ok_us.store(absl::ToUnixMicros(absl::Now()));
@@ -208,21 +218,22 @@ struct KafkaSync::Impl {
   EventLogger producer_events{"producer"};
   EventLogger consumer_events{"consumer"};
 
-  // Delivery reports: the message's opaque is a heap-allocated Delivered.
+  // Delivery reports: the message's opaque is a heap-allocated Pending.
   class Reporter final : public RdKafka::DeliveryReportCb {
    public:
     explicit Reporter(Impl& impl) : impl_(impl) {}
     void dr_cb(RdKafka::Message& message) override {
-      std::unique_ptr<Delivered> done(static_cast<Delivered*>(message.msg_opaque()));
+      std::unique_ptr<Pending> done(static_cast<Pending*>(message.msg_opaque()));
+      const bool event = done == nullptr || done->event;
       if (message.err() == RdKafka::ERR_NO_ERROR) {
-        impl_.published.fetch_add(1);
-        if (done && *done) (*done)(absl::OkStatus());
+        if (event) impl_.published.fetch_add(1);
+        if (done && done->delivered) done->delivered(absl::OkStatus());
       } else {
-        impl_.publish_failures.fetch_add(1);
+        if (event) impl_.publish_failures.fetch_add(1);
         impl_.SetError(absl::StrCat("publish failed: ", message.errstr()));
-        if (done && *done) {
-          (*done)(absl::UnavailableError(
-              absl::StrCat("the sync topic did not acknowledge the event: ", message.errstr())));
+        if (done && done->delivered) {
+          done->delivered(absl::UnavailableError(
+              absl::StrCat("the sync topic did not acknowledge the message: ", message.errstr())));
         }
       }
     }
@@ -240,6 +251,7 @@ struct KafkaSync::Impl {
   std::atomic<bool> positioned{false};
   std::atomic<uint64_t> events_received{0}, events_undecodable{0}, offset_resets{0};
   std::atomic<uint64_t> published{0}, publish_failures{0}, producer_restarts{0};
+  std::atomic<uint64_t> watermarks_received{0}, watermarks_published{0};
   Notification stop;
   std::atomic<bool> stopped{false};
   std::thread consumer_thread, probe_thread, producer_thread;
@@ -247,17 +259,32 @@ struct KafkaSync::Impl {
   // Consumer thread state.
   std::set<int32_t> assigned;
   absl::Time last_partition_check = absl::InfinitePast();
+  absl::Time last_lag_update = absl::InfinitePast();
+
+  // The high watermarks the consumer's fetches brought back (no request).
+  void UpdateHighWatermarks() {
+    last_lag_update = absl::Now();
+    for (int32_t id : assigned) {
+      int64_t low = -1, high = -1;
+      if (consumer->get_watermark_offsets(options.topic, id, &low, &high) ==
+              RdKafka::ERR_NO_ERROR &&
+          high >= 0) {
+        tracker().OnProbe(id, high, absl::InfinitePast());
+      }
+    }
+  }
 
   void SetError(std::string error) { shared->SetError(std::move(error)); }
   std::string LastError() const { return shared->LastError(); }
-  int ProbeTimeoutMs() const { return std::max(1000, Millis(options.probe_interval * 4)); }
+  int ProbeTimeoutMs() const { return 1000; }
 
   // A probe stuck in librdkafka never reports failure: judge by the last
   // answer's age as well.
   bool BrokerReachable() const {
     const absl::Time last_ok = absl::FromUnixMicros(shared->last_probe_ok_us.load());
     return shared->broker_reachable.load() &&
-           absl::Now() - last_ok < absl::Milliseconds(2 * ProbeTimeoutMs());
+           absl::Now() - last_ok <
+               options.probe_interval + absl::Milliseconds(2 * ProbeTimeoutMs());
   }
 
   absl::StatusOr<std::shared_ptr<RdKafka::Producer>> MakeProducer() {
@@ -340,8 +367,12 @@ struct KafkaSync::Impl {
 
   // The topic's partition ids, or an error saying why not.
   absl::StatusOr<std::vector<int32_t>> ListPartitions() {
+    return ListPartitionsVia(consumer.get());
+  }
+  // The same through `handle` (which also refreshes its view of the topic).
+  absl::StatusOr<std::vector<int32_t>> ListPartitionsVia(RdKafka::Handle* handle) {
     std::unique_ptr<RdKafka::Metadata> md;
-    const RdKafka::ErrorCode code = FetchTopicMetadata(consumer.get(), options.topic, &md);
+    const RdKafka::ErrorCode code = FetchTopicMetadata(handle, options.topic, &md);
     if (code == RdKafka::ERR__INVALID_ARG) {
       return absl::InternalError(absl::StrCat("cannot make a topic handle for ", options.topic));
     }
@@ -419,6 +450,7 @@ struct KafkaSync::Impl {
     }
     assigned.clear();
     for (const auto& [id, offset] : start) assigned.insert(id);
+    sink->OnPartitions(*ids, *ids);
     last_partition_check = started;
     positioned.store(true);
     std::vector<std::string> where;
@@ -451,11 +483,14 @@ struct KafkaSync::Impl {
         tracker().AddPartition(id, offset, last_partition_check);
       }
       if (!Assign(fresh)) return;
+      std::vector<int32_t> restarted;
       for (const auto& [id, offset] : fresh) {
         assigned.insert(id);
+        restarted.push_back(id);
         spdlog::info("sync: new partition {} of topic {}: reading it from offset {}", id,
                      options.topic, offset);
       }
+      sink->OnPartitions(std::vector<int32_t>(assigned.begin(), assigned.end()), restarted);
     }
     last_partition_check = started;
   }
@@ -473,6 +508,7 @@ struct KafkaSync::Impl {
     if (hi < 0) return;  // the next message retries
     tracker().AddPartition(partition, hi, started);
     Assign({{partition, hi}});
+    sink->OnPartitions(std::vector<int32_t>(assigned.begin(), assigned.end()), {partition});
     if (absl::Status s = sink->OnPositioned(); !s.ok()) {
       SetError(std::string(s.message()));
       positioned.store(false);  // position everything again
@@ -482,17 +518,26 @@ struct KafkaSync::Impl {
   void Handle(RdKafka::Message& m) {
     switch (m.err()) {
       case RdKafka::ERR_NO_ERROR: {
-        events_received.fetch_add(1);
-        absl::StatusOr<Event> event =
-            DecodeEvent(absl::string_view(static_cast<const char*>(m.payload()), m.len()));
-        if (event.ok()) {
-          sink->OnEvent(*event);
+        absl::StatusOr<Message> message =
+            DecodeMessage(absl::string_view(static_cast<const char*>(m.payload()), m.len()));
+        if (message.ok() && message->is_watermark) {
+          watermarks_received.fetch_add(1);
+          sink->OnWatermark(m.partition(), message->watermark);
+          // A relay knows partitions we do not read yet: look now.
+          if (message->watermark.partitions > static_cast<int32_t>(assigned.size())) {
+            last_partition_check = absl::InfinitePast();
+          }
+        } else if (message.ok()) {
+          events_received.fetch_add(1);
+          sink->OnEvent(message->event);
         } else {
+          events_received.fetch_add(1);
+          const absl::Status event = message.status();
           events_undecodable.fetch_add(1);
           spdlog::warn(
               "sync: skipping undecodable message at partition {} offset {} of topic "
               "{}: {}",
-              m.partition(), m.offset(), options.topic, std::string(event.status().message()));
+              m.partition(), m.offset(), options.topic, std::string(event.message()));
         }
         tracker().OnPosition(m.partition(), m.offset() + 1);
         break;
@@ -525,6 +570,7 @@ struct KafkaSync::Impl {
       if (absl::Now() - last_partition_check >= options.partition_check_interval) {
         CheckPartitions();
       }
+      if (absl::Now() - last_lag_update >= absl::Milliseconds(500)) UpdateHighWatermarks();
       std::unique_ptr<RdKafka::Message> m(consumer->consume(100));
       if (m != nullptr) Handle(*m);
     }
@@ -598,30 +644,80 @@ void KafkaSync::Stop(absl::Duration timeout) {
 void KafkaSync::Publish(const Event& event, Delivered delivered) {
   const std::string payload = EncodeEvent(event);
   const std::string key = MessageKey(event.ns, event.key);
-  auto* opaque = new Delivered(std::move(delivered));
+  auto* opaque = new Pending{std::move(delivered), /*event=*/true};
   std::shared_ptr<RdKafka::Producer> producer = impl_->CurrentProducer();
   const RdKafka::ErrorCode code = producer->produce(
       impl_->options.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
       const_cast<char*>(payload.data()), payload.size(), key.data(), key.size(), 0, opaque);
   if (code != RdKafka::ERR_NO_ERROR) {
-    std::unique_ptr<Delivered> done(opaque);
+    std::unique_ptr<Pending> done(opaque);
     impl_->publish_failures.fetch_add(1);
-    if (*done) {
-      (*done)(absl::UnavailableError(
+    if (done->delivered) {
+      done->delivered(absl::UnavailableError(
           absl::StrCat("cannot queue the event for the sync topic: ", RdKafka::err2str(code))));
+    }
+  }
+}
+
+void KafkaSync::PublishWatermark(Watermark watermark, Delivered delivered) {
+  std::shared_ptr<RdKafka::Producer> producer = impl_->CurrentProducer();
+  // Fresh metadata: every partition a writer may have produced to before
+  // the snapshot must get the watermark (docs/DESIGN.md "Watermarks").
+  absl::StatusOr<std::vector<int32_t>> ids = impl_->ListPartitionsVia(producer.get());
+  if (!ids.ok()) {
+    if (delivered) delivered(ids.status());
+    return;
+  }
+  watermark.partitions = static_cast<int32_t>(ids->size());
+  const std::string payload = EncodeWatermark(watermark);
+  struct Round {
+    std::atomic<size_t> pending;
+    Mutex mu;
+    absl::Status first_error ABSL_GUARDED_BY(mu);
+    Delivered delivered;
+    Impl* impl;
+  };
+  auto round = std::make_shared<Round>();
+  round->pending.store(ids->size());
+  round->delivered = std::move(delivered);
+  round->impl = impl_.get();
+  for (int32_t id : *ids) {
+    auto* opaque = new Pending{[round](absl::Status status) {
+                                 if (!status.ok()) {
+                                   MutexLock lock(&round->mu);
+                                   if (round->first_error.ok()) round->first_error = status;
+                                 }
+                                 if (round->pending.fetch_sub(1) != 1) return;
+                                 absl::Status result;
+                                 {
+                                   MutexLock lock(&round->mu);
+                                   result = round->first_error;
+                                 }
+                                 if (result.ok()) round->impl->watermarks_published.fetch_add(1);
+                                 if (round->delivered) round->delivered(result);
+                               },
+                               /*event=*/false};
+    const RdKafka::ErrorCode code =
+        producer->produce(impl_->options.topic, id, RdKafka::Producer::RK_MSG_COPY,
+                          const_cast<char*>(payload.data()), payload.size(), nullptr, 0, 0, opaque);
+    if (code != RdKafka::ERR_NO_ERROR) {
+      std::unique_ptr<Pending> done(opaque);
+      done->delivered(absl::UnavailableError(absl::StrCat("cannot queue a watermark for partition ",
+                                                          id, ": ", RdKafka::err2str(code))));
     }
   }
 }
 
 bool KafkaSync::positioned() const { return impl_->positioned.load(); }
 
-absl::Time KafkaSync::fresh_as_of() const { return impl_->shared->tracker.fresh_as_of(); }
+absl::Time KafkaSync::topic_fresh_as_of() const { return impl_->shared->tracker.fresh_as_of(); }
 
 SyncStats KafkaSync::Stats() const {
   SyncStats s;
   s.positioned = impl_->positioned.load();
   s.broker_reachable = impl_->BrokerReachable();
-  s.fresh_as_of = impl_->shared->tracker.fresh_as_of();
+  s.topic_fresh_as_of = impl_->shared->tracker.fresh_as_of();
+  s.watermarks_published = impl_->watermarks_published.load();
   s.partitions = impl_->shared->tracker.Partitions();
   s.events_received = impl_->events_received.load();
   s.events_undecodable = impl_->events_undecodable.load();

@@ -6,8 +6,11 @@
 //     Every `partition_check_interval` it looks for new partitions and reads
 //     them from the beginning. An offset past retention means lost events:
 //     the sink is told (it flushes), the partition restarts at its end.
-//   - A probe thread asks for high watermarks every `probe_interval` and
-//     feeds the FreshnessTracker, which is what the staleness bound reads.
+//   - A probe thread asks for one partition's high watermark every
+//     `probe_interval` to tell whether the broker answers; the lag comes
+//     from the offsets the consumer's fetches bring back. The staleness
+//     bound does not rest on either: relays' watermarks (WATERMARK
+//     messages) reach the sink through OnWatermark.
 //   - The producer is idempotent with acks=all, tuned for latency, and is
 //     recreated after a fatal error.
 // Any librdkafka property can be set through `properties` (TLS, SASL, ...);
@@ -56,8 +59,9 @@ class KafkaSync final : public Sync {
   void Start(EventSink& sink) override;
   void Stop(absl::Duration timeout) override;
   void Publish(const Event& event, Delivered delivered) override;
+  void PublishWatermark(Watermark watermark, Delivered delivered) override;
   bool positioned() const override;
-  absl::Time fresh_as_of() const override;
+  absl::Time topic_fresh_as_of() const override;
   SyncStats Stats() const override;
   absl::string_view replica_id() const override;
 
