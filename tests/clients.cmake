@@ -23,7 +23,8 @@ set_tests_properties(clients_cpp_package PROPERTIES LABELS "clients" TIMEOUT 120
 add_test(NAME clients_go COMMAND ${BASH} ${CACHECAR_CLIENTS_TESTS}/go.sh ${CLIENTS_GO_WORK})
 add_test(NAME clients_python COMMAND ${BASH} ${CACHECAR_CLIENTS_TESTS}/python.sh ${CLIENTS_PYTHON_WORK})
 set_tests_properties(clients_go PROPERTIES FIXTURES_SETUP clients_go LABELS "clients" TIMEOUT 1800)
-set_tests_properties(clients_python PROPERTIES FIXTURES_SETUP clients_python LABELS "clients" TIMEOUT 900)
+set_tests_properties(clients_python PROPERTIES FIXTURES_SETUP clients_python LABELS "clients" TIMEOUT 900
+  ENVIRONMENT "LIBCACHECAR_LOCALREAD=$<TARGET_FILE:cachecar_localread_shared>")
 
 # cachecar_conformance(CLIENT STORE RUNNER...): the list through one client.
 function(cachecar_conformance client store)
@@ -46,6 +47,11 @@ function(cachecar_conformance client store)
     FIXTURES_REQUIRED "${fixtures}")
   if(locks)
     set_tests_properties(${name} PROPERTIES RESOURCE_LOCK "${locks}")
+  endif()
+  if(client STREQUAL "python")
+    # Its local reads bind the C++ reader's C ABI (cachecar.localread).
+    set_tests_properties(${name} PROPERTIES
+      ENVIRONMENT "LIBCACHECAR_LOCALREAD=$<TARGET_FILE:cachecar_localread_shared>")
   endif()
 endfunction()
 

@@ -6,6 +6,8 @@
 //          timestamps around it, timer cost included), then, untimed, how
 //          many calls one core makes per second. Every answer must be a
 //          HIT of --value-bytes bytes, else it exits 1 naming the result.
+//          --client: through the C++ client library's Get (local_read_path)
+//          instead of the reader alone.
 //   trace  replays a Zipf(--zipf) trace of --requests reads over --keys keys
 //          against cachecar at --target: with --path, each read tries the
 //          mapping first and falls back to a blocking gRPC Get; without, every
@@ -27,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "cachecar/client/client.h"
 #include "cachecar/v1/cache.grpc.pb.h"
 #include "localread/reader.h"
 
@@ -39,6 +42,7 @@ using cachecar::localread::Result;
 struct Options {
   std::string mode, path, target = "127.0.0.1:50051", ns = "default", key_prefix = "key:";
   bool hit_reports = true;
+  bool via_client = false;  // hits: through cachecar::client::Client::Get
   int64_t keys = 1000, requests = 100000;
   double seconds = 3, zipf = 0.9;
   size_t value_bytes = 100;
@@ -77,10 +81,41 @@ double NanosPerTick() {
   return ns / static_cast<double>(k1 - k0);
 }
 
+// One local Get: the reader's, or the C++ client library's (--client: what
+// an app using cachecar::client pays, fallback logic included).
+class HitGetter {
+ public:
+  explicit HitGetter(const Options& o) : o_(o) {
+    if (o.via_client) {
+      cachecar::client::Options co;
+      co.target = o.target;
+      co.local_read_path = o.path;
+      co.local_report_hits = o.hit_reports;
+      client_ = std::make_unique<cachecar::client::Client>(co);
+    } else {
+      ReaderOptions ro;
+      ro.path = o.path;
+      ro.report_hits = o.hit_reports;
+      reader_ = std::make_unique<Reader>(ro);
+    }
+  }
+  Result Get(const std::string& key, std::string* value, uint64_t* version) {
+    if (reader_ != nullptr) return reader_->Get(o_.ns, key, value, version);
+    auto r = client_->Get(o_.ns, key);
+    if (!r.ok()) return Result::kNotServing;
+    *version = r->version;
+    value->swap(r->value);
+    return static_cast<Result>(static_cast<int>(r->local));
+  }
+
+ private:
+  const Options& o_;
+  std::unique_ptr<Reader> reader_;
+  std::unique_ptr<cachecar::client::Client> client_;
+};
+
 int RunHits(const Options& o) {
-  ReaderOptions ro;
-  ro.path = o.path;
-  Reader reader(ro);
+  HitGetter reader(o);
   std::vector<std::string> keys;
   for (int64_t i = 0; i < o.keys; ++i) keys.push_back(KeyName(o, i));
   std::shuffle(keys.begin(), keys.end(), std::mt19937_64(o.seed));
@@ -88,7 +123,7 @@ int RunHits(const Options& o) {
   uint64_t version = 0;
   // Warm up (maps the file, faults its pages in) and check every key hits.
   for (const std::string& k : keys) {
-    const Result r = reader.Get(o.ns, k, &value, &version);
+    const Result r = reader.Get(k, &value, &version);
     if (r != Result::kHit || value.size() != o.value_bytes) {
       std::fprintf(stderr, "%s: %s (value %zu bytes); preload the keys first\n", k.c_str(),
                    cachecar::localread::ResultName(r), value.size());
@@ -103,7 +138,7 @@ int RunHits(const Options& o) {
   for (size_t i = 0; i < samples; ++i) {
     const std::string& k = keys[i % keys.size()];
     const uint64_t t0 = Ticks();
-    const Result r = reader.Get(o.ns, k, &value, &version);
+    const Result r = reader.Get(k, &value, &version);
     const uint64_t t1 = Ticks();
     ticks[i] = static_cast<uint32_t>(std::min<uint64_t>(t1 - t0, UINT32_MAX));
     fallbacks += r != Result::kHit;
@@ -131,7 +166,7 @@ int RunHits(const Options& o) {
   auto now = start;
   while (now < end) {
     for (int n = 0; n < 1024; ++n) {
-      fallbacks += reader.Get(o.ns, keys[i], &value, &version) != Result::kHit;
+      fallbacks += reader.Get(keys[i], &value, &version) != Result::kHit;
       if (++i == keys.size()) i = 0;
     }
     calls += 1024;
@@ -250,7 +285,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: cachecar_local_bench hits|trace [--path=FILE] [--target=ADDR] "
                  "[--namespace=NS] [--key-prefix=P] [--keys=N] [--requests=N] [--seconds=S] "
-                 "[--zipf=THETA] [--value-bytes=N] [--seed=N] [--no-hit-reports]\n");
+                 "[--zipf=THETA] [--value-bytes=N] [--seed=N] [--no-hit-reports] [--client]\n");
     return 2;
   }
   o.mode = argv[1];
@@ -274,6 +309,8 @@ int main(int argc, char** argv) {
       o.zipf = std::atof(v.c_str());
     } else if (Flag(argv[i], "--value-bytes", &v)) {
       o.value_bytes = std::strtoull(v.c_str(), nullptr, 10);
+    } else if (std::strcmp(argv[i], "--client") == 0) {
+      o.via_client = true;
     } else if (std::strcmp(argv[i], "--no-hit-reports") == 0) {
       o.hit_reports = false;
     } else if (Flag(argv[i], "--seed", &v)) {

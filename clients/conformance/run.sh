@@ -89,7 +89,8 @@ if [ "$store" = postgres ]; then
 fi
 # The published cache (local reads, #14), when this cachecar has it.
 local_path=""
-if timeout 10 "$cachecar" --help 2>&1 | grep -q -- '--local-read-path'; then
+# (grep reads all of --help: with -q, pipefail would see cachecar's SIGPIPE.)
+if timeout 10 "$cachecar" --help 2>&1 | grep -- '--local-read-path' >/dev/null; then
   mkdir -p "$state/local"
   local_path="$state/local/cache"
   echo "$local_path" >"$state/local.path"

@@ -56,6 +56,10 @@ type Options struct {
 	// everything it cannot answer exactly as cachecar would
 	// (docs/LOCAL_READS.md). Value.Local says which happened.
 	LocalReadPath string
+	// LocalNoHitReports: do not report hits served locally to the
+	// sidecar's eviction (docs/LOCAL_READS.md "Hit reports"; on by default,
+	// so keys read only locally are not evicted as unused).
+	LocalNoHitReports bool
 }
 
 // Client calls one cachecar sidecar.
@@ -110,7 +114,7 @@ func New(opts Options) (*Client, error) {
 	c.cc = conn
 	c.stub = cachecarv1.NewCacheClient(conn)
 	if opts.LocalReadPath != "" {
-		c.local = localread.Open(opts.LocalReadPath)
+		c.local = localread.OpenWith(opts.LocalReadPath, localread.Options{NoHitReports: opts.LocalNoHitReports})
 	}
 	return c, nil
 }

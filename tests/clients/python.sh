@@ -22,9 +22,9 @@ src="$root/clients/python"
 if out="$(cd "$work" && "$vpy" -c 'import cachecar, cachecar.v1.cache_pb2_grpc; print(cachecar.__file__)' 2>&1)" &&
    [[ "$out" == "$work/venv/"* ]]; then ok "pip-installed package imports (from the virtualenv)"
 else not_ok "pip-installed package imports" "$out"; fi
-if out="$(cd "$src/tests" && PYTHONDONTWRITEBYTECODE=1 timeout 120 "$vpy" -m unittest -q test_retry 2>&1)"; then
-  ok "unit tests (test_retry)"
-else not_ok "unit tests (test_retry)" "$out"; fi
+if out="$(cd "$src/tests" && PYTHONDONTWRITEBYTECODE=1 timeout 120 "$vpy" -m unittest -q test_retry test_localread 2>&1)"; then
+  ok "unit tests (test_retry, test_localread)"
+else not_ok "unit tests (test_retry, test_localread)" "$out"; fi
 
 rm -rf "$work/regen"
 if out="$(bash "$src/generate.sh" "$work/regen" "$vpy" 2>&1)"; then

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "cachecar/v1/cache.grpc.pb.h"
+#include "localread/reader.h"
 #include "retry.h"
 
 namespace cachecar::client {
@@ -157,9 +158,16 @@ const char* SourceName(Source source) {
       return "SOURCE_CACHE";
     case Source::kStore:
       return "SOURCE_STORE";
+    case Source::kLocal:
+      return "SOURCE_LOCAL";
     default:
       return "SOURCE_UNSPECIFIED";
   }
+}
+
+const char* LocalResultName(LocalResult r) {
+  if (r == LocalResult::kNotTried) return "NOT_TRIED";
+  return localread::ResultName(static_cast<localread::Result>(static_cast<int>(r)));
 }
 
 const char* WatchOpName(WatchOp op) {
@@ -193,6 +201,12 @@ class Client::Impl {
           grpc::CreateCustomChannel(options_.target, grpc::InsecureChannelCredentials(), args);
     }
     stub_ = v1::Cache::NewStub(channel_);
+    if (!options_.local_read_path.empty()) {
+      localread::ReaderOptions lo;
+      lo.path = options_.local_read_path;
+      lo.report_hits = options_.local_report_hits;
+      local_ = std::make_unique<localread::Reader>(std::move(lo));
+    }
   }
 
   Clock::time_point Deadline(const CallOptions& call) const {
@@ -253,6 +267,7 @@ class Client::Impl {
   Options options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Cache::Stub> stub_;
+  std::unique_ptr<localread::Reader> local_;  // null without local_read_path
   std::mutex rng_mu_;
   std::mt19937_64 rng_;  // guarded by rng_mu_
 };
@@ -316,12 +331,25 @@ Client::~Client() = default;
 
 Result<Value> Client::Get(const std::string& ns, const std::string& key,
                           const ReadOptions& options) {
+  Value out;
+  if (impl_->local_ != nullptr) {
+    const localread::Result r = impl_->local_->Get(ns, key, &out.value, &out.version,
+                                                   options.consistency == Consistency::kStrong);
+    out.local = static_cast<LocalResult>(static_cast<int>(r));
+    if (!localread::IsFallback(r)) {
+      out.found = r == localread::Result::kHit;
+      out.source = Source::kLocal;
+      out.attempts = 0;
+      return out;
+    }
+    out.value.clear();
+    out.version = 0;
+  }
   v1::GetRequest req;
   req.set_namespace_(ns);
   req.set_key(key);
   req.set_consistency(ToProto(options.consistency));
   v1::GetResponse resp;
-  Value out;
   Status s = impl_->Run(
       CallKind::kRead, options, false,
       [&](grpc::ClientContext& ctx) { return impl_->stub_->Get(&ctx, req, &resp); }, &out.attempts);

@@ -64,8 +64,8 @@ const (
 	nsEntryBytes   = 128
 	shardBytes     = 64
 	entryHeader    = 48
-	maxAttempts    = 16
-	maxProbe       = 256
+	maxAttempts    = 24   // step 8
+	maxProbe       = 1024 // step 8.4: the bound is for damaged files
 	reopenInterval = 100 * time.Millisecond
 )
 
@@ -79,6 +79,7 @@ type mapping struct {
 	nsOffset   uint64
 	refs       atomic.Int64 // < 0: unmapped (or being unmapped)
 	closing    atomic.Bool
+	gone       atomic.Bool // a Get saw it retired (the first one reopens at once)
 }
 
 const unmapped = -(1 << 40)
@@ -120,15 +121,38 @@ type Reader struct {
 	lastOpen atomic.Int64 // unix ns of the last open attempt
 	openErr  atomic.Int64 // the Result of the last failed open
 	closed   atomic.Bool
+	hits     *hitReporter // nil: no hit reports
+}
+
+// Options of OpenWith.
+type Options struct {
+	// NoHitReports: do not report hits served locally to cachecar's
+	// eviction (hits.go). Without reports, keys read only locally look
+	// unused to S3-FIFO.
+	NoHitReports bool
 }
 
 // Open makes a Reader of the file at path. It never fails: while the file
 // is missing or unusable, Gets return NotServing (or Incompatible, Corrupt)
 // and the file is tried again at most every 100 ms.
-func Open(path string) *Reader {
+// Hits it serves are reported to cachecar (see OpenWith).
+func Open(path string) *Reader { return OpenWith(path, Options{}) }
+
+// OpenWith is Open with options.
+func OpenWith(path string, o Options) *Reader {
 	r := &Reader{path: path}
+	if !o.NoHitReports {
+		r.hits = newHitReporter(path)
+	}
 	r.reopen(nil)
 	return r
+}
+
+// FlushHits sends the hits collected so far to cachecar now.
+func (r *Reader) FlushHits() {
+	if m := r.cur.Load(); r.hits != nil && m != nil {
+		r.hits.flush(time.Now().UnixNano(), m.instanceID)
+	}
 }
 
 // Close unmaps the file (once no Get is reading it).
@@ -138,6 +162,9 @@ func (r *Reader) Close() {
 	defer r.mu.Unlock()
 	if m := r.cur.Swap(nil); m != nil {
 		m.retire()
+	}
+	if r.hits != nil {
+		r.hits.close()
 	}
 }
 
@@ -214,10 +241,11 @@ func check(data []byte) (*mapping, Result) {
 }
 
 // reopen replaces the mapping (if `seen` is still the current one), at most
-// every reopenInterval.
-func (r *Reader) reopen(seen *mapping) {
+// every reopenInterval unless `now` (the first Get to see `seen` retired:
+// cachecar may have put the new file in place already).
+func (r *Reader) reopen(seen *mapping, nowPlease ...bool) {
 	now := time.Now().UnixNano()
-	if last := r.lastOpen.Load(); last != 0 && now-last < int64(reopenInterval) {
+	if last := r.lastOpen.Load(); last != 0 && now-last < int64(reopenInterval) && !(len(nowPlease) > 0 && nowPlease[0]) {
 		return
 	}
 	r.mu.Lock()
@@ -229,6 +257,10 @@ func (r *Reader) reopen(seen *mapping) {
 	m, res := openFile(r.path)
 	if m == nil {
 		r.openErr.Store(int64(res))
+		return
+	}
+	if seen != nil && m.instanceID == seen.instanceID {
+		_ = syscall.Munmap(m.data) // the same file: nothing new yet
 		return
 	}
 	if old := r.cur.Swap(m); old != nil {
@@ -258,17 +290,22 @@ func (r *Reader) Get(namespace string, key []byte, strong bool) (Result, []byte,
 		if !m.acquire() {
 			continue // replaced under us: take the new one
 		}
-		res, value, version, retired := m.get(namespace, key)
+		res, value, version, retired := m.get(namespace, key, r.hits)
 		m.release()
 		if retired {
-			r.reopen(m)
+			// Step 3: a new file may be at the path; if it is there and
+			// serving, answer from it (as the C++ reader does).
+			r.reopen(m, !m.gone.Swap(true))
+			if next := r.cur.Load(); next != nil && next != m && atomic64(next.data, 32) == stateServing {
+				continue
+			}
 		}
 		return res, value, version
 	}
 	return NotServing, nil, 0
 }
 
-func (m *mapping) get(namespace string, key []byte) (res Result, value []byte, version uint64, retired bool) {
+func (m *mapping) get(namespace string, key []byte, hits *hitReporter) (res Result, value []byte, version uint64, retired bool) {
 	d := m.data
 	if st := atomic64(d, 32); st != stateServing { // step 3
 		return NotServing, nil, 0, st == stateRetired
@@ -297,6 +334,11 @@ func (m *mapping) get(namespace string, key []byte) (res Result, value []byte, v
 	for attempt := 0; attempt < maxAttempts; attempt++ { // step 8
 		s1 := atomic64(d, sh)
 		if s1&1 != 0 {
+			// cachecar is changing the shard: wait a little longer each
+			// time (about 5 us over all attempts, as the C++ reader does).
+			for i := 0; i < 1<<(attempt/4); i++ {
+				spinPause()
+			}
 			continue
 		}
 		epoch32 := uint32(atomic64(d, nsEntry+72))
@@ -309,7 +351,7 @@ func (m *mapping) get(namespace string, key []byte) (res Result, value []byte, v
 		if mask+1 > maxSlots {
 			broken = true
 		} else {
-			pos := hash & mask
+			pos := tag & mask // the home slot: the tag's low bits
 			limit := mask + 1
 			if limit > maxProbe {
 				limit = maxProbe
@@ -356,11 +398,17 @@ func (m *mapping) get(namespace string, key []byte) (res Result, value []byte, v
 			return Miss, nil, 0, false
 		case expires != 0 && now >= expires:
 			return Expired, nil, 0, false
-		case flags&1 != 0:
-			return Absent, nil, version, false
-		default:
-			return Hit, value, version, false
 		}
+		if hits != nil {
+			hits.record(hash, ns, now, m.instanceID)
+		}
+		if flags&1 != 0 {
+			return Absent, nil, version, false
+		}
+		return Hit, value, version, false
 	}
 	return Busy, nil, 0, false // step 9
 }
+
+//go:noinline
+func spinPause() {}

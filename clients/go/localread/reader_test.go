@@ -103,7 +103,7 @@ func (f *fakeFile) put(ns int, key string, value []byte, version uint64, expires
 	f.next[sh] = ref + (entryHeader+uint64(len(key)+len(value))+7)/8
 	h := Hash([]byte(key))
 	idx := binary.LittleEndian.Uint64(d[sh+8:])
-	for pos := h & (fSlots - 1); ; pos = (pos + 1) & (fSlots - 1) {
+	for pos := (h >> 32) & (fSlots - 1); ; pos = (pos + 1) & (fSlots - 1) {
 		if binary.LittleEndian.Uint64(d[idx+8*pos:]) == 0 {
 			binary.LittleEndian.PutUint64(d[idx+8*pos:], (h>>32)<<32|ref)
 			return
@@ -335,7 +335,7 @@ func TestTornReadsAreDetected(t *testing.T) {
 func entryOf(d []byte, sh uint64, key string) uint64 {
 	h := Hash([]byte(key))
 	idx, arena := binary.LittleEndian.Uint64(d[sh+8:]), binary.LittleEndian.Uint64(d[sh+24:])
-	for pos := h & (fSlots - 1); ; pos = (pos + 1) & (fSlots - 1) {
+	for pos := (h >> 32) & (fSlots - 1); ; pos = (pos + 1) & (fSlots - 1) {
 		slot := binary.LittleEndian.Uint64(d[idx+8*pos:])
 		e := arena + 8*(slot&0xffffffff)
 		if slot>>32 == h>>32 && string(d[e+entryHeader:e+entryHeader+uint64(len(key))]) == key {

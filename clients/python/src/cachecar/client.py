@@ -21,6 +21,8 @@ from typing import List, Optional, Sequence
 import grpc
 
 from cachecar._retry import RetryPolicy, classify
+from cachecar.localread import Reader as LocalReader
+from cachecar.localread import Result as LocalResult
 from cachecar.v1 import cache_pb2, cache_pb2_grpc
 
 
@@ -29,6 +31,9 @@ class Source(enum.Enum):
     UNSPECIFIED = "SOURCE_UNSPECIFIED"
     CACHE = "SOURCE_CACHE"  # the cache held the key (a value, or its absence)
     STORE = "SOURCE_STORE"  # the store was read for this call
+    # Answered from the published cache in shared memory (local_read_path),
+    # without a gRPC call; not a cache.proto value.
+    LOCAL = "SOURCE_LOCAL"
 
 
 class WatchOp(enum.Enum):
@@ -75,7 +80,10 @@ class Value:
     value: bytes
     version: int  # of the value, or of the delete when not found
     source: Source
-    attempts: int = 1
+    attempts: int = 1  # gRPC attempts; 0 when answered locally
+    # With local_read_path: HIT or ABSENT (source LOCAL), else why the Get
+    # went to gRPC (MISS, EXPIRED, STALE, NOT_SERVING, STRONG, ...).
+    local: LocalResult = LocalResult.NOT_TRIED
 
 
 @dataclass
@@ -169,11 +177,21 @@ class WatchStream:
 
 class Client:
     """Calls one cachecar sidecar. `target` is host:port or unix:///abs/path;
-    `channel`, if given, is used instead (and not closed by close())."""
+    `channel`, if given, is used instead (and not closed by close()).
+
+    `local_read_path`: the sidecar's published cache (its local_read_path,
+    mounted read-only here; in deploy/k8s $CACHECAR_LOCAL_READ_PATH). get()
+    then answers hits from shared memory through cachecar's C reader
+    (cachecar.localread; `localread_library` or $LIBCACHECAR_LOCALREAD
+    names libcachecar_localread.so) and falls back to gRPC for the rest."""
 
     def __init__(self, target: str = "127.0.0.1:50051", *, channel: Optional[grpc.Channel] = None,
                  default_timeout: float = 5.0, retry: RetryPolicy = RetryPolicy(),
-                 max_receive_message_bytes: int = 64 << 20):
+                 max_receive_message_bytes: int = 64 << 20,
+                 local_read_path: Optional[str] = None, localread_library: Optional[str] = None,
+                 local_report_hits: bool = True):
+        self._local = (LocalReader(local_read_path, library=localread_library,
+                                   report_hits=local_report_hits) if local_read_path else None)
         self._own_channel = channel is None
         if channel is None:
             channel = grpc.insecure_channel(target, options=[
@@ -192,6 +210,8 @@ class Client:
         self._rng_lock = threading.Lock()
 
     def close(self) -> None:
+        if self._local is not None:
+            self._local.close()
         if self._own_channel:
             self._channel.close()
 
@@ -251,9 +271,17 @@ class Client:
     def get(self, namespace: str, key: str, *, strong: bool = False,
             timeout: Optional[float] = None) -> Value:
         """Reads one key. An empty namespace means "default"."""
+        local = LocalResult.NOT_TRIED
+        if self._local is not None:
+            local, value, version = self._local.get(namespace, key.encode(), strong)
+            if local is LocalResult.HIT:
+                return Value(True, value, version, Source.LOCAL, 0, local)
+            if local is LocalResult.ABSENT:
+                return Value(False, b"", version, Source.LOCAL, 0, local)
         req = cache_pb2.GetRequest(namespace=namespace, key=key, consistency=_consistency(strong))
         r, n, _ = self._run(False, self._stub.Get, req, timeout)
-        return Value(r.found, r.value, r.version, _SOURCES.get(r.source, Source.UNSPECIFIED), n)
+        return Value(r.found, r.value, r.version, _SOURCES.get(r.source, Source.UNSPECIFIED), n,
+                     local)
 
     def batch_get(self, namespace: str, keys: Sequence[str], *, strong: bool = False,
                   timeout: Optional[float] = None) -> BatchValues:

@@ -1,7 +1,10 @@
 // cachecar's C++ client: Get, BatchGet, Put, Delete, Invalidate, Stats and
 // Watch over gRPC, with a deadline per call and retries with backoff on
 // UNAVAILABLE that never repeat a write whose outcome is unknown unless the
-// caller asks (and then the answer says so). See clients/cpp/README.md.
+// caller asks (and then the answer says so). With Options::local_read_path,
+// Get answers cache hits from the sidecar's published cache in shared
+// memory (docs/LOCAL_READS.md) and falls back to gRPC for everything else.
+// See clients/cpp/README.md.
 //
 //   cachecar::client::Options options;
 //   options.target = "127.0.0.1:50051";
@@ -53,11 +56,43 @@ struct Options {
   // Largest answer accepted; cachecar caps its own at max_message_bytes
   // (4 MiB by default), so the default never cuts one off.
   int max_receive_message_bytes = 64 << 20;
+  // The sidecar's published cache (its local_read_path, mounted read-only
+  // in this container; in deploy/k8s $CACHECAR_LOCAL_READ_PATH). Set: Get
+  // answers hits from the mapping without a gRPC call, exactly as a gRPC Get
+  // on that replica would, and sends everything else (miss, expired,
+  // STRONG, bypass, a restarting sidecar, a damaged file) over gRPC;
+  // Value::local says which. Empty: gRPC only.
+  std::string local_read_path;
+  // Report hits served locally to the sidecar's eviction (docs/LOCAL_READS.md
+  // "Hit reports"), so keys read only locally are not evicted as unused.
+  bool local_report_hits = true;
 };
 
 enum class Consistency { kCached, kStrong };
-enum class Source { kUnspecified, kCache, kStore };
-const char* SourceName(Source source);  // "SOURCE_CACHE", as in cache.proto
+// kLocal: answered from the published cache (Options::local_read_path)
+// without a gRPC call; not a cache.proto value.
+enum class Source { kUnspecified, kCache, kStore, kLocal = 100 };
+const char* SourceName(Source source);  // "SOURCE_CACHE", as in cache.proto; "SOURCE_LOCAL"
+
+// What the local reader said (the numbers of docs/LOCAL_READS.md's result
+// codes). kHit and kAbsent are answers (Source::kLocal); every other value
+// is why the Get went to gRPC instead.
+enum class LocalResult : int {
+  kNotTried = -1,  // no local_read_path
+  kHit = 0,
+  kAbsent = 1,  // the key does not exist, at Value::version
+  kMiss = 2,
+  kExpired = 3,
+  kStale = 4,       // the replica cannot vouch for its cache now (bypass)
+  kNotServing = 5,  // no file yet, or starting, retired (restart) or replaced
+  kIncompatible = 6,
+  kCorrupt = 7,
+  kBusy = 8,
+  kStrong = 9,
+  kUnknownNamespace = 10,
+  kBadKey = 11,
+};
+const char* LocalResultName(LocalResult r);  // "HIT", "MISS", ... ("NOT_TRIED")
 
 // Per-call settings. A zero timeout means Options::default_timeout.
 struct CallOptions {
@@ -92,7 +127,8 @@ struct Value {
   std::string value;
   uint64_t version = 0;  // of the value, or of the delete when !found
   Source source = Source::kUnspecified;
-  int attempts = 1;
+  int attempts = 1;  // gRPC attempts; 0 when answered locally
+  LocalResult local = LocalResult::kNotTried;
 };
 
 struct BatchEntry {
