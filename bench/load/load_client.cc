@@ -65,8 +65,7 @@ struct Options {
 void Usage() {
   std::fprintf(stderr,
                "usage: cachecar_load MODE [flags]\n"
-               "  MODE: get | batchget | put | fill | propagate | propagate-sql | stampede
-"
+               "  MODE: get | batchget | put | fill | propagate | propagate-sql | stampede\n"
                "  --target=ADDR        cachecar to call (host:port or unix:///path)\n"
                "  --reader=ADDR        propagate: replica whose Watch sees the writes\n"
                "  --namespace=NS       default: default\n"

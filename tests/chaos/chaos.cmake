@@ -13,14 +13,10 @@
 #                        checker must report C4 and C5 violations, or the
 #                        test fails
 #
-# The short run's faults and bound. Today's code breaks C4 under the broker
-# and PostgreSQL faults of #12, pg-kill-backends and add-partitions included,
-# and, on a heavily loaded machine, even a Put through a healthy replica can
-# reach the others more than 2 s after its commit (commit -> topic is not
-# covered; tests/chaos/README.md). So today the short run uses the kinds it
-# survives and a 5 s bound; once #12's data-path fixes land, switch to
-#   set(CHAOS_SHORT_ARGS --faults all --max-staleness 1s)
-set(CHAOS_SHORT_ARGS --faults replica-pause,replica-kill,garbage --max-staleness 5s)
+# The short run's faults and bound: every fault kind of #12 (replica pause
+# and kill, broker kill and pause, PostgreSQL backends killed and restarts,
+# garbage on the topic, partitions added) with the contract's 1 s bound.
+set(CHAOS_SHORT_ARGS --faults all --max-staleness 1s)
 set(CHAOS_SEED 12 CACHE STRING "seed of the ctest chaos runs (tests/chaos)")
 
 set(CHAOS_SH "${CMAKE_CURRENT_LIST_DIR}/run.sh")

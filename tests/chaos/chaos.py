@@ -234,7 +234,7 @@ def main(argv):
             r.spawn()
             rec.add(op="replica_start", replica=r.name, inc=r.incarnation, time=now())
         wait_listening(replicas, 60)
-        # Readiness follows Kafka today (#12): waited for a while so the run
+        # Readiness is waited for a while (it reflects this process only) so the run
         # starts warm, but never required.
         t = time.monotonic()
         while time.monotonic() - t < 30 and set(readiness(replicas).values()) != {"SERVING"}:
