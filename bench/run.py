@@ -813,11 +813,14 @@ class Bench:
                f"--value-bytes={VALUE_BYTES}"]
         rows.append(self.record("local", self.local_hits([on["pid"]], cmd),
                                 system="cachecar local read (C++ reader)", transport="mmap", inflight=1))
+        log("local reads: C++ client library (cachecar::client::Client::Get)")
+        rows.append(self.record("local", self.local_hits([on["pid"]], cmd + ["--client", f"--target={on['tcp']}"]),
+                                system="cachecar local read (C++ client Get)", transport="mmap", inflight=1))
         for spec in self.args.local_reader or []:
             name, command = spec.split("=", 1)
             log(f"local reads: {name}")
             cmd = shlex.split(command) + ["hits", f"--path={path}", f"--keys={KEYS}", f"--seconds={secs}",
-                                          f"--value-bytes={VALUE_BYTES}"]
+                                          f"--value-bytes={VALUE_BYTES}", f"--target={on['tcp']}"]
             rows.append(self.record("local", self.local_hits([on["pid"]], cmd),
                                     system=f"cachecar local read ({name})", transport="mmap", inflight=1))
         for inflight in (1, 50):
