@@ -133,8 +133,9 @@ TEST(InjectManifestsTest, LocalReadsArePublishedReadWriteAndMountedReadOnlyInThe
 
 TEST(InjectManifestsTest, AnAppKeepsItsOwnMountAtThePathAndItsOwnVariable) {
   std::string in = kDeployment;
-  in.replace(in.find("          env:\n"), 0,
-             "          volumeMounts:\n            - {name: mine, mountPath: /run/cachecar-local}\n");
+  in.replace(
+      in.find("          env:\n"), 0,
+      "          volumeMounts:\n            - {name: mine, mountPath: /run/cachecar-local}\n");
   in.replace(in.find("            - name: ON"), 0,
              "            - {name: CACHECAR_LOCAL_READ_PATH, value: /elsewhere}\n");
   auto r = InjectManifests(in);
@@ -263,8 +264,14 @@ TEST(ReviewAdmissionTest, AnnotatedPodGetsAJsonPatch) {
   EXPECT_THAT(patch, HasSubstr(R"("defaultMode":292)"));  // YAML 0444 is octal
   EXPECT_THAT(patch, HasSubstr(R"({"op":"add","path":"/spec/volumes","value":[)"));
   // The app container: the published cache read-only, and its path.
-  EXPECT_THAT(patch, HasSubstr(R"({"op":"add","path":"/spec/containers/0/volumeMounts","value":[{"name":"cachecar-local","mountPath":"/run/cachecar-local","readOnly":true}]})"));
-  EXPECT_THAT(patch, HasSubstr(R"({"op":"add","path":"/spec/containers/0/env","value":[{"name":"CACHECAR_LOCAL_READ_PATH","value":"/run/cachecar-local/cache"}]})"));
+  EXPECT_THAT(
+      patch,
+      HasSubstr(
+          R"({"op":"add","path":"/spec/containers/0/volumeMounts","value":[{"name":"cachecar-local","mountPath":"/run/cachecar-local","readOnly":true}]})"));
+  EXPECT_THAT(
+      patch,
+      HasSubstr(
+          R"({"op":"add","path":"/spec/containers/0/env","value":[{"name":"CACHECAR_LOCAL_READ_PATH","value":"/run/cachecar-local/cache"}]})"));
 }
 
 TEST(ReviewAdmissionTest, AppContainersWithMountsGetThemAppended) {
@@ -272,9 +279,16 @@ TEST(ReviewAdmissionTest, AppContainersWithMountsGetThemAppended) {
       R"({"metadata":{"name":"p","annotations":{"cachecar.io/inject":"true"}},"spec":{"containers":[{"name":"a","volumeMounts":[{"name":"x","mountPath":"/x"}],"env":[{"name":"E","value":"1"}]},{"name":"b"}]}})"));
   ASSERT_TRUE(r.ok()) << r.status();
   const std::string patch = PatchOf(*r);
-  EXPECT_THAT(patch, HasSubstr(R"({"op":"add","path":"/spec/containers/0/volumeMounts/-","value":{"name":"cachecar-local")"));
-  EXPECT_THAT(patch, HasSubstr(R"({"op":"add","path":"/spec/containers/0/env/-","value":{"name":"CACHECAR_LOCAL_READ_PATH")"));
-  EXPECT_THAT(patch, HasSubstr(R"({"op":"add","path":"/spec/containers/1/volumeMounts","value":[)"));
+  EXPECT_THAT(
+      patch,
+      HasSubstr(
+          R"({"op":"add","path":"/spec/containers/0/volumeMounts/-","value":{"name":"cachecar-local")"));
+  EXPECT_THAT(
+      patch,
+      HasSubstr(
+          R"({"op":"add","path":"/spec/containers/0/env/-","value":{"name":"CACHECAR_LOCAL_READ_PATH")"));
+  EXPECT_THAT(patch,
+              HasSubstr(R"({"op":"add","path":"/spec/containers/1/volumeMounts","value":[)"));
 }
 
 TEST(ReviewAdmissionTest, OtherPodsAreAllowedUnchanged) {
