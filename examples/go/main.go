@@ -66,8 +66,11 @@ func defaultAddr() string {
 func run(addr, ns, prefix string, wait, timeout time.Duration) error {
 	// The client library: deadlines per call (DefaultTimeout), retries with
 	// backoff on UNAVAILABLE, writes never repeated when their outcome is
-	// unknown.
-	c, err := cachecar.New(cachecar.Options{Target: addr, DefaultTimeout: timeout})
+	// unknown. In a pod with local reads (deploy/k8s), CACHECAR_LOCAL_READ_PATH
+	// names the sidecar's published cache: Gets then answer hits from shared
+	// memory and fall back to gRPC for the rest (docs/LOCAL_READS.md).
+	c, err := cachecar.New(cachecar.Options{Target: addr, DefaultTimeout: timeout,
+		LocalReadPath: os.Getenv("CACHECAR_LOCAL_READ_PATH")})
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", addr, err)
 	}
