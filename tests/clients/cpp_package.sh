@@ -33,8 +33,12 @@ ok "consumer builds with find_package(cachecar_client)"
 
 run_dir="$(mktemp -d "$work/run.XXXXXX")" || die "cannot make a run directory"
 trap 'stop_cachecar; rm -rf "$run_dir"' EXIT
+# With the published cache: the package's Get reads it (the local reader is
+# compiled into the installed library).
+mkdir -p "$run_dir/local"
+CACHECAR_EXTRA_ARGS=(--local-read-path "$run_dir/local/cache")
 start_cachecar "$cachecar" "$run_dir/cachecar.log"
-if out="$(timeout 60 "$work/consumer/consumer" "$CACHECAR_ADDR" 2>&1)"; then ok "consumer runs against cachecar"
+if out="$(timeout 60 "$work/consumer/consumer" "$CACHECAR_ADDR" "$run_dir/local/cache" 2>&1)"; then ok "consumer runs against cachecar"
 else not_ok "consumer runs against cachecar" "$out"; fi
 echo "$out" | sed 's/^/  /'
 stop_cachecar

@@ -1,14 +1,15 @@
 // A consumer of the installed cachecar_client package: Put, Get, a stale
-// compare-and-set and a Watch event against the cachecar at argv[1];
-// prints "ok"/"FAIL" lines and exits 1 on any failure.
+// compare-and-set and a Watch event against the cachecar at argv[1], and,
+// with argv[2] (its local_read_path), a Get answered from the published
+// cache; prints "ok"/"FAIL" lines and exits 1 on any failure.
 #include <cachecar/client/client.h>
 
 #include <iostream>
 #include <string>
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::cerr << "usage: consumer HOST:PORT\n";
+  if (argc != 2 && argc != 3) {
+    std::cerr << "usage: consumer HOST:PORT [LOCAL_READ_PATH]\n";
     return 2;
   }
   cachecar::client::Options options;
@@ -40,6 +41,25 @@ int main(int argc, char** argv) {
               e.version == put->version,
           "Watch shows the Put", (*watch)->status().ToString());
   }
-  std::cout << (failed == 0 ? 5 : 5 - failed) << " passed, " << failed << " failed\n";
+  int checks = 5;
+  if (argc == 3) {
+    cachecar::client::Options local_options = options;
+    local_options.local_read_path = argv[2];
+    cachecar::client::Client local(local_options);
+    auto hit = local.Get("", "consumer:k");
+    check(hit.ok() && hit->found && hit->value == "from an installed package" &&
+              hit->version == put->version && hit->source == cachecar::client::Source::kLocal &&
+              hit->local == cachecar::client::LocalResult::kHit,
+          "Get with local_read_path is a local hit",
+          hit.ok() ? cachecar::client::LocalResultName(hit->local) : hit.status().ToString());
+    auto strong_options = cachecar::client::ReadOptions();
+    strong_options.consistency = cachecar::client::Consistency::kStrong;
+    auto strong = local.Get("", "consumer:k", strong_options);
+    check(strong.ok() && strong->found && strong->source != cachecar::client::Source::kLocal &&
+              strong->local == cachecar::client::LocalResult::kStrong,
+          "a STRONG Get falls back to gRPC", strong.status().ToString());
+    checks += 2;
+  }
+  std::cout << (checks - failed) << " passed, " << failed << " failed\n";
   return failed == 0 ? 0 : 1;
 }
