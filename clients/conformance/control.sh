@@ -44,15 +44,24 @@ sidecar_stop() {
   log "stopped pid $pid with SIG$sig"
 }
 
-# Ready means health SERVING (the sync consumer is positioned, the store
-# answers): what a client sees once a restarted sidecar is back.
+# Ready means health SERVING for the process, the store and the sync
+# (within max_staleness): readiness follows the process only (#12), so the
+# cache of a sidecar that just started is trusted once its sync health says
+# so. What a client sees once a restarted sidecar is fully back.
+serving() {
+  local svc
+  for svc in "" cachecar.v1.Cache/store cachecar.v1.Cache/sync; do
+    "$2" -plaintext -max-time 2 -d "{\"service\": \"$svc\"}" "$1" grpc.health.v1.Health/Check 2>/dev/null |
+      grep -q '"SERVING"' || return 1
+  done
+}
 wait_serving() {
   local addr g deadline=$((SECONDS + 60)) pid
   addr="$(cat "$state/addr")" g="$(cat "$state/grpcurl")"
   while [ "$SECONDS" -lt "$deadline" ]; do
     pid="$(pid_of cachecar)"
     alive "$pid" || { tail -20 "$state/cachecar.log" >&2; die "cachecar exited during start-up (log above)"; }
-    if "$g" -plaintext -max-time 2 "$addr" grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"'; then
+    if serving "$addr" "$g"; then
       return 0
     fi
     sleep 0.1
