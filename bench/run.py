@@ -12,7 +12,9 @@ plus BatchGet, the Go client and ghz; with --before-cachecar, an earlier build
 in the same run; ends with issue #13's read goals), models (the serving-model
 floors behind cachecar's choice: async/callback/sync and what extra services
 or threads do to them), write (Put vs a bare upsert), propagation (Put on A -> Watch on B), stampede (1000 cold Gets
--> PostgreSQL queries), engine (bench/engine.sh: microbenchmarks, hit ratio,
+-> PostgreSQL queries), local (local reads from the published cache vs the
+gRPC Get with local_read_path on and off vs Redis vs PostgreSQL, and the hit
+ratio of a trace with local reads vs through gRPC), engine (bench/engine.sh: microbenchmarks, hit ratio,
 memory per entry).
 
 Pinning (hit section): cachecar, PostgreSQL with its backends and Redis run
@@ -170,6 +172,7 @@ class Bench:
         self.build = os.path.abspath(args.build_dir)
         self.cachecar = os.path.join(self.build, "cmd/cachecar/cachecar")
         self.load = os.path.join(self.build, "bench/load/cachecar_load")
+        self.local_bench = os.path.join(self.build, "bench/local/cachecar_local_bench")
         self.floor = os.path.join(self.build, "bench/load/cachecar_floor")
         self.go_example = None
         self.last_switches = 0
@@ -786,6 +789,172 @@ class Bench:
                             f"{r['seconds']*1000:.1f} |")
         self.out.append("")
 
+    def local_hits(self, server_pids, command):
+        """A local reader's `hits` run (cachecar_local_bench's JSON; other
+        languages' readers print the same), pinned like the other clients."""
+        out, server, client = self.measured(server_pids, command)
+        r = json.loads(out.strip().splitlines()[-1])
+        if r.get("fallbacks"):
+            raise SystemExit(f"{' '.join(command)}: {r['fallbacks']} reads fell back")
+        r["rps"] = r["hits_per_second"]
+        r["server_cpu_us"] = server * 1e6 / max(1, r["calls"])
+        r["client_cpu_us"] = client * 1e6 / max(1, r["calls"])
+        return r
+
+    def section_local(self):
+        secs, warm = (0.5, 0.1) if self.smoke else (5, 1)
+        topic = self.new_topic()
+        path = os.path.join(self.work, "local", "cache")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        on = self.start_cachecar("local-on", self.kafka_args(topic) + ["--local-read-path", path])
+        off = self.start_cachecar("local-off", self.kafka_args(topic))
+        for replica in (on, off):
+            self.cachecar_load([replica["pid"]], "fill", replica["tcp"], inflight=20, keys=KEYS)
+        servers = [on["pid"], off["pid"], self.pg["postmaster"], self.redis["pid"]]
+        for pid in servers:
+            pin(pid, SERVER_CPUS)
+        sql = ("\\set id random(0, %d)\n"
+               "SELECT value FROM cachecar_entries WHERE namespace = 'default' "
+               "AND key = 'key:' || lpad(:id::text, 12, '0');\n" % (KEYS - 1))
+        rows = []
+        log("local reads: C++ reader")
+        cmd = [self.local_bench, "hits", f"--path={path}", f"--keys={KEYS}", f"--seconds={secs}",
+               f"--value-bytes={VALUE_BYTES}"]
+        rows.append(self.record("local", self.local_hits([on["pid"]], cmd),
+                                system="cachecar local read (C++ reader)", transport="mmap", inflight=1))
+        log("local reads: C++ client library (cachecar::client::Client::Get)")
+        rows.append(self.record("local", self.local_hits([on["pid"]], cmd + ["--client", f"--target={on['tcp']}"]),
+                                system="cachecar local read (C++ client Get)", transport="mmap", inflight=1))
+        for spec in self.args.local_reader or []:
+            name, command = spec.split("=", 1)
+            log(f"local reads: {name}")
+            cmd = shlex.split(command) + ["hits", f"--path={path}", f"--keys={KEYS}", f"--seconds={secs}",
+                                          f"--value-bytes={VALUE_BYTES}", f"--target={on['tcp']}"]
+            rows.append(self.record("local", self.local_hits([on["pid"]], cmd),
+                                    system=f"cachecar local read ({name})", transport="mmap", inflight=1))
+        for inflight in (1, 50):
+            for transport in ("tcp", "uds"):
+                if inflight == 50 and transport == "uds":
+                    continue
+                for label, replica in (("on", on), ("off", off)):
+                    log(f"local reads: gRPC Get, local_read_path {label}, {transport}, {inflight} in flight")
+                    r = self.cachecar_load([replica["pid"]], "get", replica[transport], inflight=inflight,
+                                           seconds=secs, warmup=warm, keys=KEYS)
+                    if r["from_store"]:
+                        raise SystemExit(f"local section: {r['from_store']} Gets were answered by the store")
+                    rows.append(self.record("local", r, system=f"cachecar Get (gRPC), local_read_path {label}",
+                                            transport=transport, inflight=inflight))
+                if inflight == 1:
+                    rows.append(self.record("local", self.redis_benchmark(transport, 1, secs),
+                                            system="Redis GET", transport=transport, inflight=1))
+                    rows.append(self.record("local", self.pgbench(sql, transport, 1, secs, "select-local"),
+                                            system="PostgreSQL PK SELECT", transport=transport, inflight=1))
+        for pid in servers:
+            pin(pid, "0-%d" % (os.cpu_count() - 1))
+        self.stop(on["proc"])
+        self.stop(off["proc"])
+        self.emit_latency_table(
+            "Local reads: a cached key read from the published cache vs the gRPC Get vs Redis vs "
+            "PostgreSQL (100 B values)", rows,
+            cpu_note="server CPU: the cachecar process (for local reads: its freshness publisher and "
+                     "hit-report receiver while the app reads) / redis-server / the PostgreSQL postmaster "
+                     "and its backends; client CPU: the reader or load generator",
+            digits=3)
+        ratios = self.local_hit_ratios()
+        self.emit_local_goals(rows, ratios)
+
+    def local_hit_ratios(self):
+        """The same Zipf trace through gRPC only, with local reads, and with
+        local reads but no hit reports, each on a cold replica of its own."""
+        keys, requests = (2000, 6000) if self.smoke else (20000, 100000)
+        value = "76" * VALUE_BYTES
+        self.psql("INSERT INTO cachecar_entries (namespace, key, value) "
+                  f"SELECT 'default', 'tr:' || lpad(i::text, 12, '0'), '\\x{value}' "
+                  f"FROM generate_series(0, {keys - 1}) AS i ON CONFLICT DO NOTHING")
+        small = ["--max-bytes", "1MiB", "--shards", "4", "--max-value-bytes", "1KiB"]
+        out = []
+        for label, local, reports in (("gRPC only", False, True), ("local reads", True, True),
+                                      ("local reads, no hit reports", True, False)):
+            name = "trace-" + label.replace(" ", "-").replace(",", "")
+            path = os.path.join(self.work, name, "cache")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            extra = small + (["--local-read-path", path] if local else [])
+            replica = self.start_cachecar(name, extra)
+            cmd = [self.local_bench, "trace", f"--target={replica['tcp']}", f"--keys={keys}",
+                   f"--requests={requests}", "--zipf=0.9", "--key-prefix=tr:", "--seed=7"]
+            if local:
+                cmd.append(f"--path={path}")
+            if not reports:
+                cmd.append("--no-hit-reports")
+            log(f"hit ratio: {label}")
+            r = json.loads(self.measured([replica["pid"]], cmd, cpus=None)[0].strip().splitlines()[-1])
+            if r["errors"]:
+                raise SystemExit(f"hit ratio trace {label}: {r['errors']} errors")
+            out.append(self.record("local", r, system=f"trace: {label}"))
+            self.stop(replica["proc"])
+        self.out.append(f"### Hit ratio: one Zipf 0.9 trace ({requests} reads of {keys} keys) on cold "
+                        "replicas with 1 MiB caches\n")
+        self.out.append("The same trace (same seed) on three replicas of its own each (PostgreSQL store, no "
+                        "sync). Hit: answered from the cache (the mapping, or a gRPC Get with SOURCE_CACHE).\n")
+        self.out.append("| reads through | hit ratio | answered locally | gRPC from cache | gRPC from store |")
+        self.out.append("|---|---|---|---|---|")
+        for r in out:
+            self.out.append(f"| {r['system'][7:]} | {100 * r['hit_ratio']:.2f}% | {r['local_hits']} | "
+                            f"{r['grpc_cache']} | {r['grpc_store']} |")
+        self.out.append("")
+        return {r["system"][7:]: r["hit_ratio"] for r in out}
+
+    def emit_local_goals(self, rows, ratios):
+        def find(system, transport="mmap", inflight=1):
+            for r in rows:
+                if r["system"] == system and r["transport"] == transport and r["inflight"] == inflight:
+                    return r
+            return None
+        cpp = find("cachecar local read (C++ reader)")
+        self.out.append("Goals of issue #14 (same run):\n")
+        self.out.append("| metric | goal | measured | met |")
+        self.out.append("|---|---|---|---|")
+        if cpp:
+            self.out.append(f"| local hit p50, C++ | ≤ 1 µs | {cpp['p50_us']:.3f} µs (p99 {cpp['p99_us']:.3f}) | "
+                            f"{'yes' if cpp['p50_us'] <= 1 else 'no'} |")
+        for lang, goal in (("Go", 1), ("Python", 5)):
+            r = next((x for x in rows if x["system"].startswith("cachecar local read") and lang in x["system"]), None)
+            if r:
+                self.out.append(f"| local hit p50, {lang} | ≤ {goal} µs | {r['p50_us']:.3f} µs | "
+                                f"{'yes' if r['p50_us'] <= goal else 'no'} |")
+            else:
+                self.out.append(f"| local hit p50, {lang} | ≤ {goal} µs | not run here (`--local-reader "
+                                f"{lang}=CMD`, the clients' reader) | — |")
+        if cpp:
+            self.out.append(f"| local hits per second, one core, C++ | ≥ 5 M | {cpp['rps'] / 1e6:.2f} M "
+                            f"({cpp['client_cpu_us'] * 1000:.0f} ns CPU per hit) | "
+                            f"{'yes' if cpp['rps'] >= 5e6 else 'no'} |")
+        if "gRPC only" in ratios and "local reads" in ratios:
+            d = 100 * (ratios["local reads"] - ratios["gRPC only"])
+            self.out.append(f"| hit ratio with local reads | within 1 point of gRPC | {100 * ratios['local reads']:.2f}% "
+                            f"vs {100 * ratios['gRPC only']:.2f}% ({d:+.2f} points; without hit reports "
+                            f"{100 * ratios.get('local reads, no hit reports', 0):.2f}%) | "
+                            f"{'yes' if abs(d) <= 1 else 'no'} |")
+        grpc_on = find("cachecar Get (gRPC), local_read_path on", "tcp", 1)
+        grpc_off = find("cachecar Get (gRPC), local_read_path off", "tcp", 1)
+        on50 = find("cachecar Get (gRPC), local_read_path on", "tcp", 50)
+        off50 = find("cachecar Get (gRPC), local_read_path off", "tcp", 50)
+        if grpc_on and grpc_off:
+            text = (f"p50 {grpc_on['p50_us']:.0f} vs {grpc_off['p50_us']:.0f} µs, server CPU "
+                    f"{grpc_on['server_cpu_us']:.1f} vs {grpc_off['server_cpu_us']:.1f} µs/req at 1 in flight")
+            if on50 and off50:
+                text += (f"; {on50['rps']:.0f} vs {off50['rps']:.0f} req/s, {on50['server_cpu_us']:.1f} vs "
+                         f"{off50['server_cpu_us']:.1f} µs/req at 50")
+            self.out.append(f"| gRPC path | no regression (local_read_path on vs off) | {text} | see ratio |")
+        redis = find("Redis GET", "tcp", 1)
+        pg = find("PostgreSQL PK SELECT", "tcp", 1)
+        if cpp and redis and pg and grpc_off:
+            self.out.append("")
+            self.out.append(f"Local read p50 vs the others at 1 in flight (TCP): {redis['p50_us'] / cpp['p50_us']:.0f} × "
+                            f"faster than Redis GET, {pg['p50_us'] / cpp['p50_us']:.0f} × faster than PostgreSQL, "
+                            f"{grpc_off['p50_us'] / cpp['p50_us']:.0f} × faster than cachecar's gRPC Get.")
+        self.out.append("")
+
     def read_queries(self):
         # Statements are normalised (constants become $n): count every call of
         # a statement that reads cachecar_entries, made while only this key was
@@ -805,7 +974,7 @@ class Bench:
         self.out.append(open(out).read())
 
     # ----- output
-    def emit_latency_table(self, title, rows, cpu_note, pinned=True):
+    def emit_latency_table(self, title, rows, cpu_note, pinned=True, digits=0):
         self.out.append(f"### {title}\n")
         where = (f"Pinned: servers on core {SERVER_CPUS}, load generator on core {CLIENT_CPUS}" if pinned
                  else "Not pinned: cachecar, PostgreSQL, Kafka and the load generator share both cores")
@@ -814,11 +983,13 @@ class Bench:
                         "client CPU µs/req | server switches/req | polling threads' CPU µs/req |")
         self.out.append("|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
+            d = digits if r["p50_us"] < 10 else 0
             sw = f"{r['switches_per_call']:.2f}" if "switches_per_call" in r else "—"
             poll = f"{r['polling_cpu_us']:.1f}" if r.get("polling_cpu_us") else "—"
             self.out.append(f"| {r['system']} | {r['transport'].upper()} | {r['inflight']} | "
-                            f"{r['p50_us']:.0f} | {r['p99_us']:.0f} | {r['rps']:.0f} | "
-                            f"{r['server_cpu_us']:.1f} | {r['client_cpu_us']:.1f} | {sw} | {poll} |")
+                            f"{r['p50_us']:.{d}f} | {r['p99_us']:.{d}f} | {r['rps']:.0f} | "
+                            f"{r['server_cpu_us']:.{max(1, d)}f} | {r['client_cpu_us']:.{max(1, d)}f} | "
+                            f"{sw} | {poll} |")
         self.out.append("")
 
     def emit_hit_ratios(self, rows):
@@ -942,15 +1113,18 @@ class Bench:
     def main(self):
         sections = self.args.sections.split(",")
         try:
-            if any(s in sections for s in ("hit", "write", "propagation", "stampede")):
+            if any(s in sections for s in ("hit", "write", "propagation", "stampede", "local")):
                 log("starting PostgreSQL and Kafka")
                 self.start_postgres()
                 self.start_kafka()
-            if "hit" in sections:
+            if "hit" in sections or "local" in sections:
                 self.start_redis()
+            if "hit" in sections:
                 self.section_hit()
             if "models" in sections:
                 self.section_models()
+            if "local" in sections:
+                self.section_local()
             if "write" in sections:
                 self.section_write()
             if "propagation" in sections:
@@ -975,9 +1149,12 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="tiny runs: proves the harness works (CI)")
     parser.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"))
     parser.add_argument("--out", default=os.path.join(ROOT, "bench/out/results.md"))
-    parser.add_argument("--sections", default="hit,models,write,propagation,stampede,engine")
+    parser.add_argument("--sections", default="hit,models,write,propagation,stampede,local,engine")
     parser.add_argument("--before-cachecar", metavar="BINARY",
                         help="also measure this cachecar binary (an earlier build) in the hit section")
+    parser.add_argument("--local-reader", action="append", metavar="NAME=COMMAND",
+                        help="local section: another language's reader, a command that takes "
+                             "cachecar_local_bench's `hits` flags and prints its JSON (repeatable)")
     parser.add_argument("--ghz", action="store_true", help="also drive the hit path with ghz")
     parser.add_argument("--redis-rate", type=float, default=0,
                         help="requests per second redis-benchmark's count assumes (a busy machine: lower)")

@@ -8,7 +8,9 @@
 # Installs the peers (bench/deps.sh), builds the release binaries into
 # build-bench (or BUILD_DIR), then runs bench/run.py, which starts its own
 # PostgreSQL, Kafka, Redis and memcached on loopback and stops them at the
-# end. Extra arguments go to bench/run.py (e.g. --sections hit,stampede).
+# end. Extra arguments go to bench/run.py (e.g. --sections hit,stampede);
+# --no-client-readers leaves out the Go and Python local-read rows (they
+# need Go and a Python virtualenv with grpcio, made as the client tests do).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD_DIR:-$root/build-bench}"
@@ -21,8 +23,27 @@ else
 fi
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j2 --target cachecar cachecar_load cachecar_floor cachecar_cache_bench \
-  cachecar_hit_ratio cachecar_memory_bench
+  cachecar_hit_ratio cachecar_memory_bench cachecar_local_bench cachecar_localread_shared
 extra=()
+# The local section's Go and Python rows: the client libraries' Gets with
+# their local readers (clients/go/cmd/localbench, clients/python/tests/
+# localbench.py), with the toolchains and caches the client tests use.
+if [[ " $* " != *" --no-client-readers "* ]]; then
+  export EXAMPLE_NAME=bench
+  # shellcheck source=../tests/examples/lib.sh
+  . "$root/tests/examples/lib.sh"
+  # shellcheck source=../tests/clients/toolchains.sh
+  . "$root/tests/clients/toolchains.sh"
+  (use_go "$build/tests/clients-go" && cd "$root/clients/go" &&
+    run_bounded 480 "downloading the Go modules" go mod download &&
+    go build -o "$build/bench-clients/localbench-go" ./cmd/localbench) ||
+    die "cannot build clients/go/cmd/localbench (--no-client-readers skips the Go and Python rows)"
+  python_venv "$build/tests/clients-python/venv"
+  extra+=(--local-reader "Go=$build/bench-clients/localbench-go")
+  extra+=(--local-reader "Python=env LIBCACHECAR_LOCALREAD=$build/src/localread/libcachecar_localread.so $vpy $root/clients/python/tests/localbench.py")
+fi
+args=()
+for a in "$@"; do [ "$a" = "--no-client-readers" ] || args+=("$a"); done
 [ "$smoke" -eq 0 ] && extra+=(--ghz)
 export PATH="$root/.tools/bin:$PATH"
-exec python3 "$root/bench/run.py" --build-dir "$build" "${extra[@]}" "$@"
+exec python3 "$root/bench/run.py" --build-dir "$build" "${extra[@]}" "${args[@]}"

@@ -64,6 +64,6 @@ bash tests/fuzz/run.sh build-fuzz "${FUZZ_SECONDS:-30}"
 step "TSan: tests where threads meet"
 cmake --preset tsan >/dev/null
 cmake --build build-tsan -j"$jobs" --target engine_stress_test cache_service_test memory_store_test \
-  postgres_store_test postgres_outage_test sync_test http_server_test
+  postgres_store_test postgres_outage_test sync_test http_server_test reader_stress_test local_reads_test
 TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
   ctest --test-dir build-tsan --output-on-failure -L 'stress|threads' -j"$jobs"

@@ -26,6 +26,7 @@
 #include "server/library_logs.h"
 #include "service/cache_service.h"
 #include "service/health_monitor.h"
+#include "service/local_reads.h"
 #include "service/namespaces.h"
 #include "service/version_waits.h"
 #include "service/watch_hub.h"
@@ -95,7 +96,15 @@ int Serve(const cachecar::config::Config& config) {
   }
   metrics::Metrics metrics(std::string((*opened)->Name()));
   metrics::InstrumentedStore store(**opened, metrics);
-  service::NamespaceSet namespaces(config);
+  // With local_read_path, this retires the previous process's published
+  // cache before anything else can be answered (docs/LOCAL_READS.md).
+  absl::StatusOr<std::unique_ptr<service::NamespaceSet>> made_namespaces =
+      service::NamespaceSet::Create(config);
+  if (!made_namespaces.ok()) {
+    spdlog::critical("cannot start: {}", std::string(made_namespaces.status().message()));
+    return 1;
+  }
+  service::NamespaceSet& namespaces = **made_namespaces;
   service::WatchHubOptions watch_options;
   watch_options.max_watchers = config.max_watchers;
   watch_options.max_queued_bytes_per_watcher = config.watch_queue_bytes;
@@ -118,6 +127,16 @@ int Serve(const cachecar::config::Config& config) {
   hooks.replication = sync ? &sync->replication() : nullptr;
   hooks.waits = sync ? &version_waits : nullptr;
   service::CacheService cache(service::Limits::FromConfig(config), namespaces, store, pool, hooks);
+  std::unique_ptr<service::LocalReads> local_reads;
+  if (!config.local_read_path.empty()) {
+    absl::StatusOr<std::unique_ptr<service::LocalReads>> started =
+        service::LocalReads::Start(namespaces, hooks.replication);
+    if (!started.ok()) {
+      spdlog::critical("cannot start: {}", std::string(started.status().message()));
+      return 1;
+    }
+    local_reads = *std::move(started);
+  }
   metrics.SetNamespaceSource([&cache] {
     auto stats = cache.Stats("");  // every namespace: cannot fail
     return stats.ok() ? *std::move(stats) : std::vector<service::NamespaceStatsView>{};
@@ -137,6 +156,24 @@ int Serve(const cachecar::config::Config& config) {
 
   if (sync) {
     metrics.SetSyncSource([&sync, &cache] { return sync->MetricsSample(cache.bypassed_reads()); });
+  }
+  if (local_reads) {
+    metrics.SetLocalReadsSource([&local_reads, &namespaces] {
+      const service::LocalReadsStats s = local_reads->stats();
+      const cache::Storage& storage = namespaces.storage();
+      metrics::Metrics::LocalReadsSample m;
+      m.serving = storage.state() == localread::kServing;
+      m.trusted = absl::ToUnixNanos(absl::Now()) <= storage.trusted_until_ns();
+      m.mapped_bytes = storage.mapped_bytes();
+      m.clients = s.clients;
+      m.clients_refused = s.clients_refused;
+      m.reports = s.reports;
+      m.reports_rejected = s.reports_rejected;
+      m.reports_other_file = s.reports_other_file;
+      m.touches = s.touches;
+      m.touches_missed = s.touches_missed;
+      return m;
+    });
   }
 
   std::unique_ptr<metrics::MetricsEndpoint> metrics_endpoint;
@@ -171,6 +208,13 @@ int Serve(const cachecar::config::Config& config) {
     return 1;
   }
   server::GrpcServer* grpc_server = server->get();
+  if (local_reads) {
+    local_reads->Serving();
+    spdlog::info(
+        "local reads: the cache is published at {} ({} bytes mapped, layout 1); apps map it "
+        "read-only and report hits on {}.hits",
+        config.local_read_path, namespaces.storage().mapped_bytes(), config.local_read_path);
+  }
   SyncWiring* sync_wiring = sync.get();
   if (sync_wiring == nullptr) grpc_server->SetHealth(server::kSyncHealthName, true);
   // Readiness follows this process only (docs/DESIGN.md "Availability
@@ -262,6 +306,8 @@ int Serve(const cachecar::config::Config& config) {
   });
   version_waits.Shutdown();  // waiting min-version reads read the store now
   (*server)->Shutdown(config.shutdown_grace);
+  // No request changes the cache any more: local readers fall back from here.
+  if (local_reads) local_reads->Stop();
   monitor.reset();  // before the server it reports to
   pool.Shutdown();
   server->reset();

@@ -1,33 +1,21 @@
 #!/usr/bin/env python3
-"""A small Python client for cachecar.
+"""A small Python app using cachecar's client library (clients/python).
 
 Waits for the server to be healthy, then does a Put, a Get, a compare-and-set
 Put (once with the current version, once with a stale one, which fails with
 ABORTED), a BatchGet and a Delete, printing one line per call:
 
-    ./generate.sh gen && python3 client.py --addr 127.0.0.1:50051
+    pip install ../../clients/python && python3 client.py --addr 127.0.0.1:50051
 
 Output lines are "STEP key=value ...", the same lines the Go example prints,
-so that tests/examples/run_python.sh can check them. Stubs come from
-generate.sh: from PYTHONPATH, else from ./gen beside this file.
+so that tests/examples/run_python.sh can check them.
 """
 import argparse
 import os
 import stat
 import sys
-import time
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-_GEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen")
-if os.path.isdir(_GEN):
-    sys.path.append(_GEN)
-try:
-    from cachecar.v1 import cache_pb2, cache_pb2_grpc
-except ImportError as e:
-    sys.exit(f"client.py: no cachecar stubs ({e}); run ./generate.sh gen first, "
-             "or put generate.sh's OUT_DIR on PYTHONPATH")
+import cachecar
 
 
 def quote(value: bytes) -> str:
@@ -44,33 +32,9 @@ def quote(value: bytes) -> str:
     return '"' + "".join(out) + '"'
 
 
-def code_name(code: grpc.StatusCode) -> str:
+def code_name(err: cachecar.Error) -> str:
     """ABORTED -> Aborted: the status code spelled as grpc-go and grpcurl print it."""
-    return "".join(w.capitalize() for w in code.name.split("_"))
-
-
-def wait_serving(channel: grpc.Channel, wait: float) -> None:
-    """Polls the standard health service until cachecar answers SERVING, for at
-    most `wait` seconds. Each check waits for the connection to come up
-    (wait_for_ready), so a server that is still starting is not an error."""
-    health = health_pb2_grpc.HealthStub(channel)
-    deadline = time.monotonic() + wait
-    last = "no answer"
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise RuntimeError(f"not SERVING after {wait:g}s: {last}")
-        try:
-            resp = health.Check(health_pb2.HealthCheckRequest(), timeout=left, wait_for_ready=True)
-            if resp.status == health_pb2.HealthCheckResponse.SERVING:
-                return
-            last = "health status " + health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
-        except grpc.RpcError as e:
-            # Keep the last error from before the deadline: it says more.
-            if last == "no answer" or e.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
-                last = f"{code_name(e.code())}: {e.details()}"
-        # NOT_SERVING (starting or draining): ask again shortly.
-        time.sleep(max(0.0, min(0.1, deadline - time.monotonic())))
+    return "".join(w.capitalize() for w in err.code.name.split("_"))
 
 
 # Where cachecar's sidecar puts its unix socket (deploy/k8s/example-app.yaml):
@@ -90,68 +54,59 @@ def default_addr() -> str:
 
 
 def run(addr: str, ns: str, prefix: str, wait: float, timeout: float) -> None:
-    # cachecar is a sidecar on localhost: no TLS, and retry a refused
-    # connection quickly rather than after gRPC's default 1 s backoff.
-    options = [
-        ("grpc.initial_reconnect_backoff_ms", 50),
-        ("grpc.min_reconnect_backoff_ms", 50),
-        ("grpc.max_reconnect_backoff_ms", 1000),
-    ]
-    with grpc.insecure_channel(addr, options=options) as channel:
+    # The client library: a deadline per call (default_timeout), retries with
+    # backoff on UNAVAILABLE, writes never repeated when their outcome is
+    # unknown.
+    with cachecar.Client(addr, default_timeout=timeout) as cache:
         try:
-            wait_serving(channel, wait)
-        except RuntimeError as e:
-            raise RuntimeError(f"cachecar at {addr}: {e}") from None
+            cache.wait_serving(wait)
+        except cachecar.Error as e:
+            raise RuntimeError(f"cachecar at {addr}: {e.message}") from None
         print(f"health addr={addr} status=SERVING")
 
-        cache = cache_pb2_grpc.CacheStub(channel)
-        source = cache_pb2.Source.Name
         key, other, missing = prefix + "greeting", prefix + "other", prefix + "missing"
 
         # Put: an unconditional write; the store assigns the version.
-        put = cache.Put(cache_pb2.PutRequest(namespace=ns, key=key, value=b"hello, cachecar"), timeout=timeout)
+        put = cache.put(ns, key, b"hello, cachecar")
         v1 = put.version
         print(f"put key={key} value={quote(b'hello, cachecar')} version={v1}")
 
         # Get: served from the cache, which the Put filled.
-        got = cache.Get(cache_pb2.GetRequest(namespace=ns, key=key), timeout=timeout)
+        got = cache.get(ns, key)
         print(f"get key={key} found={str(got.found).lower()} value={quote(got.value)} "
-              f"version={got.version} source={source(got.source)}")
+              f"version={got.version} source={got.source.value}")
 
         # Compare-and-set: write only if the key is still at the version we read.
-        cas = cache.Put(cache_pb2.PutRequest(namespace=ns, key=key, value=b"hello again", if_version=got.version),
-                        timeout=timeout)
+        cas = cache.put(ns, key, b"hello again", if_version=got.version)
         print(f"cas-put key={key} value={quote(b'hello again')} if_version={got.version} version={cas.version}")
 
         # The same precondition again is now stale: ABORTED, and nothing written.
         # A real caller would re-read the key and retry.
         try:
-            cache.Put(cache_pb2.PutRequest(namespace=ns, key=key, value=b"lost update", if_version=v1),
-                      timeout=timeout)
-        except grpc.RpcError as e:
-            if e.code() != grpc.StatusCode.ABORTED:
+            cache.put(ns, key, b"lost update", if_version=v1)
+        except cachecar.Error as e:
+            if e.code_name != "ABORTED":
                 raise
             print(f"cas-put-stale key={key} value={quote(b'lost update')} if_version={v1} "
-                  f"code={code_name(e.code())} message={quote(e.details().encode())}")
+                  f"code={code_name(e)} message={quote(e.message.encode())}")
         else:
             raise RuntimeError(f"compare-and-set Put {key} with stale version {v1} succeeded; want ABORTED")
 
-        put = cache.Put(cache_pb2.PutRequest(namespace=ns, key=other, value=b"world"), timeout=timeout)
+        put = cache.put(ns, other, b"world")
         print(f"put key={other} value={quote(b'world')} version={put.version}")
 
-        # BatchGet: one entry per key, in request order; absent keys have found=false.
-        batch = cache.BatchGet(cache_pb2.BatchGetRequest(namespace=ns, keys=[key, other, missing]), timeout=timeout)
-        for e in batch.entries:
+        # BatchGet: one entry per key, in request order; absent keys have found=False.
+        for e in cache.batch_get(ns, [key, other, missing]).entries:
             print(f"batchget key={e.key} found={str(e.found).lower()} value={quote(e.value)} "
-                  f"version={e.version} source={source(e.source)}")
+                  f"version={e.version} source={e.source.value}")
 
-        # Delete: the delete gets a version too; afterwards Get reports found=false.
-        deleted = cache.Delete(cache_pb2.DeleteRequest(namespace=ns, key=key), timeout=timeout)
+        # Delete: the delete gets a version too; afterwards Get reports found=False.
+        deleted = cache.delete(ns, key)
         print(f"delete key={key} found={str(deleted.found).lower()} version={deleted.version}")
 
-        got = cache.Get(cache_pb2.GetRequest(namespace=ns, key=key), timeout=timeout)
+        got = cache.get(ns, key)
         print(f"get-after-delete key={key} found={str(got.found).lower()} version={got.version} "
-              f"source={source(got.source)}")
+              f"source={got.source.value}")
         print("done")
 
 
@@ -167,8 +122,8 @@ def main() -> int:
     args = p.parse_args()
     try:
         run(args.addr, args.namespace, args.prefix, args.wait, args.timeout)
-    except grpc.RpcError as e:
-        print(f"client.py: {code_name(e.code())}: {e.details()}", file=sys.stderr)
+    except cachecar.Error as e:
+        print(f"client.py: {e}", file=sys.stderr)
         return 1
     except RuntimeError as e:
         print(f"client.py: {e}", file=sys.stderr)

@@ -22,50 +22,43 @@
 // flush was applied, and a load of the new epoch may have read the row from
 // before v. So the event drops an older entry instead of being ignored
 // (else that entry would stay: C2, C5).
+//
+// Storage. A shard's entries live in its arena and its index is an
+// open-addressing table, both inside the engine's Storage mapping (the
+// published cache file with local reads, else private memory), in the format
+// local readers read (docs/LOCAL_READS.md). Every change a reader could see
+// (index slots, entry bytes, memory reuse) happens inside the shard's
+// sequence-lock window: MarkChanging() makes `seq` odd before the first such
+// change of a locked section, and the section's ChangeGuard makes it even
+// again before the lock is released. Eviction bookkeeping (list links,
+// access counters) is invisible to readers and needs no window, so a gRPC
+// hit does not disturb local readers.
 #include "cache/engine.h"
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/synchronization/mutex.h"
+#include "cache/arena.h"
 #include "cache/entry.h"
 #include "cache/eviction_policy.h"
 #include "cache/shard_lock.h"
+#include "cache/slot_index.h"
+#include "cache/storage.h"
 
 namespace cachecar::cache {
 namespace {
 
 using internal::Entry;
 
-// A key and its precomputed hash, for heterogeneous index lookups.
-struct KeyRef {
-  std::string_view key;
-  uint64_t hash;
-};
-
-struct EntryHash {
-  using is_transparent = void;
-  size_t operator()(const Entry* e) const { return e->hash; }
-  size_t operator()(const KeyRef& k) const { return k.hash; }
-};
-
-struct EntryEq {
-  using is_transparent = void;
-  // Keys are unique in the index, so the same key means the same entry.
-  bool operator()(const Entry* a, const Entry* b) const { return a == b; }
-  bool operator()(const Entry* e, const KeyRef& k) const {
-    return e->hash == k.hash && e->key() == k.key;
-  }
-  bool operator()(const KeyRef& k, const Entry* e) const { return (*this)(e, k); }
-};
-
-using Index = absl::flat_hash_set<Entry*, EntryHash, EntryEq>;
+using internal::SlotIndex;
 
 // What to store for a key.
 struct Write {
@@ -108,17 +101,18 @@ size_t RoundUpToPowerOfTwo(size_t n) {
 class alignas(64) Engine::Shard {
  public:
   Shard(EvictionPolicy policy, size_t capacity, const Clock& clock,
-        const std::atomic<uint64_t>& floor, const std::atomic<uint64_t>& epoch)
+        const std::atomic<uint64_t>& floor, const std::atomic<uint64_t>& epoch,
+        const ShardRegion& region)
       : capacity_(capacity),
         clock_(clock),
         floor_(floor),
         epoch_(epoch),
-        policy_(internal::MakePolicy(policy, capacity)) {
+        seq_(region.header->seq),
+        arena_base_(region.arena),
+        arena_(region.arena, region.arena_bytes),
+        index_(region.slots, region.max_slots, &region.header->index_mask),
+        policy_(internal::MakePolicy(policy, capacity, arena_)) {
     forgotten_.fill(0);
-  }
-  ~Shard() {
-    internal::ShardLock lock(&mu_);
-    for (Entry* e : index_) Entry::Destroy(e);
   }
 
   // `counted`: a lookup on behalf of a caller (hit/miss counted, recency
@@ -136,18 +130,55 @@ class alignas(64) Engine::Shard {
       ABSL_LOCKS_EXCLUDED(mu_);
   void AbandonFill(std::string_view key, uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   size_t Flush() ABSL_LOCKS_EXCLUDED(mu_);
+  bool TouchHashed(uint64_t hash, uint32_t times) ABSL_LOCKS_EXCLUDED(mu_);
   void AddStats(EngineStats& stats) const ABSL_LOCKS_EXCLUDED(mu_);
+  bool CheckStorage(std::string* why) const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  // Closes the sequence-lock window a locked section opened (if it did).
+  // Declared after the section's ShardLock, so it runs before the unlock.
+  class ChangeGuard {
+   public:
+    explicit ChangeGuard(Shard& shard) : shard_(shard) {}
+    ~ChangeGuard() ABSL_NO_THREAD_SAFETY_ANALYSIS { shard_.EndChange(); }
+
+   private:
+    Shard& shard_;
+  };
+  // Opens the window before the first change readers could see.
+  void MarkChanging() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (changing_) return;
+    changing_ = true;
+    seq_.store(seq_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+  }
+  void EndChange() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!changing_) return;
+    changing_ = false;
+    seq_.store(seq_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+
+  // Address arithmetic only (what it points to is guarded by mu_).
+  Entry* EntryAt(uint32_t ref) const {
+    return reinterpret_cast<Entry*>(arena_base_ + uint64_t{ref} * 8);
+  }
+  // The key's index position, or SlotIndex::kNone.
+  uint32_t FindPos(std::string_view key, uint64_t hash) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return index_.Find(hash, [&](uint32_t ref) {
+      const Entry* e = EntryAt(ref);
+      return e->hash == hash && e->key() == key;
+    });
+  }
   FillResult JudgeFill(std::string_view key, uint64_t hash, uint64_t id, const Write& w)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Inserts or replaces the key's entry, stamped with `epoch`, then evicts
-  // down to capacity.
-  void Upsert(Index::iterator it, std::string_view key, uint64_t hash, const Write& w,
-              uint64_t epoch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Inserts or replaces the key's entry (at `pos`, or kNone), stamped with
+  // `epoch`, then evicts down to capacity.
+  void Upsert(uint32_t pos, std::string_view key, uint64_t hash, const Write& w, uint64_t epoch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes an indexed entry for a reason other than eviction.
-  void DropAt(Index::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void EvictOne() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropAt(uint32_t pos) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Evicts the policy's victim; false when there is none.
+  bool EvictOne() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Accounts for and frees an entry already out of the index and policy.
   void Release(Entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Remembers that the engine no longer knows `version` for this hash.
@@ -177,13 +208,18 @@ class alignas(64) Engine::Shard {
   mutable absl::Mutex mu_;
   uint64_t hits_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t misses_ ABSL_GUARDED_BY(mu_) = 0;
-  Index index_ ABSL_GUARDED_BY(mu_);
+  bool changing_ ABSL_GUARDED_BY(mu_) = false;
 
   // Constant after construction.
   const size_t capacity_;
   const Clock& clock_;
   const std::atomic<uint64_t>& floor_;  // the engine's; read under mu_
   const std::atomic<uint64_t>& epoch_;  // the engine's; read under mu_
+  std::atomic<uint64_t>& seq_;          // the shard's sequence lock, in the storage
+  char* const arena_base_;              // the arena's region
+
+  internal::Arena arena_ ABSL_GUARDED_BY(mu_);
+  SlotIndex index_ ABSL_GUARDED_BY(mu_);
   const std::unique_ptr<internal::ReplacementPolicy> policy_ ABSL_PT_GUARDED_BY(mu_);
 
   FillsByKey fills_ ABSL_GUARDED_BY(mu_);
@@ -207,17 +243,18 @@ Lookup Engine::Shard::Get(std::string_view key, uint64_t hash, bool counted) {
 Lookup::Kind Engine::Shard::Find(std::string_view key, uint64_t hash, bool counted,
                                  absl::FunctionRef<void(const LookupView&)> found) {
   internal::ShardLock lock(&mu_);
-  auto it = index_.find(KeyRef{key, hash});
-  if (it == index_.end()) {
+  ChangeGuard guard(*this);
+  const uint32_t pos = FindPos(key, hash);
+  if (pos == SlotIndex::kNone) {
     if (counted) ++misses_;
     return Lookup::Kind::kMiss;
   }
-  Entry* e = *it;
+  Entry* e = EntryAt(index_.RefAt(pos));
   const bool dead = Dead(*e, Epoch());
   if (dead || Expired(*e)) {
     if (!dead) ++expirations_;
     if (counted) ++misses_;
-    DropAt(it);
+    DropAt(pos);
     return Lookup::Kind::kMiss;
   }
   if (counted) {
@@ -226,7 +263,7 @@ Lookup::Kind Engine::Shard::Find(std::string_view key, uint64_t hash, bool count
   }
   LookupView view;
   view.version = e->version;
-  if (e->negative) {
+  if (e->negative()) {
     view.kind = Lookup::Kind::kNegative;
   } else {
     view.value = e->value();
@@ -238,39 +275,40 @@ Lookup::Kind Engine::Shard::Find(std::string_view key, uint64_t hash, bool count
 ApplyResult Engine::Shard::Apply(std::string_view key, uint64_t hash, ChangeKind kind,
                                  const Write& w) {
   internal::ShardLock lock(&mu_);
+  ChangeGuard guard(*this);
   NoteVersion(key, w.version);
   const uint64_t epoch = Epoch();
-  auto it = index_.find(KeyRef{key, hash});
+  const uint32_t pos = FindPos(key, hash);
+  const Entry* held = pos != SlotIndex::kNone ? EntryAt(index_.RefAt(pos)) : nullptr;
   if (w.version <= floor_.load(std::memory_order_relaxed)) {
     // Pre-flush news (see the top of this file): never inserted, but an
     // older entry goes.
-    if (it == index_.end() || (*it)->version >= w.version) {
-      return ApplyResult::kStale;
-    }
-    DropAt(it);
+    if (held == nullptr || held->version >= w.version) return ApplyResult::kStale;
+    DropAt(pos);
     Forget(hash, w.version);
     return ApplyResult::kApplied;
   }
-  const uint64_t known = it != index_.end() ? (*it)->version : ForgottenSlot(hash);
+  const uint64_t known = held != nullptr ? held->version : ForgottenSlot(hash);
   if (w.version <= known) return ApplyResult::kStale;
   if (kind == ChangeKind::kInvalidate) {
-    if (it != index_.end()) DropAt(it);
+    if (held != nullptr) DropAt(pos);
     Forget(hash, w.version);
     return ApplyResult::kApplied;
   }
-  Upsert(it, key, hash, w, epoch);
+  Upsert(pos, key, hash, w, epoch);
   return ApplyResult::kApplied;
 }
 
 bool Engine::Shard::Invalidate(std::string_view key, uint64_t hash) {
   internal::ShardLock lock(&mu_);
+  ChangeGuard guard(*this);
   if (auto f = fills_.find(key); f != fills_.end()) {
     open_fills_ -= f->second.size();
     fills_.erase(f);
   }
-  auto it = index_.find(KeyRef{key, hash});
-  if (it == index_.end()) return false;
-  DropAt(it);
+  const uint32_t pos = FindPos(key, hash);
+  if (pos == SlotIndex::kNone) return false;
+  DropAt(pos);
   return true;
 }
 
@@ -285,6 +323,7 @@ void Engine::Shard::BeginFill(std::string_view key, uint64_t id) {
 FillResult Engine::Shard::CompleteFill(std::string_view key, uint64_t hash, uint64_t id,
                                        const Write& w) {
   internal::ShardLock lock(&mu_);
+  ChangeGuard guard(*this);
   const FillResult result = JudgeFill(key, hash, id, w);
   if (result != FillResult::kAccepted) ++fills_rejected_;
   return result;
@@ -299,14 +338,14 @@ FillResult Engine::Shard::JudgeFill(std::string_view key, uint64_t hash, uint64_
   if (!fill.has_value() || fill->epoch != epoch || w.version < fill->max_seen) {
     return FillResult::kSuperseded;
   }
-  auto it = index_.find(KeyRef{key, hash});
-  if (it != index_.end() && Dead(**it, epoch)) {
+  uint32_t pos = FindPos(key, hash);
+  if (pos != SlotIndex::kNone && Dead(*EntryAt(index_.RefAt(pos)), epoch)) {
     // Cached before the Flush: as good as swept, whatever its version.
-    DropAt(it);
-    it = index_.end();
+    DropAt(pos);
+    pos = SlotIndex::kNone;
   }
-  if (it != index_.end()) {
-    const Entry& held = **it;
+  if (pos != SlotIndex::kNone) {
+    const Entry& held = *EntryAt(index_.RefAt(pos));
     if (held.version > w.version) return FillResult::kSuperseded;
     if (held.version == w.version && !Expired(held)) {
       return FillResult::kAccepted;  // already there
@@ -315,7 +354,7 @@ FillResult Engine::Shard::JudgeFill(std::string_view key, uint64_t hash, uint64_
   // Concurrent loads of the key now know this version: one that read
   // something older must not replace it after it is evicted.
   NoteVersion(key, w.version);
-  Upsert(it, key, hash, w, epoch);
+  Upsert(pos, key, hash, w, epoch);
   return FillResult::kAccepted;
 }
 
@@ -326,35 +365,36 @@ void Engine::Shard::AbandonFill(std::string_view key, uint64_t id) {
 
 size_t Engine::Shard::Flush() {
   internal::ShardLock lock(&mu_);
+  ChangeGuard guard(*this);
   // Entries and tickets made since the epoch moved on (an Apply above the
   // floor, a load begun after the bump) are what a finished flush would
   // hold: they stay. Everything else goes.
   const uint64_t epoch = Epoch();
   size_t dropped = 0;
-  if (std::any_of(index_.begin(), index_.end(),
-                  [epoch](const Entry* e) { return !Dead(*e, epoch); })) {
-    for (auto it = index_.begin(); it != index_.end();) {
-      Entry* e = *it;
-      if (Dead(*e, epoch)) {
-        policy_->Remove(e);
-        bytes_ -= e->charge();
-        Forget(e->hash, e->version);
-        Entry::Destroy(e);
-        index_.erase(it++);
-        ++dropped;
+  std::vector<uint32_t> dead;
+  bool any_live = false;
+  for (uint32_t pos = 0; pos < index_.slots(); ++pos) {
+    if (const uint32_t ref = index_.RefAt(pos); ref != 0) {
+      if (Dead(*EntryAt(ref), epoch)) {
+        dead.push_back(ref);
       } else {
-        ++it;
+        any_live = true;
       }
     }
-    internal::ShrinkIfSparse(index_);
-  } else {
-    dropped = index_.size();
-    for (Entry* e : index_) {
-      Forget(e->hash, e->version);
-      Entry::Destroy(e);
+  }
+  if (any_live) {
+    for (uint32_t ref : dead) {
+      Entry* e = EntryAt(ref);
+      DropAt(index_.Find(e->hash, [ref](uint32_t r) { return r == ref; }));
     }
-    index_.clear();
+    dropped = dead.size();
+  } else if (!dead.empty() || arena_.used_bytes() > 0) {
+    MarkChanging();
+    for (uint32_t ref : dead) Forget(EntryAt(ref)->hash, EntryAt(ref)->version);
+    dropped = dead.size();
+    index_.Clear();
     policy_->Clear();
+    arena_.Reset();
     bytes_ = 0;
   }
   for (auto it = fills_.begin(); it != fills_.end();) {
@@ -372,6 +412,16 @@ size_t Engine::Shard::Flush() {
   return dropped;
 }
 
+bool Engine::Shard::TouchHashed(uint64_t hash, uint32_t times) {
+  internal::ShardLock lock(&mu_);
+  const uint32_t pos = index_.Find(hash, [&](uint32_t ref) { return EntryAt(ref)->hash == hash; });
+  if (pos == SlotIndex::kNone) return false;
+  Entry* e = EntryAt(index_.RefAt(pos));
+  if (Dead(*e, Epoch()) || Expired(*e)) return false;
+  for (uint32_t i = 0; i < times; ++i) policy_->Touch(e);
+  return true;
+}
+
 void Engine::Shard::AddStats(EngineStats& stats) const {
   internal::ShardLock lock(&mu_);
   stats.entries += index_.size();
@@ -382,16 +432,51 @@ void Engine::Shard::AddStats(EngineStats& stats) const {
   stats.expirations += expirations_;
   stats.fills_rejected += fills_rejected_;
   stats.open_fills += open_fills_;
+  stats.storage_bytes += arena_.used_bytes() + sizeof(uint64_t) * index_.slots();
 }
 
-void Engine::Shard::Upsert(Index::iterator it, std::string_view key, uint64_t hash, const Write& w,
+bool Engine::Shard::CheckStorage(std::string* why) const {
+  internal::ShardLock lock(&mu_);
+  if (!arena_.Check(why)) return false;
+  size_t entries = 0;
+  size_t charged = 0;
+  bool ok = true;
+  for (uint32_t pos = 0; pos < index_.slots(); ++pos) {
+    const uint32_t ref = index_.RefAt(pos);
+    if (ref == 0) continue;
+    const Entry* e = EntryAt(ref);
+    ++entries;
+    charged += e->charge();
+    if (FindPos(e->key(), e->hash) != pos || e->hash != internal::HashKey(e->key())) ok = false;
+  }
+  if (!ok) {
+    *why = "an indexed entry cannot be found by its key";
+    return false;
+  }
+  if (charged != bytes_) {
+    *why = "the entries' charges do not add up to the shard's bytes";
+    return false;
+  }
+  if (entries != index_.size()) {
+    *why = "the index's count is wrong";
+    return false;
+  }
+  if (seq_.load(std::memory_order_relaxed) % 2 != 0) {
+    *why = "the sequence lock was left odd";
+    return false;
+  }
+  return true;
+}
+
+void Engine::Shard::Upsert(uint32_t pos, std::string_view key, uint64_t hash, const Write& w,
                            uint64_t epoch) {
-  Entry* held = it != index_.end() ? *it : nullptr;
+  MarkChanging();
+  Entry* held = pos != SlotIndex::kNone ? EntryAt(index_.RefAt(pos)) : nullptr;
   constexpr size_t kMaxField = std::numeric_limits<uint32_t>::max();
   const size_t charge = key.size() + w.value.size() + internal::kEntryOverhead;
   if (charge > capacity_ || key.size() > kMaxField || w.value.size() > kMaxField) {
     // Too big to cache; what we held is older, so it goes too.
-    if (held != nullptr) DropAt(it);
+    if (held != nullptr) DropAt(pos);
     Forget(hash, w.version);
     return;
   }
@@ -400,45 +485,65 @@ void Engine::Shard::Upsert(Index::iterator it, std::string_view key, uint64_t ha
     policy_->Touch(held);
     return;
   }
-  Entry* fresh = Entry::Create(key, hash, w.version, w.negative, w.value, w.expires_ns,
-                               static_cast<uint32_t>(epoch));
+  // A block for the new entry. The byte bound leaves the arena room for it
+  // (an entry's block is smaller than its charge), but free space may be in
+  // pieces: then evict until a piece is large enough (in an empty arena
+  // every entry within the charge bound fits). The held entry may be the
+  // victim itself; then the new one is inserted rather than replacing it.
+  Entry* fresh;
+  while ((fresh = Entry::Create(arena_, key, hash, w.version, w.negative, w.value, w.expires_ns,
+                                static_cast<uint32_t>(epoch))) == nullptr) {
+    if (!EvictOne()) {  // nothing left: cannot happen, but never loop
+      if (const uint32_t at = FindPos(key, hash); at != SlotIndex::kNone) DropAt(at);
+      Forget(hash, w.version);
+      return;
+    }
+  }
+  if (held != nullptr) {
+    // Evictions move index slots and may have taken the held entry.
+    pos = FindPos(key, hash);
+    held = pos != SlotIndex::kNone ? EntryAt(index_.RefAt(pos)) : nullptr;
+  }
   if (held != nullptr) {
     policy_->Replace(held, fresh);
     policy_->Touch(fresh);
-    index_.erase(it);
+    index_.SetRef(pos, arena_.RefOf(fresh));
     bytes_ -= held->charge();
-    Entry::Destroy(held);
+    Entry::Destroy(arena_, held);
   } else {
     policy_->Insert(fresh);
+    index_.Insert(hash, arena_.RefOf(fresh));
   }
-  index_.insert(fresh);
   bytes_ += charge;
   while (bytes_ > capacity_) EvictOne();
 }
 
-void Engine::Shard::DropAt(Index::iterator it) {
-  Entry* e = *it;
+void Engine::Shard::DropAt(uint32_t pos) {
+  MarkChanging();
+  Entry* e = EntryAt(index_.RefAt(pos));
   policy_->Remove(e);
-  index_.erase(it);
+  index_.EraseAt(pos);
   Release(e);
 }
 
-void Engine::Shard::EvictOne() {
+bool Engine::Shard::EvictOne() {
   Entry* victim = policy_->Evict();
-  index_.erase(victim);
+  if (victim == nullptr) return false;
+  MarkChanging();
+  index_.EraseAt(index_.Find(victim->hash, [&](uint32_t ref) { return EntryAt(ref) == victim; }));
   if (Expired(*victim)) {
     ++expirations_;
   } else {
     ++evictions_;
   }
   Release(victim);
+  return true;
 }
 
 void Engine::Shard::Release(Entry* e) {
   bytes_ -= e->charge();
   Forget(e->hash, e->version);
-  Entry::Destroy(e);
-  internal::ShrinkIfSparse(index_);
+  Entry::Destroy(arena_, e);
 }
 
 void Engine::Shard::Forget(uint64_t hash, uint64_t version) {
@@ -476,9 +581,29 @@ Engine::Engine(EngineOptions options)
       clock_(options_.clock != nullptr ? *options_.clock : Clock::Real()) {
   const size_t shards = RoundUpToPowerOfTwo(std::max<size_t>(options_.shards, 1));
   const size_t capacity = options_.max_bytes / shards;
+  NamespaceRegion* region = options_.region;
+  if (region == nullptr) {
+    absl::StatusOr<std::unique_ptr<Storage>> storage =
+        Storage::CreatePrivate({NamespacePlan{"", options_.max_bytes, shards}});
+    if (!storage.ok()) {
+      std::fprintf(stderr, "cachecar: cache engine: %s\n",
+                   std::string(storage.status().message()).c_str());
+      std::abort();
+    }
+    private_storage_ = *std::move(storage);
+    region = private_storage_->region(0);
+  }
+  if (region->shards.size() != shards) {
+    std::fprintf(stderr, "cachecar: cache engine: storage has %zu shards, want %zu\n",
+                 region->shards.size(), shards);
+    std::abort();
+  }
+  floor_ = &region->header->floor;
+  epoch_ = &region->header->epoch;
   shards_.reserve(shards);
   for (size_t i = 0; i < shards; ++i) {
-    shards_.push_back(std::make_unique<Shard>(options_.policy, capacity, clock_, floor_, epoch_));
+    shards_.push_back(std::make_unique<Shard>(options_.policy, capacity, clock_, *floor_, *epoch_,
+                                              region->shards[i]));
   }
 }
 
@@ -557,14 +682,14 @@ void Engine::BeginFlush(std::optional<uint64_t> floor_version) {
   if (floor_version.has_value()) {
     // Raise the floor before the epoch: an Apply that sees the new epoch
     // (and so makes an entry that outlives this flush) sees the new floor.
-    uint64_t cur = floor_.load(std::memory_order_relaxed);
+    uint64_t cur = floor_->load(std::memory_order_relaxed);
     while (cur < *floor_version &&
-           !floor_.compare_exchange_weak(cur, *floor_version, std::memory_order_acq_rel)) {
+           !floor_->compare_exchange_weak(cur, *floor_version, std::memory_order_acq_rel)) {
     }
   }
   // Bump before sweeping: from here on, what was cached or began loading
   // before is dead in every shard, swept or not.
-  epoch_.fetch_add(1, std::memory_order_acq_rel);
+  epoch_->fetch_add(1, std::memory_order_acq_rel);
 }
 
 size_t Engine::SweepShards() {
@@ -573,9 +698,20 @@ size_t Engine::SweepShards() {
   return dropped;
 }
 
-uint64_t Engine::floor() const { return floor_.load(std::memory_order_acquire); }
+uint64_t Engine::floor() const { return floor_->load(std::memory_order_acquire); }
 
-uint64_t Engine::epoch() const { return epoch_.load(std::memory_order_acquire); }
+uint64_t Engine::epoch() const { return epoch_->load(std::memory_order_acquire); }
+
+bool Engine::TouchHashed(uint64_t hash, uint32_t times) {
+  return ShardFor(hash).TouchHashed(hash, std::min<uint32_t>(times, 3));
+}
+
+bool Engine::CheckStorage(std::string* why) const {
+  for (const auto& shard : shards_) {
+    if (!shard->CheckStorage(why)) return false;
+  }
+  return true;
+}
 
 EngineStats Engine::Stats() const {
   EngineStats stats;

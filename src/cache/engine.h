@@ -35,6 +35,9 @@ namespace cachecar::cache {
 
 enum class EvictionPolicy { kS3Fifo, kLru };
 
+class Storage;
+struct NamespaceRegion;
+
 struct EngineOptions {
   // Upper bound on accounted bytes (key + value + per-entry overhead) over
   // all shards. Each shard gets max_bytes / shards.
@@ -52,6 +55,10 @@ struct EngineOptions {
   std::optional<absl::Duration> negative_ttl;
   // Time source; nullptr means the real clock. Tests inject a ManualClock.
   const Clock* clock = nullptr;
+  // Where the entries live: this namespace's region of a Storage (the
+  // published cache file, cache/storage.h), which must have the shards
+  // above and outlive the engine. nullptr: private memory of its own.
+  NamespaceRegion* region = nullptr;
 };
 
 // What the engine knows about a key.
@@ -115,6 +122,7 @@ struct EngineStats {
   uint64_t expirations = 0;     // entries dropped because their TTL passed
   uint64_t fills_rejected = 0;  // CompleteFill returned anything but kAccepted
   uint64_t open_fills = 0;      // tickets not yet completed, abandoned or cancelled
+  uint64_t storage_bytes = 0;   // arena blocks in use + index slots, in the storage
 };
 
 class Engine {
@@ -191,6 +199,17 @@ class Engine {
   // even in a shard the sweep has not reached yet.
   size_t Flush(std::optional<uint64_t> floor_version = std::nullopt);
 
+  // A local reader served the entry whose key hashes to `hash` `times`
+  // times (a hit report, docs/LOCAL_READS.md): the eviction policy counts
+  // it as read, as Get would (at most 3 times). No key compare: a report
+  // can at worst mark another key with the same 64-bit hash. False if no
+  // live entry has that hash.
+  bool TouchHashed(uint64_t hash, uint32_t times);
+
+  // Checks the storage's invariants (arena blocks, index, byte accounting,
+  // sequence locks even); for tests.
+  bool CheckStorage(std::string* why) const;
+
   uint64_t floor() const;
   uint64_t epoch() const;  // number of Flush calls begun
   EngineStats Stats() const;
@@ -214,8 +233,10 @@ class Engine {
 
   const EngineOptions options_;
   const Clock& clock_;
-  std::atomic<uint64_t> floor_{0};
-  std::atomic<uint64_t> epoch_{0};
+  std::unique_ptr<Storage> private_storage_;  // when options_.region is null
+  // In the storage's namespace header, where local readers see them.
+  std::atomic<uint64_t>* floor_ = nullptr;
+  std::atomic<uint64_t>* epoch_ = nullptr;
   std::atomic<uint64_t> next_fill_id_{1};
   std::vector<std::unique_ptr<Shard>> shards_;
 };

@@ -221,6 +221,8 @@ TEST(EngineStressTest, ConcurrentCallsKeepTheContract) {
 
     const EngineStats stats = engine.Stats();
     EXPECT_LE(stats.bytes, engine.max_bytes());
+    std::string why;
+    EXPECT_TRUE(engine.CheckStorage(&why)) << why;
     EXPECT_EQ(stats.open_fills, 0u);
     EXPECT_GT(stats.evictions, 0u);
     EXPECT_GT(stats.hits, 0u);

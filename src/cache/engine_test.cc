@@ -82,6 +82,28 @@ TEST_P(PolicyTest, ByteBoundHoldsWhenFillingFarPastMax) {
   EXPECT_GT(stats.evictions, 0u);
   EXPECT_LT(stats.entries, 20000u);
   EXPECT_EQ(stats.evictions + stats.entries, 20000u);
+  std::string why;
+  EXPECT_TRUE(engine.CheckStorage(&why)) << why;
+}
+
+TEST(EngineTest, ValuesOfMixedSizesStillFillTheByteBudget) {
+  // Entries live in a fixed arena per shard: holes between blocks of mixed
+  // sizes must not make the engine evict long before max_bytes.
+  EngineOptions options;
+  options.max_bytes = 4 << 20;
+  options.shards = 4;
+  Engine engine(options);
+  std::mt19937_64 rng(3);
+  uint64_t version = 0;
+  for (int i = 0; i < 60000; ++i) {
+    engine.Apply("key-" + std::to_string(rng() % 20000), ++version, ChangeKind::kValue,
+                 std::string(rng() % 4000, 'v'));
+  }
+  const EngineStats stats = engine.Stats();
+  EXPECT_GE(stats.bytes, options.max_bytes * 97 / 100);
+  EXPECT_LE(stats.bytes, options.max_bytes);
+  std::string why;
+  EXPECT_TRUE(engine.CheckStorage(&why)) << why;
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, PolicyTest,

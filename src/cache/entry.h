@@ -1,42 +1,57 @@
 // Internal to cache/: the cached record (header + key bytes + value bytes in
-// one allocation), the intrusive FIFO/LRU list it lives on, the key hash, and
-// the per-entry overhead the byte bound charges.
+// one arena block), the intrusive FIFO/LRU list it lives on, the key hash,
+// and the per-entry overhead the byte bound charges.
+//
+// An entry's header is the published format's (localread::EntryHeader,
+// docs/LOCAL_READS.md): local readers read version, expiry, sizes, epoch and
+// flags; the eviction links and counters share the header but only the
+// engine reads them. Links are refs (8-byte units into the shard's arena),
+// not pointers, so the header leaks no address and costs 8 bytes less.
 //
 // Thread-safety: none. An Entry belongs to one shard and is touched only
-// under that shard's mutex.
+// under that shard's mutex (and, for what readers see, inside the shard's
+// sequence-lock window).
 #ifndef CACHECAR_CACHE_ENTRY_H_
 #define CACHECAR_CACHE_ENTRY_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <new>
 #include <string_view>
+
+#include "cache/arena.h"
+#include "localread/layout.h"
 
 namespace cachecar::cache::internal {
 
-struct Entry {
-  // Creates an entry whose key and value bytes follow the header.
-  static Entry* Create(std::string_view key, uint64_t hash, uint64_t version, bool negative,
-                       std::string_view value, int64_t expires_ns, uint32_t epoch) {
-    void* mem = ::operator new(sizeof(Entry) + key.size() + value.size());
-    Entry* e = new (mem) Entry;
+struct Entry : localread::EntryHeader {
+  // Allocates an entry in `arena` and fills it in; nullptr when the arena
+  // has no block large enough (the caller evicts and retries).
+  static Entry* Create(Arena& arena, std::string_view key, uint64_t hash, uint64_t version,
+                       bool negative, std::string_view value, int64_t expires_ns, uint32_t epoch) {
+    const uint32_t ref = arena.Allocate(BlockPayload(key.size(), value.size()));
+    if (ref == 0) return nullptr;
+    Entry* e = reinterpret_cast<Entry*>(arena.At(ref));
     e->hash = hash;
     e->key_size = static_cast<uint32_t>(key.size());
+    e->queue = 0;
+    e->freq = 0;
+    e->unused = 0;
+    e->prev = e->next = 0;
     std::memcpy(e->data(), key.data(), key.size());
     e->Assign(version, negative, value, expires_ns, epoch);
     return e;
   }
-  static void Destroy(Entry* e) {
-    e->~Entry();
-    ::operator delete(e);
+  static void Destroy(Arena& arena, Entry* e) { arena.Free(arena.RefOf(e)); }
+  static size_t BlockPayload(size_t key_size, size_t value_size) {
+    return localread::kEntryHeaderBytes + key_size + value_size;
   }
 
   // Overwrites the version and value in place; value.size() must equal
   // value_size unless called from Create.
   void Assign(uint64_t v, bool neg, std::string_view value, int64_t expiry, uint32_t flush_epoch) {
     version = v;
-    negative = neg;
+    flags = neg ? localread::kEntryAbsent : 0;
     expires_ns = expiry;
     epoch = flush_epoch;
     value_size = static_cast<uint32_t>(value.size());
@@ -45,142 +60,100 @@ struct Entry {
     }
   }
 
+  bool negative() const { return (flags & localread::kEntryAbsent) != 0; }
   std::string_view key() const { return {data(), key_size}; }
   std::string_view value() const { return {data() + key_size, value_size}; }
   size_t charge() const;  // key + value + kEntryOverhead
-
-  Entry* prev = nullptr;  // intrusive list links (owned by the policy)
-  Entry* next = nullptr;
-  uint64_t hash = 0;
-  uint64_t version = 0;
-  int64_t expires_ns = 0;  // unix nanos; 0 = never expires
-  uint32_t key_size = 0;
-  uint32_t value_size = 0;
-  uint8_t queue = 0;  // which of the policy's lists holds it
-  uint8_t freq = 0;   // S3-FIFO access counter, capped at 3
-  bool negative = false;
-  // The engine's flush epoch when this was written, low 32 bits (it sits in
-  // what would be tail padding). Compared for equality only: an entry is
-  // never ahead of the engine, and one behind it is dropped by the sweep of
-  // the Flush that moved the epoch on, so it cannot lag by 2^32 unless that
-  // many Flush calls are in progress at once.
-  uint32_t epoch = 0;
 
  private:
   char* data() { return reinterpret_cast<char*>(this + 1); }
   const char* data() const { return reinterpret_cast<const char*>(this + 1); }
 };
+static_assert(sizeof(Entry) == localread::kEntryHeaderBytes, "Entry is the published header");
 
 // Bytes charged per entry beyond its key and value. Every term is an upper
-// bound on what one entry costs in steady state (x86-64, glibc malloc):
-//   header     sizeof(Entry): links, hash, version, expiry, sizes, flags,
-//              flush epoch (4 bytes in what was tail padding: still 56).
-//   malloc     8-byte chunk header + up to 15 bytes of rounding to 16.
-//   index      absl::flat_hash_set<Entry*> slot (8) + control byte (1), at
-//              the lowest load right after a growth (7/16): 9 * 16 / 7.
+// bound on what one entry costs in steady state:
+//   header     the published entry header (48): version, expiry, sizes,
+//              epoch, flags, eviction counters, hash, 32-bit list links.
+//   block      the arena's 8-byte block header + up to 7 bytes of
+//              rounding the block to 8 bytes.
+//   index      one 8-byte slot at the lowest load the table keeps after it
+//              grows (3/8): 8 * 8 / 3, rounded up.
 //   ghost      S3-FIFO's ghost table keeps one to three 4-byte fingerprint
 //              slots per main-queue entry (GhostTable in s3fifo_policy.h).
 //              LRU has no ghost; the constant is policy-independent.
-// Key and value share the entry's allocation, so there is no string capacity
-// or SSO slack to add. Not counted: fixed per-shard costs (mutex, policy,
-// 8 KiB version sketch) and open fill tickets, which are transient.
-inline constexpr size_t kEntryHeaderBytes = sizeof(Entry);
-inline constexpr size_t kMallocSlackBytes = 8 + 15;
-inline constexpr size_t kIndexSlotBytes = ((sizeof(Entry*) + 1) * 16 + 6) / 7;
+// Not counted: fixed per-shard costs (mutex, policy, 8 KiB version sketch,
+// the index's smallest table) and open fill tickets, which are transient.
+inline constexpr size_t kEntryHeaderBytes = localread::kEntryHeaderBytes;
+inline constexpr size_t kBlockSlackBytes = Arena::kBlockHeaderBytes + 7;
+inline constexpr size_t kIndexSlotBytes = (8 * 8 + 2) / 3;
 inline constexpr size_t kGhostBytes = 3 * sizeof(uint32_t);
 inline constexpr size_t kEntryOverhead =
-    kEntryHeaderBytes + kMallocSlackBytes + kIndexSlotBytes + kGhostBytes;
-static_assert(sizeof(Entry) == 56, "update the EntryOverhead derivation");
+    kEntryHeaderBytes + kBlockSlackBytes + kIndexSlotBytes + kGhostBytes;
+static_assert(kEntryOverhead == 97, "update the EntryOverhead derivation");
 
 inline size_t Entry::charge() const { return key_size + value_size + kEntryOverhead; }
 
-// Doubly linked list through Entry::prev/next; front = newest.
+// Doubly linked list through Entry::prev/next (refs into one arena); front
+// = newest.
 class EntryList {
  public:
-  bool empty() const { return head_ == nullptr; }
+  explicit EntryList(const Arena& arena) : arena_(arena) {}
+  bool empty() const { return head_ == 0; }
   size_t size() const { return size_; }
-  Entry* back() const { return tail_; }
+  Entry* back() const { return At(tail_); }
 
   void PushFront(Entry* e) {
-    e->prev = nullptr;
+    const uint32_t ref = RefOf(e);
+    e->prev = 0;
     e->next = head_;
-    if (head_ != nullptr) head_->prev = e;
-    head_ = e;
-    if (tail_ == nullptr) tail_ = e;
+    if (head_ != 0) At(head_)->prev = ref;
+    head_ = ref;
+    if (tail_ == 0) tail_ = ref;
     ++size_;
   }
   void Remove(Entry* e) {
-    (e->prev != nullptr ? e->prev->next : head_) = e->next;
-    (e->next != nullptr ? e->next->prev : tail_) = e->prev;
-    e->prev = e->next = nullptr;
+    (e->prev != 0 ? At(e->prev)->next : head_) = e->next;
+    (e->next != 0 ? At(e->next)->prev : tail_) = e->prev;
+    e->prev = e->next = 0;
     --size_;
   }
   void MoveToFront(Entry* e) {
-    if (e == head_) return;
+    if (RefOf(e) == head_) return;
     Remove(e);
     PushFront(e);
   }
   // `fresh` takes `old`'s place in the list.
   void Replace(Entry* old, Entry* fresh) {
+    const uint32_t ref = RefOf(fresh);
     fresh->prev = old->prev;
     fresh->next = old->next;
-    (old->prev != nullptr ? old->prev->next : head_) = fresh;
-    (old->next != nullptr ? old->next->prev : tail_) = fresh;
-    old->prev = old->next = nullptr;
+    (old->prev != 0 ? At(old->prev)->next : head_) = ref;
+    (old->next != 0 ? At(old->next)->prev : tail_) = ref;
+    old->prev = old->next = 0;
   }
   // Forgets every entry without touching them (the caller frees them).
   void Reset() {
-    head_ = tail_ = nullptr;
+    head_ = tail_ = 0;
     size_ = 0;
   }
 
  private:
-  Entry* head_ = nullptr;
-  Entry* tail_ = nullptr;
+  Entry* At(uint32_t ref) const {
+    return ref == 0 ? nullptr : reinterpret_cast<Entry*>(arena_.At(ref));
+  }
+  uint32_t RefOf(const Entry* e) const { return arena_.RefOf(e); }
+
+  const Arena& arena_;
+  uint32_t head_ = 0;
+  uint32_t tail_ = 0;
   size_t size_ = 0;
 };
 
 // A fast 64-bit key hash that, unlike absl::Hash, is the same in every
-// process: shard choice and eviction order are reproducible (tests, benches).
-// wyhash-style 128-bit multiply mixing.
-inline uint64_t Mix(uint64_t a, uint64_t b) {
-  const __uint128_t r = static_cast<__uint128_t>(a) * b;
-  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
-}
-inline uint64_t Read64(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-inline uint64_t Read32(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-inline uint64_t HashKey(std::string_view key) {
-  constexpr uint64_t kP0 = 0xa0761d6478bd642full;
-  constexpr uint64_t kP1 = 0xe7037ed1a0b428dbull;
-  constexpr uint64_t kP2 = 0x8ebc6af09c88c6e3ull;
-  const char* p = key.data();
-  size_t n = key.size();
-  uint64_t seed = kP0 ^ Mix(n ^ kP0, kP1);
-  for (; n > 16; p += 16, n -= 16) {
-    seed = Mix(Read64(p) ^ kP1, Read64(p + 8) ^ seed);
-  }
-  uint64_t a = 0;
-  uint64_t b = 0;
-  if (n >= 8) {
-    a = Read64(p);
-    b = Read64(p + n - 8);
-  } else if (n >= 4) {
-    a = Read32(p);
-    b = Read32(p + n - 4);
-  } else if (n > 0) {
-    a = (uint64_t{static_cast<uint8_t>(p[0])} << 16) |
-        (uint64_t{static_cast<uint8_t>(p[n >> 1])} << 8) | uint64_t{static_cast<uint8_t>(p[n - 1])};
-  }
-  return Mix(Mix(a ^ kP1, b ^ seed) ^ kP2, key.size() ^ kP1);
-}
+// process: shard choice and eviction order are reproducible (tests,
+// benches), and local readers compute it too (docs/LOCAL_READS.md).
+using localread::HashKey;
 
 // Open-addressing tables never shrink on erase; give memory back once a table
 // is mostly empty (after the cache lost many entries, e.g. small values were

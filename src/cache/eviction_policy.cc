@@ -6,9 +6,10 @@
 
 namespace cachecar::cache::internal {
 
-std::unique_ptr<ReplacementPolicy> MakePolicy(EvictionPolicy policy, size_t capacity_bytes) {
-  if (policy == EvictionPolicy::kLru) return std::make_unique<LruPolicy>();
-  return std::make_unique<S3FifoPolicy>(capacity_bytes);
+std::unique_ptr<ReplacementPolicy> MakePolicy(EvictionPolicy policy, size_t capacity_bytes,
+                                              const Arena& arena) {
+  if (policy == EvictionPolicy::kLru) return std::make_unique<LruPolicy>(arena);
+  return std::make_unique<S3FifoPolicy>(capacity_bytes, arena);
 }
 
 }  // namespace cachecar::cache::internal

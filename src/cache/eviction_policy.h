@@ -32,8 +32,9 @@ class ReplacementPolicy {
 };
 
 // `capacity_bytes` is the shard's byte budget (S3-FIFO sizes its small queue
-// from it).
-std::unique_ptr<ReplacementPolicy> MakePolicy(EvictionPolicy policy, size_t capacity_bytes);
+// from it); `arena` holds the entries the policy links.
+std::unique_ptr<ReplacementPolicy> MakePolicy(EvictionPolicy policy, size_t capacity_bytes,
+                                              const Arena& arena);
 
 }  // namespace cachecar::cache::internal
 

@@ -9,6 +9,7 @@ namespace cachecar::cache::internal {
 
 class LruPolicy final : public ReplacementPolicy {
  public:
+  explicit LruPolicy(const Arena& arena) : list_(arena) {}
   void Insert(Entry* e) override { list_.PushFront(e); }
   void Touch(Entry* e) override { list_.MoveToFront(e); }
   void Replace(Entry* old, Entry* fresh) override;

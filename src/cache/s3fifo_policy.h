@@ -53,7 +53,8 @@ class GhostTable {
 
 class S3FifoPolicy final : public ReplacementPolicy {
  public:
-  explicit S3FifoPolicy(size_t capacity_bytes) : small_target_(capacity_bytes / 10) {}
+  S3FifoPolicy(size_t capacity_bytes, const Arena& arena)
+      : small_target_(capacity_bytes / 10), small_(arena), main_(arena) {}
 
   void Insert(Entry* e) override;
   void Touch(Entry* e) override {

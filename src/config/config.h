@@ -54,6 +54,10 @@ struct Config {
   uint64_t max_bytes = 256ull << 20;  // bound over all namespaces
   uint32_t shards = 16;               // engine shards per namespace
   std::string eviction = "s3fifo";    // s3fifo | lru
+  // Local reads (docs/LOCAL_READS.md): the file in a shared memory
+  // directory where the cache lives, for apps in the pod to answer hits
+  // from without gRPC. Empty: off (the cache lives in private memory).
+  std::string local_read_path;
 
   // Request limits.
   uint32_t max_key_bytes = 1024;

@@ -820,6 +820,22 @@ Args WithPg(Args more) {
   return args;
 }
 
+TEST(ConfigLocalRead, OffByDefaultAndTakesAnAbsoluteFilePath) {
+  EXPECT_EQ(Load({}, {}).local_read_path, "");
+  EXPECT_EQ(Load({"--local-read-path=/run/cachecar-local/cache"}, {}).local_read_path,
+            "/run/cachecar-local/cache");
+  EXPECT_EQ(Load({}, {{"CACHECAR_LOCAL_READ_PATH", "/dev/shm/c"}}).local_read_path, "/dev/shm/c");
+  for (const std::string& bad :
+       std::vector<std::string>{"relative/cache", "/run/dir/", "/" + std::string(100, 'x')}) {
+    auto r = LoadConfig({"--local-read-path=" + bad}, {});
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_THAT(std::string(r.status().message()),
+                HasSubstr("config: local_read_path (from --local-read-path): must be an absolute "
+                          "file path"))
+        << bad;
+  }
+}
+
 TEST(ConfigSync, DefaultsHaveNoSyncAndBypassAtTwoSeconds) {
   const Config c = Load({});
   EXPECT_TRUE(c.kafka_brokers.empty());

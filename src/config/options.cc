@@ -188,6 +188,12 @@ std::vector<Option>* BuildOptions() {
       {"eviction", "--eviction", "CACHECAR_EVICTION", "eviction", K::kText, "s3fifo|lru",
        "Eviction policy: s3fifo or lru.", &SetText<&Config::eviction>, &ShowText<&Config::eviction>,
        nullptr},
+      {"local_read_path", "--local-read-path", "CACHECAR_LOCAL_READ_PATH", "local_read_path",
+       K::kPath, "",
+       "Publish the cache in this file (in a shared memory dir, e.g. an emptyDir with "
+       "medium: Memory) for apps to read hits from without gRPC; empty: off. See "
+       "docs/LOCAL_READS.md.",
+       &SetText<&Config::local_read_path>, &ShowText<&Config::local_read_path>, nullptr},
       {"max_key_bytes", "--max-key-bytes", "CACHECAR_MAX_KEY_BYTES", "max_key_bytes", K::kBytes, "",
        "Largest key accepted, from 1 byte to 64KiB.", &SetBytes<&Config::max_key_bytes>,
        &ShowBytes<&Config::max_key_bytes>, nullptr},
@@ -473,6 +479,7 @@ metrics_listen: 0.0.0.0:9464  # Prometheus
 max_bytes: 512MiB
 shards: 32
 eviction: s3fifo
+local_read_path: /run/cachecar-local/cache  # docs/LOCAL_READS.md
 max_key_bytes: 1KiB
 max_value_bytes: 1MiB
 max_message_bytes: 4MiB

@@ -193,6 +193,18 @@ void CheckEngineAndLimits(const Config& c, Problems& problems) {
   CheckRange(problems, "max_connections", c.max_connections, 16, 1000000, false);
 }
 
+void CheckLocalRead(const Config& c, Problems& problems) {
+  const std::string& p = c.local_read_path;
+  if (p.empty()) return;
+  // Its hit-report socket, p + ".hits", must fit a unix socket address.
+  if (p[0] != '/' || p.back() == '/' || p.size() > 100 || p.find('\0') != std::string::npos) {
+    problems.Add("local_read_path",
+                 absl::StrCat("must be an absolute file path of at most 100 bytes (e.g. "
+                              "/run/cachecar-local/cache), got ",
+                              Quote(p)));
+  }
+}
+
 void CheckServing(const Config& c, Problems& problems) {
   if (c.store != "memory" && c.store != "postgres") {
     problems.Add("store", absl::StrCat("must be memory or postgres, got ", Quote(c.store)));
@@ -350,6 +362,7 @@ absl::Status Validate(Config& config) {
   Problems problems(config);
   CheckListen(config, problems);
   CheckEngineAndLimits(config, problems);
+  CheckLocalRead(config, problems);
   CheckServing(config, problems);
   CheckPostgres(config, problems);
   CheckSync(config, problems);

@@ -93,6 +93,61 @@ bool HasNamed(const Json& list, absl::string_view name) {
 
 bool NonEmptyArray(const Json& j) { return j.is_array() && !j.empty(); }
 
+bool HasMountPath(const Json& mounts, const std::string& path) {
+  if (!mounts.is_array()) return false;
+  for (const Json& m : mounts) {
+    const Json& p = Member(m, "mountPath");
+    if (p.is_string() && p.get_ref<const std::string&>() == path) return true;
+  }
+  return false;
+}
+
+// Appends `items` to /spec/containers/i/field (creating the list when the
+// container has none).
+void AddToList(const Json& container, const std::string& at, const char* field,
+               const std::vector<YAML::Node>& items, OrderedJson& ops) {
+  if (items.empty()) return;
+  if (NonEmptyArray(Member(container, field))) {
+    for (const YAML::Node& item : items) {
+      ops.push_back({{"op", "add"}, {"path", at + "/" + field + "/-"}, {"value", ToJson(item)}});
+    }
+    return;
+  }
+  OrderedJson list = OrderedJson::array();
+  for (const YAML::Node& item : items) list.push_back(ToJson(item));
+  ops.push_back({{"op", "add"}, {"path", at + "/" + field}, {"value", std::move(list)}});
+}
+
+// Every app container gets the published cache's mount (read-only) and its
+// path in the environment, unless it mounts that name or path, or sets that
+// variable, itself.
+void AddAppMounts(const Json& spec, const Overrides& o, OrderedJson& ops) {
+  const Json& containers = Member(spec, "containers");
+  if (!containers.is_array()) return;
+  const std::vector<YAML::Node> mounts = AppVolumeMounts(o);
+  const std::vector<YAML::Node> env = AppEnv(o);
+  if (mounts.empty() && env.empty()) return;
+  for (size_t i = 0; i < containers.size(); ++i) {
+    const Json& c = containers[i];
+    if (!c.is_object()) continue;
+    std::vector<YAML::Node> missing_mounts, missing_env;
+    for (const YAML::Node& m : mounts) {
+      const std::string path =
+          m["mountPath"] && m["mountPath"].IsScalar() ? m["mountPath"].Scalar() : "";
+      if (!HasNamed(Member(c, "volumeMounts"), m["name"].Scalar()) &&
+          (path.empty() || !HasMountPath(Member(c, "volumeMounts"), path))) {
+        missing_mounts.push_back(m);
+      }
+    }
+    for (const YAML::Node& e : env) {
+      if (!HasNamed(Member(c, "env"), e["name"].Scalar())) missing_env.push_back(e);
+    }
+    const std::string at = absl::StrCat("/spec/containers/", i);
+    AddToList(c, at, "volumeMounts", missing_mounts, ops);
+    AddToList(c, at, "env", missing_env, ops);
+  }
+}
+
 // The JSONPatch that adds the sidecar (first init container) and the
 // volumes the pod does not have yet.
 OrderedJson SidecarPatch(const Json& spec, const Overrides& o) {
@@ -116,6 +171,7 @@ OrderedJson SidecarPatch(const Json& spec, const Overrides& o) {
   } else if (!volumes.empty()) {
     ops.push_back({{"op", "add"}, {"path", "/spec/volumes"}, {"value", std::move(volumes)}});
   }
+  AddAppMounts(spec, o, ops);
   return ops;
 }
 

@@ -179,6 +179,14 @@ static absl::StatusOr<InjectReport> InjectManifestsOrThrow(absl::string_view yam
       if (HasNamed(t.spec["volumes"], v["name"].Scalar())) continue;
       t.spec["volumes"].push_back(v);
     }
+    // The app containers: the published cache read-only, and its path.
+    if (t.spec["containers"] && t.spec["containers"].IsSequence()) {
+      for (YAML::Node c : t.spec["containers"]) {
+        if (!c.IsMap()) continue;
+        for (const YAML::Node& m : MissingAppMounts(c, *o)) c["volumeMounts"].push_back(m);
+        for (const YAML::Node& e : MissingAppEnv(c, *o)) c["env"].push_back(e);
+      }
+    }
     report.output += SeparatorOf(part) + EmitYaml(doc);
     ++report.injected;
     report.lines.push_back(absl::StrCat(who, ": injected"));

@@ -6,7 +6,10 @@
 //
 // Overrides, from the same annotations: cachecar.io/image,
 // cachecar.io/config-map, cachecar.io/cpu-request,
-// cachecar.io/memory-request, cachecar.io/memory-limit, cachecar.io/port.
+// cachecar.io/memory-request, cachecar.io/memory-limit, cachecar.io/port,
+// cachecar.io/local-reads ("false": no published cache, no cachecar-local
+// volume). Every app container gets the published cache's volume mounted
+// read-only and CACHECAR_LOCAL_READ_PATH, unless it has its own.
 // Injection is idempotent: a pod that already has a container named
 // "cachecar" is left alone.
 //

@@ -83,11 +83,84 @@ TEST(InjectManifestsTest, AddsTheSidecarFirstAndItsVolumes) {
   EXPECT_EQ(spec["initContainers"][0]["restartPolicy"].as<std::string>(), "Always");
   EXPECT_EQ(spec["initContainers"][0]["resources"]["limits"]["memory"].as<std::string>(), "1Gi");
   EXPECT_EQ(spec["initContainers"][1]["name"].as<std::string>(), "migrate");
-  EXPECT_EQ(spec["volumes"].size(), 3u);
+  EXPECT_EQ(spec["volumes"].size(), 4u);
   EXPECT_EQ(r->lines, std::vector<std::string>{"deployment/web: injected"});
   // Strings stay strings: an env value "true" must not become a boolean.
   EXPECT_THAT(r->output, HasSubstr("value: \"true\""));
   EXPECT_THAT(r->output, HasSubstr("cachecar.io/inject: \"true\""));
+}
+
+// The mounts of `container` whose name is `volume`.
+std::vector<YAML::Node> MountsOf(const YAML::Node& container, const std::string& volume) {
+  std::vector<YAML::Node> out;
+  for (const YAML::Node& m : container["volumeMounts"]) {
+    if (m["name"].as<std::string>() == volume) out.push_back(m);
+  }
+  return out;
+}
+
+TEST(InjectManifestsTest, LocalReadsArePublishedReadWriteAndMountedReadOnlyInTheApps) {
+  auto r = InjectManifests(kDeployment);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const YAML::Node spec = YAML::Load(r->output)["spec"]["template"]["spec"];
+  const YAML::Node sidecar = spec["initContainers"][0];
+  bool flag = false;
+  for (const YAML::Node& a : sidecar["args"]) {
+    flag = flag || a.as<std::string>() == "--local-read-path=/run/cachecar-local/cache";
+  }
+  EXPECT_TRUE(flag);
+  ASSERT_EQ(MountsOf(sidecar, "cachecar-local").size(), 1u);
+  EXPECT_FALSE(MountsOf(sidecar, "cachecar-local")[0]["readOnly"]);
+  const YAML::Node app = spec["containers"][0];
+  ASSERT_EQ(MountsOf(app, "cachecar-local").size(), 1u);
+  EXPECT_EQ(MountsOf(app, "cachecar-local")[0]["mountPath"].as<std::string>(),
+            "/run/cachecar-local");
+  EXPECT_TRUE(MountsOf(app, "cachecar-local")[0]["readOnly"].as<bool>());
+  bool env = false;
+  for (const YAML::Node& e : app["env"]) {
+    env = env || (e["name"].as<std::string>() == "CACHECAR_LOCAL_READ_PATH" &&
+                  e["value"].as<std::string>() == "/run/cachecar-local/cache");
+  }
+  EXPECT_TRUE(env);
+  EXPECT_EQ(app["env"].size(), 3u) << "the app's own variables stay";
+  bool volume = false;
+  for (const YAML::Node& v : spec["volumes"]) {
+    if (v["name"].as<std::string>() == "cachecar-local") {
+      volume = v["emptyDir"]["medium"].as<std::string>() == "Memory";
+    }
+  }
+  EXPECT_TRUE(volume);
+}
+
+TEST(InjectManifestsTest, AnAppKeepsItsOwnMountAtThePathAndItsOwnVariable) {
+  std::string in = kDeployment;
+  in.replace(
+      in.find("          env:\n"), 0,
+      "          volumeMounts:\n            - {name: mine, mountPath: /run/cachecar-local}\n");
+  in.replace(in.find("            - name: ON"), 0,
+             "            - {name: CACHECAR_LOCAL_READ_PATH, value: /elsewhere}\n");
+  auto r = InjectManifests(in);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const YAML::Node app = YAML::Load(r->output)["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(app["volumeMounts"].size(), 1u);
+  EXPECT_EQ(app["env"].size(), 3u);
+  EXPECT_EQ(app["env"][0]["value"].as<std::string>(), "/elsewhere");
+}
+
+TEST(InjectManifestsTest, LocalReadsCanBeTurnedOff) {
+  std::string in = kDeployment;
+  in.replace(in.find("        cachecar.io/memory-limit"), 0,
+             "        cachecar.io/local-reads: \"false\"\n");
+  auto r = InjectManifests(in);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->output, Not(HasSubstr("cachecar-local")));
+  EXPECT_THAT(r->output, Not(HasSubstr("local-read-path")));
+  EXPECT_THAT(r->output, Not(HasSubstr("CACHECAR_LOCAL_READ_PATH")));
+  std::string bad = kDeployment;
+  bad.replace(bad.find("        cachecar.io/memory-limit"), 0,
+              "        cachecar.io/local-reads: maybe\n");
+  EXPECT_THAT(InjectManifests(bad).status().message(),
+              HasSubstr("cachecar.io/local-reads \"maybe\" is not true or false"));
 }
 
 TEST(InjectManifestsTest, EverythingNotAnnotatedIsCopiedByteForByte) {
@@ -191,6 +264,32 @@ TEST(ReviewAdmissionTest, AnnotatedPodGetsAJsonPatch) {
   EXPECT_THAT(patch, HasSubstr(R"("readOnlyRootFilesystem":true)"));
   EXPECT_THAT(patch, HasSubstr(R"("defaultMode":292)"));  // YAML 0444 is octal
   EXPECT_THAT(patch, HasSubstr(R"({"op":"add","path":"/spec/volumes","value":[)"));
+  // The app container: the published cache read-only, and its path.
+  EXPECT_THAT(
+      patch,
+      HasSubstr(
+          R"({"op":"add","path":"/spec/containers/0/volumeMounts","value":[{"name":"cachecar-local","mountPath":"/run/cachecar-local","readOnly":true}]})"));
+  EXPECT_THAT(
+      patch,
+      HasSubstr(
+          R"({"op":"add","path":"/spec/containers/0/env","value":[{"name":"CACHECAR_LOCAL_READ_PATH","value":"/run/cachecar-local/cache"}]})"));
+}
+
+TEST(ReviewAdmissionTest, AppContainersWithMountsGetThemAppended) {
+  auto r = ReviewAdmission(Review(
+      R"({"metadata":{"name":"p","annotations":{"cachecar.io/inject":"true"}},"spec":{"containers":[{"name":"a","volumeMounts":[{"name":"x","mountPath":"/x"}],"env":[{"name":"E","value":"1"}]},{"name":"b"}]}})"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::string patch = PatchOf(*r);
+  EXPECT_THAT(
+      patch,
+      HasSubstr(
+          R"({"op":"add","path":"/spec/containers/0/volumeMounts/-","value":{"name":"cachecar-local")"));
+  EXPECT_THAT(
+      patch,
+      HasSubstr(
+          R"({"op":"add","path":"/spec/containers/0/env/-","value":{"name":"CACHECAR_LOCAL_READ_PATH")"));
+  EXPECT_THAT(patch,
+              HasSubstr(R"({"op":"add","path":"/spec/containers/1/volumeMounts","value":[)"));
 }
 
 TEST(ReviewAdmissionTest, OtherPodsAreAllowedUnchanged) {

@@ -3,6 +3,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/yaml_bounds.h"
@@ -87,6 +88,13 @@ absl::StatusOr<Overrides> ReadOverrides(const Annotations& annotations) {
   o.memory_request = Get(annotations, "cachecar.io/memory-request");
   o.memory_limit = Get(annotations, "cachecar.io/memory-limit");
   const std::string port = Get(annotations, "cachecar.io/port");
+  const std::string local = absl::AsciiStrToLower(Get(annotations, "cachecar.io/local-reads"));
+  if (local == "false" || local == "disabled") {
+    o.local_reads = false;
+  } else if (!local.empty() && local != "true" && local != "enabled") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cachecar.io/local-reads ", Shown(local), " is not true or false"));
+  }
   if (!o.image.empty() &&
       (o.image.find_first_of(" \t\n") != std::string::npos || o.image.size() > 512)) {
     return absl::InvalidArgumentError(
@@ -128,17 +136,101 @@ YAML::Node SidecarContainer(const Overrides& o) {
     c["args"].push_back(QuotedScalar(absl::StrCat("--listen=127.0.0.1:", o.port)));
     c["args"].push_back(QuotedScalar(absl::StrCat("--listen=", kPodSocket)));
   }
+  if (!o.local_reads) {
+    YAML::Node args(YAML::NodeType::Sequence);
+    for (const YAML::Node& a : c["args"]) {
+      if (!a.IsScalar() || !absl::StartsWith(a.Scalar(), kLocalFlag)) args.push_back(a);
+    }
+    c["args"] = args;
+    YAML::Node mounts(YAML::NodeType::Sequence);
+    for (const YAML::Node& m : c["volumeMounts"]) {
+      if (!m.IsMap() || !m["name"] || !m["name"].IsScalar() || m["name"].Scalar() != kLocalVolume) {
+        mounts.push_back(m);
+      }
+    }
+    c["volumeMounts"] = mounts;
+  }
   return c;
 }
 
 std::vector<YAML::Node> SidecarVolumes(const Overrides& o) {
   std::vector<YAML::Node> out;
   for (const YAML::Node& v : Template()["volumes"]) {
+    if (!o.local_reads && v["name"].Scalar() == kLocalVolume) continue;
     YAML::Node copy = YAML::Clone(v);
     if (!o.config_map.empty() && copy["configMap"]) {
       copy["configMap"]["name"] = QuotedScalar(o.config_map);
     }
     out.push_back(copy);
+  }
+  return out;
+}
+
+namespace {
+
+bool HasNamedItem(const YAML::Node& list, absl::string_view name) {
+  if (!list || !list.IsSequence()) return false;
+  for (const YAML::Node& item : list) {
+    if (item.IsMap() && item["name"] && item["name"].IsScalar() && item["name"].Scalar() == name) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool HasMountPath(const YAML::Node& mounts, absl::string_view path) {
+  if (!mounts || !mounts.IsSequence()) return false;
+  for (const YAML::Node& m : mounts) {
+    if (m.IsMap() && m["mountPath"] && m["mountPath"].IsScalar() &&
+        m["mountPath"].Scalar() == path) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The template's list `field` (appVolumeMounts, appEnv) of mappings with a
+// scalar name; entries that are not are skipped.
+std::vector<YAML::Node> TemplateList(const char* field) {
+  std::vector<YAML::Node> out;
+  const YAML::Node list = Template()[field];
+  if (!list || !list.IsSequence()) return out;
+  for (const YAML::Node& item : list) {
+    if (item.IsMap() && item["name"] && item["name"].IsScalar()) out.push_back(YAML::Clone(item));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<YAML::Node> AppVolumeMounts(const Overrides& o) {
+  if (!o.local_reads) return {};
+  return TemplateList("appVolumeMounts");
+}
+
+std::vector<YAML::Node> AppEnv(const Overrides& o) {
+  if (!o.local_reads) return {};
+  return TemplateList("appEnv");
+}
+
+std::vector<YAML::Node> MissingAppMounts(const YAML::Node& container, const Overrides& o) {
+  std::vector<YAML::Node> out;
+  if (!container.IsMap()) return out;
+  for (const YAML::Node& m : AppVolumeMounts(o)) {
+    const bool has_path = m["mountPath"] && m["mountPath"].IsScalar() &&
+                          HasMountPath(container["volumeMounts"], m["mountPath"].Scalar());
+    if (!HasNamedItem(container["volumeMounts"], m["name"].Scalar()) && !has_path) {
+      out.push_back(m);
+    }
+  }
+  return out;
+}
+
+std::vector<YAML::Node> MissingAppEnv(const YAML::Node& container, const Overrides& o) {
+  std::vector<YAML::Node> out;
+  if (!container.IsMap()) return out;
+  for (const YAML::Node& e : AppEnv(o)) {
+    if (!HasNamedItem(container["env"], e["name"].Scalar())) out.push_back(e);
   }
   return out;
 }

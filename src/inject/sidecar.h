@@ -18,6 +18,10 @@
 namespace cachecar::inject {
 
 inline constexpr absl::string_view kSidecarName = "cachecar";
+// The published cache's volume and the flag that turns local reads on
+// (docs/LOCAL_READS.md); cachecar.io/local-reads: "false" leaves them out.
+inline constexpr absl::string_view kLocalVolume = "cachecar-local";
+inline constexpr absl::string_view kLocalFlag = "--local-read-path";
 
 // A pod template's annotations whose values are strings (others are left
 // out: Kubernetes only has string annotations).
@@ -26,6 +30,7 @@ using Annotations = std::map<std::string, std::string, std::less<>>;
 struct Overrides {
   std::string image, config_map, cpu_request, memory_request, memory_limit;
   int port = 0;
+  bool local_reads = true;
 };
 
 // cachecar.io/inject is "true" or "enabled" (any case).
@@ -39,6 +44,18 @@ absl::StatusOr<Overrides> ReadOverrides(const Annotations& annotations);
 // it mounts, with the overrides applied.
 YAML::Node SidecarContainer(const Overrides& o);
 std::vector<YAML::Node> SidecarVolumes(const Overrides& o);
+
+// What every app container should get with local reads (the template's
+// appVolumeMounts and appEnv); empty without.
+std::vector<YAML::Node> AppVolumeMounts(const Overrides& o);
+std::vector<YAML::Node> AppEnv(const Overrides& o);
+
+// The app mounts (the published cache, read-only) and env vars
+// (CACHECAR_LOCAL_READ_PATH) that `container` lacks: an app that mounts
+// something else at the same path, or sets the variable itself, keeps its
+// own. Empty without local reads.
+std::vector<YAML::Node> MissingAppMounts(const YAML::Node& container, const Overrides& o);
+std::vector<YAML::Node> MissingAppEnv(const YAML::Node& container, const Overrides& o);
 
 }  // namespace cachecar::inject
 

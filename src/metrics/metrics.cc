@@ -65,12 +65,14 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     std::function<size_t()> queue;
     std::function<OutboxSample()> outbox;
     std::function<SyncSample()> sync;
+    std::function<LocalReadsSample()> local;
     {
       std::lock_guard<std::mutex> lock(mu_);
       namespaces = namespaces_;
       queue = queue_;
       outbox = outbox_;
       sync = sync_;
+      local = local_;
     }
     std::vector<prometheus::MetricFamily> out;
     if (namespaces) {
@@ -94,6 +96,10 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
       auto bytes = Family("cachecar_cache_bytes",
                           "Bytes the cache accounts (keys, values, per-entry overhead).", T::Gauge);
       auto max_bytes = Family("cachecar_cache_max_bytes", "The namespace's byte bound.", T::Gauge);
+      auto storage = Family("cachecar_cache_storage_bytes",
+                            "Memory the entries' blocks and index slots take in the cache's "
+                            "storage (the published file with local reads).",
+                            T::Gauge);
       for (const service::NamespaceStatsView& s : namespaces()) {
         AddSample(hits, s.name, static_cast<double>(s.engine.hits));
         AddSample(misses, s.name, static_cast<double>(s.engine.misses));
@@ -104,9 +110,10 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
         AddSample(entries, s.name, static_cast<double>(s.engine.entries));
         AddSample(bytes, s.name, static_cast<double>(s.engine.bytes));
         AddSample(max_bytes, s.name, static_cast<double>(s.max_bytes));
+        AddSample(storage, s.name, static_cast<double>(s.engine.storage_bytes));
       }
       for (auto* f : {&hits, &misses, &loads, &evictions, &expirations, &rejected, &entries, &bytes,
-                      &max_bytes}) {
+                      &max_bytes, &storage}) {
         out.push_back(std::move(*f));
       }
     }
@@ -137,7 +144,44 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
       }
     }
     if (sync) AddSync(sync(), out);
+    if (local) AddLocalReads(local(), out);
     return out;
+  }
+
+  static void AddLocalReads(const LocalReadsSample& s, std::vector<prometheus::MetricFamily>& out) {
+    using T = prometheus::MetricType;
+    auto one = [&out](const char* name, const char* help, T type,
+                      std::vector<std::pair<std::string, double>> samples) {
+      auto f = Family(name, help, type);
+      for (auto& [result, value] : samples) {
+        prometheus::ClientMetric m;
+        if (!result.empty()) m.label.push_back({"result", result});
+        (type == T::Counter ? m.counter.value : m.gauge.value) = value;
+        f.metric.push_back(std::move(m));
+      }
+      out.push_back(std::move(f));
+    };
+    auto d = [](auto v) { return static_cast<double>(v); };
+    one("cachecar_local_read_serving", "1 while the published cache's state is serving.", T::Gauge,
+        {{"", s.serving ? 1.0 : 0.0}});
+    one("cachecar_local_read_trusted",
+        "1 while local readers may answer from the published cache (within max_staleness).",
+        T::Gauge, {{"", s.trusted ? 1.0 : 0.0}});
+    one("cachecar_local_read_mapped_bytes", "Size of the published cache file (sparse).", T::Gauge,
+        {{"", d(s.mapped_bytes)}});
+    one("cachecar_local_read_clients", "Readers connected to the hit-report socket.", T::Gauge,
+        {{"", d(s.clients)}});
+    one("cachecar_local_read_clients_refused_total",
+        "Hit-report connections refused (over the client limit).", T::Counter,
+        {{"", d(s.clients_refused)}});
+    one("cachecar_local_read_reports_total", "Hit-report messages by what became of them.",
+        T::Counter,
+        {{"accepted", d(s.reports)},
+         {"rejected", d(s.reports_rejected)},
+         {"other_file", d(s.reports_other_file)}});
+    one("cachecar_local_read_touches_total",
+        "Reported hits by whether they marked a live entry as read for eviction.", T::Counter,
+        {{"applied", d(s.touches)}, {"missed", d(s.touches_missed)}});
   }
 
   static void AddSync(const SyncSample& s, std::vector<prometheus::MetricFamily>& out) {
@@ -226,6 +270,10 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     std::lock_guard<std::mutex> lock(mu_);
     sync_ = std::move(f);
   }
+  void SetLocal(std::function<LocalReadsSample()> f) {
+    std::lock_guard<std::mutex> lock(mu_);
+    local_ = std::move(f);
+  }
 
  private:
   mutable std::mutex mu_;
@@ -233,6 +281,7 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
   std::function<size_t()> queue_;
   std::function<OutboxSample()> outbox_;
   std::function<SyncSample()> sync_;
+  std::function<LocalReadsSample()> local_;
 };
 
 Metrics::Metrics(std::string store_name)
@@ -357,6 +406,10 @@ void Metrics::SetWorkerQueueSource(std::function<size_t()> source) {
 }
 void Metrics::SetOutboxSource(std::function<OutboxSample()> source) {
   collector_->SetOutbox(std::move(source));
+}
+
+void Metrics::SetLocalReadsSource(std::function<LocalReadsSample()> source) {
+  collector_->SetLocal(std::move(source));
 }
 
 void Metrics::SetSyncSource(std::function<SyncSample()> source) {

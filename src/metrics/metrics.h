@@ -87,6 +87,16 @@ class Metrics {
     double clock_uncertainty_seconds = 0;  // +Inf before the store's clock was read
   };
   void SetSyncSource(std::function<SyncSample()> source);
+  // Local reads (docs/LOCAL_READS.md): the published file and its hit reports.
+  struct LocalReadsSample {
+    bool serving = false;  // the file's state is "serving"
+    bool trusted = false;  // now <= its trusted_until: local readers answer
+    uint64_t mapped_bytes = 0;
+    uint64_t clients = 0, clients_refused = 0;
+    uint64_t reports = 0, reports_rejected = 0, reports_other_file = 0;
+    uint64_t touches = 0, touches_missed = 0;
+  };
+  void SetLocalReadsSource(std::function<LocalReadsSample()> source);
 
   // What the /metrics endpoint serves.
   std::shared_ptr<prometheus::Collectable> registry() const;

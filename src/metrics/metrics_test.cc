@@ -74,6 +74,30 @@ TEST(MetricsTest, OutboxGaugesAppearOnlyWhenTheStoreHasAnOutbox) {
   EXPECT_THAT(text, HasSubstr("cachecar_outbox_oldest_age_seconds 3.5"));
 }
 
+TEST(MetricsTest, LocalReadsAppearOnlyWithAPublishedCache) {
+  Metrics m("memory");
+  EXPECT_THAT(m.Render(), Not(HasSubstr("cachecar_local_read")));
+  m.SetLocalReadsSource([] {
+    Metrics::LocalReadsSample s;
+    s.serving = true;
+    s.trusted = true;
+    s.mapped_bytes = 4096;
+    s.clients = 2;
+    s.reports = 10;
+    s.reports_rejected = 1;
+    s.touches = 300;
+    s.touches_missed = 4;
+    return s;
+  });
+  const std::string text = m.Render();
+  EXPECT_THAT(text, HasSubstr("cachecar_local_read_serving 1"));
+  EXPECT_THAT(text, HasSubstr("cachecar_local_read_trusted 1"));
+  EXPECT_THAT(text, HasSubstr("cachecar_local_read_clients 2"));
+  EXPECT_THAT(text, HasSubstr("cachecar_local_read_reports_total{result=\"rejected\"} 1"));
+  EXPECT_THAT(text, HasSubstr("cachecar_local_read_touches_total{result=\"applied\"} 300"));
+  EXPECT_THAT(text, HasSubstr("cachecar_local_read_mapped_bytes 4096"));
+}
+
 TEST(MetricsTest, InstrumentedStoreTimesEveryCallAndReportsReachability) {
   Metrics m("memory");
   store::MemoryStore inner;

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 
 #include "absl/strings/escaping.h"
@@ -22,7 +24,15 @@ size_t ShareOf(uint64_t total, double share) {
 
 }  // namespace
 
-NamespaceSet::NamespaceSet(const config::Config& config, const cache::Clock* clock) {
+// One namespace's engine options, before the storage exists.
+struct NamespaceSet::Planned {
+  const config::NamespaceConfig* ns;
+  cache::EngineOptions options;
+};
+
+std::vector<NamespaceSet::Planned> NamespaceSet::Plan(const config::Config& config,
+                                                      const cache::Clock* clock) {
+  std::vector<Planned> out;
   double claimed = 0;
   size_t unclaimed = 0;
   for (const config::NamespaceConfig& ns : config.namespaces) {
@@ -48,15 +58,66 @@ NamespaceSet::NamespaceSet(const config::Config& config, const cache::Clock* clo
     options.default_ttl = ns.ttl;
     options.negative_ttl = ns.negative_ttl;
     options.clock = clock;
+    out.push_back(Planned{&ns, options});
+  }
+  return out;
+}
+
+NamespaceSet::NamespaceSet(const config::Config& config, const cache::Clock* clock,
+                           std::unique_ptr<cache::Storage> storage)
+    : storage_(std::move(storage)) {
+  std::vector<Planned> planned = Plan(config, clock);
+  for (size_t i = 0; i < planned.size(); ++i) {
+    Planned& p = planned[i];
+    p.options.region = storage_->region(i);
     auto entry = std::make_unique<Namespace>();
-    entry->name = ns.name;
-    entry->ttl = ns.ttl;
-    entry->shards = options.shards;
-    entry->sync_values = ns.sync != "invalidate";
-    entry->engine = std::make_unique<cache::Engine>(options);
-    by_name_.emplace(ns.name, std::move(entry));
+    entry->name = p.ns->name;
+    entry->ttl = p.ns->ttl;
+    entry->shards = p.options.shards;
+    entry->sync_values = p.ns->sync != "invalidate";
+    entry->index = static_cast<uint32_t>(i);
+    entry->engine = std::make_unique<cache::Engine>(p.options);
+    by_index_.push_back(entry.get());
+    by_name_.emplace(p.ns->name, std::move(entry));
   }
 }
+
+std::vector<cache::NamespacePlan> NamespaceSet::StoragePlans(const config::Config& config) {
+  std::vector<cache::NamespacePlan> plans;
+  for (const Planned& p : Plan(config, nullptr)) {
+    plans.push_back({p.ns->name, p.options.max_bytes, p.options.shards});
+  }
+  return plans;
+}
+
+absl::StatusOr<std::unique_ptr<NamespaceSet>> NamespaceSet::Create(const config::Config& config,
+                                                                   const cache::Clock* clock) {
+  absl::StatusOr<std::unique_ptr<cache::Storage>> storage;
+  if (config.local_read_path.empty()) {
+    storage = cache::Storage::CreatePrivate(StoragePlans(config));
+  } else {
+    cache::StorageFileOptions file;
+    file.path = config.local_read_path;
+    file.max_key_bytes = config.max_key_bytes;
+    storage = cache::Storage::CreateFile(StoragePlans(config), file);
+  }
+  if (!storage.ok()) return storage.status();
+  return std::unique_ptr<NamespaceSet>(new NamespaceSet(config, clock, *std::move(storage)));
+}
+
+std::unique_ptr<cache::Storage> NamespaceSet::PrivateStorage(const config::Config& config) {
+  absl::StatusOr<std::unique_ptr<cache::Storage>> storage =
+      cache::Storage::CreatePrivate(StoragePlans(config));
+  if (!storage.ok()) {
+    std::fprintf(stderr, "cachecar: cannot map the cache's memory: %s\n",
+                 std::string(storage.status().message()).c_str());
+    std::abort();
+  }
+  return *std::move(storage);
+}
+
+NamespaceSet::NamespaceSet(const config::Config& config, const cache::Clock* clock)
+    : NamespaceSet(config, clock, PrivateStorage(config)) {}
 
 absl::StatusOr<Namespace*> NamespaceSet::Find(absl::string_view name) const {
   if (name.empty()) name = "default";

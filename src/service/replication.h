@@ -9,6 +9,8 @@
 #define CACHECAR_SERVICE_REPLICATION_H_
 
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "service/change.h"
 #include "service/namespaces.h"
 
@@ -23,6 +25,15 @@ class Replication {
   // false: this replica cannot show it is within max_staleness, so CACHED
   // reads go to the store. Called on every read: must be cheap.
   virtual bool CacheTrusted() const = 0;
+  // The instant up to which this replica vouches for its cache: CACHED
+  // reads at or before it may be answered from the cache (InfiniteFuture:
+  // always; InfinitePast: not now). The published cache carries it to local
+  // readers (docs/LOCAL_READS.md), so it must say what CacheTrusted says:
+  // CacheTrusted() == (Now() <= TrustedUntil()). The default is right for
+  // a replica that knows no instant, only yes or no.
+  virtual absl::Time TrustedUntil() const {
+    return CacheTrusted() ? absl::InfiniteFuture() : absl::InfinitePast();
+  }
 };
 
 }  // namespace cachecar::service

@@ -65,19 +65,33 @@ void SyncReplication::Announce(const Namespace& ns, const Change& change, absl::
   announcer_.Announce(event, /*retire=*/change.version > 0);
 }
 
-bool SyncReplication::WithinBound() const { return Staleness() <= options_.max_staleness; }
-
-bool SyncReplication::CacheTrusted() const { return options_.serve_stale || WithinBound(); }
-
-absl::Duration SyncReplication::Staleness() const {
-  if (!sync_.positioned()) return absl::InfiniteDuration();
-  const absl::Time now = absl::Now();
+absl::Time SyncReplication::AppliedAsOf(absl::Time now) const {
+  if (!sync_.positioned()) return absl::InfinitePast();
   static const bool planted = FaultArmed(kFaultTopicFreshnessOnly);
   if (planted) {  // fresh whenever the broker answers (see fault_point.h)
-    return sync_.Stats().broker_reachable ? absl::ZeroDuration() : absl::InfiniteDuration();
+    return sync_.Stats().broker_reachable ? now : absl::InfinitePast();
   }
-  if (options_.clock == nullptr) return absl::InfiniteDuration();
-  const absl::Time applied = options_.clock->EarliestLocal(watermarks_.applied_as_of(), now);
+  if (options_.clock == nullptr) return absl::InfinitePast();
+  return options_.clock->EarliestLocal(watermarks_.applied_as_of(), now);
+}
+
+absl::Time SyncReplication::BoundUntil() const {
+  const absl::Time applied = AppliedAsOf(absl::Now());
+  if (applied == absl::InfinitePast()) return absl::InfinitePast();
+  return applied + options_.max_staleness;
+}
+
+bool SyncReplication::WithinBound() const { return absl::Now() <= BoundUntil(); }
+
+absl::Time SyncReplication::TrustedUntil() const {
+  return options_.serve_stale ? absl::InfiniteFuture() : BoundUntil();
+}
+
+bool SyncReplication::CacheTrusted() const { return absl::Now() <= TrustedUntil(); }
+
+absl::Duration SyncReplication::Staleness() const {
+  const absl::Time now = absl::Now();
+  const absl::Time applied = AppliedAsOf(now);
   if (applied == absl::InfinitePast()) return absl::InfiniteDuration();
   return std::max(absl::ZeroDuration(), now - applied);
 }

@@ -69,6 +69,8 @@ class SyncReplication final : public Replication, public sync::EventSink {
 
   void Announce(const Namespace& ns, const Change& change, absl::string_view value) override;
   bool CacheTrusted() const override;
+  // stale_reads: serve: always; else BoundUntil().
+  absl::Time TrustedUntil() const override;
 
   void OnEvent(const sync::Event& event) override;
   void OnEventsLost(absl::string_view why) override;
@@ -79,6 +81,11 @@ class SyncReplication final : public Replication, public sync::EventSink {
 
   // Positioned and within max_staleness now (whatever stale_reads says).
   bool WithinBound() const;
+  // The instant the bound runs out: AppliedAsOf() + max_staleness, or
+  // InfinitePast while the replica cannot show any freshness. What local
+  // readers are given (docs/LOCAL_READS.md): Now() <= BoundUntil() is
+  // exactly WithinBound().
+  absl::Time BoundUntil() const;
   // How far behind the replica can show it is: now minus the earliest
   // local time of its watermarks' store time; InfiniteDuration before it is
   // positioned, has read the store's clock and has a watermark in every
@@ -88,6 +95,10 @@ class SyncReplication final : public Replication, public sync::EventSink {
   const sync::WatermarkTracker& watermarks() const { return watermarks_; }
 
  private:
+  // The local instant up to which every committed write has been applied
+  // (the watermarks through the ClockBound), or InfinitePast when unknown.
+  // The one source of Staleness, WithinBound and TrustedUntil.
+  absl::Time AppliedAsOf(absl::Time now) const;
   // One event on one namespace; true if the engine moved forward.
   bool ApplyTo(Namespace& ns, const sync::Event& event);
 

@@ -282,6 +282,24 @@ TEST_F(SyncReplicationTest, AStoreClockAheadOfOursIsNotMistakenForFreshness) {
   EXPECT_GE(replication_.Staleness(), absl::Seconds(3));
 }
 
+TEST_F(SyncReplicationTest, TrustedUntilIsTheInstantTheBoundRunsOut) {
+  // What local readers get (docs/LOCAL_READS.md): the same decision as
+  // CacheTrusted, as an instant they compare their clock with: the
+  // watermarks' local time plus max_staleness.
+  replication_.OnPartitions({0, 1}, {0, 1});
+  EXPECT_EQ(replication_.TrustedUntil(), absl::InfinitePast());  // no watermark yet
+  Calibrate(absl::ZeroDuration());
+  const absl::Time fresh = absl::Now() - absl::Milliseconds(500);
+  Watermarks(fresh);
+  const absl::Time until = replication_.TrustedUntil();
+  EXPECT_GT(until, absl::Now());
+  EXPECT_LE(until, fresh + absl::Seconds(2));
+  EXPECT_TRUE(replication_.CacheTrusted());
+  sync_.is_positioned = false;
+  EXPECT_EQ(replication_.TrustedUntil(), absl::InfinitePast());
+  EXPECT_FALSE(replication_.CacheTrusted());
+}
+
 TEST(SyncReplicationServeStaleTest, ServeModeTrustsTheCacheAnyway) {
   FakeSync sync;
   NamespaceSet namespaces(TwoNamespaces());
@@ -291,6 +309,7 @@ TEST(SyncReplicationServeStaleTest, ServeModeTrustsTheCacheAnyway) {
   SyncReplication replication(namespaces, sync, announcer, nullptr, o);
   EXPECT_TRUE(replication.CacheTrusted());
   EXPECT_FALSE(replication.WithinBound());
+  EXPECT_EQ(replication.TrustedUntil(), absl::InfiniteFuture());
 }
 
 TEST_F(SyncReplicationTest, WatchersSeeAppliedEventsOnly) {

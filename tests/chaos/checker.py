@@ -333,7 +333,7 @@ def check_c5(history, res):
                     db_found=want["found"], db_value=want.get("value"), round=last["round"],
                     time=last["time"],
                 )
-            elif got.get("source") != "cache":
+            elif got.get("source") not in ("cache", "local"):
                 unverified[replica] += 1
     for replica, n in sorted(unverified.items()):
         res.findings.append(

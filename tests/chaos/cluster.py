@@ -152,8 +152,11 @@ class Replica:
     def __init__(self, name, sockdir, logdir, argv, env):
         self.name = name
         self.sock = os.path.join(sockdir, "%s.sock" % name)
+        # The published cache the readers map (docs/LOCAL_READS.md).
+        self.local_path = os.path.join(sockdir, "%s.cache" % name)
         self.log_path = os.path.join(logdir, "%s.log" % name)
-        self.argv = argv + ["--listen=unix://" + self.sock, "--replica-id=" + name]
+        self.argv = argv + ["--listen=unix://" + self.sock, "--replica-id=" + name,
+                            "--local-read-path=" + self.local_path]
         self.env = env
         self.proc = None
         self.incarnation = 0

@@ -9,6 +9,8 @@
 #   tests/chaos/run.sh --unit            the checker's rule tests (synthetic histories)
 #
 # Environment: CACHECAR_BIN (default build/cmd/cachecar/cachecar),
+# LIBCACHECAR_LOCALREAD (default build/src/localread/libcachecar_localread.so:
+# the readers' local reads),
 # CHAOS_VENV_DIR (default build/chaos-venv: the virtualenv with
 # requirements.txt and the stubs generated from proto/ at this run), PYTHON
 # (default python3). Starts and stops its own PostgreSQL (tests/pg/pg.sh) and
@@ -60,7 +62,12 @@ mkdir -p "$gen"
 "$vpy" -m grpc_tools.protoc -I "$root/proto" --python_out="$gen" --grpc_python_out="$gen" \
   "$root/proto/cachecar/v1/cache.proto" || die "protoc failed on proto/cachecar/v1/cache.proto"
 
-export PYTHONPATH="$here:$gen" PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# The readers use the Python client library (clients/python, from the tree:
+# its committed stubs are the `cachecar` package's; the ones generated above
+# are a namespace portion it shadows) with its local reader, which binds
+# libcachecar_localread.so (LIBCACHECAR_LOCALREAD; default: build/'s).
+export PYTHONPATH="$here:$root/clients/python/src:$gen" PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+export LIBCACHECAR_LOCALREAD="${LIBCACHECAR_LOCALREAD:-$root/build/src/localread/libcachecar_localread.so}"
 case "$mode" in
   setup) say "virtualenv and stubs ready in $venv_dir"; exit 0 ;;
   unit) exec "$vpy" -m unittest -v test_checker ;;

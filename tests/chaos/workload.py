@@ -7,6 +7,13 @@ outcome (ok, fail: definitely not committed, unknown: possibly committed).
 Values are self-describing tokens "KEY|WRITER|SEQ", unique per write, so the
 checker can tell which write a read returned.
 
+Reads (Get, BatchGet) go through the Python client library (clients/python)
+with the replica's published cache (local_read_path): a CACHED Get is
+answered from shared memory when the mapping can answer it (source "local")
+and over gRPC otherwise, so the checker's rules hold for the local read path
+too. The library's retries are off (one attempt per operation, as before);
+writes use the raw stubs, whose errors the history classifies itself.
+
 Thread-safety: one thread per client loop; they share only the Recorder and
 the per-replica known-version map (a dict written whole values at a time).
 """
@@ -17,6 +24,7 @@ import time
 
 import grpc
 
+import cachecar
 from cachecar.v1 import cache_pb2, cache_pb2_grpc
 from cluster import now
 
@@ -44,6 +52,9 @@ def _source(s):
     return {cache_pb2.SOURCE_CACHE: "cache", cache_pb2.SOURCE_STORE: "store"}.get(s, "unspecified")
 
 
+_LIB_SOURCES = {cachecar.Source.CACHE: "cache", cachecar.Source.STORE: "store", cachecar.Source.LOCAL: "local"}
+
+
 def _value(b):
     return b.decode("utf-8", "replace")
 
@@ -56,7 +67,30 @@ class Client:
         self.rec = recorder
         self.channel = channel_to(replica)
         self.stub = cache_pb2_grpc.CacheStub(self.channel)
+        # Reads: the client library, local reads first (one attempt each).
+        self.lib = cachecar.Client("unix:" + replica.sock, channel=self.channel,
+                                   retry=cachecar.RetryPolicy(max_attempts=1),
+                                   local_read_path=replica.local_path)
         self.known = {}
+
+    def _lib_call(self, rec, fn):
+        """_call for the library: fn() returns its answer or raises cachecar.Error."""
+        r = self.replica
+        rec["replica"] = r.name
+        rec["inc_start"] = r.incarnation
+        rec["start"] = now()
+        try:
+            resp = fn()
+            rec["end"] = now()
+            rec["outcome"] = "ok"
+            rec["code"] = "OK"
+        except cachecar.Error as e:
+            resp = None
+            rec["end"] = now()
+            rec["code"] = e.code.name
+            rec["error"] = (e.message or "")[:200]
+        rec["inc_end"] = r.incarnation
+        return resp
 
     def _call(self, rec, fn, req, timeout):
         r = self.replica
@@ -78,13 +112,10 @@ class Client:
 
     def get(self, key, strong=False, phase="run"):
         rec = {"op": "get", "key": key, "consistency": "strong" if strong else "cached", "phase": phase}
-        req = cache_pb2.GetRequest(
-            key=key, consistency=cache_pb2.CONSISTENCY_STRONG if strong else cache_pb2.CONSISTENCY_CACHED
-        )
-        resp = self._call(rec, self.stub.Get, req, READ_TIMEOUT)
+        resp = self._lib_call(rec, lambda: self.lib.get("", key, strong=strong, timeout=READ_TIMEOUT))
         if resp is not None:
             rec.update(found=resp.found, version=resp.version, value=_value(resp.value) if resp.found else None,
-                       source=_source(resp.source))
+                       source=_LIB_SOURCES.get(resp.source, "unspecified"), local=resp.local.name)
             self.known[key] = resp.version
         else:
             rec["outcome"] = "error"
@@ -93,11 +124,12 @@ class Client:
 
     def batch_get(self, keys):
         rec = {"op": "batch_get", "keys": keys, "consistency": "cached", "phase": "run"}
-        resp = self._call(rec, self.stub.BatchGet, cache_pb2.BatchGetRequest(keys=keys), READ_TIMEOUT)
+        resp = self._lib_call(rec, lambda: self.lib.batch_get("", keys, timeout=READ_TIMEOUT))
         if resp is not None:
             rec["entries"] = [
                 {"key": e.key, "found": e.found, "version": e.version,
-                 "value": _value(e.value) if e.found else None, "source": _source(e.source)}
+                 "value": _value(e.value) if e.found else None,
+                 "source": _LIB_SOURCES.get(e.source, "unspecified")}
                 for e in resp.entries
             ]
             for e in resp.entries:

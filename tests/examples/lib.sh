@@ -49,6 +49,8 @@ start_cachecar() {
   # turn it off, so that runs side by side (ctest -j) do not collide.
   local help; help="$(timeout 10 "$bin" --help 2>&1)"
   if grep -q -- '--metrics-listen' <<<"$help"; then extra+=(--metrics-listen=); fi
+  # More flags from the caller (e.g. --local-read-path), if it set the array.
+  if declare -p CACHECAR_EXTRA_ARGS >/dev/null 2>&1; then extra+=("${CACHECAR_EXTRA_ARGS[@]}"); fi
   for attempt in 1 2 3; do
     port="$(free_port)" || die "no free loopback port (python3 needed)"
     CACHECAR_ADDR="127.0.0.1:$port"

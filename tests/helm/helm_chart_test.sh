@@ -162,8 +162,12 @@ port="$(run_webhook custom)"
 call_webhook custom "$port" shop-cachecar-injector.infra.svc
 schema "custom: the injected Pod" "$work/custom/pod.json"
 check "custom: the sidecar's image" "$(py sidecar-of "$work/custom/pod.json" image)" "registry.example.com/platform/cachecar:1.2.3-debug"
-check "custom: its flags (ports and extraArgs)" "$(py sidecar-of "$work/custom/pod.json" args)" \
-  "serve --config=/etc/cachecar/cachecar.yaml --probe-listen=0.0.0.0:6052 --metrics-listen=0.0.0.0:6464 --log-level=debug --workers=8"
+# (pod-review.json's cachecar.io/port annotation appends the --listen pair.)
+check "custom: its flags (local reads, ports, extraArgs, the port annotation)" "$(py sidecar-of "$work/custom/pod.json" args)" \
+  "serve --config=/etc/cachecar/cachecar.yaml --local-read-path=/run/cachecar-local/cache --probe-listen=0.0.0.0:6052 --metrics-listen=0.0.0.0:6464 --log-level=debug --workers=8 --listen=127.0.0.1:6000 --listen=unix:///run/cachecar/cachecar.sock"
+check "custom: the published cache's volume, and the app's read-only mount and path" \
+  "$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["spec"]; v={v["name"]: v for v in s["volumes"]}["cachecar-local"]["emptyDir"]; a=s["containers"][0]; print(v["medium"], v["sizeLimit"], [m for m in a["volumeMounts"] if m["name"]=="cachecar-local"][0].get("readOnly"), [e["value"] for e in a["env"] if e["name"]=="CACHECAR_LOCAL_READ_PATH"][0])' "$work/custom/pod.json" 2>&1)" \
+  "Memory 1536Mi True /run/cachecar-local/cache"
 check "custom: its probes use the probe port" "$(py sidecar-of "$work/custom/pod.json" probes)" "6052 6052 6052"
 check "custom: its resources" "$(py sidecar-of "$work/custom/pod.json" resources)" \
   '{"limits": {"memory": "1536Mi"}, "requests": {"cpu": "250m", "memory": "1Gi"}}'

@@ -87,6 +87,7 @@ patched="$(cat "$work/patched-pod.yaml")"
 check "the patched Pod runs cachecar first" "$(python3 -c 'import json,sys; print([c["name"] for c in json.load(open(sys.argv[1]))["spec"]["initContainers"]])' "$work/patched-pod.yaml")" "['cachecar', 'migrate']"
 check "the port annotation became a listen flag" "$patched" '"--listen=127.0.0.1:6000"'
 check "and the pod's unix socket stays" "$patched" '"--listen=unix:///run/cachecar/cachecar.sock"'
+check "every app container mounts the published cache read-only" "$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["spec"]; print(all({"name":"cachecar-local","mountPath":"/run/cachecar-local","readOnly":True} in c.get("volumeMounts",[]) for c in s["containers"]))' "$work/patched-pod.yaml")" "True"
 # generateName pods have no name; give it one so the schema check sees a full Pod.
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["metadata"]["name"]="web-x"; json.dump(d,open(sys.argv[1],"w"))' "$work/patched-pod.yaml"
 if out="$(bash "$validate" "$VALIDATE_WORK" "$work/patched-pod.yaml" 2>&1)"; then ok "the patched Pod passes Kubernetes schema validation"

@@ -8,10 +8,12 @@ On top of what the library does:
   - a document whose kind has no schema is an error, not a warning (a typo in
     kind or apiVersion must not pass silently);
   - the sidecar fragment (deploy/k8s/sidecar.yaml: a plain mapping with
-    `initContainer` and `volumes`) is checked by wrapping it in a Pod;
+    `initContainer`, `volumes`, and the `appVolumeMounts` and `appEnv` every
+    app container gets) is checked by wrapping it in a Pod;
   - when both are given, the fragment must equal the "cachecar" init container
-    and its volumes in every workload that carries one (example-app.yaml is
-    documented as an identical copy of what `cachecar inject` adds);
+    and its volumes in every workload that carries one, and every app
+    container there must have its appVolumeMounts and appEnv (example-app.yaml
+    is documented as an identical copy of what `cachecar inject` adds);
   - a ConfigMap key ending in .yaml must hold a YAML mapping;
   - a few API-server rules the JSON schemas lack (they check fields and types,
     not values): initContainers[].restartPolicy is "Always", container port
@@ -28,6 +30,7 @@ import yaml
 from kubernetes_validate import utils
 
 SIDECAR_NAME = "cachecar"
+FRAGMENT_KEYS = {"initContainer", "volumes", "appVolumeMounts", "appEnv"}
 
 
 def load(path):
@@ -44,7 +47,9 @@ def wrap_fragment(frag):
         "metadata": {"name": "sidecar-fragment"},
         "spec": {
             "initContainers": [frag.get("initContainer")],
-            "containers": [{"name": "app", "image": "busybox:1.36"}],
+            "containers": [{"name": "app", "image": "busybox:1.36",
+                            "volumeMounts": frag.get("appVolumeMounts") or [],
+                            "env": frag.get("appEnv") or []}],
             "volumes": frag.get("volumes"),
         },
     }
@@ -140,9 +145,10 @@ def main():
                 errors.append("%s: not a mapping" % where)
                 continue
             if "apiVersion" not in doc and "kind" not in doc:
-                if set(doc) != {"initContainer", "volumes"}:
+                if not {"initContainer", "volumes"} <= set(doc) <= FRAGMENT_KEYS:
                     errors.append("%s: no apiVersion/kind, and not a sidecar fragment "
-                                  "(exactly the keys initContainer and volumes)" % where)
+                                  "(initContainer and volumes, and optionally "
+                                  "appVolumeMounts and appEnv)" % where)
                     continue
                 fragments.append((path, doc))
                 obj, label = wrap_fragment(doc), "sidecar fragment"
@@ -202,6 +208,14 @@ def main():
                 if vols.get(v.get("name")) != v:
                     errors.append("%s: %s: volume %r differs from (or is missing from) %s"
                                   % (where, describe(doc), v.get("name"), fpath))
+            for c in spec.get("containers") or []:
+                for key, field in (("appVolumeMounts", "volumeMounts"), ("appEnv", "env")):
+                    have = c.get(field) or []
+                    for item in frag.get(key) or []:
+                        if item not in have:
+                            errors.append("%s: %s: container %r lacks %s %r of %s"
+                                          % (where, describe(doc), c.get("name"), field,
+                                             item.get("name"), fpath))
 
     for e in errors:
         print("ERROR " + e)

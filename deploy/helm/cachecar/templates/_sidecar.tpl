@@ -8,6 +8,7 @@ a change there is carried over here. The injector reads it from the
 {{- $s := .Values.sidecar -}}
 {{- $probe := int $s.probePort -}}
 {{- $metrics := int $s.metricsPort -}}
+{{- $local := $s.localReads.enabled -}}
 initContainer:
   name: cachecar
   image: {{ include "cachecar.sidecarImage" . | quote }}
@@ -17,6 +18,9 @@ initContainer:
   args:
     - serve
     - --config=/etc/cachecar/cachecar.yaml
+    {{- if $local }}
+    - --local-read-path=/run/cachecar-local/cache
+    {{- end }}
     {{- if ne $probe 50052 }}
     - {{ printf "--probe-listen=0.0.0.0:%d" $probe | quote }}
     {{- end }}
@@ -84,7 +88,21 @@ initContainer:
       readOnly: true
     - name: cachecar-run
       mountPath: /run/cachecar
+    {{- if $local }}
+    # The published cache (read-write here, read-only in the apps).
+    - name: cachecar-local
+      mountPath: /run/cachecar-local
+    {{- end }}
   terminationMessagePolicy: FallbackToLogsOnError
+{{- if $local }}
+appVolumeMounts:
+  - name: cachecar-local
+    mountPath: /run/cachecar-local
+    readOnly: true
+appEnv:
+  - name: CACHECAR_LOCAL_READ_PATH
+    value: /run/cachecar-local/cache
+{{- end }}
 volumes:
   - name: cachecar-config
     configMap:
@@ -99,4 +117,10 @@ volumes:
     emptyDir:
       medium: Memory
       sizeLimit: 1Mi
+  {{- if $local }}
+  - name: cachecar-local
+    emptyDir:
+      medium: Memory
+      sizeLimit: {{ $s.localReads.sizeLimit }}
+  {{- end }}
 {{- end -}}

@@ -3,11 +3,11 @@
 # cache.pb.go and cache_grpc.pb.go, committed so that `go build` needs only
 # the module proxy) with pinned protoc plugins.
 #
-# Usage: examples/go/generate.sh [OUT_DIR [TOOLS_DIR]]
-#   OUT_DIR    where gen/ goes; default examples/go (rewrites the committed code)
+# Usage: clients/go/generate.sh [OUT_DIR [TOOLS_DIR]]
+#   OUT_DIR    where gen/ goes; default clients/go (rewrites the committed code)
 #   TOOLS_DIR  where the plugins are installed; default .tools/bin in the repo
 #              (git-ignored). A plugin of the pinned version there is reused.
-# Needs Go (see tests/examples/run_go.sh for how it is found) and protoc
+# Needs Go (see tests/clients/go.sh for how it is found) and protoc
 # (Debian's protobuf-compiler, which scripts/deps.sh installs; $PROTOC overrides).
 #
 # Pinned: protoc-gen-go v1.34.1 and protoc-gen-go-grpc v1.3.0, the newest whose
@@ -22,7 +22,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 out_dir="${1:-$here}"
 tools_dir="${2:-$root/.tools/bin}"
-module=github.com/cachecar/cachecar/examples/go
+module=github.com/cachecar/cachecar/clients/go
 proto=cachecar/v1/cache.proto
 # The proto's go_package names a path outside this module: map it into gen/.
 mapping="M$proto=$module/gen/cachecar/v1;cachecarv1"
