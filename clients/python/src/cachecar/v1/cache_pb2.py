@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x61\x63hecar/v1/cache.proto\x12\x0b\x63\x61\x63hecar.v1\"[\n\nGetRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12-\n\x0b\x63onsistency\x18\x03 \x01(\x0e\x32\x18.cachecar.v1.Consistency\"a\n\x0bGetResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12#\n\x06source\x18\x04 \x01(\x0e\x32\x13.cachecar.v1.Source\"a\n\x0f\x42\x61tchGetRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04keys\x18\x02 \x03(\t\x12-\n\x0b\x63onsistency\x18\x03 \x01(\x0e\x32\x18.cachecar.v1.Consistency\"p\n\rBatchGetEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12#\n\x06source\x18\x05 \x01(\x0e\x32\x13.cachecar.v1.Source\"?\n\x10\x42\x61tchGetResponse\x12+\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1a.cachecar.v1.BatchGetEntry\"\x86\x01\n\nPutRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\x14\n\nif_version\x18\x04 \x01(\x04H\x00\x12\x13\n\tif_absent\x18\x05 \x01(\x08H\x00\x12\x0e\n\x06ttl_ms\x18\x06 \x01(\x04\x42\x0e\n\x0cprecondition\"\x1e\n\x0bPutResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\"W\n\rDeleteRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x17\n\nif_version\x18\x03 \x01(\x04H\x00\x88\x01\x01\x42\r\n\x0b_if_version\"0\n\x0e\x44\x65leteResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x0f\n\x07version\x18\x02 \x01(\x04\"T\n\x11InvalidateRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04keys\x18\x02 \x03(\t\x12\x0b\n\x03\x61ll\x18\x03 \x01(\x08\x12\x11\n\tbroadcast\x18\x04 \x01(\x08\"%\n\x12InvalidateResponse\x12\x0f\n\x07\x64ropped\x18\x01 \x01(\x04\"!\n\x0cStatsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\"\xc3\x01\n\x0eNamespaceStats\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0f\n\x07\x65ntries\x18\x02 \x01(\x04\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\x12\x11\n\tmax_bytes\x18\x04 \x01(\x04\x12\x0c\n\x04hits\x18\x05 \x01(\x04\x12\x0e\n\x06misses\x18\x06 \x01(\x04\x12\x11\n\tevictions\x18\x07 \x01(\x04\x12\r\n\x05loads\x18\x08 \x01(\x04\x12\x13\n\x0b\x65xpirations\x18\t \x01(\x04\x12\x16\n\x0e\x66ills_rejected\x18\n \x01(\x04\"@\n\rStatsResponse\x12/\n\nnamespaces\x18\x01 \x03(\x0b\x32\x1b.cachecar.v1.NamespaceStats\"5\n\x0cWatchRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x12\n\nkey_prefix\x18\x02 \x01(\t\"[\n\nWatchEvent\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12 \n\x02op\x18\x03 \x01(\x0e\x32\x14.cachecar.v1.WatchOp\x12\r\n\x05local\x18\x04 \x01(\x08*=\n\x0b\x43onsistency\x12\x16\n\x12\x43ONSISTENCY_CACHED\x10\x00\x12\x16\n\x12\x43ONSISTENCY_STRONG\x10\x01*D\n\x06Source\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSOURCE_CACHE\x10\x01\x12\x10\n\x0cSOURCE_STORE\x10\x02*z\n\x07WatchOp\x12\x18\n\x14WATCH_OP_UNSPECIFIED\x10\x00\x12\x13\n\x0fWATCH_OP_UPSERT\x10\x01\x12\x13\n\x0fWATCH_OP_DELETE\x10\x02\x12\x17\n\x13WATCH_OP_INVALIDATE\x10\x03\x12\x12\n\x0eWATCH_OP_FLUSH\x10\x04\x32\xd5\x03\n\x05\x43\x61\x63he\x12\x38\n\x03Get\x12\x17.cachecar.v1.GetRequest\x1a\x18.cachecar.v1.GetResponse\x12G\n\x08\x42\x61tchGet\x12\x1c.cachecar.v1.BatchGetRequest\x1a\x1d.cachecar.v1.BatchGetResponse\x12\x38\n\x03Put\x12\x17.cachecar.v1.PutRequest\x1a\x18.cachecar.v1.PutResponse\x12\x41\n\x06\x44\x65lete\x12\x1a.cachecar.v1.DeleteRequest\x1a\x1b.cachecar.v1.DeleteResponse\x12M\n\nInvalidate\x12\x1e.cachecar.v1.InvalidateRequest\x1a\x1f.cachecar.v1.InvalidateResponse\x12>\n\x05Stats\x12\x19.cachecar.v1.StatsRequest\x1a\x1a.cachecar.v1.StatsResponse\x12=\n\x05Watch\x12\x19.cachecar.v1.WatchRequest\x1a\x17.cachecar.v1.WatchEvent0\x01\x42<Z:github.com/cachecar/cachecar/gen/go/cachecar/v1;cachecarv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x61\x63hecar/v1/cache.proto\x12\x0b\x63\x61\x63hecar.v1\"p\n\nGetRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12-\n\x0b\x63onsistency\x18\x03 \x01(\x0e\x32\x18.cachecar.v1.Consistency\x12\x13\n\x0bmin_version\x18\x04 \x01(\x04\"a\n\x0bGetResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12#\n\x06source\x18\x04 \x01(\x0e\x32\x13.cachecar.v1.Source\"w\n\x0f\x42\x61tchGetRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04keys\x18\x02 \x03(\t\x12-\n\x0b\x63onsistency\x18\x03 \x01(\x0e\x32\x18.cachecar.v1.Consistency\x12\x14\n\x0cmin_versions\x18\x04 \x03(\x04\"p\n\rBatchGetEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12#\n\x06source\x18\x05 \x01(\x0e\x32\x13.cachecar.v1.Source\"?\n\x10\x42\x61tchGetResponse\x12+\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1a.cachecar.v1.BatchGetEntry\"\x86\x01\n\nPutRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\x14\n\nif_version\x18\x04 \x01(\x04H\x00\x12\x13\n\tif_absent\x18\x05 \x01(\x08H\x00\x12\x0e\n\x06ttl_ms\x18\x06 \x01(\x04\x42\x0e\n\x0cprecondition\"\x1e\n\x0bPutResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\"W\n\rDeleteRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x17\n\nif_version\x18\x03 \x01(\x04H\x00\x88\x01\x01\x42\r\n\x0b_if_version\"0\n\x0e\x44\x65leteResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x0f\n\x07version\x18\x02 \x01(\x04\"O\n\x11WriteBatchRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\'\n\x06writes\x18\x02 \x03(\x0b\x32\x17.cachecar.v1.BatchWrite\"\x83\x01\n\nBatchWrite\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0e\n\x06\x64\x65lete\x18\x03 \x01(\x08\x12\x14\n\nif_version\x18\x04 \x01(\x04H\x00\x12\x13\n\tif_absent\x18\x05 \x01(\x08H\x00\x12\x0e\n\x06ttl_ms\x18\x06 \x01(\x04\x42\x0e\n\x0cprecondition\"?\n\x10\x42\x61tchWriteResult\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\r\n\x05\x66ound\x18\x03 \x01(\x08\"D\n\x12WriteBatchResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.cachecar.v1.BatchWriteResult\"T\n\x11InvalidateRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04keys\x18\x02 \x03(\t\x12\x0b\n\x03\x61ll\x18\x03 \x01(\x08\x12\x11\n\tbroadcast\x18\x04 \x01(\x08\"%\n\x12InvalidateResponse\x12\x0f\n\x07\x64ropped\x18\x01 \x01(\x04\"!\n\x0cStatsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\"\xc3\x01\n\x0eNamespaceStats\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0f\n\x07\x65ntries\x18\x02 \x01(\x04\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\x12\x11\n\tmax_bytes\x18\x04 \x01(\x04\x12\x0c\n\x04hits\x18\x05 \x01(\x04\x12\x0e\n\x06misses\x18\x06 \x01(\x04\x12\x11\n\tevictions\x18\x07 \x01(\x04\x12\r\n\x05loads\x18\x08 \x01(\x04\x12\x13\n\x0b\x65xpirations\x18\t \x01(\x04\x12\x16\n\x0e\x66ills_rejected\x18\n \x01(\x04\"@\n\rStatsResponse\x12/\n\nnamespaces\x18\x01 \x03(\x0b\x32\x1b.cachecar.v1.NamespaceStats\"5\n\x0cWatchRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x12\n\nkey_prefix\x18\x02 \x01(\t\"[\n\nWatchEvent\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12 \n\x02op\x18\x03 \x01(\x0e\x32\x14.cachecar.v1.WatchOp\x12\r\n\x05local\x18\x04 \x01(\x08*Y\n\x0b\x43onsistency\x12\x16\n\x12\x43ONSISTENCY_CACHED\x10\x00\x12\x16\n\x12\x43ONSISTENCY_STRONG\x10\x01\x12\x1a\n\x16\x43ONSISTENCY_CACHE_ONLY\x10\x02*[\n\x06Source\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSOURCE_CACHE\x10\x01\x12\x10\n\x0cSOURCE_STORE\x10\x02\x12\x15\n\x11SOURCE_NOT_CACHED\x10\x03*z\n\x07WatchOp\x12\x18\n\x14WATCH_OP_UNSPECIFIED\x10\x00\x12\x13\n\x0fWATCH_OP_UPSERT\x10\x01\x12\x13\n\x0fWATCH_OP_DELETE\x10\x02\x12\x17\n\x13WATCH_OP_INVALIDATE\x10\x03\x12\x12\n\x0eWATCH_OP_FLUSH\x10\x04\x32\xa4\x04\n\x05\x43\x61\x63he\x12\x38\n\x03Get\x12\x17.cachecar.v1.GetRequest\x1a\x18.cachecar.v1.GetResponse\x12G\n\x08\x42\x61tchGet\x12\x1c.cachecar.v1.BatchGetRequest\x1a\x1d.cachecar.v1.BatchGetResponse\x12\x38\n\x03Put\x12\x17.cachecar.v1.PutRequest\x1a\x18.cachecar.v1.PutResponse\x12\x41\n\x06\x44\x65lete\x12\x1a.cachecar.v1.DeleteRequest\x1a\x1b.cachecar.v1.DeleteResponse\x12M\n\nWriteBatch\x12\x1e.cachecar.v1.WriteBatchRequest\x1a\x1f.cachecar.v1.WriteBatchResponse\x12M\n\nInvalidate\x12\x1e.cachecar.v1.InvalidateRequest\x1a\x1f.cachecar.v1.InvalidateResponse\x12>\n\x05Stats\x12\x19.cachecar.v1.StatsRequest\x1a\x1a.cachecar.v1.StatsResponse\x12=\n\x05Watch\x12\x19.cachecar.v1.WatchRequest\x1a\x17.cachecar.v1.WatchEvent0\x01\x42<Z:github.com/cachecar/cachecar/gen/go/cachecar/v1;cachecarv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,44 +32,52 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cachecar.v1.cache_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z:github.com/cachecar/cachecar/gen/go/cachecar/v1;cachecarv1'
-  _globals['_CONSISTENCY']._serialized_start=1390
-  _globals['_CONSISTENCY']._serialized_end=1451
-  _globals['_SOURCE']._serialized_start=1453
-  _globals['_SOURCE']._serialized_end=1521
-  _globals['_WATCHOP']._serialized_start=1523
-  _globals['_WATCHOP']._serialized_end=1645
+  _globals['_CONSISTENCY']._serialized_start=1783
+  _globals['_CONSISTENCY']._serialized_end=1872
+  _globals['_SOURCE']._serialized_start=1874
+  _globals['_SOURCE']._serialized_end=1965
+  _globals['_WATCHOP']._serialized_start=1967
+  _globals['_WATCHOP']._serialized_end=2089
   _globals['_GETREQUEST']._serialized_start=40
-  _globals['_GETREQUEST']._serialized_end=131
-  _globals['_GETRESPONSE']._serialized_start=133
-  _globals['_GETRESPONSE']._serialized_end=230
-  _globals['_BATCHGETREQUEST']._serialized_start=232
-  _globals['_BATCHGETREQUEST']._serialized_end=329
-  _globals['_BATCHGETENTRY']._serialized_start=331
-  _globals['_BATCHGETENTRY']._serialized_end=443
-  _globals['_BATCHGETRESPONSE']._serialized_start=445
-  _globals['_BATCHGETRESPONSE']._serialized_end=508
-  _globals['_PUTREQUEST']._serialized_start=511
-  _globals['_PUTREQUEST']._serialized_end=645
-  _globals['_PUTRESPONSE']._serialized_start=647
-  _globals['_PUTRESPONSE']._serialized_end=677
-  _globals['_DELETEREQUEST']._serialized_start=679
-  _globals['_DELETEREQUEST']._serialized_end=766
-  _globals['_DELETERESPONSE']._serialized_start=768
-  _globals['_DELETERESPONSE']._serialized_end=816
-  _globals['_INVALIDATEREQUEST']._serialized_start=818
-  _globals['_INVALIDATEREQUEST']._serialized_end=902
-  _globals['_INVALIDATERESPONSE']._serialized_start=904
-  _globals['_INVALIDATERESPONSE']._serialized_end=941
-  _globals['_STATSREQUEST']._serialized_start=943
-  _globals['_STATSREQUEST']._serialized_end=976
-  _globals['_NAMESPACESTATS']._serialized_start=979
-  _globals['_NAMESPACESTATS']._serialized_end=1174
-  _globals['_STATSRESPONSE']._serialized_start=1176
-  _globals['_STATSRESPONSE']._serialized_end=1240
-  _globals['_WATCHREQUEST']._serialized_start=1242
-  _globals['_WATCHREQUEST']._serialized_end=1295
-  _globals['_WATCHEVENT']._serialized_start=1297
-  _globals['_WATCHEVENT']._serialized_end=1388
-  _globals['_CACHE']._serialized_start=1648
-  _globals['_CACHE']._serialized_end=2117
+  _globals['_GETREQUEST']._serialized_end=152
+  _globals['_GETRESPONSE']._serialized_start=154
+  _globals['_GETRESPONSE']._serialized_end=251
+  _globals['_BATCHGETREQUEST']._serialized_start=253
+  _globals['_BATCHGETREQUEST']._serialized_end=372
+  _globals['_BATCHGETENTRY']._serialized_start=374
+  _globals['_BATCHGETENTRY']._serialized_end=486
+  _globals['_BATCHGETRESPONSE']._serialized_start=488
+  _globals['_BATCHGETRESPONSE']._serialized_end=551
+  _globals['_PUTREQUEST']._serialized_start=554
+  _globals['_PUTREQUEST']._serialized_end=688
+  _globals['_PUTRESPONSE']._serialized_start=690
+  _globals['_PUTRESPONSE']._serialized_end=720
+  _globals['_DELETEREQUEST']._serialized_start=722
+  _globals['_DELETEREQUEST']._serialized_end=809
+  _globals['_DELETERESPONSE']._serialized_start=811
+  _globals['_DELETERESPONSE']._serialized_end=859
+  _globals['_WRITEBATCHREQUEST']._serialized_start=861
+  _globals['_WRITEBATCHREQUEST']._serialized_end=940
+  _globals['_BATCHWRITE']._serialized_start=943
+  _globals['_BATCHWRITE']._serialized_end=1074
+  _globals['_BATCHWRITERESULT']._serialized_start=1076
+  _globals['_BATCHWRITERESULT']._serialized_end=1139
+  _globals['_WRITEBATCHRESPONSE']._serialized_start=1141
+  _globals['_WRITEBATCHRESPONSE']._serialized_end=1209
+  _globals['_INVALIDATEREQUEST']._serialized_start=1211
+  _globals['_INVALIDATEREQUEST']._serialized_end=1295
+  _globals['_INVALIDATERESPONSE']._serialized_start=1297
+  _globals['_INVALIDATERESPONSE']._serialized_end=1334
+  _globals['_STATSREQUEST']._serialized_start=1336
+  _globals['_STATSREQUEST']._serialized_end=1369
+  _globals['_NAMESPACESTATS']._serialized_start=1372
+  _globals['_NAMESPACESTATS']._serialized_end=1567
+  _globals['_STATSRESPONSE']._serialized_start=1569
+  _globals['_STATSRESPONSE']._serialized_end=1633
+  _globals['_WATCHREQUEST']._serialized_start=1635
+  _globals['_WATCHREQUEST']._serialized_end=1688
+  _globals['_WATCHEVENT']._serialized_start=1690
+  _globals['_WATCHEVENT']._serialized_end=1781
+  _globals['_CACHE']._serialized_start=2092
+  _globals['_CACHE']._serialized_end=2640
 # @@protoc_insertion_point(module_scope)

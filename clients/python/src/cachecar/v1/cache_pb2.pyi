@@ -11,12 +11,14 @@ class Consistency(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CONSISTENCY_CACHED: _ClassVar[Consistency]
     CONSISTENCY_STRONG: _ClassVar[Consistency]
+    CONSISTENCY_CACHE_ONLY: _ClassVar[Consistency]
 
 class Source(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     SOURCE_UNSPECIFIED: _ClassVar[Source]
     SOURCE_CACHE: _ClassVar[Source]
     SOURCE_STORE: _ClassVar[Source]
+    SOURCE_NOT_CACHED: _ClassVar[Source]
 
 class WatchOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -27,9 +29,11 @@ class WatchOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WATCH_OP_FLUSH: _ClassVar[WatchOp]
 CONSISTENCY_CACHED: Consistency
 CONSISTENCY_STRONG: Consistency
+CONSISTENCY_CACHE_ONLY: Consistency
 SOURCE_UNSPECIFIED: Source
 SOURCE_CACHE: Source
 SOURCE_STORE: Source
+SOURCE_NOT_CACHED: Source
 WATCH_OP_UNSPECIFIED: WatchOp
 WATCH_OP_UPSERT: WatchOp
 WATCH_OP_DELETE: WatchOp
@@ -37,14 +41,16 @@ WATCH_OP_INVALIDATE: WatchOp
 WATCH_OP_FLUSH: WatchOp
 
 class GetRequest(_message.Message):
-    __slots__ = ("namespace", "key", "consistency")
+    __slots__ = ("namespace", "key", "consistency", "min_version")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    MIN_VERSION_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     key: str
     consistency: Consistency
-    def __init__(self, namespace: _Optional[str] = ..., key: _Optional[str] = ..., consistency: _Optional[_Union[Consistency, str]] = ...) -> None: ...
+    min_version: int
+    def __init__(self, namespace: _Optional[str] = ..., key: _Optional[str] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., min_version: _Optional[int] = ...) -> None: ...
 
 class GetResponse(_message.Message):
     __slots__ = ("found", "value", "version", "source")
@@ -59,14 +65,16 @@ class GetResponse(_message.Message):
     def __init__(self, found: _Optional[bool] = ..., value: _Optional[bytes] = ..., version: _Optional[int] = ..., source: _Optional[_Union[Source, str]] = ...) -> None: ...
 
 class BatchGetRequest(_message.Message):
-    __slots__ = ("namespace", "keys", "consistency")
+    __slots__ = ("namespace", "keys", "consistency", "min_versions")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    MIN_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     keys: _containers.RepeatedScalarFieldContainer[str]
     consistency: Consistency
-    def __init__(self, namespace: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ...) -> None: ...
+    min_versions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, namespace: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., min_versions: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class BatchGetEntry(_message.Message):
     __slots__ = ("key", "found", "value", "version", "source")
@@ -127,6 +135,46 @@ class DeleteResponse(_message.Message):
     found: bool
     version: int
     def __init__(self, found: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
+
+class WriteBatchRequest(_message.Message):
+    __slots__ = ("namespace", "writes")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    WRITES_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    writes: _containers.RepeatedCompositeFieldContainer[BatchWrite]
+    def __init__(self, namespace: _Optional[str] = ..., writes: _Optional[_Iterable[_Union[BatchWrite, _Mapping]]] = ...) -> None: ...
+
+class BatchWrite(_message.Message):
+    __slots__ = ("key", "value", "delete", "if_version", "if_absent", "ttl_ms")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
+    IF_VERSION_FIELD_NUMBER: _ClassVar[int]
+    IF_ABSENT_FIELD_NUMBER: _ClassVar[int]
+    TTL_MS_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: bytes
+    delete: bool
+    if_version: int
+    if_absent: bool
+    ttl_ms: int
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ..., delete: _Optional[bool] = ..., if_version: _Optional[int] = ..., if_absent: _Optional[bool] = ..., ttl_ms: _Optional[int] = ...) -> None: ...
+
+class BatchWriteResult(_message.Message):
+    __slots__ = ("key", "version", "found")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    version: int
+    found: bool
+    def __init__(self, key: _Optional[str] = ..., version: _Optional[int] = ..., found: _Optional[bool] = ...) -> None: ...
+
+class WriteBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[BatchWriteResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[BatchWriteResult, _Mapping]]] = ...) -> None: ...
 
 class InvalidateRequest(_message.Message):
     __slots__ = ("namespace", "keys", "all", "broadcast")

@@ -54,6 +54,11 @@ class CacheStub:
                 request_serializer=cachecar_dot_v1_dot_cache__pb2.DeleteRequest.SerializeToString,
                 response_deserializer=cachecar_dot_v1_dot_cache__pb2.DeleteResponse.FromString,
                 _registered_method=True)
+        self.WriteBatch = channel.unary_unary(
+                '/cachecar.v1.Cache/WriteBatch',
+                request_serializer=cachecar_dot_v1_dot_cache__pb2.WriteBatchRequest.SerializeToString,
+                response_deserializer=cachecar_dot_v1_dot_cache__pb2.WriteBatchResponse.FromString,
+                _registered_method=True)
         self.Invalidate = channel.unary_unary(
                 '/cachecar.v1.Cache/Invalidate',
                 request_serializer=cachecar_dot_v1_dot_cache__pb2.InvalidateRequest.SerializeToString,
@@ -98,6 +103,19 @@ class CacheServicer:
 
     def Delete(self, request, context):
         """Deletes a key in the store; the cache remembers it as absent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WriteBatch(self, request, context):
+        """Writes several keys of one namespace at once, all or nothing: one store
+        transaction (PostgreSQL: one transaction), each write's precondition
+        checked; if any fails, nothing is written and the call is ABORTED
+        naming the write ("writes[i]: ..."). Each key gets its own version (in
+        the answer) and its own sync event, so other replicas apply the writes
+        key by key (a reader on another replica may see some keys of the batch
+        before the others).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -157,6 +175,11 @@ def add_CacheServicer_to_server(servicer, server):
                     servicer.Delete,
                     request_deserializer=cachecar_dot_v1_dot_cache__pb2.DeleteRequest.FromString,
                     response_serializer=cachecar_dot_v1_dot_cache__pb2.DeleteResponse.SerializeToString,
+            ),
+            'WriteBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.WriteBatch,
+                    request_deserializer=cachecar_dot_v1_dot_cache__pb2.WriteBatchRequest.FromString,
+                    response_serializer=cachecar_dot_v1_dot_cache__pb2.WriteBatchResponse.SerializeToString,
             ),
             'Invalidate': grpc.unary_unary_rpc_method_handler(
                     servicer.Invalidate,
@@ -282,6 +305,33 @@ class Cache:
             '/cachecar.v1.Cache/Delete',
             cachecar_dot_v1_dot_cache__pb2.DeleteRequest.SerializeToString,
             cachecar_dot_v1_dot_cache__pb2.DeleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WriteBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachecar.v1.Cache/WriteBatch',
+            cachecar_dot_v1_dot_cache__pb2.WriteBatchRequest.SerializeToString,
+            cachecar_dot_v1_dot_cache__pb2.WriteBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
