@@ -163,7 +163,19 @@ void CheckRange(Problems& problems, absl::string_view field, uint64_t value, uin
 
 void CheckEngineAndLimits(const Config& c, Problems& problems) {
   constexpr uint64_t kNoLimit = std::numeric_limits<uint64_t>::max();
-  CheckRange(problems, "max_bytes", c.max_bytes, kMiB, kNoLimit, true);
+  // One shard's storage holds at most 16 GiB with its arena's overhead
+  // (src/cache/arena.h kMaxBytes, src/cache/storage.cc): 12 GiB of budget per
+  // shard keeps every namespace plannable.
+  constexpr uint64_t kMaxBytesPerShard = uint64_t{12} << 30;
+  if (c.shards >= 1 && c.max_bytes / c.shards > kMaxBytesPerShard) {
+    problems.Add("max_bytes",
+                 absl::StrCat("must be at most ", FormatBytes(kMaxBytesPerShard), " per shard (",
+                              FormatBytes(kMaxBytesPerShard * c.shards), " with shards ", c.shards,
+                              "), got ", FormatBytes(c.max_bytes),
+                              ": lower max_bytes or raise shards (up to 1024)"));
+  } else {
+    CheckRange(problems, "max_bytes", c.max_bytes, kMiB, kNoLimit, true);
+  }
   if (c.shards < 1 || c.shards > 1024 || (c.shards & (c.shards - 1)) != 0) {
     problems.Add("shards", absl::StrCat("must be a power of two from 1 to "
                                         "1024, got ",

@@ -25,15 +25,16 @@ TEST(NamespaceSetTest, SharesSplitTheBudgetAndTheRestIsShared) {
 }
 
 // Issue #17: --max-bytes=18446744073709551615 left every namespace 0 bytes.
+// The largest max_bytes config validation accepts (12 GiB per shard).
 TEST(NamespaceSetTest, TheLargestMaxBytesIsNotZero) {
   config::Config c;
-  c.max_bytes = std::numeric_limits<uint64_t>::max();
+  c.max_bytes = (uint64_t{12} << 30) * c.shards;
   c.namespaces = {{"a", absl::ZeroDuration(), 0.5}, {"default", absl::ZeroDuration(), 0}};
   NamespaceSet set(c);
   EXPECT_GE((*set.Find("a"))->engine->max_bytes(), c.max_bytes / 2 - 4096);
   EXPECT_GE((*set.Find("default"))->engine->max_bytes(), c.max_bytes / 2 - 4096);
   config::Config one;
-  one.max_bytes = std::numeric_limits<uint64_t>::max();
+  one.max_bytes = (uint64_t{12} << 30) * one.shards;
   one.namespaces = {{"default", absl::ZeroDuration(), 0}};
   NamespaceSet whole(one);
   Namespace* ns = *whole.Find("");
