@@ -233,7 +233,23 @@ TEST_F(HostileGrpcTest, SilentConnectionsAreClosedAndCannotFillTheGate) {
 
 // Issue #17: after one EMFILE, gRPC never accepted again while health stayed
 // SERVING. Run in a child process, whose descriptor limit can be lowered.
+#if defined(__SANITIZE_ADDRESS__)
+#define CACHECAR_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CACHECAR_UNDER_ASAN 1
+#endif
+#endif
+
 TEST_F(HostileGrpcTest, RunningOutOfDescriptorsDoesNotKillTheListener) {
+#if defined(CACHECAR_UNDER_ASAN)
+  // The ASan preset is ASan+UBSan: with every descriptor taken, UBSan's vptr
+  // check misreports objects of Debian's libspdlog and libfmt as of the wrong
+  // type (shared_ptr control blocks, spdlog::logger, fmt buffers) in the
+  // child. The gcc build runs this test; hostile_e2e does the same against
+  // the real binary.
+  GTEST_SKIP() << "not under ASan+UBSan: the vptr check misfires while descriptors are exhausted";
+#endif
   GTEST_FLAG_SET(death_test_style, "threadsafe");  // the child starts its own server
   EXPECT_EXIT(
       {
