@@ -26,8 +26,10 @@ class Throttle {
 
   void Log(spdlog::level::level_enum level, const char* file, int line, const char* message) {
     uint64_t suppressed = 0;
+    LibraryLogLimits limits;
     {
       MutexLock lock(&mu_);
+      limits = limits_;
       const absl::Time now = absl::Now();
       if (now - window_start_ >= limits_.window) {
         window_start_ = now;
@@ -46,7 +48,7 @@ class Throttle {
     const char* base = slash != nullptr ? slash + 1 : (file != nullptr ? file : "?");
     if (suppressed > 0) {
       spdlog::warn("{}: {} more lines were suppressed (over {} per {})", name_, suppressed,
-                   limits_.burst, absl::FormatDuration(limits_.window));
+                   limits.burst, absl::FormatDuration(limits.window));
     }
     spdlog::log(level, "{} {}:{}: {}", name_, base, line, message);
   }
