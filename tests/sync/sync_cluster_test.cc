@@ -335,7 +335,12 @@ class KafkaHarness {
     const std::string out = Shell(absl::StrCat("timeout 30 kcat -C -b ", bootstrap_, " -t ",
                                                ShellQuote(topic), " -o beginning -e -q -f '%p\\n'"),
                                   &status);
-    EXPECT_EQ(status, 0) << out;
+    // kcat -e stops once every partition reached its end; on a slow
+    // (sanitized, loaded) machine the relays' watermarks, published into
+    // every partition, can keep it reading until the timeout (exit 124):
+    // what it printed by then is still every partition's messages so far.
+    const bool timed_out = WIFEXITED(status) && WEXITSTATUS(status) == 124;
+    EXPECT_TRUE(status == 0 || (timed_out && !out.empty())) << status << "\n" << out;
     std::map<int, int> counts;
     for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
       int p = 0;
