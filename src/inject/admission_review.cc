@@ -1,6 +1,7 @@
 // See admission_review.h.
 #include "inject/admission_review.h"
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -93,13 +94,21 @@ bool HasNamed(const Json& list, absl::string_view name) {
 
 bool NonEmptyArray(const Json& j) { return j.is_array() && !j.empty(); }
 
-bool HasMountPath(const Json& mounts, const std::string& path) {
-  if (!mounts.is_array()) return false;
-  for (const Json& m : mounts) {
-    const Json& p = Member(m, "mountPath");
-    if (p.is_string() && p.get_ref<const std::string&>() == path) return true;
+// A list's objects' string values of `field`, into `out`.
+void StringsOf(const Json& list, const char* field, std::set<std::string, std::less<>>& out) {
+  if (!list.is_array()) return;
+  for (const Json& item : list) {
+    const Json& v = Member(item, field);
+    if (v.is_string()) out.insert(v.get<std::string>());
   }
-  return false;
+}
+
+AppContainerHas HasOf(const Json& container) {
+  AppContainerHas has;
+  StringsOf(Member(container, "volumeMounts"), "name", has.mount_names);
+  StringsOf(Member(container, "volumeMounts"), "mountPath", has.mount_paths);
+  StringsOf(Member(container, "env"), "name", has.env_names);
+  return has;
 }
 
 // Appends `items` to /spec/containers/i/field (creating the list when the
@@ -124,24 +133,12 @@ void AddToList(const Json& container, const std::string& at, const char* field,
 void AddAppMounts(const Json& spec, const Overrides& o, OrderedJson& ops) {
   const Json& containers = Member(spec, "containers");
   if (!containers.is_array()) return;
-  const std::vector<YAML::Node> mounts = AppVolumeMounts(o);
-  const std::vector<YAML::Node> env = AppEnv(o);
-  if (mounts.empty() && env.empty()) return;
   for (size_t i = 0; i < containers.size(); ++i) {
     const Json& c = containers[i];
     if (!c.is_object()) continue;
-    std::vector<YAML::Node> missing_mounts, missing_env;
-    for (const YAML::Node& m : mounts) {
-      const std::string path =
-          m["mountPath"] && m["mountPath"].IsScalar() ? m["mountPath"].Scalar() : "";
-      if (!HasNamed(Member(c, "volumeMounts"), m["name"].Scalar()) &&
-          (path.empty() || !HasMountPath(Member(c, "volumeMounts"), path))) {
-        missing_mounts.push_back(m);
-      }
-    }
-    for (const YAML::Node& e : env) {
-      if (!HasNamed(Member(c, "env"), e["name"].Scalar())) missing_env.push_back(e);
-    }
+    const AppContainerHas has = HasOf(c);
+    const std::vector<YAML::Node> missing_mounts = MissingAppMounts(has, o);
+    const std::vector<YAML::Node> missing_env = MissingAppEnv(has, o);
     const std::string at = absl::StrCat("/spec/containers/", i);
     AddToList(c, at, "volumeMounts", missing_mounts, ops);
     AddToList(c, at, "env", missing_env, ops);

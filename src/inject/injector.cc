@@ -1,6 +1,8 @@
 // See injector.h. The manifest path; the webhook's is admission_review.cc.
 #include "inject/injector.h"
 
+#include <set>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/yaml_bounds.h"
@@ -38,6 +40,22 @@ bool HasNamed(const YAML::Node& list, absl::string_view name) {
     }
   }
   return false;
+}
+
+// A list's mappings' scalar values of `field`, into `out`.
+void ScalarsOf(const YAML::Node& list, const char* field, std::set<std::string, std::less<>>& out) {
+  if (!list || !list.IsSequence()) return;
+  for (const YAML::Node& item : list) {
+    if (item.IsMap() && item[field] && item[field].IsScalar()) out.insert(item[field].Scalar());
+  }
+}
+
+AppContainerHas HasOf(const YAML::Node& container) {
+  AppContainerHas has;
+  ScalarsOf(container["volumeMounts"], "name", has.mount_names);
+  ScalarsOf(container["volumeMounts"], "mountPath", has.mount_paths);
+  ScalarsOf(container["env"], "name", has.env_names);
+  return has;
 }
 
 bool AlreadyInjected(const YAML::Node& spec) {
@@ -183,8 +201,9 @@ static absl::StatusOr<InjectReport> InjectManifestsOrThrow(absl::string_view yam
     if (t.spec["containers"] && t.spec["containers"].IsSequence()) {
       for (YAML::Node c : t.spec["containers"]) {
         if (!c.IsMap()) continue;
-        for (const YAML::Node& m : MissingAppMounts(c, *o)) c["volumeMounts"].push_back(m);
-        for (const YAML::Node& e : MissingAppEnv(c, *o)) c["env"].push_back(e);
+        const AppContainerHas has = HasOf(c);
+        for (const YAML::Node& m : MissingAppMounts(has, *o)) c["volumeMounts"].push_back(m);
+        for (const YAML::Node& e : MissingAppEnv(has, *o)) c["env"].push_back(e);
       }
     }
     report.output += SeparatorOf(part) + EmitYaml(doc);

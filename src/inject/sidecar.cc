@@ -168,33 +168,12 @@ std::vector<YAML::Node> SidecarVolumes(const Overrides& o) {
 
 namespace {
 
-bool HasNamedItem(const YAML::Node& list, absl::string_view name) {
-  if (!list || !list.IsSequence()) return false;
-  for (const YAML::Node& item : list) {
-    if (item.IsMap() && item["name"] && item["name"].IsScalar() && item["name"].Scalar() == name) {
-      return true;
-    }
-  }
-  return false;
-}
-
-bool HasMountPath(const YAML::Node& mounts, absl::string_view path) {
-  if (!mounts || !mounts.IsSequence()) return false;
-  for (const YAML::Node& m : mounts) {
-    if (m.IsMap() && m["mountPath"] && m["mountPath"].IsScalar() &&
-        m["mountPath"].Scalar() == path) {
-      return true;
-    }
-  }
-  return false;
-}
-
 // The template's list `field` (appVolumeMounts, appEnv) of mappings with a
-// scalar name; entries that are not are skipped.
-std::vector<YAML::Node> TemplateList(const char* field) {
+// scalar name, with local reads; entries that are not are skipped.
+std::vector<YAML::Node> AppTemplateList(const char* field, const Overrides& o) {
   std::vector<YAML::Node> out;
   const YAML::Node list = Template()[field];
-  if (!list || !list.IsSequence()) return out;
+  if (!o.local_reads || !list || !list.IsSequence()) return out;
   for (const YAML::Node& item : list) {
     if (item.IsMap() && item["name"] && item["name"].IsScalar()) out.push_back(YAML::Clone(item));
   }
@@ -203,34 +182,20 @@ std::vector<YAML::Node> TemplateList(const char* field) {
 
 }  // namespace
 
-std::vector<YAML::Node> AppVolumeMounts(const Overrides& o) {
-  if (!o.local_reads) return {};
-  return TemplateList("appVolumeMounts");
-}
-
-std::vector<YAML::Node> AppEnv(const Overrides& o) {
-  if (!o.local_reads) return {};
-  return TemplateList("appEnv");
-}
-
-std::vector<YAML::Node> MissingAppMounts(const YAML::Node& container, const Overrides& o) {
+std::vector<YAML::Node> MissingAppMounts(const AppContainerHas& has, const Overrides& o) {
   std::vector<YAML::Node> out;
-  if (!container.IsMap()) return out;
-  for (const YAML::Node& m : AppVolumeMounts(o)) {
+  for (const YAML::Node& m : AppTemplateList("appVolumeMounts", o)) {
     const bool has_path = m["mountPath"] && m["mountPath"].IsScalar() &&
-                          HasMountPath(container["volumeMounts"], m["mountPath"].Scalar());
-    if (!HasNamedItem(container["volumeMounts"], m["name"].Scalar()) && !has_path) {
-      out.push_back(m);
-    }
+                          has.mount_paths.count(m["mountPath"].Scalar()) > 0;
+    if (has.mount_names.count(m["name"].Scalar()) == 0 && !has_path) out.push_back(m);
   }
   return out;
 }
 
-std::vector<YAML::Node> MissingAppEnv(const YAML::Node& container, const Overrides& o) {
+std::vector<YAML::Node> MissingAppEnv(const AppContainerHas& has, const Overrides& o) {
   std::vector<YAML::Node> out;
-  if (!container.IsMap()) return out;
-  for (const YAML::Node& e : AppEnv(o)) {
-    if (!HasNamedItem(container["env"], e["name"].Scalar())) out.push_back(e);
+  for (const YAML::Node& e : AppTemplateList("appEnv", o)) {
+    if (has.env_names.count(e["name"].Scalar()) == 0) out.push_back(e);
   }
   return out;
 }

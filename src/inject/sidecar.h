@@ -8,6 +8,7 @@
 #define CACHECAR_INJECT_SIDECAR_H_
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,17 +46,19 @@ absl::StatusOr<Overrides> ReadOverrides(const Annotations& annotations);
 YAML::Node SidecarContainer(const Overrides& o);
 std::vector<YAML::Node> SidecarVolumes(const Overrides& o);
 
-// What every app container should get with local reads (the template's
-// appVolumeMounts and appEnv); empty without.
-std::vector<YAML::Node> AppVolumeMounts(const Overrides& o);
-std::vector<YAML::Node> AppEnv(const Overrides& o);
+// What an app container already has: the names and paths of its
+// volumeMounts and the names of its env, read from YAML (injector.cc) or
+// JSON (admission_review.cc).
+struct AppContainerHas {
+  std::set<std::string, std::less<>> mount_names, mount_paths, env_names;
+};
 
-// The app mounts (the published cache, read-only) and env vars
-// (CACHECAR_LOCAL_READ_PATH) that `container` lacks: an app that mounts
-// something else at the same path, or sets the variable itself, keeps its
-// own. Empty without local reads.
-std::vector<YAML::Node> MissingAppMounts(const YAML::Node& container, const Overrides& o);
-std::vector<YAML::Node> MissingAppEnv(const YAML::Node& container, const Overrides& o);
+// With local reads, the template's appVolumeMounts (the published cache,
+// read-only) and appEnv (CACHECAR_LOCAL_READ_PATH) that the container lacks:
+// one that mounts something else at the same name or path, or sets the
+// variable itself, keeps its own. Empty without local reads.
+std::vector<YAML::Node> MissingAppMounts(const AppContainerHas& has, const Overrides& o);
+std::vector<YAML::Node> MissingAppEnv(const AppContainerHas& has, const Overrides& o);
 
 }  // namespace cachecar::inject
 
