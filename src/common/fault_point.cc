@@ -44,10 +44,8 @@ void FaultPoint(const char* name) {
   ::kill(::getpid(), SIGKILL);
 }
 
-bool FaultArmed(const char* name) {
-  const Armed& armed = ArmedPoint();
-  return !armed.name.empty() && armed.name == name;
-}
+// Armed by "name" or "name/N": fires for n = 0 whatever N is.
+bool FaultArmed(const char* name) { return FaultPointFires(name, 0); }
 
 bool FaultPointFires(const char* name, uint64_t n) {
   const Armed& armed = ArmedPoint();
