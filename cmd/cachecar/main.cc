@@ -24,6 +24,7 @@
 #include "metrics/metrics.h"
 #include "server/grpc_server.h"
 #include "server/library_logs.h"
+#include "service/auditor.h"
 #include "service/cache_service.h"
 #include "service/health_monitor.h"
 #include "service/local_reads.h"
@@ -175,6 +176,16 @@ int Serve(const cachecar::config::Config& config) {
       return m;
     });
   }
+
+  // The staleness auditor (service/auditor.h) on its own thread; before the
+  // metrics endpoint, so that is gone before the auditor is.
+  service::AuditorOptions audit_options;
+  audit_options.rate = config.audit_rate;
+  audit_options.max_staleness = config.max_staleness;
+  service::Auditor auditor(audit_options, namespaces, store, hooks.replication);
+  metrics.SetAuditSource([&auditor] { return auditor.stats(); });
+  metrics.SetMinVersionSource([&cache] { return cache.min_version_stats(); });
+  auditor.Start();
 
   std::unique_ptr<metrics::MetricsEndpoint> metrics_endpoint;
   if (!config.metrics_listen.empty()) {

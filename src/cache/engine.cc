@@ -131,6 +131,11 @@ class alignas(64) Engine::Shard {
   void AbandonFill(std::string_view key, uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   size_t Flush() ABSL_LOCKS_EXCLUDED(mu_);
   bool TouchHashed(uint64_t hash, uint32_t times) ABSL_LOCKS_EXCLUDED(mu_);
+  // Engine::Sample within this shard: from index position `pos`, at most
+  // `max_slots` positions; returns the position to go on from, or nullopt
+  // past the shard's last one.
+  std::optional<uint32_t> Sample(uint32_t pos, uint32_t max_slots, size_t max,
+                                 std::vector<SampledEntry>& out) ABSL_LOCKS_EXCLUDED(mu_);
   void AddStats(EngineStats& stats) const ABSL_LOCKS_EXCLUDED(mu_);
   bool CheckStorage(std::string* why) const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -422,6 +427,23 @@ bool Engine::Shard::TouchHashed(uint64_t hash, uint32_t times) {
   return true;
 }
 
+std::optional<uint32_t> Engine::Shard::Sample(uint32_t pos, uint32_t max_slots, size_t max,
+                                              std::vector<SampledEntry>& out) {
+  internal::ShardLock lock(&mu_);
+  const uint64_t epoch = Epoch();
+  const uint32_t end = static_cast<uint32_t>(
+      std::min<uint64_t>(index_.slots(), static_cast<uint64_t>(pos) + max_slots));
+  for (; pos < end && out.size() < max; ++pos) {
+    const uint32_t ref = index_.RefAt(pos);
+    if (ref == 0) continue;
+    const Entry* e = EntryAt(ref);
+    if (Dead(*e, epoch) || Expired(*e)) continue;
+    out.push_back(SampledEntry{std::string(e->key()), e->version, e->negative()});
+  }
+  if (pos >= index_.slots()) return std::nullopt;
+  return pos;
+}
+
 void Engine::Shard::AddStats(EngineStats& stats) const {
   internal::ShardLock lock(&mu_);
   stats.entries += index_.size();
@@ -704,6 +726,27 @@ uint64_t Engine::epoch() const { return epoch_->load(std::memory_order_acquire);
 
 bool Engine::TouchHashed(uint64_t hash, uint32_t times) {
   return ShardFor(hash).TouchHashed(hash, std::min<uint32_t>(times, 3));
+}
+
+std::vector<SampledEntry> Engine::Sample(uint64_t* cursor, size_t max) {
+  constexpr uint32_t kSlotsPerCall = 4096;  // bounds one lock hold
+  std::vector<SampledEntry> out;
+  uint64_t shard = *cursor >> 32;
+  uint32_t pos = static_cast<uint32_t>(*cursor);
+  uint32_t budget = kSlotsPerCall;
+  while (out.size() < max && budget > 0 && shard < shards_.size()) {
+    const std::optional<uint32_t> next = shards_[shard]->Sample(pos, budget, max, out);
+    if (!next.has_value()) {
+      budget -= std::min(budget, kSlotsPerCall / 4);  // a shard's end costs a share too
+      ++shard;
+      pos = 0;
+      continue;
+    }
+    budget -= std::min(budget, *next - pos);
+    pos = *next;
+  }
+  *cursor = shard >= shards_.size() ? 0 : (shard << 32) | pos;
+  return out;
 }
 
 bool Engine::CheckStorage(std::string* why) const {

@@ -77,6 +77,13 @@ struct LookupView {
   uint64_t version = 0;
 };
 
+// One cached entry as Engine::Sample reports it.
+struct SampledEntry {
+  std::string key;
+  uint64_t version = 0;
+  bool negative = false;  // "absent at version"
+};
+
 // What an Apply carries.
 enum class ChangeKind {
   kValue,       // the key now holds `value` at `version`
@@ -205,6 +212,15 @@ class Engine {
   // can at worst mark another key with the same 64-bit hash. False if no
   // live entry has that hash.
   bool TouchHashed(uint64_t hash, uint32_t times);
+
+  // Walks the cached entries, shard by shard in index order, from `*cursor`
+  // (0: the start) and moves `*cursor` on: returns up to `max` live entries
+  // (not expired, not from before a Flush), looking at a bounded number of
+  // index slots per call (so it may return fewer, even none, before the
+  // end); `*cursor` is 0 again once the walk passed the last shard. Neither
+  // counts nor touches. One shard lock at a time, held while the keys are
+  // copied out. For the staleness auditor (service/auditor.h).
+  std::vector<SampledEntry> Sample(uint64_t* cursor, size_t max);
 
   // Checks the storage's invariants (arena blocks, index, byte accounting,
   // sequence locks even); for tests.

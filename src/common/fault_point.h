@@ -30,6 +30,9 @@ inline constexpr char kFaultTopicFreshnessOnly[] = "topic_freshness_only";
 // late copy of an old event can cache an old value;
 // LateOldEventIsNotCachedByANewReplica must then fail.
 inline constexpr char kFaultNoPositioningFloor[] = "no_positioning_floor";
+// A planted bug: the staleness auditor counts a divergent entry but does
+// not drop it; AuditClusterTest's repair check must then fail.
+inline constexpr char kFaultAuditNoRepair[] = "audit_no_repair";
 
 void FaultPoint(const char* name);
 bool FaultArmed(const char* name);

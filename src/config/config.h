@@ -123,6 +123,10 @@ struct Config {
   // waits this long, within its deadline, for the event; then reads the
   // store. 0: read the store at once.
   absl::Duration min_version_wait = absl::Seconds(1);
+  // The staleness auditor (service/auditor.h): cached entries compared with
+  // the store per second, in the background; 0: off. 10 costs one small
+  // indexed read (10 keys, no values) per second per replica.
+  uint32_t audit_rate = 10;
 
   // On SIGTERM: health goes NOT_SERVING, then in-flight calls get this long.
   absl::Duration shutdown_grace = absl::Seconds(10);

@@ -336,6 +336,12 @@ std::vector<Option>* BuildOptions() {
        "A Get with min_version whose cached copy is older waits this long (within the call's "
        "deadline) for the sync event, then reads the store; 0 reads the store at once; up to 1m.",
        &SetDuration<&Config::min_version_wait>, &ShowDuration<&Config::min_version_wait>, nullptr},
+      {"audit_rate", "--audit-rate", "CACHECAR_AUDIT_RATE", "audit_rate", K::kCount, "KEYS/S",
+       "Staleness auditor: cached entries compared with the store per second (versions only, in "
+       "batches of up to 100); an entry older than a store version written longer ago than "
+       "max_staleness is counted (cachecar_audit_divergent_total), logged and dropped. 0: off; "
+       "up to 100000.",
+       &SetCount<&Config::audit_rate>, &ShowCount<&Config::audit_rate>, nullptr},
       {"shutdown_grace", "--shutdown-grace", "CACHECAR_SHUTDOWN_GRACE", "shutdown_grace",
        K::kDuration, "",
        "On SIGTERM, how long in-flight calls get after health turns "
@@ -509,6 +515,7 @@ stale_reads: bypass
 sync_inline_max: 1KiB
 outbox_relay_delay: 500ms
 min_version_wait: 1s    # a min_version read waits this long for the event
+audit_rate: 10          # entries checked against PostgreSQL per second
 outbox_relays: 2        # replicas relaying the outbox at a time
 kafka_properties:
   security.protocol: SSL

@@ -273,6 +273,7 @@ void CheckSync(const Config& c, Problems& problems) {
                                                FormatDurationText(c.max_staleness)));
   }
   CheckRange(problems, "outbox_relays", c.outbox_relays, 1, 16, false);
+  CheckRange(problems, "audit_rate", c.audit_rate, 0, 100000, false);
   if (c.min_version_wait > absl::Minutes(1)) {
     problems.Add("min_version_wait",
                  absl::StrCat("must be at most 1m, got ", FormatDurationText(c.min_version_wait)));

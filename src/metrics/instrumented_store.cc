@@ -51,6 +51,11 @@ absl::StatusOr<std::vector<store::BatchWriteResult>> InstrumentedStore::WriteBat
   return Timed(metrics_, "write_batch", [&] { return inner_.WriteBatch(ns, writes, options); });
 }
 
+absl::StatusOr<store::VersionSnapshot> InstrumentedStore::ReadVersions(
+    absl::string_view ns, const std::vector<std::string>& keys, const store::CallOptions& options) {
+  return Timed(metrics_, "read_versions", [&] { return inner_.ReadVersions(ns, keys, options); });
+}
+
 absl::Status InstrumentedStore::CheckHealth(const store::CallOptions& options) {
   absl::Status s = Timed(metrics_, "health_check", [&] { return inner_.CheckHealth(options); });
   metrics_.SetStoreReachable(s.ok());

@@ -29,6 +29,9 @@ class InstrumentedStore final : public store::Store {
   absl::StatusOr<std::vector<store::BatchWriteResult>> WriteBatch(
       absl::string_view ns, const std::vector<store::BatchWrite>& writes,
       const store::CallOptions& options) override;
+  absl::StatusOr<store::VersionSnapshot> ReadVersions(absl::string_view ns,
+                                                      const std::vector<std::string>& keys,
+                                                      const store::CallOptions& options) override;
   absl::Status CheckHealth(const store::CallOptions& options) override;
   absl::StatusOr<store::StoreStats> Stats(const store::CallOptions& options) override {
     return inner_.Stats(options);

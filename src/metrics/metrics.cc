@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "metrics/service_families.h"
 #include "prometheus/collectable.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
@@ -66,6 +67,8 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     std::function<OutboxSample()> outbox;
     std::function<SyncSample()> sync;
     std::function<LocalReadsSample()> local;
+    std::function<service::AuditStats()> audit;
+    std::function<service::MinVersionStats()> min_version;
     {
       std::lock_guard<std::mutex> lock(mu_);
       namespaces = namespaces_;
@@ -73,6 +76,8 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
       outbox = outbox_;
       sync = sync_;
       local = local_;
+      audit = audit_;
+      min_version = min_version_;
     }
     std::vector<prometheus::MetricFamily> out;
     if (namespaces) {
@@ -145,6 +150,8 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     }
     if (sync) AddSync(sync(), out);
     if (local) AddLocalReads(local(), out);
+    if (audit) AddAuditFamilies(audit(), out);
+    if (min_version) AddMinVersionFamilies(min_version(), out);
     return out;
   }
 
@@ -274,6 +281,14 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     std::lock_guard<std::mutex> lock(mu_);
     local_ = std::move(f);
   }
+  void SetAudit(std::function<service::AuditStats()> f) {
+    std::lock_guard<std::mutex> lock(mu_);
+    audit_ = std::move(f);
+  }
+  void SetMinVersion(std::function<service::MinVersionStats()> f) {
+    std::lock_guard<std::mutex> lock(mu_);
+    min_version_ = std::move(f);
+  }
 
  private:
   mutable std::mutex mu_;
@@ -282,6 +297,8 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
   std::function<OutboxSample()> outbox_;
   std::function<SyncSample()> sync_;
   std::function<LocalReadsSample()> local_;
+  std::function<service::AuditStats()> audit_;
+  std::function<service::MinVersionStats()> min_version_;
 };
 
 Metrics::Metrics(std::string store_name)
@@ -410,6 +427,14 @@ void Metrics::SetOutboxSource(std::function<OutboxSample()> source) {
 
 void Metrics::SetLocalReadsSource(std::function<LocalReadsSample()> source) {
   collector_->SetLocal(std::move(source));
+}
+
+void Metrics::SetAuditSource(std::function<service::AuditStats()> source) {
+  collector_->SetAudit(std::move(source));
+}
+
+void Metrics::SetMinVersionSource(std::function<service::MinVersionStats()> source) {
+  collector_->SetMinVersion(std::move(source));
 }
 
 void Metrics::SetSyncSource(std::function<SyncSample()> source) {

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "service/auditor.h"
 #include "service/cache_service.h"
 
 namespace prometheus {
@@ -39,8 +40,8 @@ inline constexpr std::array<absl::string_view, 11> kMethods = {
     "Get",   "BatchGet",   "Put",    "Delete",     "Invalidate", "Stats",
     "Watch", "WriteBatch", "Health", "Reflection", "other"};
 // Store operations.
-inline constexpr std::array<absl::string_view, 6> kStoreOps = {
-    "load", "load_batch", "put", "delete", "health_check", "write_batch"};
+inline constexpr std::array<absl::string_view, 7> kStoreOps = {
+    "load", "load_batch", "put", "delete", "health_check", "write_batch", "read_versions"};
 
 class Metrics {
  public:
@@ -97,6 +98,10 @@ class Metrics {
     uint64_t touches = 0, touches_missed = 0;
   };
   void SetLocalReadsSource(std::function<LocalReadsSample()> source);
+  // The staleness auditor (service/auditor.h).
+  void SetAuditSource(std::function<service::AuditStats()> source);
+  // What min-version reads did (CacheService::min_version_stats).
+  void SetMinVersionSource(std::function<service::MinVersionStats()> source);
 
   // What the /metrics endpoint serves.
   std::shared_ptr<prometheus::Collectable> registry() const;

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/fault_point.h"
 #include "common/mutex.h"
+#include "service/min_version_batch.h"
 #include "service/version_waits.h"
 #include "service/watch_hub.h"
 #include "store/outcome.h"
@@ -330,14 +331,30 @@ MinVersionStats CacheService::min_version_stats() const {
 void CacheService::BatchGetAtLeast(absl::string_view ns_name, std::vector<std::string> keys,
                                    Consistency consistency, absl::Time deadline, BatchDone done,
                                    std::vector<uint64_t> min_versions) {
-  auto state = std::make_shared<BatchState>(keys.size(), KeysBytes(keys),
-                                            limits_.max_response_bytes, std::move(done));
-  state->pending.store(keys.size(), std::memory_order_release);
-  for (size_t i = 0; i < keys.size(); ++i) {
-    Get(
-        ns_name, std::move(keys[i]), consistency, deadline,
-        [state, i](absl::StatusOr<ReadResult> r) { state->Deliver({i}, r); }, min_versions[i]);
+  Namespace& ns = **namespaces_.Find(ns_name);  // BatchGet found it
+  const bool trusted = hooks_.replication == nullptr || hooks_.replication->CacheTrusted();
+  if (!trusted && consistency != Consistency::kCacheOnly) {
+    bypassed_reads_.fetch_add(
+        std::count_if(min_versions.begin(), min_versions.end(), [](uint64_t v) { return v > 0; }),
+        std::memory_order_relaxed);
   }
+  MinVersionBatch batch;
+  batch.ns = &ns;
+  batch.waits = hooks_.waits;
+  batch.pool = &pool_;
+  batch.load = [this, &ns](const std::vector<std::string>& unique, absl::Time until) {
+    return LoadKeys(ns, unique, until, false);
+  };
+  batch.min_version_wait = limits_.min_version_wait;
+  batch.max_response_bytes = limits_.max_response_bytes;
+  batch.framing_bytes = KeysBytes(keys);
+  batch.too_large = AnswerTooLarge(limits_.max_response_bytes);
+  batch.overloaded = Overloaded();
+  batch.from_cache = &min_from_cache_;
+  batch.read_through = &min_read_through_;
+  batch.out_of_range = &min_out_of_range_;
+  batch.Run(std::move(keys), std::move(min_versions), consistency, trusted, deadline,
+            std::move(done));
 }
 
 void CacheService::StartLoads(Namespace& ns, std::vector<std::string> keys) {

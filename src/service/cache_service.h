@@ -213,7 +213,8 @@ class CacheService {
   // Reads `key` from the store on the pool; OUT_OF_RANGE below min_version.
   void ReadAtLeast(Namespace& ns, std::string key, uint64_t min_version, absl::Time deadline,
                    ReadDone done);
-  // BatchGet with min_versions: each key as a min-version Get.
+  // BatchGet with min_versions (service/min_version_batch.h): the waits at
+  // once, then one store read for the keys still behind.
   void BatchGetAtLeast(absl::string_view ns, std::vector<std::string> keys, Consistency consistency,
                        absl::Time deadline, BatchDone done, std::vector<uint64_t> min_versions);
 

@@ -70,6 +70,25 @@ struct BatchWriteResult {
   bool found = false;    // deletes: the key held a value, which this deleted
 };
 
+// A key's current version as the store holds it (Store::ReadVersions), with
+// when that version was written: what the staleness auditor compares a
+// cached entry with.
+struct VersionRecord {
+  bool found = false;    // the key holds a value
+  uint64_t version = 0;  // the value's, or the delete's (0: never written)
+  // When the version was written, on the store's clock (PostgreSQL: the
+  // row's updated_at, the tombstone's deleted_at); InfinitePast when unknown
+  // (never written).
+  absl::Time written = absl::InfinitePast();
+};
+
+// What ReadVersions read: one VersionRecord per key, in the order given,
+// and the store's clock when it read them (to judge `written` against).
+struct VersionSnapshot {
+  absl::Time as_of = absl::InfinitePast();
+  std::vector<VersionRecord> records;
+};
+
 // Numbers a store may report for metrics; unset = the store has no such thing.
 struct StoreStats {
   std::optional<uint64_t> outbox_rows;              // changes not yet relayed
@@ -167,6 +186,14 @@ class Store {
   virtual absl::StatusOr<std::vector<Record>> LoadBatch(absl::string_view ns,
                                                         const std::vector<std::string>& keys,
                                                         const CallOptions& options) = 0;
+
+  // The current versions of many keys of one namespace, and when each was
+  // written, in one round trip; no values. For the staleness auditor.
+  virtual absl::StatusOr<VersionSnapshot> ReadVersions(absl::string_view ns,
+                                                       const std::vector<std::string>& keys,
+                                                       const CallOptions& options) {
+    return absl::UnimplementedError(absl::StrCat("the ", Name(), " store cannot read versions"));
+  }
 
   // Writes `value` if `precondition` holds; returns the new version.
   virtual absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key,

@@ -37,6 +37,23 @@ absl::StatusOr<std::vector<Record>> MemoryStore::LoadBatch(absl::string_view ns,
   return out;
 }
 
+absl::StatusOr<VersionSnapshot> MemoryStore::ReadVersions(absl::string_view ns,
+                                                          const std::vector<std::string>& keys,
+                                                          const CallOptions& options) {
+  if (absl::Status s = CheckDeadline(options); !s.ok()) return s;
+  VersionSnapshot out;
+  out.records.reserve(keys.size());
+  MutexLock lock(&mu_);
+  out.as_of = absl::Now();
+  for (const std::string& key : keys) {
+    const Record row = LoadLocked(ns, key);
+    VersionRecord v{row.found, row.version, absl::InfinitePast()};
+    if (auto it = written_.find(RowKey(ns, key)); it != written_.end()) v.written = it->second;
+    out.records.push_back(v);
+  }
+  return out;
+}
+
 absl::Status MemoryStore::CheckLocked(absl::string_view ns, absl::string_view key,
                                       const Precondition& precondition) const {
   auto it = rows_.find(RowKey(ns, key));
@@ -67,6 +84,7 @@ uint64_t MemoryStore::PutLocked(absl::string_view ns, absl::string_view key,
   row.found = true;
   row.value.assign(value.data(), value.size());
   row.version = ++last_version_;
+  written_[RowKey(ns, key)] = absl::Now();
   return row.version;
 }
 
@@ -78,6 +96,7 @@ DeleteResult MemoryStore::DeleteLocked(absl::string_view ns, absl::string_view k
   it->second.value.clear();
   it->second.value.shrink_to_fit();
   it->second.version = ++last_version_;
+  written_[it->first] = absl::Now();
   return DeleteResult{true, it->second.version};
 }
 

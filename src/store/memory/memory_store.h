@@ -36,6 +36,10 @@ class MemoryStore final : public Store {
   absl::StatusOr<std::vector<BatchWriteResult>> WriteBatch(absl::string_view ns,
                                                            const std::vector<BatchWrite>& writes,
                                                            const CallOptions& options) override;
+  // `written` is when this process wrote the version (absl::Now()).
+  absl::StatusOr<VersionSnapshot> ReadVersions(absl::string_view ns,
+                                               const std::vector<std::string>& keys,
+                                               const CallOptions& options) override;
   absl::string_view Name() const override { return "memory"; }
 
  private:
@@ -54,6 +58,7 @@ class MemoryStore final : public Store {
   mutable Mutex mu_;
   uint64_t last_version_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<RowKey, Record> rows_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<RowKey, absl::Time> written_ ABSL_GUARDED_BY(mu_);  // per row
 };
 
 }  // namespace cachecar::store

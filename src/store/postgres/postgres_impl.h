@@ -3,7 +3,7 @@
 // goes through (its pool, its table mappings, and Run, which maps libpqxx's
 // exceptions to absl::Status and retries what is safe to retry).
 //   postgres_store.cc   connecting, migrating, maintenance, small reads
-//   postgres_reads.cc   Load, LoadBatch
+//   postgres_reads.cc   Load, LoadBatch, ReadVersions
 //   postgres_writes.cc  Put, Delete, WriteBatch
 //
 // Thread-safety: as PostgresStore (Impl is shared by every calling thread;
@@ -49,10 +49,12 @@ enum Stmt {
   kPutIfVersion,
   kRemove,
   kRemoveIfVersion,
+  kReadVersions,
   kStmtCount
 };
 constexpr std::array<const char*, kStmtCount> kStmtNames = {
-    "load", "load_batch", "put", "put_if_absent", "put_if_version", "remove", "remove_if_version"};
+    "load",   "load_batch",        "put",          "put_if_absent", "put_if_version",
+    "remove", "remove_if_version", "read_versions"};
 // First try + retries of server-side rollbacks (serialization failures,
 // deadlocks: nothing was applied, always safe to retry), with a jittered
 // backoff from kRetryBackoff doubling to kRetryBackoffMax, within the

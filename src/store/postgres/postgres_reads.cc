@@ -40,6 +40,7 @@ using postgres_internal::Absorb;
 using postgres_internal::CheckKey;
 using postgres_internal::kLoad;
 using postgres_internal::kLoadBatch;
+using postgres_internal::kReadVersions;
 using postgres_internal::Table;
 
 Record PostgresStore::Impl::LoadIn(pqxx::transaction_base& tx, absl::string_view ns,
@@ -89,6 +90,38 @@ absl::StatusOr<std::vector<Record>> PostgresStore::LoadBatch(absl::string_view n
                       }
                       return out;
                     });
+}
+
+absl::StatusOr<VersionSnapshot> PostgresStore::ReadVersions(absl::string_view ns,
+                                                            const std::vector<std::string>& keys,
+                                                            const CallOptions& options) {
+  for (const std::string& key : keys) {
+    if (absl::Status s = CheckKey(key); !s.ok()) return s;
+  }
+  const std::string array = postgres::TextArrayLiteral(keys);
+  return impl_->Run(
+      CallKind::kRead, options, [&](pqxx::connection& c) -> absl::StatusOr<VersionSnapshot> {
+        const Table& t = impl_->TableFor(ns);
+        VersionSnapshot snapshot;
+        absl::flat_hash_map<std::string, VersionRecord> found;
+        for (const pqxx::row& row : impl_->Exec(c, t, kReadVersions, ns, array, array)) {
+          snapshot.as_of = absl::FromUnixMicros(row[0].as<int64_t>());
+          if (row[1].is_null()) continue;  // no key has a row
+          VersionRecord& v = found[row[1].as<std::string>()];
+          const bool live = row[2].as<bool>();
+          // A live row wins over a tombstone (as in Absorb).
+          if (v.found && !live) continue;
+          v.found = live;
+          v.version = static_cast<uint64_t>(row[3].as<int64_t>());
+          v.written = absl::FromUnixMicros(row[4].as<int64_t>());
+        }
+        snapshot.records.reserve(keys.size());
+        for (const std::string& key : keys) {
+          auto it = found.find(key);
+          snapshot.records.push_back(it == found.end() ? VersionRecord{} : it->second);
+        }
+        return snapshot;
+      });
 }
 
 }  // namespace cachecar::store

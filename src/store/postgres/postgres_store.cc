@@ -35,7 +35,7 @@ Table MakeTable(const TableMapping& mapping, size_t index) {
   const postgres::TableStatements s = postgres::StatementsFor(mapping);
   Table t{mapping,
           {s.load, s.load_batch, s.put, s.put_if_absent, s.put_if_version, s.remove,
-           s.remove_if_version},
+           s.remove_if_version, s.read_versions},
           {}};
   for (int i = 0; i < kStmtCount; ++i)
     t.names[i] = absl::StrCat("cachecar_t", index, "_", kStmtNames[i]);
@@ -75,6 +75,7 @@ absl::Status InspectSchema(pqxx::connection& c, SchemaOptions& schema, bool requ
     }
     if (require_triggers) {
       if (column_type(m.table, m.version_column).empty() ||
+          column_type(m.table, m.updated_column).empty() ||
           tx.exec_params(postgres::kTriggerCountQuery, table).size() != 4) {
         return absl::FailedPreconditionError(absl::StrCat(
             who, ": table ", m.table, " lacks the cachecar version column or triggers; ",

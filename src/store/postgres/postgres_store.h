@@ -78,6 +78,12 @@ class PostgresStore final : public Store {
   absl::StatusOr<std::vector<Record>> LoadBatch(absl::string_view ns,
                                                 const std::vector<std::string>& keys,
                                                 const CallOptions& options) override;
+  // One query (= ANY($1)) over the rows and tombstones; `written` is the
+  // row's updated_at (cachecar_updated_at in a mapped table) or the
+  // tombstone's deleted_at: the writing transaction's now().
+  absl::StatusOr<VersionSnapshot> ReadVersions(absl::string_view ns,
+                                               const std::vector<std::string>& keys,
+                                               const CallOptions& options) override;
   absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key, absl::string_view value,
                                Precondition precondition, const CallOptions& options) override;
   absl::StatusOr<DeleteResult> Delete(absl::string_view ns, absl::string_view key,

@@ -18,6 +18,7 @@ struct Parts {
   std::string key;            // quoted key column
   std::string value;          // quoted value column
   std::string version;        // quoted version column
+  std::string updated;        // quoted updated_at column
   std::string param_ns_cond;  // "namespace = $1 AND " or ""
   int first_param = 1;        // number of the first parameter after $1 ns
   std::string ns_literal;     // for mapped tables: 'users'
@@ -46,6 +47,7 @@ Parts PartsFor(const TableMapping& m) {
   p.key = QuoteName(m.key_column);
   p.value = QuoteName(m.value_column);
   p.version = QuoteName(m.version_column);
+  p.updated = QuoteName(m.updated_column);
   if (m.shared()) {
     p.param_ns_cond = "\"namespace\" = $1 AND ";
     p.first_param = 2;
@@ -119,8 +121,7 @@ std::vector<std::string> TriggerStatements(const TableMapping& m, uint32_t inlin
                              wait_for_delete,
                              "\n  END IF;\n"
                              "  NEW.",
-                             p.version, " := ", seq, ";\n",
-                             m.shared() ? "  NEW.updated_at := now();\n" : "",
+                             p.version, " := ", seq, ";\n", "  NEW.", p.updated, " := now();\n",
                              "  RETURN NEW;\nEND\n$cachecar$"));
 
   // AFTER INSERT OR UPDATE: the outbox row. A key changed by UPDATE is a
@@ -225,6 +226,7 @@ TableMapping TableMapping::Mapped(std::string ns, std::string table, std::string
   m.key_column = std::move(key_column);
   m.value_column = std::move(value_column);
   m.version_column = kMappedVersionColumn;
+  m.updated_column = kMappedUpdatedColumn;
   return m;
 }
 
@@ -302,6 +304,10 @@ std::vector<std::string> MigrationStatements(const SchemaOptions& options) {
     out.push_back(absl::StrCat("UPDATE ", table, " SET ", version, " = nextval('", kVersionSequence,
                                "') WHERE ", version, " = 0"));
     out.push_back(absl::StrCat("ALTER TABLE ", table, " ALTER COLUMN ", version, seq_default));
+    // When each row's version was written (rows that predate it: the
+    // migration's time).
+    out.push_back(absl::StrCat("ALTER TABLE ", table, " ADD COLUMN IF NOT EXISTS ",
+                               QuoteName(m.updated_column), " timestamptz NOT NULL DEFAULT now()"));
     append(TriggerStatements(m, options.outbox_inline_max_bytes));
   }
   return out;
@@ -336,9 +342,9 @@ TableStatements StatementsFor(const TableMapping& m) {
   const std::string insert = absl::StrCat("INSERT INTO ", p.table, " ", insert_columns, " VALUES ",
                                           insert_values, " ON CONFLICT ", conflict);
   // The new version, set under the row lock (the BEFORE trigger skips
-  // cachecar's statements); the shared table also keeps updated_at.
+  // cachecar's statements), and when it was written.
   const std::string new_version = absl::StrCat(", ", p.version, " = nextval('", kVersionSequence,
-                                               "')", m.shared() ? ", updated_at = now()" : "");
+                                               "'), ", p.updated, " = now()");
   TableStatements s;
   s.load =
       absl::StrCat("SELECT ", p.key, "::text, true, ", value, ", ", p.version, " FROM ", p.table,
@@ -350,6 +356,15 @@ TableStatements StatementsFor(const TableMapping& m) {
                    " WHERE ", p.param_ns_cond, p.key, " = ANY(", p.P(0),
                    ") UNION ALL SELECT \"key\", false, NULL::bytea, version FROM ", kTombstoneTable,
                    " WHERE \"namespace\" = ", tomb_ns, " AND \"key\" = ANY(", p.P(1), "::text[])");
+  const std::string micros = "(extract(epoch FROM %s) * 1000000)::int8";
+  auto us = [&micros](const std::string& t) { return absl::StrReplaceAll(micros, {{"%s", t}}); };
+  s.read_versions = absl::StrCat(
+      "SELECT ", us("clock_timestamp()"),
+      ", r.k, r.found, r.version, r.written FROM (SELECT 1) AS one LEFT JOIN (SELECT ", p.key,
+      "::text AS k, true AS found, ", p.version, " AS version, ", us(p.updated),
+      " AS written FROM ", p.table, " WHERE ", p.param_ns_cond, p.key, " = ANY(", p.P(0),
+      ") UNION ALL SELECT \"key\", false, version, ", us("deleted_at"), " FROM ", kTombstoneTable,
+      " WHERE \"namespace\" = ", tomb_ns, " AND \"key\" = ANY(", p.P(1), "::text[])) AS r ON true");
   s.put = absl::StrCat(insert, " DO UPDATE SET ", p.value, " = EXCLUDED.", p.value, new_version,
                        " RETURNING ", p.version);
   s.put_if_absent = absl::StrCat(insert, " DO NOTHING RETURNING ", p.version);

@@ -9,8 +9,8 @@
 //                          PRIMARY KEY (namespace, key); default
 //                          "cachecar_entries"
 //   <mapped tables>        an application's own table for one namespace: its
-//                          key and value columns, plus a cachecar_version
-//                          column the migration adds
+//                          key and value columns, plus the cachecar_version
+//                          and cachecar_updated_at columns the migration adds
 //   cachecar_tombstones    (namespace, key, version, deleted_at): the version
 //                          of each deleted key, so absence is versioned too
 //   cachecar_outbox        (id, namespace, key, version, op, value, created_at,
@@ -41,6 +41,9 @@ inline constexpr const char kTombstoneTable[] = "cachecar_tombstones";
 inline constexpr const char kOutboxTable[] = "cachecar_outbox";
 inline constexpr const char kOutboxChannel[] = "cachecar_outbox";
 inline constexpr const char kMappedVersionColumn[] = "cachecar_version";
+// When a mapped table's row got its version (the shared table has
+// updated_at): what the staleness auditor judges a version's age by.
+inline constexpr const char kMappedUpdatedColumn[] = "cachecar_updated_at";
 inline constexpr const char kRelayLeaseTable[] = "cachecar_relay_lease";
 inline constexpr int kRelayLeaseSlots = 16;  // outbox_relays is at most this
 // Set ('on') for its transaction by every cachecar write statement.
@@ -56,6 +59,9 @@ struct TableMapping {
   std::string key_column = "key";
   std::string value_column = "value";
   std::string version_column = "version";
+  // timestamptz, set to now() by every write (the triggers, cachecar's own
+  // statements): when the row's version was written.
+  std::string updated_column = "updated_at";
   // Filled from the catalog for mapped tables: the value column's type
   // ("bytea", "text", "jsonb", ...). Non-bytea values travel as UTF-8 text.
   std::string value_type = "bytea";
@@ -91,6 +97,10 @@ std::vector<std::string> MigrationStatements(const SchemaOptions& options);
 //   put_if_version:     key, value bytea, version → version
 //   remove:             key                       → delete version
 //   remove_if_version:  key, version              → delete version
+//   read_versions:      keys array, keys as text[]
+//     (rows of: store clock now in µs int8, then key text, found bool,
+//     version bigint, written in µs int8 since the epoch, or NULLs when no
+//     key has a row: always one row at least)
 struct TableStatements {
   std::string load;
   std::string load_batch;
@@ -99,6 +109,7 @@ struct TableStatements {
   std::string put_if_version;
   std::string remove;
   std::string remove_if_version;
+  std::string read_versions;
 };
 TableStatements StatementsFor(const TableMapping& mapping);
 
