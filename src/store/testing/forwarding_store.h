@@ -43,6 +43,11 @@ class ForwardingStore : public Store {
                                                            const CallOptions& o) override {
     return target_->WriteBatch(ns, writes, o);
   }
+  absl::StatusOr<VersionSnapshot> ReadVersions(absl::string_view ns,
+                                               const std::vector<std::string>& keys,
+                                               const CallOptions& o) override {
+    return target_->ReadVersions(ns, keys, o);
+  }
   absl::string_view Name() const override { return "forwarding"; }
 
   // The store's own rows (when it forwards to itself), for tests to write
