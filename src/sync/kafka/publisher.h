@@ -27,8 +27,7 @@ namespace cachecar::sync::kafka {
 class Publisher {
  public:
   // `options` and `errors` must outlive the Publisher. Call Init before use.
-  Publisher(const KafkaOptions& options, LastError& errors)
-      : options_(options), errors_(errors) {}
+  Publisher(const KafkaOptions& options, LastError& errors) : options_(options), errors_(errors) {}
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
 

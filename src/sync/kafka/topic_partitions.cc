@@ -33,19 +33,17 @@ absl::StatusOr<std::vector<int32_t>> ListPartitions(RdKafka::Handle* handle,
     return absl::InternalError(absl::StrCat("cannot make a topic handle for ", topic));
   }
   if (code != RdKafka::ERR_NO_ERROR) {
-    return absl::UnavailableError(absl::StrCat("cannot reach the Kafka brokers (", brokers,
-                                               "): ", RdKafka::err2str(code)));
+    return absl::UnavailableError(
+        absl::StrCat("cannot reach the Kafka brokers (", brokers, "): ", RdKafka::err2str(code)));
   }
   for (const RdKafka::TopicMetadata* t : *md->topics()) {
     if (t->topic() != topic) continue;
     if (t->err() != RdKafka::ERR_NO_ERROR) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("sync topic ", topic, " is not usable on ", brokers, ": ",
-                       RdKafka::err2str(t->err()),
-                       t->err() == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART
-                           ? " (create it, e.g. kafka-topics.sh --create --topic " + topic +
-                                 " --partitions 6)"
-                           : ""));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "sync topic ", topic, " is not usable on ", brokers, ": ", RdKafka::err2str(t->err()),
+          t->err() == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART
+              ? " (create it, e.g. kafka-topics.sh --create --topic " + topic + " --partitions 6)"
+              : ""));
     }
     std::vector<int32_t> ids;
     for (const RdKafka::PartitionMetadata* p : *t->partitions()) ids.push_back(p->id());
