@@ -124,8 +124,8 @@ class alignas(64) Engine::Shard {
       ABSL_LOCKS_EXCLUDED(mu_);
   bool Invalidate(std::string_view key, uint64_t hash) ABSL_LOCKS_EXCLUDED(mu_);
   void BeginFill(std::string_view key, uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
-  FillResult CompleteFill(std::string_view key, uint64_t hash, uint64_t id, const internal::Write& w)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  FillResult CompleteFill(std::string_view key, uint64_t hash, uint64_t id,
+                          const internal::Write& w) ABSL_LOCKS_EXCLUDED(mu_);
   void AbandonFill(std::string_view key, uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   size_t Flush() ABSL_LOCKS_EXCLUDED(mu_);
   bool TouchHashed(uint64_t hash, uint32_t times) ABSL_LOCKS_EXCLUDED(mu_);
@@ -171,8 +171,8 @@ class alignas(64) Engine::Shard {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Inserts or replaces the key's entry (at `pos`, or kNone), stamped with
   // `epoch`, then evicts down to capacity.
-  void Upsert(uint32_t pos, std::string_view key, uint64_t hash, const internal::Write& w, uint64_t epoch)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Upsert(uint32_t pos, std::string_view key, uint64_t hash, const internal::Write& w,
+              uint64_t epoch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes an indexed entry for a reason other than eviction.
   void DropAt(uint32_t pos) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Evicts the policy's victim; false when there is none.

@@ -161,8 +161,7 @@ void HttpServer::Loop::ReadSome(Conn& c) {
       Conn* victim = OldestEvictable(0);
       if (victim == nullptr) break;
       const bool self = victim->id == id;
-      Evict(*victim,
-            absl::StrCat("over ", options_.max_buffered_bytes, " bytes of requests held"));
+      Evict(*victim, absl::StrCat("over ", options_.max_buffered_bytes, " bytes of requests held"));
       if (self) return;
     }
   }
@@ -179,7 +178,8 @@ void HttpServer::Loop::Dispatch(Conn& c) {
       queued = true;
     }
   }
-  if (!queued) return Answer(c, PlainResponse(503, "server busy (too many requests in progress); retry"));
+  if (!queued)
+    return Answer(c, PlainResponse(503, "server busy (too many requests in progress); retry"));
   buffered_ -= c.counted;
   c.counted = 0;
   c.phase = Phase::kProcessing;

@@ -61,8 +61,7 @@ absl::StatusOr<int> HttpServer::Loop::Bind() {
     const std::string error = ErrnoText(errno);
     freeaddrinfo(found);
     if (fd >= 0) close(fd);
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options_.listen, ": ", error));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen, ": ", error));
   }
   freeaddrinfo(found);
   listen_fd_ = fd;
@@ -112,8 +111,8 @@ void HttpServer::Loop::AcceptAll() {
         // Out of descriptors: shed the waiting connection with the spare
         // descriptor (else epoll would report it forever).
         Count(&HttpServerCounters::shed);
-        shed_log_.Warn(absl::StrCat(options_.name, ": out of file descriptors (",
-                                    ErrnoText(errno), "); a connection was refused"));
+        shed_log_.Warn(absl::StrCat(options_.name, ": out of file descriptors (", ErrnoText(errno),
+                                    "); a connection was refused"));
         if (fds_.ShedOne({listen_fd_})) continue;
       }
       return;  // EAGAIN, or nothing more to do now
@@ -144,8 +143,7 @@ void HttpServer::Loop::AcceptAll() {
         continue;
       }
       // Non-blocking writes: a retry may come with the rest of the buffer.
-      SSL_set_mode(conn->ssl,
-                   SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+      SSL_set_mode(conn->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
       conn->phase = Phase::kHandshake;
     }
     Conn& c = *conn;
@@ -190,7 +188,7 @@ void HttpServer::Loop::CheckDeadlines() {
     Count(&HttpServerCounters::timed_out);
     if (c.phase == Phase::kReading && c.reader.started()) {
       Answer(c, PlainResponse(408, absl::StrCat("the whole request must arrive within ",
-                                        absl::FormatDuration(options_.request_timeout))));
+                                                absl::FormatDuration(options_.request_timeout))));
       // One try only: a client that does not read is closed next tick.
       auto left = conns_.find(id);
       if (left != conns_.end()) left->second->accepted = now - options_.response_timeout;

@@ -174,7 +174,7 @@ class WatchCall final {
     if (watcher != nullptr) hub_->Unsubscribe(watcher);
     if (metrics_ != nullptr) {
       metrics_->ObserveRequest(metrics::Metrics::MethodIndex("/cachecar.v1.Cache/Watch"), code,
-                              absl::ZeroDuration());
+                               absl::ZeroDuration());
     }
     std::shared_ptr<WatchCall> self = std::move(self_);  // `this` may go with it
   }
