@@ -132,7 +132,7 @@ void Publisher::PublishWatermark(Watermark watermark, Sync::Delivered delivered)
   round->delivered = std::move(delivered);
   round->publisher = this;
   for (int32_t id : *ids) {
-    auto* opaque = new Pending{[round](absl::Status status) {
+    auto* opaque = new Pending{[round](const absl::Status& status) {
                                  if (!status.ok()) {
                                    MutexLock lock(&round->mu);
                                    if (round->first_error.ok()) round->first_error = status;

@@ -40,6 +40,7 @@ bool TopicReader::PositionAll() {
   last_partition_check_ = started;
   positioned_.store(true);
   std::vector<std::string> where;
+  where.reserve(start.size());
   for (const auto& [id, offset] : start) where.push_back(absl::StrCat(id, "@", offset));
   spdlog::info("sync: positioned on topic {} ({} partitions: {}); ready", options_.topic,
                start.size(), absl::StrJoin(where, " "));

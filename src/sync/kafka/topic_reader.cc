@@ -48,7 +48,7 @@ void TopicReader::Handle(RdKafka::Message& m) {
         sink_->OnEvent(message->event);
       } else {
         events_received_.fetch_add(1);
-        const absl::Status event = message.status();
+        const absl::Status& event = message.status();
         events_undecodable_.fetch_add(1);
         spdlog::warn(
             "sync: skipping undecodable message at partition {} offset {} of topic "

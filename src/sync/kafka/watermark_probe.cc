@@ -49,7 +49,8 @@ bool ProbeShared::BrokerReachable(absl::Duration probe_interval) const {
          absl::Now() - last_ok < probe_interval + absl::Milliseconds(2 * kProbeTimeoutMs);
 }
 
-void ProbeLoop(std::shared_ptr<ProbeShared> shared, absl::Duration interval, int timeout_ms) {
+void ProbeLoop(const std::shared_ptr<ProbeShared>& shared, absl::Duration interval,
+               int timeout_ms) {
   size_t next = 0;
   while (!shared->stop.WaitForNotificationWithTimeout(interval)) {
     const std::vector<int32_t> ids = shared->tracker.PartitionIds();

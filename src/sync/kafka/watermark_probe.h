@@ -67,7 +67,7 @@ struct ProbeShared {
 // round: the staleness bound rests on watermarks, and the lag metric on
 // the offsets the consumer's fetches bring back), so its load on the
 // brokers is one small request per replica per `interval`.
-void ProbeLoop(std::shared_ptr<ProbeShared> shared, absl::Duration interval, int timeout_ms);
+void ProbeLoop(const std::shared_ptr<ProbeShared>& shared, absl::Duration interval, int timeout_ms);
 
 }  // namespace cachecar::sync::kafka
 
