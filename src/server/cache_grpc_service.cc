@@ -112,7 +112,7 @@ void CacheGrpcService::Get(UnaryCall* call) {
         call->Reply(EncodeGetResponse(r->found, r->value, r->version, ToSource(r->source)));
       },
       request.min_version());
-  if (answered_from_cache) call->Reply(std::move(hit));
+  if (answered_from_cache) call->Reply(hit);
 }
 
 void CacheGrpcService::BatchGet(UnaryCall* call) {

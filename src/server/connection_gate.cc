@@ -85,28 +85,30 @@ class ConnectionGate::Loop {
     for (int fd : listen_fds_) close(fd);
   }
 
+  // Binds a unix socket address; appends what was bound.
+  absl::Status BindUnix(const ListenAddress& address, std::vector<std::string>& bound) {
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    if (address.path.size() >= sizeof(un.sun_path)) {
+      return absl::InvalidArgumentError(absl::StrCat("unix socket path too long: ", address.path));
+    }
+    std::memcpy(un.sun_path, address.path.c_str(), address.path.size());
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&un), sizeof(un)) != 0 ||
+        listen(fd, 1024) != 0) {
+      const std::string error = ErrnoText(errno);
+      if (fd >= 0) close(fd);
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on unix://", address.path, ": ", error));
+    }
+    listen_fds_.push_back(fd);
+    bound.push_back("unix://" + address.path);
+    return absl::OkStatus();
+  }
+
   // Binds one address; appends what was bound.
   absl::Status Bind(const ListenAddress& address, std::vector<std::string>& bound) {
-    if (address.kind == ListenAddress::Kind::kUnix) {
-      sockaddr_un un{};
-      un.sun_family = AF_UNIX;
-      if (address.path.size() >= sizeof(un.sun_path)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("unix socket path too long: ", address.path));
-      }
-      std::memcpy(un.sun_path, address.path.c_str(), address.path.size());
-      const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&un), sizeof(un)) != 0 ||
-          listen(fd, 1024) != 0) {
-        const std::string error = ErrnoText(errno);
-        if (fd >= 0) close(fd);
-        return absl::UnavailableError(
-            absl::StrCat("cannot listen on unix://", address.path, ": ", error));
-      }
-      listen_fds_.push_back(fd);
-      bound.push_back("unix://" + address.path);
-      return absl::OkStatus();
-    }
+    if (address.kind == ListenAddress::Kind::kUnix) return BindUnix(address, bound);
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
