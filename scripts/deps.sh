@@ -10,7 +10,7 @@ build_only=0
 
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  clang libclang-rt-14-dev clang-format-14
+  clang libclang-rt-14-dev clang-format-14 clang-tidy-14
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev
   librdkafka-dev libpqxx-dev prometheus-cpp-dev
@@ -25,7 +25,7 @@ packages=(
 
 # Needed by the tests, the checkers and the image test, not by the build.
 test_only=(
-  git clang libclang-rt-14-dev clang-format-14
+  git clang libclang-rt-14-dev clang-format-14 clang-tidy-14
   postgresql-15 postgresql-client-15 pgbouncer python3 python3-venv openssl curl
   openjdk-17-jre-headless maven kcat podman crun debootstrap
 )

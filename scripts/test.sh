@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs cachecar's whole test suite from a fresh clone: installs the Debian
-# packages, grpcurl and Helm, checks the format, builds, and runs every test with ctest (the
+# packages, grpcurl and Helm, checks the format, builds, lints the build's
+# sources with clang-tidy (scripts/check_tidy.sh), and runs every test with ctest (the
 # integration tests start a throwaway PostgreSQL 15 and PgBouncer with
 # tests/pg/pg.sh and a one-node Kafka with tests/kafka/kafka.sh, and stop
 # them at the end). Then, unless
@@ -28,6 +29,9 @@ bash scripts/check_format.sh
 step "build (gcc)"
 cmake --preset default -DGRPCURL="$grpcurl" >/dev/null
 cmake --build build -j"$jobs"
+
+step "lint (clang-tidy-14 over src/ and cmd/)"
+JOBS="$jobs" bash scripts/check_tidy.sh build
 
 step "tests (gcc): unit and end-to-end"
 ctest --test-dir build --output-on-failure -j"$jobs"

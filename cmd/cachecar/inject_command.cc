@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/errno_text.h"
 #include "common/fd_limit.h"
 #include "inject/injector.h"
 #include "inject/webhook_server.h"
@@ -92,8 +93,7 @@ absl::StatusOr<std::string> ReadManifests(const std::string& file) {
   if (file == "-") return ReadAll(std::cin, "stdin");
   struct stat st {};
   if (stat(file.c_str(), &st) != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read ", file, ": ", std::strerror(errno)));
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", file, ": ", ErrnoText(errno)));
   }
   if (S_ISDIR(st.st_mode)) {
     return absl::InvalidArgumentError(absl::StrCat(file,
@@ -102,8 +102,7 @@ absl::StatusOr<std::string> ReadManifests(const std::string& file) {
   }
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read ", file, ": ", std::strerror(errno)));
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", file, ": ", ErrnoText(errno)));
   }
   return ReadAll(in, file);
 }

@@ -16,6 +16,7 @@
 #include "service/sync_replication.h"
 #include "service/watch_hub.h"
 #include "store/store.h"
+#include "sync/announcer.h"
 #include "sync/clock_bound.h"
 #include "sync/outbox_relay.h"
 #include "sync/sync.h"

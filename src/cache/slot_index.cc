@@ -17,7 +17,7 @@ void ReleasePages(void* begin, size_t bytes) {
   const uintptr_t from = (reinterpret_cast<uintptr_t>(begin) + page - 1) & ~(page - 1);
   const uintptr_t to = (reinterpret_cast<uintptr_t>(begin) + bytes) & ~(page - 1);
   if (to <= from) return;
-  void* p = reinterpret_cast<void*>(from);
+  void* p = static_cast<char*>(begin) + (from - reinterpret_cast<uintptr_t>(begin));
   if (madvise(p, to - from, MADV_REMOVE) != 0) madvise(p, to - from, MADV_DONTNEED);
 }
 

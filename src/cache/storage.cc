@@ -18,6 +18,7 @@
 #include "cache/arena.h"
 #include "cache/entry.h"
 #include "cache/slot_index.h"
+#include "common/errno_text.h"
 
 namespace cachecar::cache {
 namespace {
@@ -37,9 +38,7 @@ uint64_t ArenaBytes(size_t capacity) {
   return std::max<uint64_t>(32, (capacity + capacity / 8) & ~size_t{7});
 }
 
-std::string Errno(const std::string& what) {
-  return absl::StrCat(what, ": ", std::strerror(errno));
-}
+std::string Errno(const std::string& what) { return absl::StrCat(what, ": ", ErrnoText(errno)); }
 
 uint64_t RandomId() {
   std::random_device rd;
@@ -69,6 +68,44 @@ void RemoveTemporaries(const std::string& dir, const std::string& base) {
     if (absl::StartsWith(e->d_name, prefix)) unlinkat(dirfd(d), e->d_name, 0);
   }
   closedir(d);
+}
+
+// The publication's lock (`path`.lock, held while this process publishes
+// `path`): its descriptor, or why not.
+absl::StatusOr<int> LockPublication(const std::string& path) {
+  const std::string lock_path = path + ".lock";
+  const int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(Errno(absl::StrCat("local_read_path: open ", lock_path)));
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat("local_read_path: another cachecar publishes ", path, " (", lock_path,
+                     " is locked); give each cachecar its own path"));
+  }
+  return fd;
+}
+
+// A tmpfs volume (a memory emptyDir has its sizeLimit as size) too small
+// for the file would make cachecar's writes fault (SIGBUS) once the cache
+// fills it. The file we replace is freed once its readers move on.
+absl::Status CheckRoom(const std::string& dir, const std::string& path, size_t bytes) {
+  struct statvfs fs;
+  if (statvfs(dir.c_str(), &fs) != 0) return absl::OkStatus();
+  uint64_t room = uint64_t{fs.f_bavail} * fs.f_frsize;
+  struct stat old;
+  if (stat(path.c_str(), &old) == 0) room += uint64_t(old.st_blocks) * 512;
+  if (room < bytes) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("local_read_path: ", dir, " has room for ", room,
+                     " bytes, and the published cache can "
+                     "grow to ",
+                     bytes,
+                     " (max_bytes and its index): give the volume more (in a pod, the "
+                     "emptyDir's sizeLimit: at least 1.5 x max_bytes) or lower max_bytes"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -232,43 +269,19 @@ absl::StatusOr<std::unique_ptr<Storage>> Storage::CreateFile(std::vector<Namespa
 
   std::unique_ptr<Storage> s(new Storage());
   s->plans_ = std::move(plans);
-  const std::string lock_path = path + ".lock";
-  s->lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (s->lock_fd_ < 0) {
-    return absl::FailedPreconditionError(Errno(absl::StrCat("local_read_path: open ", lock_path)));
-  }
-  if (flock(s->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("local_read_path: another cachecar publishes ", path, " (", lock_path,
-                     " is locked); give each cachecar its own path"));
-  }
+  absl::StatusOr<int> lock = LockPublication(path);
+  if (!lock.ok()) return lock.status();
+  s->lock_fd_ = *lock;
   if (absl::Status retired = RetireFile(path); !retired.ok()) return retired;
   RemoveTemporaries(dir, BaseOf(path));
-  // A tmpfs volume (a memory emptyDir has its sizeLimit as size) too small
-  // for the file would make cachecar's writes fault (SIGBUS) once the cache
-  // fills it. The file we replace is freed once its readers move on.
-  struct statvfs fs;
-  if (statvfs(dir.c_str(), &fs) == 0) {
-    uint64_t room = uint64_t{fs.f_bavail} * fs.f_frsize;
-    struct stat old;
-    if (stat(path.c_str(), &old) == 0) room += uint64_t(old.st_blocks) * 512;
-    if (room < *bytes) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("local_read_path: ", dir, " has room for ", room,
-                       " bytes, and the published cache can "
-                       "grow to ",
-                       *bytes,
-                       " (max_bytes and its index): give the volume more (in a pod, the "
-                       "emptyDir's sizeLimit: at least 1.5 x max_bytes) or lower max_bytes"));
-    }
-  }
+  if (absl::Status room = CheckRoom(dir, path, *bytes); !room.ok()) return room;
 
   const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
   const int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0)
     return absl::FailedPreconditionError(Errno(absl::StrCat("local_read_path: create ", tmp)));
   auto fail = [&](const std::string& what) {
-    const absl::Status status = absl::FailedPreconditionError(Errno(what));
+    absl::Status status = absl::FailedPreconditionError(Errno(what));
     close(fd);
     unlink(tmp.c_str());
     return status;

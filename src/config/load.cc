@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/errno_text.h"
 #include "config/config.h"
 #include "config/options.h"
 #include "config/values.h"
@@ -170,7 +171,7 @@ absl::Status ReadDsnFile(Config& config) {
   if (file == nullptr) {
     return FieldError(
         "postgres_dsn_file", source,
-        absl::StrCat("cannot read ", Quote(config.postgres_dsn_file), ": ", std::strerror(errno)));
+        absl::StrCat("cannot read ", Quote(config.postgres_dsn_file), ": ", ErrnoText(errno)));
   }
   std::string text;
   char buffer[4096];

@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "cache/limits.h"
 #include "common/logging.h"
 #include "common/sql_identifier.h"
 #include "config/config.h"
@@ -163,10 +164,8 @@ void CheckRange(Problems& problems, absl::string_view field, uint64_t value, uin
 
 void CheckEngineAndLimits(const Config& c, Problems& problems) {
   constexpr uint64_t kNoLimit = std::numeric_limits<uint64_t>::max();
-  // One shard's storage holds at most 16 GiB with its arena's overhead
-  // (src/cache/arena.h kMaxBytes, src/cache/storage.cc): 12 GiB of budget per
-  // shard keeps every namespace plannable.
-  constexpr uint64_t kMaxBytesPerShard = uint64_t{12} << 30;
+  // One shard's budget is bounded by what its arena can hold (cache/limits.h).
+  constexpr uint64_t kMaxBytesPerShard = cache::kMaxBytesPerShard;
   if (c.shards >= 1 && c.max_bytes / c.shards > kMaxBytesPerShard) {
     problems.Add("max_bytes",
                  absl::StrCat("must be at most ", FormatBytes(kMaxBytesPerShard), " per shard (",
@@ -209,7 +208,7 @@ void CheckLocalRead(const Config& c, Problems& problems) {
   const std::string& p = c.local_read_path;
   if (p.empty()) return;
   // Its hit-report socket, p + ".hits", must fit a unix socket address.
-  if (p[0] != '/' || p.back() == '/' || p.size() > 100 || p.find('\0') != std::string::npos) {
+  if (p[0] != '/' || p.back() == '/' || p.size() > 100 || absl::StrContains(p, '\0')) {
     problems.Add("local_read_path",
                  absl::StrCat("must be an absolute file path of at most 100 bytes (e.g. "
                               "/run/cachecar-local/cache), got ",

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/errno_text.h"
 #include "common/yaml_bounds.h"
 #include "config/options.h"
 #include "config/values.h"
@@ -22,7 +23,7 @@ constexpr size_t kMaxConfigBytes = 1 << 20;
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) return absl::InvalidArgumentError(std::strerror(errno));
+  if (file == nullptr) return absl::InvalidArgumentError(ErrnoText(errno));
   std::string data;
   char buffer[8192];
   size_t n = 0;
@@ -36,7 +37,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   }
   const int error = std::ferror(file) ? errno : 0;
   std::fclose(file);
-  if (error != 0) return absl::InvalidArgumentError(std::strerror(error));
+  if (error != 0) return absl::InvalidArgumentError(ErrnoText(error));
   return data;
 }
 

@@ -50,6 +50,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "http/host_port.h"  // ParseNumericHostPort, for callers of the server
 #include "http/request_reader.h"
 
 typedef struct ssl_st SSL;
@@ -109,15 +110,6 @@ class HttpServer {
   int port_ = 0;
   std::unique_ptr<Loop> loop_;
 };
-
-// Splits "host:port", "[v6]:port" or ":port"; INVALID_ARGUMENT unless the
-// host is a numeric IPv4 (dotted quad, each part 0-255) or IPv6 address (or
-// empty) and the port 0-65535. Shared by config validation.
-struct HostPort {
-  std::string host;  // without brackets; "" = every interface
-  int port = 0;
-};
-absl::StatusOr<HostPort> ParseNumericHostPort(absl::string_view text);
 
 }  // namespace cachecar::http
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -15,7 +16,7 @@ constexpr absl::string_view kEndOfHead = "\r\n\r\n";
 // RFC 9110 token characters (method and header names).
 bool IsTokenChar(char c) {
   if (absl::ascii_isalnum(static_cast<unsigned char>(c))) return true;
-  return absl::string_view("!#$%&'*+-.^_`|~").find(c) != absl::string_view::npos;
+  return absl::StrContains("!#$%&'*+-.^_`|~", c);
 }
 
 bool IsToken(absl::string_view s) {
@@ -101,7 +102,7 @@ RequestReader::State RequestReader::ParseHead() {
   const absl::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   const absl::string_view version = line.substr(sp2 + 1);
   if (!IsToken(method) || target.empty() || target[0] != '/' || !IsFieldValue(target) ||
-      target.find('\t') != absl::string_view::npos) {
+      absl::StrContains(target, '\t')) {
     return Fail(400, "not an HTTP request line (METHOD /path HTTP/1.1)");
   }
   if (version != "HTTP/1.1" && version != "HTTP/1.0") {

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/yaml_bounds.h"
 #include "inject/sidecar.h"
@@ -122,7 +123,7 @@ std::vector<std::string> SplitDocuments(absl::string_view text) {
 
 // The separator line a part starts with ("---\n"), or "".
 std::string SeparatorOf(const std::string& part) {
-  if (part.rfind("---", 0) != 0) return "";
+  if (!absl::StartsWith(part, "---")) return "";
   const size_t nl = part.find('\n');
   return nl == std::string::npos ? part + "\n" : part.substr(0, nl + 1);
 }
@@ -145,7 +146,11 @@ absl::StatusOr<InjectReport> InjectManifests(absl::string_view yaml) {
   }
 }
 
-static absl::StatusOr<InjectReport> InjectManifestsOrThrow(absl::string_view yaml) {
+// One function on purpose: one pass over the documents, each either passed
+// through or injected, keeping their separators and order in `report`;
+// split up, the pieces would share every local.
+static absl::StatusOr<InjectReport> InjectManifestsOrThrow(  // NOLINT(readability-function-size)
+    absl::string_view yaml) {
   InjectReport report;
   const std::vector<std::string> parts = SplitDocuments(yaml);
   YamlBounds bounds;

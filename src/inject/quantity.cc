@@ -2,6 +2,7 @@
 #include "inject/quantity.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 
 namespace cachecar::inject {
 namespace {
@@ -28,7 +29,7 @@ bool IsSuffix(absl::string_view s) {
         return false;
     }
   }
-  if (s.size() == 1) return absl::string_view("numkMGTPE").find(s[0]) != absl::string_view::npos;
+  if (s.size() == 1) return absl::StrContains("numkMGTPE", s[0]);
   // A decimal exponent: e or E, an optional sign, digits.
   if (s[0] != 'e' && s[0] != 'E') return false;
   size_t i = 1;

@@ -1,10 +1,9 @@
 // See metrics.h.
 #include "metrics/metrics.h"
 
-#include <mutex>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/mutex.h"
 #include "metrics/service_families.h"
 #include "prometheus/collectable.h"
 #include "prometheus/counter.h"
@@ -56,7 +55,9 @@ void AddSample(prometheus::MetricFamily& f, const std::string& ns, double value)
 struct Metrics::Families {
   prometheus::Family<prometheus::Counter>* requests;
   prometheus::Family<prometheus::Counter>* store_ops;
-  std::mutex mu;  // guards Add() on first use of a series
+  // Serialises Add() on first use of a series (LazySeries); the family
+  // pointers are set once, in the constructor.
+  Mutex mu;
 };
 
 class Metrics::ScrapeCollector : public prometheus::Collectable {
@@ -70,7 +71,7 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     std::function<service::AuditStats()> audit;
     std::function<service::MinVersionStats()> min_version;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       namespaces = namespaces_;
       queue = queue_;
       outbox = outbox_;
@@ -80,74 +81,9 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
       min_version = min_version_;
     }
     std::vector<prometheus::MetricFamily> out;
-    if (namespaces) {
-      using T = prometheus::MetricType;
-      auto hits =
-          Family("cachecar_cache_hits_total", "Lookups answered from the cache.", T::Counter);
-      auto misses =
-          Family("cachecar_cache_misses_total", "Lookups the cache could not answer.", T::Counter);
-      auto loads =
-          Family("cachecar_store_loads_total", "Store reads made to fill the cache.", T::Counter);
-      auto evictions =
-          Family("cachecar_cache_evictions_total", "Entries dropped to make room.", T::Counter);
-      auto expirations = Family("cachecar_cache_expirations_total",
-                                "Entries dropped because their TTL passed.", T::Counter);
-      auto rejected = Family(
-          "cachecar_fill_tickets_rejected_total",
-          "Loaded values not cached because a newer write or invalidation arrived during the load.",
-          T::Counter);
-      auto entries = Family("cachecar_cache_entries",
-                            "Entries in the cache, negative ones included.", T::Gauge);
-      auto bytes = Family("cachecar_cache_bytes",
-                          "Bytes the cache accounts (keys, values, per-entry overhead).", T::Gauge);
-      auto max_bytes = Family("cachecar_cache_max_bytes", "The namespace's byte bound.", T::Gauge);
-      auto storage = Family("cachecar_cache_storage_bytes",
-                            "Memory the entries' blocks and index slots take in the cache's "
-                            "storage (the published file with local reads).",
-                            T::Gauge);
-      for (const service::NamespaceStatsView& s : namespaces()) {
-        AddSample(hits, s.name, static_cast<double>(s.engine.hits));
-        AddSample(misses, s.name, static_cast<double>(s.engine.misses));
-        AddSample(loads, s.name, static_cast<double>(s.loads));
-        AddSample(evictions, s.name, static_cast<double>(s.engine.evictions));
-        AddSample(expirations, s.name, static_cast<double>(s.engine.expirations));
-        AddSample(rejected, s.name, static_cast<double>(s.engine.fills_rejected));
-        AddSample(entries, s.name, static_cast<double>(s.engine.entries));
-        AddSample(bytes, s.name, static_cast<double>(s.engine.bytes));
-        AddSample(max_bytes, s.name, static_cast<double>(s.max_bytes));
-        AddSample(storage, s.name, static_cast<double>(s.engine.storage_bytes));
-      }
-      for (auto* f : {&hits, &misses, &loads, &evictions, &expirations, &rejected, &entries, &bytes,
-                      &max_bytes, &storage}) {
-        out.push_back(std::move(*f));
-      }
-    }
-    if (queue) {
-      auto depth = Family("cachecar_worker_queue_tasks", "Store tasks waiting for a worker thread.",
-                          prometheus::MetricType::Gauge);
-      prometheus::ClientMetric m;
-      m.gauge.value = static_cast<double>(queue());
-      depth.metric.push_back(m);
-      out.push_back(std::move(depth));
-    }
-    if (outbox) {
-      const OutboxSample sample = outbox();
-      auto gauge = [&out](const char* name, const char* help, double value) {
-        auto f = Family(name, help, prometheus::MetricType::Gauge);
-        prometheus::ClientMetric m;
-        m.gauge.value = value;
-        f.metric.push_back(m);
-        out.push_back(std::move(f));
-      };
-      if (sample.rows) {
-        gauge("cachecar_outbox_rows", "Changes in the outbox not yet relayed.",
-              static_cast<double>(*sample.rows));
-      }
-      if (sample.oldest_age_seconds) {
-        gauge("cachecar_outbox_oldest_age_seconds", "Age of the oldest outbox row (0: empty).",
-              *sample.oldest_age_seconds);
-      }
-    }
+    if (namespaces) AddNamespaces(namespaces(), out);
+    if (queue) AddQueue(queue(), out);
+    if (outbox) AddOutbox(outbox(), out);
     if (sync) AddSync(sync(), out);
     if (local) AddLocalReads(local(), out);
     if (audit) AddAuditFamilies(audit(), out);
@@ -155,10 +91,80 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     return out;
   }
 
+  static void AddNamespaces(const std::vector<service::NamespaceStatsView>& all,
+                            std::vector<prometheus::MetricFamily>& out) {
+    using T = prometheus::MetricType;
+    auto hits = Family("cachecar_cache_hits_total", "Lookups answered from the cache.", T::Counter);
+    auto misses =
+        Family("cachecar_cache_misses_total", "Lookups the cache could not answer.", T::Counter);
+    auto loads =
+        Family("cachecar_store_loads_total", "Store reads made to fill the cache.", T::Counter);
+    auto evictions =
+        Family("cachecar_cache_evictions_total", "Entries dropped to make room.", T::Counter);
+    auto expirations = Family("cachecar_cache_expirations_total",
+                              "Entries dropped because their TTL passed.", T::Counter);
+    auto rejected = Family(
+        "cachecar_fill_tickets_rejected_total",
+        "Loaded values not cached because a newer write or invalidation arrived during the load.",
+        T::Counter);
+    auto entries =
+        Family("cachecar_cache_entries", "Entries in the cache, negative ones included.", T::Gauge);
+    auto bytes = Family("cachecar_cache_bytes",
+                        "Bytes the cache accounts (keys, values, per-entry overhead).", T::Gauge);
+    auto max_bytes = Family("cachecar_cache_max_bytes", "The namespace's byte bound.", T::Gauge);
+    auto storage = Family("cachecar_cache_storage_bytes",
+                          "Memory the entries' blocks and index slots take in the cache's "
+                          "storage (the published file with local reads).",
+                          T::Gauge);
+    for (const service::NamespaceStatsView& s : all) {
+      AddSample(hits, s.name, static_cast<double>(s.engine.hits));
+      AddSample(misses, s.name, static_cast<double>(s.engine.misses));
+      AddSample(loads, s.name, static_cast<double>(s.loads));
+      AddSample(evictions, s.name, static_cast<double>(s.engine.evictions));
+      AddSample(expirations, s.name, static_cast<double>(s.engine.expirations));
+      AddSample(rejected, s.name, static_cast<double>(s.engine.fills_rejected));
+      AddSample(entries, s.name, static_cast<double>(s.engine.entries));
+      AddSample(bytes, s.name, static_cast<double>(s.engine.bytes));
+      AddSample(max_bytes, s.name, static_cast<double>(s.max_bytes));
+      AddSample(storage, s.name, static_cast<double>(s.engine.storage_bytes));
+    }
+    for (auto* f : {&hits, &misses, &loads, &evictions, &expirations, &rejected, &entries, &bytes,
+                    &max_bytes, &storage}) {
+      out.push_back(std::move(*f));
+    }
+  }
+
+  static void AddQueue(size_t depth_now, std::vector<prometheus::MetricFamily>& out) {
+    auto depth = Family("cachecar_worker_queue_tasks", "Store tasks waiting for a worker thread.",
+                        prometheus::MetricType::Gauge);
+    prometheus::ClientMetric m;
+    m.gauge.value = static_cast<double>(depth_now);
+    depth.metric.push_back(m);
+    out.push_back(std::move(depth));
+  }
+
+  static void AddOutbox(const OutboxSample& sample, std::vector<prometheus::MetricFamily>& out) {
+    auto gauge = [&out](const char* name, const char* help, double value) {
+      auto f = Family(name, help, prometheus::MetricType::Gauge);
+      prometheus::ClientMetric m;
+      m.gauge.value = value;
+      f.metric.push_back(m);
+      out.push_back(std::move(f));
+    };
+    if (sample.rows) {
+      gauge("cachecar_outbox_rows", "Changes in the outbox not yet relayed.",
+            static_cast<double>(*sample.rows));
+    }
+    if (sample.oldest_age_seconds) {
+      gauge("cachecar_outbox_oldest_age_seconds", "Age of the oldest outbox row (0: empty).",
+            *sample.oldest_age_seconds);
+    }
+  }
+
   static void AddLocalReads(const LocalReadsSample& s, std::vector<prometheus::MetricFamily>& out) {
     using T = prometheus::MetricType;
     auto one = [&out](const char* name, const char* help, T type,
-                      std::vector<std::pair<std::string, double>> samples) {
+                      const std::vector<std::pair<std::string, double>>& samples) {
       auto f = Family(name, help, type);
       for (auto& [result, value] : samples) {
         prometheus::ClientMetric m;
@@ -191,22 +197,30 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
         {{"applied", d(s.touches)}, {"missed", d(s.touches_missed)}});
   }
 
+  using Labels = std::vector<std::pair<std::string, std::string>>;
+
+  // One family of `type`: a sample per (labels, value).
+  static void AddLabelled(std::vector<prometheus::MetricFamily>& out, const char* name,
+                          const char* help, prometheus::MetricType type,
+                          const std::vector<std::pair<Labels, double>>& samples) {
+    auto f = Family(name, help, type);
+    for (const auto& [labels, value] : samples) {
+      prometheus::ClientMetric m;
+      for (const auto& [k, v] : labels) m.label.push_back({k, v});
+      if (type == prometheus::MetricType::Counter)
+        m.counter.value = value;
+      else
+        m.gauge.value = value;
+      f.metric.push_back(std::move(m));
+    }
+    out.push_back(std::move(f));
+  }
+
   static void AddSync(const SyncSample& s, std::vector<prometheus::MetricFamily>& out) {
     using T = prometheus::MetricType;
-    using Labels = std::vector<std::pair<std::string, std::string>>;
     auto one = [&out](const char* name, const char* help, T type,
-                      std::vector<std::pair<Labels, double>> samples) {
-      auto f = Family(name, help, type);
-      for (auto& [labels, value] : samples) {
-        prometheus::ClientMetric m;
-        for (auto& [k, v] : labels) m.label.push_back({k, v});
-        if (type == T::Counter)
-          m.counter.value = value;
-        else
-          m.gauge.value = value;
-        f.metric.push_back(std::move(m));
-      }
-      out.push_back(std::move(f));
+                      const std::vector<std::pair<Labels, double>>& samples) {
+      AddLabelled(out, name, help, type, samples);
     };
     auto d = [](auto v) { return static_cast<double>(v); };
     one("cachecar_sync_positioned", "1 once the consumer is positioned on every partition.",
@@ -233,12 +247,23 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
         "How loosely this replica knows PostgreSQL's clock (round trip of the best reading plus "
         "drift since); +Inf before the first reading.",
         T::Gauge, {{{}, s.clock_uncertainty_seconds}});
+    AddSyncCounts(s, out);
+  }
+
+  // AddSync's counters, and the lag per partition.
+  static void AddSyncCounts(const SyncSample& s, std::vector<prometheus::MetricFamily>& out) {
+    using T = prometheus::MetricType;
+    auto one = [&out](const char* name, const char* help, T type,
+                      const std::vector<std::pair<Labels, double>>& samples) {
+      AddLabelled(out, name, help, type, samples);
+    };
+    auto d = [](auto v) { return static_cast<double>(v); };
     std::vector<std::pair<Labels, double>> lag;
     for (const auto& [partition, messages] : s.lag) {
       lag.push_back({{{"partition", std::to_string(partition)}}, d(messages)});
     }
     one("cachecar_sync_lag_messages", "Messages between the consumer and the high watermark.",
-        T::Gauge, std::move(lag));
+        T::Gauge, lag);
     one("cachecar_sync_events_total", "Sync topic messages by what applying them did.", T::Counter,
         {{{{"result", "applied"}}, d(s.applied)},
          {{{"result", "stale"}}, d(s.stale)},
@@ -262,43 +287,43 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
   }
 
   void SetNamespaces(std::function<std::vector<service::NamespaceStatsView>()> f) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     namespaces_ = std::move(f);
   }
   void SetQueue(std::function<size_t()> f) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     queue_ = std::move(f);
   }
   void SetOutbox(std::function<OutboxSample()> f) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     outbox_ = std::move(f);
   }
   void SetSync(std::function<SyncSample()> f) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     sync_ = std::move(f);
   }
   void SetLocal(std::function<LocalReadsSample()> f) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     local_ = std::move(f);
   }
   void SetAudit(std::function<service::AuditStats()> f) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     audit_ = std::move(f);
   }
   void SetMinVersion(std::function<service::MinVersionStats()> f) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     min_version_ = std::move(f);
   }
 
  private:
-  mutable std::mutex mu_;
-  std::function<std::vector<service::NamespaceStatsView>()> namespaces_;
-  std::function<size_t()> queue_;
-  std::function<OutboxSample()> outbox_;
-  std::function<SyncSample()> sync_;
-  std::function<LocalReadsSample()> local_;
-  std::function<service::AuditStats()> audit_;
-  std::function<service::MinVersionStats()> min_version_;
+  mutable Mutex mu_;
+  std::function<std::vector<service::NamespaceStatsView>()> namespaces_ ABSL_GUARDED_BY(mu_);
+  std::function<size_t()> queue_ ABSL_GUARDED_BY(mu_);
+  std::function<OutboxSample()> outbox_ ABSL_GUARDED_BY(mu_);
+  std::function<SyncSample()> sync_ ABSL_GUARDED_BY(mu_);
+  std::function<LocalReadsSample()> local_ ABSL_GUARDED_BY(mu_);
+  std::function<service::AuditStats()> audit_ ABSL_GUARDED_BY(mu_);
+  std::function<service::MinVersionStats()> min_version_ ABSL_GUARDED_BY(mu_);
 };
 
 Metrics::Metrics(std::string store_name)
@@ -370,10 +395,10 @@ absl::string_view Metrics::MethodLabel(absl::string_view full_method) {
 // The series in `slot`, made from `family` with `labels` on first use.
 static prometheus::Counter& LazySeries(std::atomic<prometheus::Counter*>& slot,
                                        prometheus::Family<prometheus::Counter>& family,
-                                       const prometheus::Labels& labels, std::mutex& mu) {
+                                       const prometheus::Labels& labels, Mutex& mu) {
   prometheus::Counter* c = slot.load(std::memory_order_acquire);
   if (c != nullptr) return *c;
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(&mu);
   c = &family.Add(labels);  // returns the existing series if another thread made it
   slot.store(c, std::memory_order_release);
   return *c;

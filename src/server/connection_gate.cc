@@ -2,13 +2,11 @@
 #include "server/connection_gate.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <grpcpp/server_posix.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,6 +20,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/epoll_fds.h"
+#include "common/errno_text.h"
+#include "common/rate_limited_log.h"
 #include "spdlog/spdlog.h"
 
 namespace cachecar::server {
@@ -31,23 +32,6 @@ constexpr absl::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 constexpr int kTickMs = 100;
 
 int64_t Millis(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
-
-// Logs at most one line per 10 s for one kind of event, with a count.
-class EveryTenSeconds {
- public:
-  void Warn(const std::string& message) {
-    ++count_;
-    const absl::Time now = absl::Now();
-    if (now - last_ < absl::Seconds(10)) return;
-    last_ = now;
-    spdlog::warn("{} ({} times since the last such line)", message, count_);
-    count_ = 0;
-  }
-
- private:
-  absl::Time last_ = absl::InfinitePast();
-  uint64_t count_ = 0;
-};
 
 std::string Show(const sockaddr_storage& a) {
   char host[INET6_ADDRSTRLEN] = "";
@@ -95,40 +79,36 @@ class ConnectionGate::Loop {
 
   ~Loop() {
     stopping_.store(true);
-    if (wake_fd_ >= 0) {
-      const uint64_t one = 1;
-      [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
-    }
+    fds_.Wake();
     if (thread_.joinable()) thread_.join();
     for (auto& [id, p] : pending_) close(p.fd);
     for (int fd : listen_fds_) close(fd);
-    for (int fd : {wake_fd_, epoll_fd_, spare_fd_}) {
-      if (fd >= 0) close(fd);
+  }
+
+  // Binds a unix socket address; appends what was bound.
+  absl::Status BindUnix(const ListenAddress& address, std::vector<std::string>& bound) {
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    if (address.path.size() >= sizeof(un.sun_path)) {
+      return absl::InvalidArgumentError(absl::StrCat("unix socket path too long: ", address.path));
     }
+    std::memcpy(un.sun_path, address.path.c_str(), address.path.size());
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&un), sizeof(un)) != 0 ||
+        listen(fd, 1024) != 0) {
+      const std::string error = ErrnoText(errno);
+      if (fd >= 0) close(fd);
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on unix://", address.path, ": ", error));
+    }
+    listen_fds_.push_back(fd);
+    bound.push_back("unix://" + address.path);
+    return absl::OkStatus();
   }
 
   // Binds one address; appends what was bound.
   absl::Status Bind(const ListenAddress& address, std::vector<std::string>& bound) {
-    if (address.kind == ListenAddress::Kind::kUnix) {
-      sockaddr_un un{};
-      un.sun_family = AF_UNIX;
-      if (address.path.size() >= sizeof(un.sun_path)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("unix socket path too long: ", address.path));
-      }
-      std::memcpy(un.sun_path, address.path.c_str(), address.path.size());
-      const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&un), sizeof(un)) != 0 ||
-          listen(fd, 1024) != 0) {
-        const std::string error = std::strerror(errno);
-        if (fd >= 0) close(fd);
-        return absl::UnavailableError(
-            absl::StrCat("cannot listen on unix://", address.path, ": ", error));
-      }
-      listen_fds_.push_back(fd);
-      bound.push_back("unix://" + address.path);
-      return absl::OkStatus();
-    }
+    if (address.kind == ListenAddress::Kind::kUnix) return BindUnix(address, bound);
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -168,7 +148,7 @@ class ConnectionGate::Loop {
                              ": address already in use (is another cachecar running? stop it "
                              "or choose another --listen address)"))
                        : absl::UnavailableError(absl::StrCat("cannot listen on ", address.grpc_uri,
-                                                             ": ", std::strerror(error)));
+                                                             ": ", ErrnoText(error)));
         }
         continue;
       }
@@ -189,19 +169,9 @@ class ConnectionGate::Loop {
   }
 
   absl::Status Run() {
-    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (epoll_fd_ < 0 || wake_fd_ < 0) {
-      return absl::InternalError(absl::StrCat("epoll/eventfd: ", std::strerror(errno)));
-    }
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = kWakeId;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+    if (absl::Status s = fds_.Open(kWakeId); !s.ok()) return s;
     for (size_t i = 0; i < listen_fds_.size(); ++i) {
-      ev.data.u64 = kFirstListenId + i;
-      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fds_[i], &ev);
+      fds_.Add(listen_fds_[i], EPOLLIN, kFirstListenId + i);
     }
     thread_ = std::thread([this] { EventLoop(); });
     return absl::OkStatus();
@@ -255,7 +225,7 @@ class ConnectionGate::Loop {
   void ClosePending(uint64_t id) {
     auto it = pending_.find(id);
     if (it == pending_.end()) return;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second.fd, nullptr);
+    epoll_ctl(fds_.epoll_fd(), EPOLL_CTL_DEL, it->second.fd, nullptr);
     close(it->second.fd);
     pending_.erase(it);
   }
@@ -278,18 +248,8 @@ class ConnectionGate::Loop {
   void Shed() {
     Update([](Counters& c) { ++c.refused; });
     fd_log_.Warn(absl::StrCat("gRPC ", name_, " listener: out of file descriptors (",
-                              std::strerror(errno), "); a connection was refused"));
-    if (spare_fd_ < 0) return;
-    close(spare_fd_);
-    spare_fd_ = -1;
-    for (int fd : listen_fds_) {
-      const int victim = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (victim >= 0) {
-        close(victim);
-        break;
-      }
-    }
-    spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                              ErrnoText(errno), "); a connection was refused"));
+    fds_.ShedOne(listen_fds_);
   }
 
   void AcceptAll(int listen_fd) {
@@ -317,10 +277,7 @@ class ConnectionGate::Loop {
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));  // fails harmlessly on unix
       const uint64_t id = next_id_++;
       pending_.emplace(id, Pending{fd, absl::Now()});
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;  // peeking does not consume
-      ev.data.u64 = id;
-      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+      fds_.Add(fd, EPOLLIN | EPOLLRDHUP | EPOLLET, id);  // edge: peeking does not consume
       Update([](Counters&) {});
       Examine(id);
     }
@@ -340,7 +297,7 @@ class ConnectionGate::Loop {
       return ClosePending(id);
     }
     if (static_cast<size_t>(n) < kPreface.size()) return;  // the rest comes later
-    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    epoll_ctl(fds_.epoll_fd(), EPOLL_CTL_DEL, fd, nullptr);
     pending_.erase(it);
     struct stat st {};
     fstat(fd, &st);
@@ -367,10 +324,13 @@ class ConnectionGate::Loop {
     epoll_event events[64];
     while (!stopping_.load()) {
       last_turn_ns_.store(absl::ToUnixNanos(absl::Now()), std::memory_order_relaxed);
-      const int n = epoll_wait(epoll_fd_, events, 64, kTickMs);
+      const int n = epoll_wait(fds_.epoll_fd(), events, 64, kTickMs);
       for (int i = 0; i < n && !stopping_.load(); ++i) {
         const uint64_t id = events[i].data.u64;
-        if (id == kWakeId) continue;
+        if (id == kWakeId) {
+          fds_.DrainWake();
+          continue;
+        }
         if (id < kFirstConnId) {
           AcceptAll(listen_fds_[id - kFirstListenId]);
         } else {
@@ -385,9 +345,7 @@ class ConnectionGate::Loop {
   grpc::Server* const server_;
   const ConnectionLimits limits_;
   std::vector<int> listen_fds_;
-  int epoll_fd_ = -1;
-  int wake_fd_ = -1;
-  int spare_fd_ = -1;
+  EpollFds fds_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> at_cap_{false};
   std::atomic<int64_t> last_turn_ns_{0};
@@ -398,8 +356,8 @@ class ConnectionGate::Loop {
   std::vector<Handed> handed_;
   uint64_t next_id_ = kFirstConnId;
   absl::Time last_sweep_ = absl::InfinitePast();
-  EveryTenSeconds cap_log_;
-  EveryTenSeconds fd_log_;
+  RateLimitedLog cap_log_{absl::Seconds(10)};
+  RateLimitedLog fd_log_{absl::Seconds(10)};
 
   mutable Mutex mu_;
   Counters counters_ ABSL_GUARDED_BY(mu_);

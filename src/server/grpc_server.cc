@@ -71,8 +71,12 @@ constexpr const char kProbeServed[] =
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ServerOptions& options,
-                                                              service::CacheService& service) {
+// One function on purpose: the start is a sequence whose order matters
+// (claim the addresses, register the services, build, bind through the
+// gate, put calls up, then the probe server), each step using the builder
+// and the half-made server.
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(  // NOLINT(readability-function-size)
+    const ServerOptions& options, service::CacheService& service) {
   auto server = std::unique_ptr<GrpcServer>(new GrpcServer());
 
   // Checks and claims each address; the gate binds it after the start.

@@ -125,7 +125,8 @@ class HealthService::Watcher final {
       code = code_;
     }
     service_->Unregister(this);
-    if (metrics_ != nullptr) metrics_->ObserveRequest(HealthMetricsIndex(), code, absl::Seconds(0));
+    if (metrics_ != nullptr)
+      metrics_->ObserveRequest(HealthMetricsIndex(), code, absl::ZeroDuration());
     delete this;
   }
 

@@ -15,12 +15,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/errno_text.h"
 
 namespace cachecar::server {
 namespace {
 
 absl::Status Errno(absl::string_view what, int err) {
-  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(err)));
+  return absl::InternalError(absl::StrCat(what, ": ", ErrnoText(err)));
 }
 
 // Closes a file descriptor when it goes out of scope.

@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/errno_text.h"
 #include "spdlog/spdlog.h"
 
 namespace cachecar::server {
@@ -93,10 +94,10 @@ absl::Status ListenerCheck::Probe(const std::string& target, absl::Duration time
   if (s.fd < 0) {
     return errno == EMFILE || errno == ENFILE
                ? absl::ResourceExhaustedError("no file descriptor for the probe")
-               : absl::UnavailableError(absl::StrCat("socket: ", std::strerror(errno)));
+               : absl::UnavailableError(absl::StrCat("socket: ", ErrnoText(errno)));
   }
   if (connect(s.fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 && errno != EINPROGRESS) {
-    return absl::UnavailableError(absl::StrCat("connect: ", std::strerror(errno)));
+    return absl::UnavailableError(absl::StrCat("connect: ", ErrnoText(errno)));
   }
   if (!WaitFor(s.fd, POLLOUT, deadline)) {
     return absl::UnavailableError("connect did not complete");
@@ -104,7 +105,7 @@ absl::Status ListenerCheck::Probe(const std::string& target, absl::Duration time
   int error = 0;
   socklen_t error_len = sizeof(error);
   getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &error, &error_len);
-  if (error != 0) return absl::UnavailableError(absl::StrCat("connect: ", std::strerror(error)));
+  if (error != 0) return absl::UnavailableError(absl::StrCat("connect: ", ErrnoText(error)));
   if (send(s.fd, kHello, kHelloSize, MSG_NOSIGNAL) != static_cast<ssize_t>(kHelloSize)) {
     return absl::UnavailableError("could not send the HTTP/2 preface");
   }

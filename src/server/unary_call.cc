@@ -51,7 +51,7 @@ void UnaryCall::Observe(grpc::StatusCode code) {
   }
 }
 
-void UnaryCall::Reply(grpc::ByteBuffer response) {
+void UnaryCall::Reply(const grpc::ByteBuffer& response) {
   Observe(grpc::StatusCode::OK);
   responder_.Finish(response, grpc::Status::OK, this);
 }

@@ -9,15 +9,13 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/change_op.h"
 
 namespace cachecar::service {
 
-enum class ChangeOp {
-  kUpsert,      // the key now holds a value at `version`
-  kDelete,      // the key was deleted at `version`
-  kInvalidate,  // drop the key (version 0: an unversioned broadcast)
-  kFlush,       // drop the whole namespace (`key` empty)
-};
+// The one op enum (common/change_op.h), also sync::Op.
+using cachecar::ChangeOp;
+using cachecar::ChangeOpName;
 
 struct Change {
   std::string ns;
@@ -29,8 +27,6 @@ struct Change {
   // which its event carries to the other replicas; unset: the namespace's.
   std::optional<absl::Duration> ttl;
 };
-
-const char* ChangeOpName(ChangeOp op);  // "UPSERT", "DELETE", ...
 
 }  // namespace cachecar::service
 

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/errno_text.h"
 #include "localread/layout.h"
 #include "spdlog/spdlog.h"
 
@@ -25,7 +26,7 @@ constexpr uint64_t kListenTag = ~uint64_t{0};
 constexpr uint64_t kStopTag = ~uint64_t{0} - 1;
 
 absl::Status Errno(const std::string& what) {
-  return absl::FailedPreconditionError(absl::StrCat(what, ": ", std::strerror(errno)));
+  return absl::FailedPreconditionError(absl::StrCat(what, ": ", ErrnoText(errno)));
 }
 
 }  // namespace

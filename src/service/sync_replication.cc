@@ -8,37 +8,6 @@
 #include "spdlog/spdlog.h"
 
 namespace cachecar::service {
-namespace {
-
-sync::Op ToSyncOp(ChangeOp op) {
-  switch (op) {
-    case ChangeOp::kUpsert:
-      return sync::Op::kUpsert;
-    case ChangeOp::kDelete:
-      return sync::Op::kDelete;
-    case ChangeOp::kInvalidate:
-      return sync::Op::kInvalidate;
-    case ChangeOp::kFlush:
-      return sync::Op::kFlush;
-  }
-  return sync::Op::kInvalidate;
-}
-
-ChangeOp ToChangeOp(sync::Op op) {
-  switch (op) {
-    case sync::Op::kUpsert:
-      return ChangeOp::kUpsert;
-    case sync::Op::kDelete:
-      return ChangeOp::kDelete;
-    case sync::Op::kInvalidate:
-      return ChangeOp::kInvalidate;
-    case sync::Op::kFlush:
-      return ChangeOp::kFlush;
-  }
-  return ChangeOp::kInvalidate;
-}
-
-}  // namespace
 
 SyncReplication::SyncReplication(NamespaceSet& namespaces, sync::Sync& sync,
                                  sync::Announcer& announcer, WatchHub* watch,
@@ -47,14 +16,14 @@ SyncReplication::SyncReplication(NamespaceSet& namespaces, sync::Sync& sync,
       sync_(sync),
       announcer_(announcer),
       watch_(watch),
-      options_(options) {}
+      options_(std::move(options)) {}
 
 void SyncReplication::Announce(const Namespace& ns, const Change& change, absl::string_view value) {
   sync::Event event;
   event.ns = ns.name;
   event.key = change.key;
   event.version = change.version;
-  event.op = ToSyncOp(change.op);
+  event.op = change.op;
   if (change.op == ChangeOp::kUpsert && ns.sync_values && value.size() <= options_.inline_max) {
     event.value = std::string(value);
   }
@@ -187,7 +156,7 @@ void SyncReplication::OnEvent(const sync::Event& e) {
     // relay's duplicate may reach them twice).
     const bool per_key = e.op != sync::Op::kFlush && e.version > 0;
     if (applied || (per_key && ns->engine->Peek(e.key).kind == cache::Lookup::Kind::kMiss)) {
-      watch_->Publish(Change{ns->name, e.key, e.version, ToChangeOp(e.op)});
+      watch_->Publish(Change{ns->name, e.key, e.version, e.op});
     }
   }
 }

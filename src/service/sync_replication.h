@@ -29,8 +29,8 @@
 #include "service/replication.h"
 #include "service/version_waits.h"
 #include "service/watch_hub.h"
+#include "sync/announcer.h"
 #include "sync/clock_bound.h"
-#include "sync/outbox_relay.h"
 #include "sync/sync.h"
 #include "sync/watermarks.h"
 

@@ -183,7 +183,7 @@ void WatchHub::Unsubscribe(const std::shared_ptr<Watcher>& watcher) {
   watcher->Detach();
 }
 
-void WatchHub::CloseAll(absl::Status status) {
+void WatchHub::CloseAll(const absl::Status& status) {
   std::vector<std::shared_ptr<Watcher>> to_wake;
   {
     MutexLock lock(&mu_);

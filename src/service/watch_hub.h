@@ -148,7 +148,7 @@ class WatchHub {
   // Closes every watcher with `status` (default UNAVAILABLE "cachecar is
   // shutting down") and refuses new ones with it; for shutdown, so that open
   // streams end before the server waits for them.
-  void CloseAll(absl::Status status = ShuttingDown());
+  void CloseAll(const absl::Status& status = ShuttingDown());
 
   // Watchers currently subscribed and open.
   size_t watcher_count() const { return watchers_.load(std::memory_order_acquire); }

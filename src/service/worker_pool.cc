@@ -5,7 +5,7 @@
 
 namespace cachecar::service {
 
-WorkerPool::WorkerPool(size_t threads, size_t max_queued, std::string name)
+WorkerPool::WorkerPool(size_t threads, size_t max_queued, const std::string& name)
     : max_queued_(max_queued) {
   threads_.reserve(threads);
   for (size_t i = 0; i < threads; ++i) {

@@ -24,7 +24,7 @@ namespace cachecar::service {
 
 class WorkerPool {
  public:
-  WorkerPool(size_t threads, size_t max_queued, std::string name = "worker");
+  WorkerPool(size_t threads, size_t max_queued, const std::string& name = "worker");
   ~WorkerPool();  // calls Shutdown()
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;

@@ -18,9 +18,10 @@ int64_t DriftUs(int64_t sent_us, int64_t now_us) {
 
 void ClockBound::OnSample(absl::Time sent, absl::Time store, absl::Time received) {
   if (received < sent) return;  // the local clock stepped back: useless
-  samples_.push_back({absl::ToUnixMicros(store) - absl::ToUnixMicros(sent),
-                      absl::ToUnixMicros(sent),
-                      absl::ToUnixMicros(received) - absl::ToUnixMicros(sent)});
+  // Whole microseconds of each clock, as a Sample keeps them.
+  const int64_t sent_us = absl::ToUnixMicros(sent);
+  samples_.push_back(
+      {absl::ToUnixMicros(store) - sent_us, sent_us, absl::ToUnixMicros(received) - sent_us});
   if (samples_.size() > kSamples) samples_.pop_front();
   // The tightest bound now; drift grows alike for all from here on, so
   // this one stays the tightest until the next sample.

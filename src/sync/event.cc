@@ -95,19 +95,22 @@ absl::StatusOr<Event> EventOf(const cachecar::v1::SyncEvent& pb) {
   }
   if ((e.op == Op::kUpsert || e.op == Op::kDelete) && pb.version() == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("SyncEvent ", OpName(e.op), " without a version"));
+        absl::StrCat("SyncEvent ", ChangeOpName(e.op), " without a version"));
   }
   if (pb.has_value() && e.op != Op::kUpsert) {
-    return absl::InvalidArgumentError(absl::StrCat("SyncEvent ", OpName(e.op), " carries a value"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("SyncEvent ", ChangeOpName(e.op), " carries a value"));
   }
   if (pb.ttl_ms() != 0 && e.op != Op::kUpsert) {
-    return absl::InvalidArgumentError(absl::StrCat("SyncEvent ", OpName(e.op), " carries a ttl"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("SyncEvent ", ChangeOpName(e.op), " carries a ttl"));
   }
   if (e.op == Op::kFlush && !pb.key().empty()) {
     return absl::InvalidArgumentError("SyncEvent FLUSH carries a key");
   }
   if (e.op != Op::kFlush && pb.key().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("SyncEvent ", OpName(e.op), " without a key"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("SyncEvent ", ChangeOpName(e.op), " without a key"));
   }
   e.ns = pb.namespace_();
   e.key = pb.key();
@@ -152,20 +155,6 @@ absl::StatusOr<Message> DecodeMessage(absl::string_view payload) {
   m.watermark.as_of = absl::FromUnixMicros(pb->commit_time_unix_micros());
   m.watermark.partitions = pb->partitions();
   return m;
-}
-
-const char* OpName(Op op) {
-  switch (op) {
-    case Op::kUpsert:
-      return "UPSERT";
-    case Op::kDelete:
-      return "DELETE";
-    case Op::kInvalidate:
-      return "INVALIDATE";
-    case Op::kFlush:
-      return "FLUSH";
-  }
-  return "UNKNOWN";
 }
 
 }  // namespace cachecar::sync

@@ -11,10 +11,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/change_op.h"
 
 namespace cachecar::sync {
 
-enum class Op { kUpsert, kDelete, kInvalidate, kFlush };
+// The one op enum (common/change_op.h), also service::ChangeOp.
+using Op = ChangeOp;
 
 struct Event {
   std::string ns;        // with kFlush, "" means every namespace
@@ -58,8 +60,6 @@ std::string EncodeWatermark(const Watermark& watermark);
 absl::StatusOr<Event> DecodeEvent(absl::string_view payload);
 // Either; a WATERMARK needs an origin, a time and a partition count.
 absl::StatusOr<Message> DecodeMessage(absl::string_view payload);
-
-const char* OpName(Op op);
 
 }  // namespace cachecar::sync
 

@@ -9,12 +9,6 @@
 namespace cachecar::sync {
 namespace {
 
-constexpr size_t kRetireBatch = 1000;
-// Acknowledged writes wait this long for others to share their retiring
-// DELETE: at one write in flight, one DELETE per ~10 writes instead of one
-// each. (A relay's watermark waits for the retirement, so this is also how
-// much later it can be published.)
-constexpr absl::Duration kRetireLinger = absl::Milliseconds(5);
 constexpr size_t kMaxCandidates = 64;
 // Between tries for a lease: from the first to the most (with jitter).
 constexpr absl::Duration kFirstTry = absl::Milliseconds(250);
@@ -84,60 +78,6 @@ Event EventFromOutbox(const store::OutboxEntry& entry, const std::string& origin
   return e;
 }
 
-Announcer::Announcer(Sync& sync, store::Outbox* outbox) : sync_(sync), outbox_(outbox) {
-  if (outbox_ != nullptr) thread_ = std::thread([this] { RetireLoop(); });
-}
-
-Announcer::~Announcer() {
-  {
-    MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  wake_.SignalAll();
-  if (thread_.joinable()) thread_.join();
-}
-
-void Announcer::Announce(const Event& event, bool retire) {
-  if (!retire || outbox_ == nullptr) {
-    sync_.Publish(event, nullptr);
-    return;
-  }
-  const uint64_t version = event.version;
-  sync_.Publish(event, [this, version](absl::Status status) {
-    if (!status.ok()) return;  // the relay publishes it instead
-    {
-      MutexLock lock(&mu_);
-      to_retire_.push_back(version);
-    }
-    wake_.Signal();
-  });
-}
-
-void Announcer::RetireLoop() {
-  for (;;) {
-    std::vector<uint64_t> batch;
-    {
-      MutexLock lock(&mu_);
-      while (to_retire_.empty() && !stopping_) wake_.Wait(&mu_);
-      if (to_retire_.empty()) return;  // stopping, nothing left
-      const absl::Time until = absl::Now() + kRetireLinger;
-      while (to_retire_.size() < kRetireBatch && !stopping_ && absl::Now() < until) {
-        wake_.WaitUntil(&mu_, absl::ToChronoTime(until));
-      }
-      const size_t n = std::min(kRetireBatch, to_retire_.size());
-      batch.assign(to_retire_.begin(), to_retire_.begin() + n);
-      to_retire_.erase(to_retire_.begin(), to_retire_.begin() + n);
-    }
-    if (absl::Status s = outbox_->Retire(batch); !s.ok()) {
-      // Left for the relays; publishing them again is harmless.
-      spdlog::debug("outbox: could not retire {} entries: {}", batch.size(),
-                    std::string(s.message()));
-    } else {
-      retired_.fetch_add(batch.size());
-    }
-  }
-}
-
 OutboxRelay::OutboxRelay(store::Outbox& outbox, Sync& sync, RelayOptions options)
     : outbox_(outbox),
       sync_(sync),
@@ -172,7 +112,7 @@ absl::Status OutboxRelay::PublishAll(const std::vector<store::OutboxEntry>& entr
   }
   for (const store::OutboxEntry& entry : entries) {
     sync_.Publish(EventFromOutbox(entry, options_.origin),
-                  [wait](absl::Status status) { wait->Done(status); });
+                  [wait](const absl::Status& status) { wait->Done(status); });
   }
   return wait->Wait(absl::Now() + options_.publish_wait, stopping_, entries.size(),
                     options_.publish_wait);
@@ -244,7 +184,7 @@ void OutboxRelay::MaybePublishWatermark() {
     wait->pending = 1;
   }
   last_watermark_ = absl::Now();
-  sync_.PublishWatermark(w, [wait](absl::Status status) { wait->Done(status); });
+  sync_.PublishWatermark(w, [wait](const absl::Status& status) { wait->Done(status); });
   const absl::Status s =
       wait->Wait(absl::Now() + options_.publish_wait, stopping_, 1, options_.publish_wait);
   if (!s.ok()) {
@@ -258,44 +198,49 @@ void OutboxRelay::MaybePublishWatermark() {
 
 bool OutboxRelay::MaintainLease() {
   const absl::Time now = absl::Now();
-  if (holding_.load()) {
-    if (now >= renew_at_) {
-      absl::StatusOr<bool> held =
-          outbox_.HoldLease(options_.holder, options_.leases, options_.lease_ttl);
-      if (held.ok() && *held) {
-        // The store set the expiry after we asked: ours ends before it.
-        lease_valid_until_ = now + options_.lease_ttl - options_.lease_ttl / 10;
-        renew_at_ = now + options_.lease_ttl / 4;
-      } else if (held.ok()) {
-        holding_.store(false);
-        spdlog::warn(
-            "outbox relay: the lease expired before it was renewed (was this replica paused or "
-            "cut off from PostgreSQL?); another replica may relay now");
-      } else {
-        renew_at_ = now + absl::Milliseconds(100);
-      }
-    }
-    if (holding_.load() && now >= lease_valid_until_) {
+  return holding_.load() ? KeepLease(now) : TryTakeLease(now);
+}
+
+bool OutboxRelay::KeepLease(absl::Time now) {
+  if (now >= renew_at_) {
+    absl::StatusOr<bool> held =
+        outbox_.HoldLease(options_.holder, options_.leases, options_.lease_ttl);
+    if (held.ok() && *held) {
+      // The store set the expiry after we asked: ours ends before it.
+      lease_valid_until_ = now + options_.lease_ttl - options_.lease_ttl / 10;
+      renew_at_ = now + options_.lease_ttl / 4;
+    } else if (held.ok()) {
       holding_.store(false);
-      spdlog::warn("outbox relay: could not renew the lease in time; stopped relaying");
-    }
-    // Publishing keeps failing here (not: nothing to publish, or a
-    // watermark waiting for writers): let a replica that reaches Kafka try.
-    const absl::Duration give_up = options_.lease_ttl * kGiveUpAfterTtls;
-    if (holding_.load() && failing_since_ != absl::InfinitePast() &&
-        now - std::max(held_since_, failing_since_) > give_up) {
-      holding_.store(false);
-      failing_since_ = absl::InfinitePast();
-      outbox_.ReleaseLease(options_.holder).IgnoreError();
-      next_try_ = now + kStayOutAfterGivingUp;
       spdlog::warn(
-          "outbox relay: publishing to Kafka has failed for {}; lease given up so that a "
-          "replica that can reach Kafka relays instead",
-          absl::FormatDuration(give_up));
+          "outbox relay: the lease expired before it was renewed (was this replica paused or "
+          "cut off from PostgreSQL?); another replica may relay now");
+    } else {
+      renew_at_ = now + absl::Milliseconds(100);
     }
-    if (!holding_.load()) candidates_.clear();
-    return holding_.load();
   }
+  if (holding_.load() && now >= lease_valid_until_) {
+    holding_.store(false);
+    spdlog::warn("outbox relay: could not renew the lease in time; stopped relaying");
+  }
+  // Publishing keeps failing here (not: nothing to publish, or a
+  // watermark waiting for writers): let a replica that reaches Kafka try.
+  const absl::Duration give_up = options_.lease_ttl * kGiveUpAfterTtls;
+  if (holding_.load() && failing_since_ != absl::InfinitePast() &&
+      now - std::max(held_since_, failing_since_) > give_up) {
+    holding_.store(false);
+    failing_since_ = absl::InfinitePast();
+    outbox_.ReleaseLease(options_.holder).IgnoreError();
+    next_try_ = now + kStayOutAfterGivingUp;
+    spdlog::warn(
+        "outbox relay: publishing to Kafka has failed for {}; lease given up so that a "
+        "replica that can reach Kafka relays instead",
+        absl::FormatDuration(give_up));
+  }
+  if (!holding_.load()) candidates_.clear();
+  return holding_.load();
+}
+
+bool OutboxRelay::TryTakeLease(absl::Time now) {
   if (!options_.relays_seen || now < next_try_) return false;
   auto jittered = [this](absl::Duration d) {
     return d * std::uniform_real_distribution<double>(0.5, 1.5)(rng_);

@@ -1,10 +1,6 @@
-// The writer's fast path and the outbox relay (docs/DESIGN.md "Put",
-// "Relays", "Watermarks", C4, C6).
-//
-// Announcer: after a write commits, the writer publishes its event at once
-// and, when the broker acknowledges it, retires the write's outbox entry (in
-// batches, on a thread of its own). A failed publish leaves the entry for
-// the relay.
+// The outbox relay (docs/DESIGN.md "Relays", "Watermarks", C4, C6); the
+// writer's fast path, which leaves the relay only what it could not
+// publish, is sync/announcer.h.
 //
 // OutboxRelay: every replica runs one, but only a few relay at a time: the
 // ones holding one of `leases` leases in the store. A replica that sees
@@ -31,8 +27,8 @@
 // Duplicates (a writer and a relay, or two relays, publishing one change)
 // are harmless: events are versioned.
 //
-// Thread-safety: Announce may be called from any thread; the relay runs on
-// its own thread (tests may call RunOnce instead of Start).
+// Thread-safety: the relay runs on its own thread (tests may call RunOnce
+// instead of Start); the accessors are safe from any thread.
 #ifndef CACHECAR_SYNC_OUTBOX_RELAY_H_
 #define CACHECAR_SYNC_OUTBOX_RELAY_H_
 
@@ -52,31 +48,6 @@
 #include "sync/sync.h"
 
 namespace cachecar::sync {
-
-class Announcer {
- public:
-  // `outbox` may be null (nothing to retire). Both must outlive this.
-  Announcer(Sync& sync, store::Outbox* outbox);
-  ~Announcer();  // retires what was acknowledged so far, then stops
-
-  // Publishes `event`; with `retire`, its outbox entry (by version) is
-  // deleted once the broker has it.
-  void Announce(const Event& event, bool retire);
-
-  uint64_t retired() const { return retired_.load(); }
-
- private:
-  void RetireLoop();
-
-  Sync& sync_;
-  store::Outbox* const outbox_;
-  Mutex mu_;
-  CondVar wake_;
-  std::vector<uint64_t> to_retire_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::atomic<uint64_t> retired_{0};
-  std::thread thread_;
-};
 
 struct RelayOptions {
   // An announced entry its writer has not retired after this long is
@@ -129,6 +100,12 @@ class OutboxRelay {
   void Loop();
   // Renews or takes the lease when due; whether this replica relays now.
   bool MaintainLease();
+  // MaintainLease's halves. The holder's: renews when due, stops at expiry,
+  // gives the lease up when publishing keeps failing.
+  bool KeepLease(absl::Time now);
+  // A non-holder's: takes a lease when relays are missing, with jittered
+  // backoff.
+  bool TryTakeLease(absl::Time now);
   // Publishes the newest candidate that waits for nothing, if a watermark
   // is due; drops it and the older ones.
   void MaybePublishWatermark();

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "gtest/gtest.h"
+#include "sync/announcer.h"
 
 namespace cachecar::sync {
 namespace {

@@ -31,6 +31,7 @@
 #include "service/namespaces.h"
 #include "service/sync_replication.h"
 #include "store/postgres/postgres_store.h"
+#include "sync/announcer.h"
 #include "sync/kafka/kafka_sync.h"
 #include "sync/outbox_relay.h"
 #include "tests/integration/pg_harness.h"

@@ -114,7 +114,11 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire(absl::Time deadlin
   }
   if (conn != nullptr) return Lease(this, slot, conn, /*fresh=*/false);
 
-  absl::StatusOr<std::unique_ptr<pqxx::connection>> opened = Connect();
+  return Connected(slot, Connect());
+}
+
+absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Connected(
+    size_t slot, absl::StatusOr<std::unique_ptr<pqxx::connection>> opened) {
   MutexLock lock(&mu_);
   Slot& s = slots_[slot];
   if (!opened.ok()) {

@@ -96,6 +96,10 @@ class ConnectionPool {
 
   // Opens a connection (outside the lock). Returns the error text on failure.
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect();
+  // Acquire's end for a slot that had no connection: what Connect made of
+  // it, the lease, or the error (and the backoff before the next try).
+  absl::StatusOr<Lease> Connected(size_t slot,
+                                  absl::StatusOr<std::unique_ptr<pqxx::connection>> opened);
   void Release(size_t slot, bool discard);
   void WatchdogLoop();
   static bool HasPendingInput(pqxx::connection& conn);

@@ -25,7 +25,7 @@ struct Parts {
 
   // The value as bytea, for reads and the outbox.
   std::string ValueAsBytea(const std::string& row, const TableMapping& m) const {
-    const std::string column = row.empty() ? value : absl::StrCat(row, ".", value);
+    std::string column = row.empty() ? value : absl::StrCat(row, ".", value);
     if (m.value_is_bytea()) return column;
     return absl::StrCat("convert_to(", column, "::text, 'UTF8')");
   }
@@ -90,7 +90,12 @@ std::string AnnouncedDeclaration() {
                       "', true), '') = 'on';\n");
 }
 
-std::vector<std::string> TriggerStatements(const TableMapping& m, uint32_t inline_max) {
+// The trigger functions and triggers of a mapped table, as SQL statements.
+// One function on purpose: the statements read top to bottom in the order
+// PostgreSQL runs them and share the fragments built at the top; split up,
+// each piece would need all of them passed in.
+std::vector<std::string> TriggerStatements(  // NOLINT(readability-function-size)
+    const TableMapping& m, uint32_t inline_max) {
   const Parts p = PartsFor(m);
   const std::string seq = absl::StrCat("nextval('", kVersionSequence, "')");
   // Only changes no cachecar writer will announce wake the relays: the

@@ -1,7 +1,7 @@
-// Names of change operations, as they appear on the wire and in logs.
-#include "service/change.h"
+// See change_op.h.
+#include "common/change_op.h"
 
-namespace cachecar::service {
+namespace cachecar {
 
 const char* ChangeOpName(ChangeOp op) {
   switch (op) {
@@ -17,4 +17,4 @@ const char* ChangeOpName(ChangeOp op) {
   return "UNKNOWN";
 }
 
-}  // namespace cachecar::service
+}  // namespace cachecar
