@@ -248,8 +248,10 @@ absl::StatusOr<std::unique_ptr<Storage>> Storage::CreateFile(std::vector<Namespa
   // for the file would make cachecar's writes fault (SIGBUS) once the cache
   // fills it. The file we replace is freed once its readers move on.
   struct statvfs fs;
-  if (statvfs(dir.c_str(), &fs) == 0) {
-    uint64_t room = uint64_t{fs.f_bavail} * fs.f_frsize;
+  const bool known = options.volume_free_bytes != nullptr || statvfs(dir.c_str(), &fs) == 0;
+  if (known) {
+    uint64_t room = options.volume_free_bytes != nullptr ? options.volume_free_bytes(dir)
+                                                         : uint64_t{fs.f_bavail} * fs.f_frsize;
     struct stat old;
     if (stat(path.c_str(), &old) == 0) room += uint64_t(old.st_blocks) * 512;
     if (room < *bytes) {
