@@ -53,7 +53,7 @@ inline bool SameBytes(const char* a, const char* b, size_t n) {
   return true;
 }
 
-int64_t RealNow() {
+inline int64_t RealNow() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
@@ -324,11 +324,16 @@ inline void Reader::CountHit(uint64_t hash, uint32_t ns, int64_t now) {
   if (now >= next_report_ns_.load(std::memory_order_relaxed)) SendDueHits(now);
 }
 
+// Now(), inlined into the hit path.
+inline int64_t NowOf(const ReaderOptions& o) {
+  return o.now_ns != nullptr ? o.now_ns(o.now_context) : RealNow();
+}
+
 template <typename Sink>
 Result Reader::Lookup(std::string_view ns_name, std::string_view key, uint64_t* version,
                       bool strong, Sink& sink) {
   if (strong) return Result::kStrong;
-  const int64_t now = Now();
+  const int64_t now = NowOf(options_);
   Result why = Result::kNotServing;
   const Mapping* m = Current(now, &why);
   if (m == nullptr) return why;
