@@ -117,9 +117,9 @@ PyObject* ReaderGet(ReaderObject* self, PyObject* const* args, Py_ssize_t nargs)
   char buf[2048];
   size_t len = 0;
   uint64_t version = 0;
-  Result r = self->reader->GetInto({ns, static_cast<size_t>(ns_len)},
-                                   {key, static_cast<size_t>(key_len)}, buf, sizeof buf, &len,
-                                   &version, strong);
+  Result r =
+      self->reader->GetInto({ns, static_cast<size_t>(ns_len)}, {key, static_cast<size_t>(key_len)},
+                            buf, sizeof buf, &len, &version, strong);
   if (r == Result::kHit) {
     PyObject* value = PyBytes_FromStringAndSize(buf, static_cast<Py_ssize_t>(len));
     return value == nullptr ? nullptr : Answer(0, value, version);
@@ -159,12 +159,11 @@ PyObject* ReaderClose(ReaderObject* self, PyObject*) {
 PyObject* ReaderStats(ReaderObject* self, PyObject*) {
   if (self->reader == nullptr) return PyDict_New();
   const cachecar::localread::ReaderStats s = self->reader->Stats();
-  return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:i}", "opens", (unsigned long long)s.opens,
-                       "open_failures", (unsigned long long)s.open_failures, "reports_sent",
-                       (unsigned long long)s.reports_sent, "reports_dropped",
-                       (unsigned long long)s.reports_dropped, "mapped_bytes",
-                       (unsigned long long)s.mapped_bytes, "last_open_result",
-                       static_cast<int>(s.last_open_result));
+  return Py_BuildValue(
+      "{s:K,s:K,s:K,s:K,s:K,s:i}", "opens", (unsigned long long)s.opens, "open_failures",
+      (unsigned long long)s.open_failures, "reports_sent", (unsigned long long)s.reports_sent,
+      "reports_dropped", (unsigned long long)s.reports_dropped, "mapped_bytes",
+      (unsigned long long)s.mapped_bytes, "last_open_result", static_cast<int>(s.last_open_result));
 }
 
 PyMethodDef kReaderMethods[] = {
