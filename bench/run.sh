@@ -40,7 +40,10 @@ if [[ " $* " != *" --no-client-readers "* ]]; then
     die "cannot build clients/go/cmd/localbench (--no-client-readers skips the Go and Python rows)"
   python_venv "$build/tests/clients-python/venv"
   extra+=(--local-reader "Go=$build/bench-clients/localbench-go")
-  extra+=(--local-reader "Python=env LIBCACHECAR_LOCALREAD=$build/src/localread/libcachecar_localread.so $vpy $root/clients/python/tests/localbench.py")
+  # Python: the package's native extension, and beside it the ctypes
+  # binding of the C ABI it replaced (the same reader, another call path).
+  extra+=(--local-reader "Python=$vpy $root/clients/python/tests/localbench.py")
+  extra+=(--local-reader "Python ctypes=env CACHECAR_LOCALREAD_BACKEND=ctypes LIBCACHECAR_LOCALREAD=$build/src/localread/libcachecar_localread.so $vpy $root/clients/python/tests/localbench.py")
 fi
 args=()
 for a in "$@"; do [ "$a" = "--no-client-readers" ] || args+=("$a"); done

@@ -48,11 +48,8 @@ function(cachecar_conformance client store)
   if(locks)
     set_tests_properties(${name} PROPERTIES RESOURCE_LOCK "${locks}")
   endif()
-  if(client STREQUAL "python")
-    # Its local reads bind the C++ reader's C ABI (cachecar.localread).
-    set_tests_properties(${name} PROPERTIES
-      ENVIRONMENT "LIBCACHECAR_LOCALREAD=$<TARGET_FILE:cachecar_localread_shared>")
-  endif()
+  # Python's local reads use the reader the package built for itself
+  # (cachecar._localread): no LIBCACHECAR_LOCALREAD here.
 endfunction()
 
 foreach(store memory postgres)

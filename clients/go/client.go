@@ -345,10 +345,37 @@ func (c *Client) Get(ctx context.Context, ns, key string, opts ...CallOption) (*
 		Source: Source(resp.GetSource()), Attempts: n, Local: local}, nil
 }
 
-// BatchGet reads many keys of one namespace.
+// BatchGet reads many keys of one namespace. With Options.LocalReadPath,
+// the keys the published cache answers come from it (SourceLocal) and only
+// the rest go in one gRPC BatchGet; the entries are in request order either
+// way (Attempts 0 when no gRPC call was needed).
 func (c *Client) BatchGet(ctx context.Context, ns string, keys []string, opts ...CallOption) (*BatchValues, error) {
 	cfg := configOf(opts)
-	req := &cachecarv1.BatchGetRequest{Namespace: ns, Keys: keys, Consistency: consistency(cfg)}
+	var out *BatchValues
+	var rest []int // positions of the keys for gRPC
+	grpcKeys := keys
+	if c.local != nil && len(keys) > 0 && !cfg.strong {
+		out = &BatchValues{Entries: make([]BatchEntry, len(keys))}
+		grpcKeys = nil
+		for i, k := range keys {
+			r, v, version := c.local.Get(ns, []byte(k), false)
+			if r == localread.BadKey || r == localread.UnknownNamespace {
+				// An error: gRPC's answer names the key as in the whole batch.
+				out, rest, grpcKeys = nil, nil, keys
+				break
+			}
+			if r.Fallback() {
+				rest = append(rest, i)
+				grpcKeys = append(grpcKeys, k)
+				continue
+			}
+			out.Entries[i] = BatchEntry{Key: k, Found: r == localread.Hit, Value: v, Version: version, Source: SourceLocal}
+		}
+		if out != nil && len(rest) == 0 {
+			return out, nil
+		}
+	}
+	req := &cachecarv1.BatchGetRequest{Namespace: ns, Keys: grpcKeys, Consistency: consistency(cfg)}
 	var resp *cachecarv1.BatchGetResponse
 	n, _, err := c.run(ctx, kindRead, cfg, func(ctx context.Context) (err error) {
 		resp, err = c.stub.BatchGet(ctx, req)
@@ -357,10 +384,20 @@ func (c *Client) BatchGet(ctx context.Context, ns string, keys []string, opts ..
 	if err != nil {
 		return nil, err
 	}
-	out := &BatchValues{Entries: make([]BatchEntry, 0, len(resp.GetEntries())), Attempts: n}
-	for _, e := range resp.GetEntries() {
-		out.Entries = append(out.Entries, BatchEntry{Key: e.GetKey(), Found: e.GetFound(), Value: e.GetValue(),
-			Version: e.GetVersion(), Source: Source(e.GetSource())})
+	if len(resp.GetEntries()) != len(grpcKeys) {
+		return nil, status.Errorf(codes.Internal, "BatchGet answered %d entries for %d keys", len(resp.GetEntries()), len(grpcKeys))
+	}
+	if out == nil {
+		out = &BatchValues{Entries: make([]BatchEntry, len(grpcKeys))}
+	}
+	out.Attempts = n
+	for j, e := range resp.GetEntries() {
+		at := j
+		if rest != nil {
+			at = rest[j]
+		}
+		out.Entries[at] = BatchEntry{Key: e.GetKey(), Found: e.GetFound(), Value: e.GetValue(),
+			Version: e.GetVersion(), Source: Source(e.GetSource())}
 	}
 	return out, nil
 }

@@ -90,10 +90,20 @@ absl::StatusOr<int> LockPublication(const std::string& path) {
 // A tmpfs volume (a memory emptyDir has its sizeLimit as size) too small
 // for the file would make cachecar's writes fault (SIGBUS) once the cache
 // fills it. The file we replace is freed once its readers move on.
-absl::Status CheckRoom(const std::string& dir, const std::string& path, size_t bytes) {
-  struct statvfs fs;
-  if (statvfs(dir.c_str(), &fs) != 0) return absl::OkStatus();
-  uint64_t room = uint64_t{fs.f_bavail} * fs.f_frsize;
+// A tmpfs volume (a memory emptyDir has its sizeLimit as size) too small
+// for the file would make cachecar's writes fault (SIGBUS) once the cache
+// fills it. The file we replace is freed once its readers move on.
+// `volume_free_bytes` (tests) stands in for statvfs when set.
+absl::Status CheckRoom(const std::string& dir, const std::string& path, size_t bytes,
+                       uint64_t (*volume_free_bytes)(const std::string&)) {
+  uint64_t room = 0;
+  if (volume_free_bytes != nullptr) {
+    room = volume_free_bytes(dir);
+  } else {
+    struct statvfs fs;
+    if (statvfs(dir.c_str(), &fs) != 0) return absl::OkStatus();
+    room = uint64_t{fs.f_bavail} * fs.f_frsize;
+  }
   struct stat old;
   if (stat(path.c_str(), &old) == 0) room += uint64_t(old.st_blocks) * 512;
   if (room < bytes) {
@@ -274,7 +284,9 @@ absl::StatusOr<std::unique_ptr<Storage>> Storage::CreateFile(std::vector<Namespa
   s->lock_fd_ = *lock;
   if (absl::Status retired = RetireFile(path); !retired.ok()) return retired;
   RemoveTemporaries(dir, BaseOf(path));
-  if (absl::Status room = CheckRoom(dir, path, *bytes); !room.ok()) return room;
+  if (absl::Status room = CheckRoom(dir, path, *bytes, options.volume_free_bytes); !room.ok()) {
+    return room;
+  }
 
   const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
   const int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);

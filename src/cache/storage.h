@@ -62,6 +62,9 @@ struct StorageFileOptions {
   std::string path;  // the file readers open; its directory must exist
   uint32_t max_key_bytes = 1024;
   absl::Duration publish_period = absl::Milliseconds(1);
+  // Free bytes of the directory's volume; null: statvfs (tests give a small
+  // volume here). The file is refused when it could outgrow them.
+  uint64_t (*volume_free_bytes)(const std::string& dir) = nullptr;
 };
 
 class Storage {

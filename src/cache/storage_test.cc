@@ -3,7 +3,9 @@
 #include "cache/storage.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -339,6 +341,71 @@ TEST(StorageTest, RefusesAMissingDirectoryOrARelativePath) {
   auto relative = Storage::CreateFile(TwoNamespaces(), {"cache", 512});
   ASSERT_FALSE(relative.ok());
   EXPECT_THAT(std::string(relative.status().message()), HasSubstr("absolute"));
+}
+
+// The volume-room check: a file that could outgrow its volume (a memory
+// emptyDir's sizeLimit) is refused up front, saying what to change, instead
+// of cachecar faulting (SIGBUS) once the cache fills the volume.
+uint64_t OneMiB(const std::string&) { return uint64_t{1} << 20; }
+uint64_t OneTiB(const std::string&) { return uint64_t{1} << 40; }
+
+TEST(StorageTest, RefusesAVolumeTooSmallForTheFile) {
+  const std::string dir = TempDir();
+  const std::string path = dir + "/cache";
+  StorageFileOptions options{path, 512, absl::Milliseconds(1)};
+  options.volume_free_bytes = OneMiB;  // TwoNamespaces() needs ~1.5 MiB
+  auto refused = Storage::CreateFile(TwoNamespaces(), options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  const std::string message(refused.status().message());
+  EXPECT_THAT(message, HasSubstr("has room for 1048576 bytes"));
+  EXPECT_THAT(message, HasSubstr("sizeLimit"));
+  EXPECT_THAT(message, HasSubstr("lower max_bytes"));
+  struct stat st;
+  EXPECT_NE(stat(path.c_str(), &st), 0) << "nothing is published on a refusal";
+  // The same plan on a volume with room is fine, and a small enough plan
+  // fits the small volume.
+  options.volume_free_bytes = OneTiB;
+  auto roomy = Storage::CreateFile(TwoNamespaces(), options);
+  ASSERT_TRUE(roomy.ok()) << roomy.status();
+  roomy->reset();
+  options.volume_free_bytes = OneMiB;
+  auto small = Storage::CreateFile({NamespacePlan{"default", 256 << 10, 1}}, options);
+  ASSERT_TRUE(small.ok()) << small.status();
+  EXPECT_LE((*small)->mapped_bytes(), uint64_t{1} << 20);
+  small->reset();
+  std::system(("rm -rf " + dir).c_str());
+}
+
+// The same check against a real 1 MiB tmpfs (statvfs, no injected room), in
+// a child with a private mount namespace; skipped where mounting is not
+// permitted (not root, or no CAP_SYS_ADMIN).
+TEST(StorageTest, RefusesARealTmpfsTooSmallForTheFile) {
+  const std::string dir = TempDir();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=1m") != 0) {
+      _exit(77);
+    }
+    const std::string path = dir + "/cache";
+    auto refused = Storage::CreateFile(TwoNamespaces(), {path, 512, absl::Milliseconds(1)});
+    if (refused.ok()) _exit(1);
+    if (std::string(refused.status().message()).find("has room for") == std::string::npos) _exit(2);
+    auto small = Storage::CreateFile({NamespacePlan{"default", 256 << 10, 1}},
+                                     {path, 512, absl::Milliseconds(1)});
+    _exit(small.ok() ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  std::system(("rm -rf " + dir).c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "cannot mount a tmpfs here";
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "1: a too-small volume was accepted; 2: the refusal did not say why; 3: a file that "
+         "fits was refused";
 }
 
 TEST(StorageTest, IndexReservationCoversTheMostEntriesTheBudgetAllows) {

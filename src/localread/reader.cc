@@ -3,14 +3,11 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 
 #include "localread/layout.h"
@@ -23,7 +20,6 @@ namespace {
 // before giving up (BUSY: gRPC waits on the shard's lock instead).
 constexpr int kAttempts = 24;
 constexpr size_t kReserveAlign = size_t{2} << 20;
-constexpr int64_t kReconnectNs = 1'000'000'000;
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -40,7 +36,24 @@ bool InBounds(uint64_t off, uint64_t len, uint64_t total) {
 bool PowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 size_t RoundUp(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
-int64_t RealNow() {
+// a[0, n) == b[0, n): short keys and names (the common case) by a few word
+// compares inline, instead of a call to memcmp.
+inline bool SameBytes(const char* a, const char* b, size_t n) {
+  if (n > 32) return std::memcmp(a, b, n) == 0;
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      if (Read64(a + i) != Read64(b + i)) return false;
+    }
+    return Read64(a + n - 8) == Read64(b + n - 8);
+  }
+  if (n >= 4) return Read32(a) == Read32(b) && Read32(a + n - 4) == Read32(b + n - 4);
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+inline int64_t RealNow() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
@@ -49,35 +62,21 @@ int64_t RealNow() {
 }  // namespace
 
 const char* ResultName(Result r) {
-  switch (r) {
-    case Result::kHit:
-      return "HIT";
-    case Result::kAbsent:
-      return "ABSENT";
-    case Result::kMiss:
-      return "MISS";
-    case Result::kExpired:
-      return "EXPIRED";
-    case Result::kStale:
-      return "STALE";
-    case Result::kNotServing:
-      return "NOT_SERVING";
-    case Result::kIncompatible:
-      return "INCOMPATIBLE";
-    case Result::kCorrupt:
-      return "CORRUPT";
-    case Result::kBusy:
-      return "BUSY";
-    case Result::kStrong:
-      return "STRONG";
-    case Result::kUnknownNamespace:
-      return "UNKNOWN_NAMESPACE";
-    case Result::kBadKey:
-      return "BAD_KEY";
-    case Result::kBufferTooSmall:
-      return "BUFFER_TOO_SMALL";
-  }
-  return "UNKNOWN";
+  static const char* const kNames[kResultCount] = {"HIT",
+                                                   "ABSENT",
+                                                   "MISS",
+                                                   "EXPIRED",
+                                                   "STALE",
+                                                   "NOT_SERVING",
+                                                   "INCOMPATIBLE",
+                                                   "CORRUPT",
+                                                   "BUSY",
+                                                   "STRONG",
+                                                   "UNKNOWN_NAMESPACE",
+                                                   "BAD_KEY",
+                                                   "BUFFER_TOO_SMALL"};
+  const int i = static_cast<int>(r);
+  return i >= 0 && i < kResultCount ? kNames[i] : "UNKNOWN";
 }
 
 // One mapped file, checked at open; immutable afterwards and never freed
@@ -110,7 +109,9 @@ struct Reader::Mapping {
   const Namespace* Find(std::string_view name) const {
     if (name.empty()) return by_default;
     for (const Namespace& ns : namespaces) {
-      if (ns.name == name) return &ns;
+      if (ns.name.size() == name.size() && SameBytes(ns.name.data(), name.data(), name.size())) {
+        return &ns;
+      }
     }
     return nullptr;
   }
@@ -247,6 +248,7 @@ Result Reader::Open() {
   }
   // Hits collected from the previous file name its entries, not these.
   for (size_t i = 0; i < kHitSlots; ++i) hit_slots_[i].hits.store(0, std::memory_order_relaxed);
+  report_instance_id_.store(mapping->instance_id, std::memory_order_relaxed);
   current_.store(mapping.get(), std::memory_order_release);
   mappings_.push_back(std::move(mapping));
   opens_.fetch_add(1, std::memory_order_relaxed);
@@ -264,7 +266,18 @@ void Reader::MaybeReopen(int64_t now, bool now_please) {
   Open();
 }
 
-const Reader::Mapping* Reader::Current(int64_t now, Result* why) {
+// The hit path's check (inline in Lookup): the mapping is there, serving,
+// and still the file at its address; anything else goes the slow way.
+inline const Reader::Mapping* Reader::Current(int64_t now, Result* why) {
+  const Mapping* m = current_.load(std::memory_order_acquire);
+  if (m != nullptr && m->header->state.load(std::memory_order_acquire) == kServing &&
+      __atomic_load_n(&m->header->instance_id, __ATOMIC_RELAXED) == m->instance_id) {
+    return m;
+  }
+  return CurrentSlow(now, why);
+}
+
+const Reader::Mapping* Reader::CurrentSlow(int64_t now, Result* why) {
   const Mapping* m = current_.load(std::memory_order_acquire);
   if (m == nullptr) {
     MaybeReopen(now, false);
@@ -294,11 +307,33 @@ const Reader::Mapping* Reader::Current(int64_t now, Result* why) {
   return m;
 }
 
+// Counts a served hit for the next report (up to 3 per key); sends the
+// report when it is due. Racing threads may mix one slot's words up: that
+// only skews this client's own counts.
+inline void Reader::CountHit(uint64_t hash, uint32_t ns, int64_t now) {
+  HitSlot& slot = hit_slots_[hash % kHitSlots];
+  if (slot.hash.load(std::memory_order_relaxed) == hash &&
+      slot.ns.load(std::memory_order_relaxed) == ns) {
+    const uint32_t hits = slot.hits.load(std::memory_order_relaxed);
+    if (hits < 3) slot.hits.store(hits + 1, std::memory_order_relaxed);
+  } else {
+    slot.hash.store(hash, std::memory_order_relaxed);
+    slot.ns.store(ns, std::memory_order_relaxed);
+    slot.hits.store(1, std::memory_order_relaxed);
+  }
+  if (now >= next_report_ns_.load(std::memory_order_relaxed)) SendDueHits(now);
+}
+
+// Now(), inlined into the hit path.
+inline int64_t NowOf(const ReaderOptions& o) {
+  return o.now_ns != nullptr ? o.now_ns(o.now_context) : RealNow();
+}
+
 template <typename Sink>
 Result Reader::Lookup(std::string_view ns_name, std::string_view key, uint64_t* version,
                       bool strong, Sink& sink) {
   if (strong) return Result::kStrong;
-  const int64_t now = Now();
+  const int64_t now = NowOf(options_);
   Result why = Result::kNotServing;
   const Mapping* m = Current(now, &why);
   if (m == nullptr) return why;
@@ -340,7 +375,7 @@ Result Reader::Lookup(std::string_view ns_name, std::string_view key, uint64_t* 
           break;
         }
         const char* bytes = shard.arena + at + kEntryHeaderBytes;
-        if (entry.key_size == key.size() && std::memcmp(bytes, key.data(), key.size()) == 0) {
+        if (entry.key_size == key.size() && SameBytes(bytes, key.data(), key.size())) {
           found = true;
           sink.Copy(bytes + entry.key_size, entry.value_size);
           break;
@@ -358,7 +393,7 @@ Result Reader::Lookup(std::string_view ns_name, std::string_view key, uint64_t* 
     if (version != nullptr) *version = entry.version;
     const bool absent = (entry.flags & kEntryAbsent) != 0;
     if (!absent && !sink.Fits()) return Result::kBufferTooSmall;
-    if (options_.report_hits) RecordHit(hash, ns->index, now);
+    if (options_.report_hits) CountHit(hash, ns->index, now);
     return absent ? Result::kAbsent : Result::kHit;
   }
   return Result::kBusy;
@@ -369,7 +404,7 @@ namespace {
 struct StringSink {
   std::string* out;
   void Copy(const char* p, size_t n) {
-    out->resize(n);
+    if (out->size() != n) out->resize(n);
     std::memcpy(out->data(), p, n);
   }
   bool Fits() const { return true; }
@@ -400,87 +435,6 @@ Result Reader::GetInto(std::string_view ns, std::string_view key, char* buf, siz
   BufferSink sink{buf, capacity, value_len != nullptr ? value_len : &ignored};
   *sink.len = 0;
   return Lookup(ns, key, version, strong, sink);
-}
-
-void Reader::RecordHit(uint64_t hash, uint32_t ns, int64_t now) {
-  // Racing threads may mix one slot's words up: that only skews counts.
-  HitSlot& slot = hit_slots_[hash % kHitSlots];
-  if (slot.hash.load(std::memory_order_relaxed) == hash &&
-      slot.ns.load(std::memory_order_relaxed) == ns) {
-    const uint32_t hits = slot.hits.load(std::memory_order_relaxed);
-    if (hits < 3) slot.hits.store(hits + 1, std::memory_order_relaxed);
-  } else {
-    slot.hash.store(hash, std::memory_order_relaxed);
-    slot.ns.store(ns, std::memory_order_relaxed);
-    slot.hits.store(1, std::memory_order_relaxed);
-  }
-  if (now >= next_report_ns_.load(std::memory_order_relaxed) &&
-      !reporting_.exchange(true, std::memory_order_acquire)) {
-    next_report_ns_.store(now + options_.report_interval_ns, std::memory_order_relaxed);
-    if (const Mapping* m = current_.load(std::memory_order_acquire)) SendHits(m->instance_id);
-    reporting_.store(false, std::memory_order_release);
-  }
-}
-
-void Reader::FlushHits() {
-  while (reporting_.exchange(true, std::memory_order_acquire)) CpuRelax();
-  if (const Mapping* m = current_.load(std::memory_order_acquire)) SendHits(m->instance_id);
-  reporting_.store(false, std::memory_order_release);
-}
-
-void Reader::SendHits(uint64_t instance_id) {
-  if (socket_fd_ < 0) {
-    const int64_t now = Now();
-    if (now < next_connect_ns_) {
-      reports_dropped_.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
-    next_connect_ns_ = now + kReconnectNs;
-    const std::string path = options_.path + kHitsSuffix;
-    sockaddr_un addr{};
-    if (path.size() >= sizeof(addr.sun_path)) return;
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.data(), path.size());
-    const int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 &&
-        errno != EINPROGRESS) {
-      close(fd);
-      reports_dropped_.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
-    socket_fd_ = fd;
-  }
-  char message[kHitsMaxMessage];
-  auto* header = reinterpret_cast<HitsMessageHeader*>(message);
-  auto* records = reinterpret_cast<HitRecord*>(message + sizeof(HitsMessageHeader));
-  size_t count = 0;
-  auto send_batch = [&] {
-    if (count == 0) return;
-    *header =
-        HitsMessageHeader{kHitsMagic, kHitsVersion, static_cast<uint16_t>(count), instance_id};
-    const size_t bytes = sizeof(HitsMessageHeader) + count * sizeof(HitRecord);
-    count = 0;
-    if (socket_fd_ < 0) return;
-    if (send(socket_fd_, message, bytes, MSG_DONTWAIT | MSG_NOSIGNAL) ==
-        static_cast<ssize_t>(bytes)) {
-      reports_sent_.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
-    reports_dropped_.fetch_add(1, std::memory_order_relaxed);
-    if (errno != EAGAIN && errno != EWOULDBLOCK) {  // gone (cachecar restarted): reconnect later
-      close(socket_fd_);
-      socket_fd_ = -1;
-    }
-  };
-  for (size_t i = 0; i < kHitSlots; ++i) {
-    const uint32_t hits = hit_slots_[i].hits.exchange(0, std::memory_order_relaxed);
-    if (hits == 0) continue;
-    records[count++] = HitRecord{hit_slots_[i].hash.load(std::memory_order_relaxed),
-                                 hit_slots_[i].ns.load(std::memory_order_relaxed), hits};
-    if (count == kHitsMaxRecords) send_batch();
-  }
-  send_batch();
 }
 
 ReaderStats Reader::Stats() const {

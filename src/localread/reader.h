@@ -120,11 +120,13 @@ class Reader {
   int64_t Now() const;
   // The mapping to read, opening or reopening the file when it is due; null
   // (and *why set) when there is none.
-  const Mapping* Current(int64_t now, Result* why);
+  const Mapping* Current(int64_t now, Result* why);      // the hit path's check
+  const Mapping* CurrentSlow(int64_t now, Result* why);  // everything else
   // Opens the path; called by one thread at a time.
   Result Open();
   void MaybeReopen(int64_t now, bool now_please);
-  void RecordHit(uint64_t hash, uint32_t ns, int64_t now);
+  void CountHit(uint64_t hash, uint32_t ns, int64_t now);
+  void SendDueHits(int64_t now);  // hit_reports.cc, as what follows
   void SendHits(uint64_t instance_id);
 
   const ReaderOptions options_;
@@ -142,6 +144,7 @@ class Reader {
   // Hit reports.
   std::unique_ptr<HitSlot[]> hit_slots_;
   std::atomic<int64_t> next_report_ns_{0};
+  std::atomic<uint64_t> report_instance_id_{0};  // the file the counted hits came from
   std::atomic<bool> reporting_{false};
   int socket_fd_ = -1;           // guarded by reporting_
   int64_t next_connect_ns_ = 0;  // guarded by reporting_

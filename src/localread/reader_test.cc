@@ -123,6 +123,29 @@ TEST_F(ReaderTest, AnswersHitsAndAbsentKeysAndFallsBackOnMisses) {
   EXPECT_EQ(reader.Get("default", "user:1", &value, &version), Result::kMiss);
 }
 
+// Two keys whose hashes share the high 32 bits (the slot tag, so the same
+// shard and home slot) and whose bytes differ only past the first word: the
+// reader must tell them apart by comparing the whole key.
+TEST_F(ReaderTest, KeysWithTheSameTagAreToldApartByTheirBytes) {
+  const std::string a = "collide:00007204", b = "collide:00089328";
+  ASSERT_EQ(HashKey(a) >> 32, HashKey(b) >> 32) << "not a tag collision: pick another pair";
+  Writer w(path_, &clock_);
+  Reader reader(Options());
+  std::string value;
+  uint64_t version = 0;
+  w.engine().Apply(a, 1, ChangeKind::kValue, "A");
+  EXPECT_EQ(reader.Get("default", b, &value, &version), Result::kMiss);
+  w.engine().Apply(b, 2, ChangeKind::kValue, "B");
+  EXPECT_EQ(reader.Get("default", a, &value, &version), Result::kHit);
+  EXPECT_EQ(value, "A");
+  EXPECT_EQ(reader.Get("default", b, &value, &version), Result::kHit);
+  EXPECT_EQ(value, "B");
+  EXPECT_EQ(version, 2u);
+  // Same prefix, other lengths: never a match.
+  EXPECT_EQ(reader.Get("default", "collide:0000720", &value, &version), Result::kMiss);
+  EXPECT_EQ(reader.Get("default", "collide:000072040", &value, &version), Result::kMiss);
+}
+
 TEST_F(ReaderTest, FallsBackForStrongReadsUnknownNamespacesAndBadKeys) {
   Writer w(path_, &clock_);
   Reader reader(Options());

@@ -26,6 +26,39 @@ if out="$(cd "$src/tests" && PYTHONDONTWRITEBYTECODE=1 timeout 120 "$vpy" -m uni
   ok "unit tests (test_retry, test_localread)"
 else not_ok "unit tests (test_retry, test_localread)" "$out"; fi
 
+# A fresh virtualenv, as on a machine that never built cachecar: `pip
+# install clients/python` (with build isolation, no library provided) must
+# give working local reads: the package compiles its own reader. Only the
+# runtime dependencies come from pip (wheels, the pinned versions).
+fresh="$work/fresh-venv"
+rm -rf "$fresh" "$work/fresh-pkg"
+mkdir -p "$work/fresh-pkg"
+cp -rL "$src/pyproject.toml" "$src/setup.py" "$src/MANIFEST.in" "$src/README.md" "$src/src" \
+  "$src/native" "$work/fresh-pkg/"
+if out="$( { python3 -m venv "$fresh" &&
+             PIP_CACHE_DIR="$work/pip-cache" timeout 600 "$fresh/bin/python" -m pip install \
+               --disable-pip-version-check --no-input --quiet --timeout 30 --retries 3 \
+               --only-binary=grpcio,grpcio-health-checking,protobuf \
+               -c "$src/requirements-dev.txt" "$work/fresh-pkg"; } 2>&1)"; then
+  ok "pip install clients/python into a fresh virtualenv"
+  if out="$(cd "$src/tests" && env -u LIBCACHECAR_LOCALREAD CACHECAR_REQUIRE_NATIVE=1 \
+              PYTHONDONTWRITEBYTECODE=1 timeout 120 "$fresh/bin/python" -c '
+import cachecar, cachecar.localread as l
+assert l.native_available(), "no cachecar._localread"
+r = cachecar.Client("127.0.0.1:1", local_read_path="/nonexistent/cache")._local
+assert r.backend == "native", r.backend
+assert r.get("default", "k")[0] is l.Result.NOT_SERVING
+print(cachecar._localread.__file__)' 2>&1 &&
+            cd "$src/tests" && env -u LIBCACHECAR_LOCALREAD CACHECAR_REQUIRE_NATIVE=1 \
+              PYTHONDONTWRITEBYTECODE=1 timeout 120 "$fresh/bin/python" -m unittest -q test_localread 2>&1)" &&
+     [[ "$out" == *"$fresh/"*"_localread"* ]]; then
+    ok "the fresh install reads locally with its own native reader (no LIBCACHECAR_LOCALREAD)"
+  else not_ok "the fresh install's native reader" "$out"; fi
+else
+  not_ok "pip install clients/python into a fresh virtualenv" "$out"
+fi
+rm -rf "$fresh" "$work/fresh-pkg"
+
 rm -rf "$work/regen"
 if out="$(bash "$src/generate.sh" "$work/regen" "$vpy" 2>&1)"; then
   stale=""

@@ -41,7 +41,7 @@ python_venv() {
   py_version="$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')" || die "$python does not run"
   "$python" -c 'import sys; sys.exit(sys.version_info < (3, 8))' || die "$python is $py_version; need 3.8 or newer"
   stamp="$py_version $(sha256sum "$src/requirements-dev.txt" | cut -d' ' -f1)"
-  pkg_stamp="$(cd "$src" && find pyproject.toml README.md src -type f ! -path '*/__pycache__/*' -print0 |
+  pkg_stamp="$(cd "$src" && find -L pyproject.toml setup.py MANIFEST.in README.md src native -type f ! -path '*/__pycache__/*' -print0 |
                sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
   vpy="$venv/bin/python"
   if [ -x "$vpy" ] && [ "$(cat "$venv/.cachecar-stamp" 2>/dev/null)" = "$stamp" ]; then
@@ -66,7 +66,10 @@ python_venv() {
   fi
   [ "$(cat "$venv/.cachecar-package" 2>/dev/null)" = "$pkg_stamp" ] && return 0
   local copy; copy="$(mktemp -d "$(dirname "$venv")/pkg.XXXXXX")"
-  cp -r "$src/pyproject.toml" "$src/README.md" "$src/src" "$copy/"
+  # -L: native/localread is a link to src/localread (the reader's sources,
+  # which the package compiles into cachecar._localread).
+  cp -rL "$src/pyproject.toml" "$src/setup.py" "$src/MANIFEST.in" "$src/README.md" "$src/src" \
+    "$src/native" "$copy/"
   # The package's own dependencies are the pins above; no build isolation,
   # so the pinned setuptools builds it without reaching PyPI again.
   run_bounded 300 "pip install clients/python" "$vpy" -m pip install --disable-pip-version-check --no-input \

@@ -361,24 +361,66 @@ Result<Value> Client::Get(const std::string& ns, const std::string& key,
   return out;
 }
 
+// With local reads, the keys the mapping answers are served from it
+// (source kLocal) and only the rest go in one gRPC BatchGet; the entries
+// stay in request order. A batch the mapping answers whole makes no call
+// (attempts 0). A key the mapping calls bad (or an unknown namespace) sends
+// the whole batch to gRPC, whose error then names it as it always did.
 Result<BatchValues> Client::BatchGet(const std::string& ns, const std::vector<std::string>& keys,
                                      const ReadOptions& options) {
+  BatchValues out;
+  std::vector<size_t> rest;  // positions of the keys for gRPC
+  bool local =
+      impl_->local_ != nullptr && !keys.empty() && options.consistency != Consistency::kStrong;
+  if (local) {
+    out.entries.resize(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      BatchEntry& e = out.entries[i];
+      const localread::Result r = impl_->local_->Get(ns, keys[i], &e.value, &e.version);
+      if (r == localread::Result::kBadKey || r == localread::Result::kUnknownNamespace) {
+        local = false;  // an error: gRPC's answer names the key as in the whole batch
+        break;
+      }
+      if (localread::IsFallback(r)) {
+        rest.push_back(i);
+        continue;
+      }
+      e.key = keys[i];
+      e.found = r == localread::Result::kHit;
+      if (!e.found) e.value.clear();
+      e.source = Source::kLocal;
+    }
+    if (local && rest.empty()) {
+      out.attempts = 0;
+      return out;
+    }
+  }
   v1::BatchGetRequest req;
   req.set_namespace_(ns);
-  for (const std::string& k : keys) req.add_keys(k);
+  if (local) {
+    for (size_t i : rest) req.add_keys(keys[i]);
+  } else {
+    for (const std::string& k : keys) req.add_keys(k);
+  }
   req.set_consistency(ToProto(options.consistency));
   v1::BatchGetResponse resp;
-  BatchValues out;
   Status s = impl_->Run(
       CallKind::kRead, options, false,
       [&](grpc::ClientContext& ctx) { return impl_->stub_->BatchGet(&ctx, req, &resp); },
       &out.attempts);
   if (!s.ok()) return s;
-  out.entries.reserve(resp.entries_size());
-  for (v1::BatchGetEntry& e : *resp.mutable_entries()) {
-    out.entries.push_back(BatchEntry{std::move(*e.mutable_key()), e.found(),
-                                     std::move(*e.mutable_value()), e.version(),
-                                     FromProto(e.source())});
+  if (!local) out.entries.assign(resp.entries_size(), BatchEntry{});
+  const size_t n = local ? rest.size() : out.entries.size();
+  if (static_cast<size_t>(resp.entries_size()) != n) {
+    return Status(grpc::StatusCode::INTERNAL, "BatchGet answered " +
+                                                  std::to_string(resp.entries_size()) +
+                                                  " entries for " + std::to_string(n) + " keys");
+  }
+  for (size_t j = 0; j < n; ++j) {
+    v1::BatchGetEntry& e = *resp.mutable_entries(static_cast<int>(j));
+    out.entries[local ? rest[j] : j] =
+        BatchEntry{std::move(*e.mutable_key()), e.found(), std::move(*e.mutable_value()),
+                   e.version(), FromProto(e.source())};
   }
   return out;
 }

@@ -8,10 +8,13 @@ as bench/local's cachecar_local_bench. Every answer must be a local HIT of
     python3 localbench.py hits --path=FILE --keys=N --seconds=S --value-bytes=B [--target=ADDR]
 
 --reader times cachecar.localread.Reader.get alone (without Client.get).
-The C reader comes from $LIBCACHECAR_LOCALREAD (see cachecar.localread).
+--backend=native (default: the package's own extension) or ctypes (the C
+ABI of $LIBCACHECAR_LOCALREAD, the binding before the extension), to put the
+two side by side in one run; $CACHECAR_LOCALREAD_BACKEND sets the default.
 """
 import argparse
 import json
+import os
 import random
 import resource
 import sys
@@ -38,10 +41,16 @@ def main() -> int:
     p.add_argument("--target", default="127.0.0.1:1", help="cachecar's address (fallbacks only)")
     p.add_argument("--namespace", default="default")
     p.add_argument("--reader", action="store_true")
+    p.add_argument("--backend", choices=("native", "ctypes"),
+                   default=os.environ.get("CACHECAR_LOCALREAD_BACKEND", "native"))
     a = p.parse_args(sys.argv[2:])
 
     client = cachecar.Client(a.target, local_read_path=a.path)
-    reader = Reader(a.path)
+    reader = Reader(a.path, backend=a.backend)
+    # The client's reader, of the backend asked for.
+    client._local.close()
+    client._local = reader
+    client._local_get = reader.get_code
     ns = a.namespace
     if a.reader:
         def get(k):
@@ -102,7 +111,8 @@ def main() -> int:
     print(json.dumps({"mode": "hits", "keys": a.keys, "value_bytes": a.value_bytes, "calls": calls,
                       "p50_us": pct(50), "p90_us": pct(90), "p99_us": pct(99), "p999_us": pct(99.9),
                       "timer_us": timer[len(timer) // 2] / 1000, "hits_per_second": calls / wall,
-                      "cpu_us_per_hit": cpu * 1e6 / calls, "fallbacks": fallbacks}))
+                      "cpu_us_per_hit": cpu * 1e6 / calls, "fallbacks": fallbacks,
+                      "backend": reader.backend}))
     client.close()
     reader.close()
     return 1 if fallbacks else 0

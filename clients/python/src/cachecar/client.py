@@ -23,6 +23,7 @@ import grpc
 from cachecar._retry import RetryPolicy, classify
 from cachecar.localread import Reader as LocalReader
 from cachecar.localread import Result as LocalResult
+from cachecar.localread import _RESULTS as _LOCAL_RESULTS
 from cachecar.v1 import cache_pb2, cache_pb2_grpc
 
 
@@ -132,6 +133,8 @@ class WatchEvent:
     local: bool
 
 
+_L_HIT, _L_ABSENT = LocalResult.HIT, LocalResult.ABSENT
+_BAD_KEY, _UNKNOWN_NAMESPACE = int(LocalResult.BAD_KEY), int(LocalResult.UNKNOWN_NAMESPACE)
 _SOURCES = {cache_pb2.SOURCE_CACHE: Source.CACHE, cache_pb2.SOURCE_STORE: Source.STORE}
 _OPS = {cache_pb2.WATCH_OP_UPSERT: WatchOp.UPSERT, cache_pb2.WATCH_OP_DELETE: WatchOp.DELETE,
         cache_pb2.WATCH_OP_INVALIDATE: WatchOp.INVALIDATE, cache_pb2.WATCH_OP_FLUSH: WatchOp.FLUSH}
@@ -181,9 +184,10 @@ class Client:
 
     `local_read_path`: the sidecar's published cache (its local_read_path,
     mounted read-only here; in deploy/k8s $CACHECAR_LOCAL_READ_PATH). get()
-    then answers hits from shared memory through cachecar's C reader
-    (cachecar.localread; `localread_library` or $LIBCACHECAR_LOCALREAD
-    names libcachecar_localread.so) and falls back to gRPC for the rest."""
+    and batch_get() then answer hits from shared memory through cachecar's
+    C++ reader (cachecar.localread: the package's native extension; with
+    `localread_library`, the ctypes binding of that libcachecar_localread.so)
+    and fall back to gRPC for the rest."""
 
     def __init__(self, target: str = "127.0.0.1:50051", *, channel: Optional[grpc.Channel] = None,
                  default_timeout: float = 5.0, retry: RetryPolicy = RetryPolicy(),
@@ -192,6 +196,7 @@ class Client:
                  local_report_hits: bool = True):
         self._local = (LocalReader(local_read_path, library=localread_library,
                                    report_hits=local_report_hits) if local_read_path else None)
+        self._local_get = self._local.get_code if self._local is not None else None
         self._own_channel = channel is None
         if channel is None:
             channel = grpc.insecure_channel(target, options=[
@@ -272,12 +277,13 @@ class Client:
             timeout: Optional[float] = None) -> Value:
         """Reads one key. An empty namespace means "default"."""
         local = LocalResult.NOT_TRIED
-        if self._local is not None:
-            local, value, version = self._local.get(namespace, key.encode(), strong)
-            if local is LocalResult.HIT:
-                return Value(True, value, version, Source.LOCAL, 0, local)
-            if local is LocalResult.ABSENT:
-                return Value(False, b"", version, Source.LOCAL, 0, local)
+        if self._local_get is not None:
+            rc, value, version = self._local_get(namespace, key, strong)
+            if rc == 0:
+                return Value(True, value, version, Source.LOCAL, 0, _L_HIT)
+            if rc == 1:
+                return Value(False, b"", version, Source.LOCAL, 0, _L_ABSENT)
+            local = _LOCAL_RESULTS[rc]
         req = cache_pb2.GetRequest(namespace=namespace, key=key, consistency=_consistency(strong))
         r, n, _ = self._run(False, self._stub.Get, req, timeout)
         return Value(r.found, r.value, r.version, _SOURCES.get(r.source, Source.UNSPECIFIED), n,
@@ -285,8 +291,39 @@ class Client:
 
     def batch_get(self, namespace: str, keys: Sequence[str], *, strong: bool = False,
                   timeout: Optional[float] = None) -> BatchValues:
-        """Reads many keys of one namespace."""
-        req = cache_pb2.BatchGetRequest(namespace=namespace, keys=list(keys),
+        """Reads many keys of one namespace. With local_read_path, the keys
+        the published cache answers come from it (source LOCAL) and the rest
+        go in one gRPC BatchGet; the entries are in request order either way
+        (attempts 0 when no gRPC call was needed)."""
+        keys = list(keys)
+        if self._local_get is not None and keys and not strong:
+            entries: List[Optional[BatchEntry]] = [None] * len(keys)
+            rest, where = [], []
+            get = self._local_get
+            for i, k in enumerate(keys):
+                rc, value, version = get(namespace, k, False)
+                if rc == 0:
+                    entries[i] = BatchEntry(k, True, value, version, Source.LOCAL)
+                elif rc == 1:
+                    entries[i] = BatchEntry(k, False, b"", version, Source.LOCAL)
+                elif rc == _BAD_KEY or rc == _UNKNOWN_NAMESPACE:
+                    # An error: gRPC's answer names the key as in the whole batch.
+                    return self._batch_get_grpc(namespace, keys, strong, timeout)
+                else:
+                    rest.append(k)
+                    where.append(i)
+            if not rest:
+                return BatchValues(entries, 0)
+            if len(rest) < len(keys):
+                got = self._batch_get_grpc(namespace, rest, strong, timeout)
+                for i, e in zip(where, got.entries):
+                    entries[i] = e
+                return BatchValues(entries, got.attempts)
+        return self._batch_get_grpc(namespace, keys, strong, timeout)
+
+    def _batch_get_grpc(self, namespace: str, keys: List[str], strong: bool,
+                        timeout: Optional[float]) -> BatchValues:
+        req = cache_pb2.BatchGetRequest(namespace=namespace, keys=keys,
                                         consistency=_consistency(strong))
         r, n, _ = self._run(False, self._stub.BatchGet, req, timeout)
         return BatchValues([BatchEntry(e.key, e.found, e.value, e.version,

@@ -1,19 +1,27 @@
 """The local read path: cache hits from the sidecar's published cache.
 
-A binding (ctypes) of cachecar's C++ local reader through its C ABI
-(src/localread/cachecar_localread.h, docs/LOCAL_READS.md): the reader maps
+cachecar's C++ local reader (src/localread, docs/LOCAL_READS.md): it maps
 the file cachecar publishes at local_read_path read-only and answers a hit
 without a syscall or a gRPC call, exactly as a gRPC Get on that replica
 would; everything else (miss, expired, STRONG, bypass, a restarting
 sidecar, a damaged file) is a fallback the caller sends over gRPC.
 
-The shared library libcachecar_localread.so is built with cachecar
-(target cachecar_localread_shared). It is looked up, in order, at the path
-given to Reader, $LIBCACHECAR_LOCALREAD, beside this module, and on the
-dynamic linker's path.
+Two bindings of the same reader:
+- "native" (the default): cachecar._localread, a CPython extension the
+  package builds from the reader's sources when it is installed (setup.py),
+  so `pip install clients/python` is all local reads need.
+- "ctypes": the C ABI (src/localread/cachecar_localread.h) of a
+  libcachecar_localread.so built with cachecar (target
+  cachecar_localread_shared), looked up, in order, at the path given to
+  Reader, $LIBCACHECAR_LOCALREAD, beside this module, and on the dynamic
+  linker's path. Slower per call (ctypes marshals every argument); kept for
+  a package built without its extension and for comparison.
+Reader(path) picks native when the extension is there, else ctypes; passing
+library= (or backend="ctypes") asks for ctypes.
 
 Thread-safety: a Reader may be used from many threads at once (the C reader
-is thread-safe; each call uses its own buffer when the shared one is busy).
+is thread-safe; the native binding holds the GIL for its short call; the
+ctypes one gives each call its own buffer when the shared one is busy).
 """
 import ctypes
 import ctypes.util
@@ -21,6 +29,11 @@ import enum
 import os
 import threading
 from typing import Optional, Tuple
+
+try:
+    from cachecar import _localread as _native
+except ImportError:  # built without its extension: ctypes only
+    _native = None
 
 LAYOUT_VERSION = 1
 
@@ -89,13 +102,75 @@ def _load(explicit: Optional[str]) -> ctypes.CDLL:
         + ("; ".join(tried) if tried else "nothing (no candidate path)"))
 
 
+_RESULTS = tuple(Result(i) for i in range(12))
+
+
+def native_available() -> bool:
+    """Whether the package's own native reader (cachecar._localread) is built."""
+    return _native is not None
+
+
 class Reader:
     """Answers get() from the file at `path` (cachecar's local_read_path).
     Never fails to open: while the file is missing or unusable, get()
     returns NOT_SERVING (or INCOMPATIBLE, CORRUPT) and the file is tried
-    again later."""
+    again later. `backend`: "native", "ctypes", or None (native unless
+    `library` is given or the extension is missing)."""
 
-    def __init__(self, path: str, *, library: Optional[str] = None, report_hits: bool = True):
+    def __new__(cls, path: str, *, library: Optional[str] = None, report_hits: bool = True,
+                backend: Optional[str] = None):
+        if backend is None:
+            backend = "native" if _native is not None and library is None else "ctypes"
+        if backend == "native":
+            if _native is None:
+                raise RuntimeError("cachecar._localread is not built (reinstall the package "
+                                   "with a C++17 compiler), or use backend=\"ctypes\"")
+            return super().__new__(NativeReader)
+        if backend != "ctypes":
+            raise ValueError(f"backend {backend!r}: \"native\" or \"ctypes\"")
+        return super().__new__(CtypesReader)
+
+
+class NativeReader(Reader):
+    """Reader through cachecar._localread (one C call per get)."""
+
+    backend = "native"
+
+    def __init__(self, path: str, *, library: Optional[str] = None, report_hits: bool = True,
+                 backend: Optional[str] = None):
+        self._r = _native.Reader(os.fsencode(path), report_hits)
+        self._get = self._r.get
+        self.get_code = self._r.get  # the C function itself: no Python frame per call
+
+    def close(self) -> None:
+        self._r.close()
+
+    def get(self, namespace: str, key, strong: bool = False) -> Tuple[Result, bytes, int]:
+        """(result, value, version): HIT with the value, ABSENT with the
+        delete's version, or a fallback with (b"", 0). key: str or bytes."""
+        rc, value, version = self._get(namespace, key, strong)
+        return _RESULTS[rc], value, version
+
+    def get_code(self, namespace: str, key, strong: bool = False) -> Tuple[int, bytes, int]:
+        """As get(), with the result as its number (0 HIT, 1 ABSENT): the
+        client's hot path, without the enum lookup."""
+        return self._get(namespace, key, strong)
+
+    def flush_hits(self) -> None:
+        """Sends the hits collected so far to cachecar's eviction now."""
+        self._r.flush_hits()
+
+    def stats(self) -> dict:
+        return self._r.stats()
+
+
+class CtypesReader(Reader):
+    """Reader through libcachecar_localread.so's C ABI (ctypes)."""
+
+    backend = "ctypes"
+
+    def __init__(self, path: str, *, library: Optional[str] = None, report_hits: bool = True,
+                 backend: Optional[str] = None):
         self._lib = _load(library)
         self._handle = self._lib.cachecar_localread_open(
             os.fsencode(path), 0 if report_hits else _NO_HIT_REPORTS)
@@ -138,7 +213,7 @@ class Reader:
             b = namespace.encode() if namespace else b""
             nsc = self._ns[namespace] = (b, ctypes.c_size_t(len(b)))
         if type(key) is not bytes:
-            key = bytes(key)
+            key = key.encode() if isinstance(key, str) else bytes(key)
         if self._busy.acquire(blocking=False):
             try:
                 rc = self._fast(self._h, nsc[0], nsc[1], key, ctypes.c_size_t(len(key)),
@@ -158,6 +233,10 @@ class Reader:
         n, v = ctypes.c_size_t(), ctypes.c_uint64()
         return self._get_into(ns, key, flags, ctypes.create_string_buffer(4096), 4096, n,
                               ctypes.byref(n), v, ctypes.byref(v))
+
+    def get_code(self, namespace: str, key, strong: bool = False) -> Tuple[int, bytes, int]:
+        r, value, version = self.get(namespace, key, strong)
+        return int(r), value, version
 
     def _get_into(self, ns, key, flags, buf, cap, n, n_p, v, v_p):
         rc = self._get(self._handle, ns, len(ns), key, len(key), flags, buf, cap, n_p, v_p)
