@@ -131,6 +131,8 @@ class alignas(64) Engine::Shard {
   void AbandonFill(std::string_view key, uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   size_t Flush() ABSL_LOCKS_EXCLUDED(mu_);
   bool TouchHashed(uint64_t hash, uint32_t times) ABSL_LOCKS_EXCLUDED(mu_);
+  // The keys of the live entries, copied.
+  std::vector<std::string> Keys() const ABSL_LOCKS_EXCLUDED(mu_);
   void AddStats(EngineStats& stats) const ABSL_LOCKS_EXCLUDED(mu_);
   bool CheckStorage(std::string* why) const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -422,6 +424,21 @@ bool Engine::Shard::TouchHashed(uint64_t hash, uint32_t times) {
   return true;
 }
 
+std::vector<std::string> Engine::Shard::Keys() const {
+  internal::ShardLock lock(&mu_);
+  std::vector<std::string> out;
+  out.reserve(index_.size());
+  const uint64_t epoch = Epoch();
+  for (uint32_t pos = 0; pos < index_.slots(); ++pos) {
+    const uint32_t ref = index_.RefAt(pos);
+    if (ref == 0) continue;
+    const Entry* e = EntryAt(ref);
+    if (Dead(*e, epoch) || Expired(*e)) continue;
+    out.emplace_back(e->key());
+  }
+  return out;
+}
+
 void Engine::Shard::AddStats(EngineStats& stats) const {
   internal::ShardLock lock(&mu_);
   stats.entries += index_.size();
@@ -711,6 +728,12 @@ bool Engine::CheckStorage(std::string* why) const {
     if (!shard->CheckStorage(why)) return false;
   }
   return true;
+}
+
+void Engine::ForEachKey(absl::FunctionRef<void(std::string_view key)> visit) const {
+  for (const auto& shard : shards_) {
+    for (const std::string& key : shard->Keys()) visit(key);
+  }
 }
 
 EngineStats Engine::Stats() const {

@@ -30,6 +30,10 @@ inline constexpr char kFaultTopicFreshnessOnly[] = "topic_freshness_only";
 // late copy of an old event can cache an old value;
 // LateOldEventIsNotCachedByANewReplica must then fail.
 inline constexpr char kFaultNoPositioningFloor[] = "no_positioning_floor";
+// A planted bug: the warm start reloads before the sync consumer is
+// positioned, so positioning's flush drops what it loaded;
+// tests/e2e/warm_start_e2e.sh must then fail.
+inline constexpr char kFaultWarmStartEarly[] = "warm_start_early";
 
 void FaultPoint(const char* name);
 bool FaultArmed(const char* name);

@@ -341,6 +341,17 @@ std::vector<Option>* BuildOptions() {
        "On SIGTERM, how long in-flight calls get after health turns "
        "NOT_SERVING; 0 to 10m.",
        &SetDuration<&Config::shutdown_grace>, &ShowDuration<&Config::shutdown_grace>, nullptr},
+      {"warm_start_file", "--warm-start-file", "CACHECAR_WARM_START_FILE", "warm_start_file",
+       K::kPath, "",
+       "On SIGTERM, write the keys the cache holds (not their values) to this file (an "
+       "emptyDir survives container restarts); at start, reload them from the store in the "
+       "background so the hit ratio comes back without a miss storm. Empty: off.",
+       &SetText<&Config::warm_start_file>, &ShowText<&Config::warm_start_file>, nullptr},
+      {"warm_start_rate", "--warm-start-rate", "CACHECAR_WARM_START_RATE", "warm_start_rate",
+       K::kCount, "",
+       "Keys per second the warm start reloads at most (in store reads of 500 keys; it also "
+       "pauses while live misses wait for the store); 1 to 10000000.",
+       &SetCount<&Config::warm_start_rate>, &ShowCount<&Config::warm_start_rate>, nullptr},
       {"log_level", "--log-level", "CACHECAR_LOG_LEVEL", "log_level", K::kText, "LEVEL",
        "trace, debug, info, warning, error, critical or off.", &SetText<&Config::log_level>,
        &ShowText<&Config::log_level>, nullptr},
@@ -434,7 +445,7 @@ absl::string_view ExpectedForm(ValueKind kind) {
       return kDurationForm;
     case ValueKind::kNamespaceList:
       return "a list of namespaces (maps with name, ttl, negative_ttl, max_bytes_share, "
-             "table, key_column, value_column, sync)";
+             "table, key_column, value_column, sync, replicated)";
     case ValueKind::kBool:
       return "true or false";
     case ValueKind::kSecret:
@@ -513,6 +524,8 @@ outbox_relays: 2        # replicas relaying the outbox at a time
 kafka_properties:
   security.protocol: SSL
 shutdown_grace: 15s
+warm_start_file: /var/cache/cachecar/warm-keys  # an emptyDir: survives container restarts
+warm_start_rate: 50000  # keys per second reloaded at most
 log_level: info
 log_format: json
 namespaces:
@@ -526,6 +539,8 @@ namespaces:
     key_column: id         # a cachecar_version column and triggers
     value_column: profile
     sync: invalidate       # replicas drop changed keys (no values on Kafka)
+  - name: countries
+    replicated: true       # every replica holds the whole table (small ones only)
   - name: default   # requests that name no namespace
 )";
 

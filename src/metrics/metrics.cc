@@ -66,6 +66,7 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     std::function<OutboxSample()> outbox;
     std::function<SyncSample()> sync;
     std::function<LocalReadsSample()> local;
+    std::function<WarmStartSample()> warm;
     {
       std::lock_guard<std::mutex> lock(mu_);
       namespaces = namespaces_;
@@ -73,6 +74,7 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
       outbox = outbox_;
       sync = sync_;
       local = local_;
+      warm = warm_;
     }
     std::vector<prometheus::MetricFamily> out;
     if (namespaces) {
@@ -100,7 +102,21 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
                             "Memory the entries' blocks and index slots take in the cache's "
                             "storage (the published file with local reads).",
                             T::Gauge);
+      auto complete = Family("cachecar_replicated_complete",
+                             "Replicated namespaces: 1 while the cache holds the whole table "
+                             "(absent keys are answered without a store read).",
+                             T::Gauge);
+      auto full_loads = Family("cachecar_replicated_loads_total",
+                               "Replicated namespaces: whole-table loads finished.", T::Counter);
+      auto absent = Family("cachecar_replicated_absent_answers_total",
+                           "Replicated namespaces: misses answered as absent without a store read.",
+                           T::Counter);
       for (const service::NamespaceStatsView& s : namespaces()) {
+        if (s.replicated) {
+          AddSample(complete, s.name, s.complete ? 1.0 : 0.0);
+          AddSample(full_loads, s.name, static_cast<double>(s.full_loads));
+          AddSample(absent, s.name, static_cast<double>(s.absent_answers));
+        }
         AddSample(hits, s.name, static_cast<double>(s.engine.hits));
         AddSample(misses, s.name, static_cast<double>(s.engine.misses));
         AddSample(loads, s.name, static_cast<double>(s.loads));
@@ -115,6 +131,9 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
       for (auto* f : {&hits, &misses, &loads, &evictions, &expirations, &rejected, &entries, &bytes,
                       &max_bytes, &storage}) {
         out.push_back(std::move(*f));
+      }
+      for (auto* f : {&complete, &full_loads, &absent}) {
+        if (!f->metric.empty()) out.push_back(std::move(*f));
       }
     }
     if (queue) {
@@ -145,6 +164,7 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     }
     if (sync) AddSync(sync(), out);
     if (local) AddLocalReads(local(), out);
+    if (warm) AddWarmStart(warm(), out);
     return out;
   }
 
@@ -182,6 +202,35 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     one("cachecar_local_read_touches_total",
         "Reported hits by whether they marked a live entry as read for eviction.", T::Counter,
         {{"applied", d(s.touches)}, {"missed", d(s.touches_missed)}});
+  }
+
+  static void AddWarmStart(const WarmStartSample& s, std::vector<prometheus::MetricFamily>& out) {
+    using T = prometheus::MetricType;
+    auto one = [&out](const char* name, const char* help, T type,
+                      std::vector<std::pair<std::string, double>> samples) {
+      auto f = Family(name, help, type);
+      for (auto& [result, value] : samples) {
+        prometheus::ClientMetric m;
+        if (!result.empty()) m.label.push_back({"result", result});
+        (type == T::Counter ? m.counter.value : m.gauge.value) = value;
+        f.metric.push_back(std::move(m));
+      }
+      out.push_back(std::move(f));
+    };
+    auto d = [](auto v) { return static_cast<double>(v); };
+    const uint64_t settled = s.loaded + s.skipped;
+    one("cachecar_warm_start_keys", "Keys the warm start file listed (declared namespaces).",
+        T::Gauge, {{"", d(s.keys)}});
+    one("cachecar_warm_start_keys_total",
+        "Warm start keys by what reloading them did (loaded: cached; skipped: newer news won).",
+        T::Counter, {{"loaded", d(s.loaded)}, {"skipped", d(s.skipped)}});
+    one("cachecar_warm_start_store_errors_total", "Warm start store reads that failed (retried).",
+        T::Counter, {{"", d(s.store_errors)}});
+    one("cachecar_warm_start_progress",
+        "Share of the warm start keys reloaded or skipped so far (1 once it is done).", T::Gauge,
+        {{"", s.done || s.keys == 0 ? 1.0 : d(settled) / d(s.keys)}});
+    one("cachecar_warm_start_done", "1 once the warm start finished, gave up or was stopped.",
+        T::Gauge, {{"", s.done ? 1.0 : 0.0}});
   }
 
   static void AddSync(const SyncSample& s, std::vector<prometheus::MetricFamily>& out) {
@@ -274,6 +323,10 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     std::lock_guard<std::mutex> lock(mu_);
     local_ = std::move(f);
   }
+  void SetWarm(std::function<WarmStartSample()> f) {
+    std::lock_guard<std::mutex> lock(mu_);
+    warm_ = std::move(f);
+  }
 
  private:
   mutable std::mutex mu_;
@@ -282,6 +335,7 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
   std::function<OutboxSample()> outbox_;
   std::function<SyncSample()> sync_;
   std::function<LocalReadsSample()> local_;
+  std::function<WarmStartSample()> warm_;
 };
 
 Metrics::Metrics(std::string store_name)
@@ -410,6 +464,10 @@ void Metrics::SetOutboxSource(std::function<OutboxSample()> source) {
 
 void Metrics::SetLocalReadsSource(std::function<LocalReadsSample()> source) {
   collector_->SetLocal(std::move(source));
+}
+
+void Metrics::SetWarmStartSource(std::function<WarmStartSample()> source) {
+  collector_->SetWarm(std::move(source));
 }
 
 void Metrics::SetSyncSource(std::function<SyncSample()> source) {

@@ -39,8 +39,8 @@ inline constexpr std::array<absl::string_view, 11> kMethods = {
     "Get",   "BatchGet",   "Put",    "Delete",     "Invalidate", "Stats",
     "Watch", "WriteBatch", "Health", "Reflection", "other"};
 // Store operations.
-inline constexpr std::array<absl::string_view, 6> kStoreOps = {
-    "load", "load_batch", "put", "delete", "health_check", "write_batch"};
+inline constexpr std::array<absl::string_view, 7> kStoreOps = {
+    "load", "load_batch", "put", "delete", "health_check", "write_batch", "scan_keys"};
 
 class Metrics {
  public:
@@ -97,6 +97,15 @@ class Metrics {
     uint64_t touches = 0, touches_missed = 0;
   };
   void SetLocalReadsSource(std::function<LocalReadsSample()> source);
+  // Warm start (warm_start_file): the keys being reloaded after a restart.
+  struct WarmStartSample {
+    uint64_t keys = 0;          // in the file, for declared namespaces
+    uint64_t loaded = 0;        // filled into the cache
+    uint64_t skipped = 0;       // newer news won, or not loadable
+    uint64_t store_errors = 0;  // store reads that failed (retried)
+    bool done = false;
+  };
+  void SetWarmStartSource(std::function<WarmStartSample()> source);
 
   // What the /metrics endpoint serves.
   std::shared_ptr<prometheus::Collectable> registry() const;

@@ -48,6 +48,12 @@ CacheService::CacheService(Limits limits, NamespaceSet& namespaces, store::Store
                            WorkerPool& pool, ServiceHooks hooks)
     : limits_(limits), namespaces_(namespaces), store_(store), pool_(pool), hooks_(hooks) {}
 
+bool CacheService::AbsentForSure(Namespace& ns, std::string_view key) {
+  if (ns.replicated == nullptr || !ns.replicated->Authoritative(*ns.engine, key)) return false;
+  ns.replicated->CountAbsentAnswer();
+  return true;
+}
+
 bool CacheService::CacheTrusted() {
   if (hooks_.replication == nullptr || hooks_.replication->CacheTrusted()) return true;
   bypassed_reads_.fetch_add(1, std::memory_order_relaxed);
@@ -169,6 +175,7 @@ void CacheService::Get(absl::string_view ns_name, absl::string_view key, Consist
     hit(CachedValue{view.kind == cache::Lookup::Kind::kHit, view.value, view.version});
   });
   if (answered) return;
+  if (AbsentForSure(ns, std_key)) return hit(CachedValue{false, {}, 0});
   std::optional<ReadResult> answer;
   SingleFlight::Role role = flights_.JoinOrLead(
       ns.name, key, deadline,
@@ -347,6 +354,8 @@ void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> 
       if (std::optional<ReadResult> hit = FromLookup(ns.engine->Get(keys[i]))) {
         if (!state->Fits(hit->value.size())) break;
         state->results[i] = std::move(*hit);
+      } else if (AbsentForSure(ns, keys[i])) {
+        state->results[i] = ReadResult{false, {}, 0, ReadResult::Source::kCache};
       } else {
         misses[keys[i]].push_back(i);
       }

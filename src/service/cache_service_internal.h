@@ -21,7 +21,6 @@
 
 namespace cachecar::service::cache_service_internal {
 
-
 // A load overtaken by newer writes this many times in a row gives up with
 // UNAVAILABLE rather than answer with a value it knows is old.
 constexpr int kMaxLoadAttempts = 5;
@@ -41,7 +40,7 @@ inline ReadResult FromRecord(const store::Record& record) {
 
 // Answers a read unless its caller's deadline already passed.
 inline absl::StatusOr<ReadResult> WithinDeadline(const absl::StatusOr<ReadResult>& result,
-                                          absl::Time deadline) {
+                                                 absl::Time deadline) {
   if (absl::Now() > deadline) {
     return absl::DeadlineExceededError("deadline passed while the key was loading");
   }

@@ -15,6 +15,12 @@ namespace cachecar::service {
 
 using cache_service_internal::Overloaded;
 
+bool CacheService::Drop(Namespace& ns, const std::string& key) {
+  const bool dropped = ns.engine->Invalidate(key);
+  if (ns.replicated) ns.replicated->MarkUnknown(key);
+  return dropped;
+}
+
 void CacheService::Put(absl::string_view ns_name, std::string key, std::string value,
                        WriteOptions options, absl::Time deadline, PutDone done) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
@@ -40,7 +46,7 @@ void CacheService::Put(absl::string_view ns_name, std::string key, std::string v
       Changed(ns, std::move(change), /*tell_replicas=*/true,
               /*tell_watchers=*/applied == cache::ApplyResult::kApplied, value);
     } else if (store::IsOutcomeUnknown(version.status())) {
-      ns.engine->Invalidate(key);
+      Drop(ns, key);
     }
     done(std::move(version));
   };
@@ -70,7 +76,7 @@ void CacheService::Delete(absl::string_view ns_name, std::string key,
       }
       return done(DeleteOutcome{result->found, result->version});
     }
-    if (store::IsOutcomeUnknown(result.status())) ns.engine->Invalidate(key);
+    if (store::IsOutcomeUnknown(result.status())) Drop(ns, key);
     done(result.status());
   };
   if (!pool_.TrySubmit(std::move(task))) done(Overloaded());
@@ -122,7 +128,7 @@ void CacheService::WriteBatch(absl::string_view ns_name, std::vector<BatchWriteO
         store_.WriteBatch(ns.name, batch, {deadline});
     if (!results.ok()) {
       if (store::IsOutcomeUnknown(results.status())) {
-        for (const BatchWriteOp& w : writes) ns.engine->Invalidate(w.key);
+        for (const BatchWriteOp& w : writes) Drop(ns, w.key);
       }
       return done(results.status());
     }
@@ -179,7 +185,7 @@ void CacheService::Invalidate(absl::string_view ns_name, std::vector<std::string
   if (absl::Status s = CheckKeys(keys); !s.ok()) return done(s);
   uint64_t dropped = 0;
   for (const std::string& key : keys) {
-    dropped += ns.engine->Invalidate(key) ? 1 : 0;
+    dropped += Drop(ns, key) ? 1 : 0;
     Changed(ns, Change{"", key, 0, ChangeOp::kInvalidate}, broadcast, /*tell_watchers=*/true);
   }
   done(dropped);
@@ -197,8 +203,15 @@ absl::StatusOr<std::vector<NamespaceStatsView>> CacheService::Stats(
   }
   std::vector<NamespaceStatsView> out;
   for (Namespace* ns : selected) {
-    out.push_back(NamespaceStatsView{ns->name, ns->engine->Stats(), ns->engine->max_bytes(),
-                                     ns->loads.load(std::memory_order_relaxed)});
+    NamespaceStatsView v{ns->name, ns->engine->Stats(), ns->engine->max_bytes(),
+                         ns->loads.load(std::memory_order_relaxed)};
+    if (ns->replicated) {
+      v.replicated = true;
+      v.complete = ns->replicated->Complete(*ns->engine);
+      v.full_loads = ns->replicated->loads();
+      v.absent_answers = ns->replicated->absent_answers();
+    }
+    out.push_back(std::move(v));
   }
   return out;
 }

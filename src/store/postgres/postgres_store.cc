@@ -24,6 +24,7 @@
 #include "store/postgres/dsn.h"
 #include "store/postgres/pg_errors.h"
 #include "store/postgres/postgres_outbox.h"
+#include "store/postgres/postgres_scan.h"
 #include "store/postgres/sql_names.h"
 
 namespace cachecar::store {
@@ -634,6 +635,16 @@ absl::StatusOr<std::vector<Record>> PostgresStore::LoadBatch(absl::string_view n
                         out.push_back(it == found.end() ? Record{} : it->second);
                       }
                       return out;
+                    });
+}
+
+absl::StatusOr<std::vector<std::string>> PostgresStore::ScanKeys(absl::string_view ns,
+                                                                 absl::string_view after,
+                                                                 size_t limit,
+                                                                 const CallOptions& options) {
+  return impl_->Run(CallKind::kRead, options,
+                    [&](pqxx::connection& c) -> absl::StatusOr<std::vector<std::string>> {
+                      return postgres::ScanKeysOn(c, impl_->TableFor(ns).mapping, ns, after, limit);
                     });
 }
 
