@@ -7,12 +7,9 @@
 
 namespace cachecar {
 
-std::unique_ptr<WarmStartWiring> WarmStartWiring::Start(const config::Config& config,
-                                                        service::NamespaceSet& namespaces,
-                                                        store::Store& store,
-                                                        metrics::Metrics& metrics,
-                                                        std::function<bool()> may_start,
-                                                        std::function<bool()> live_busy) {
+std::unique_ptr<WarmStartWiring> WarmStartWiring::Start(
+    const config::Config& config, service::NamespaceSet& namespaces, store::Store& store,
+    metrics::Metrics& metrics, std::function<bool()> may_start, std::function<bool()> live_busy) {
   if (config.warm_start_file.empty()) return nullptr;
   service::WarmLoaderOptions options;
   options.batch_keys = std::min<size_t>(500, config.max_batch_keys);

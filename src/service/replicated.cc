@@ -81,8 +81,9 @@ absl::Status ReplicatedLoader::LoadAll(Namespace& ns) {
     if (page->empty()) break;
     absl::StatusOr<std::vector<bool>> filled = FillFromStore(ns, store_, *page, deadline);
     if (!filled.ok()) {
-      return absl::Status(filled.status().code(), absl::StrCat("namespace ", ns.name, ": load: ",
-                                                               filled.status().message()));
+      return absl::Status(
+          filled.status().code(),
+          absl::StrCat("namespace ", ns.name, ": load: ", filled.status().message()));
     }
     keys += page->size();
     keys_loaded_.fetch_add(page->size(), std::memory_order_relaxed);
@@ -111,7 +112,8 @@ absl::Status ReplicatedLoader::LoadAll(Namespace& ns) {
 }
 
 absl::Status ReplicatedLoader::ReloadUnknown(Namespace& ns) {
-  std::vector<std::pair<std::string, uint64_t>> unknown = ns.replicated->Unknown(options_.page_keys);
+  std::vector<std::pair<std::string, uint64_t>> unknown =
+      ns.replicated->Unknown(options_.page_keys);
   if (unknown.empty()) return absl::OkStatus();
   std::vector<std::string> keys;
   keys.reserve(unknown.size());
@@ -119,8 +121,9 @@ absl::Status ReplicatedLoader::ReloadUnknown(Namespace& ns) {
   absl::StatusOr<std::vector<bool>> filled =
       FillFromStore(ns, store_, keys, absl::Now() + options_.call_timeout);
   if (!filled.ok()) {
-    return absl::Status(filled.status().code(), absl::StrCat("namespace ", ns.name, ": reload: ",
-                                                             filled.status().message()));
+    return absl::Status(
+        filled.status().code(),
+        absl::StrCat("namespace ", ns.name, ": reload: ", filled.status().message()));
   }
   for (size_t i = 0; i < keys.size(); ++i) {
     // Not filled: something newer won; known if the engine holds it.

@@ -4,6 +4,8 @@
 // key unknown until reloaded; a flush calls for a new load; a table that
 // does not fit is never complete; and a complete namespace answers an
 // absent key from the cache, with no store read.
+#include "service/replicated.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -13,7 +15,6 @@
 #include "gtest/gtest.h"
 #include "service/cache_service.h"
 #include "service/namespaces.h"
-#include "service/replicated.h"
 #include "service/sync_replication.h"
 #include "service/worker_pool.h"
 #include "store/memory/memory_store.h"
@@ -52,8 +53,8 @@ config::Config MakeConfig(uint64_t max_bytes = 16 << 20) {
 }
 
 sync::Event Upsert(std::string key, uint64_t v, std::optional<std::string> value) {
-  return sync::Event{"ref", std::move(key), v, sync::Op::kUpsert, std::move(value), "other",
-                     absl::Now()};
+  return sync::Event{"ref",   std::move(key), v, sync::Op::kUpsert, std::move(value),
+                     "other", absl::Now()};
 }
 
 class ReplicatedTest : public ::testing::Test {
@@ -112,8 +113,8 @@ TEST_F(ReplicatedTest, UpdateModeAddsKeysItNeverReadAndValuelessEventsMakeThemUn
   ASSERT_TRUE(loader_.RunOnce().ok());  // reloads the unknown key
   EXPECT_EQ(Ref().engine->Peek("big").value, "too big for the event");
   EXPECT_TRUE(Ref().replicated->Authoritative(*Ref().engine, "still-absent"));
-  replication_.OnEvent(sync::Event{"ref", "new", v2 + 1, sync::Op::kDelete, std::nullopt, "other",
-                                   absl::Now()});
+  replication_.OnEvent(
+      sync::Event{"ref", "new", v2 + 1, sync::Op::kDelete, std::nullopt, "other", absl::Now()});
   EXPECT_EQ(Ref().engine->Peek("new").kind, cache::Lookup::Kind::kNegative);
 }
 

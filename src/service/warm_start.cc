@@ -138,10 +138,11 @@ void WarmLoader::Run(WarmKeys keys) {
     if (!ok) break;
   }
   const WarmLoaderStats s = stats();
-  spdlog::info("warm start: {} after {}: {} of {} keys loaded, {} skipped (newer news won), {} "
-               "store reads, {} failed",
-               ok ? "done" : "stopped", absl::FormatDuration(absl::Now() - wall_start),
-               s.keys_loaded, s.keys_total, s.keys_skipped, s.batches, s.store_errors);
+  spdlog::info(
+      "warm start: {} after {}: {} of {} keys loaded, {} skipped (newer news won), {} "
+      "store reads, {} failed",
+      ok ? "done" : "stopped", absl::FormatDuration(absl::Now() - wall_start), s.keys_loaded,
+      s.keys_total, s.keys_skipped, s.batches, s.store_errors);
   done_.store(true, std::memory_order_release);
 }
 

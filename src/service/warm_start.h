@@ -37,10 +37,10 @@ namespace cachecar::service {
 WarmKeys SnapshotKeys(const NamespaceSet& namespaces);
 
 struct WarmLoaderOptions {
-  size_t batch_keys = 500;           // keys per store read
-  double keys_per_second = 50000;    // at most; <= 0: no limit
-  std::function<bool()> may_start;   // polled until true; null: at once
-  std::function<bool()> live_busy;   // true: live store work waits, pause; null: never
+  size_t batch_keys = 500;          // keys per store read
+  double keys_per_second = 50000;   // at most; <= 0: no limit
+  std::function<bool()> may_start;  // polled until true; null: at once
+  std::function<bool()> live_busy;  // true: live store work waits, pause; null: never
   absl::Duration call_timeout = absl::Seconds(5);
   absl::Duration give_up_after = absl::Minutes(5);  // of store errors in a row
   const cache::Clock* clock = nullptr;              // for the rate; null: real time

@@ -156,7 +156,8 @@ absl::StatusOr<WarmKeys> DecodeWarmKeys(absl::string_view data, const WarmFileLi
     }
     // Every key takes at least 5 bytes: a count larger than that allows is
     // corruption, caught before anything is reserved.
-    if (count > r.left() / 5) return Corrupt(absl::StrCat("namespace ", ns.name, ": bad key count"));
+    if (count > r.left() / 5)
+      return Corrupt(absl::StrCat("namespace ", ns.name, ": bad key count"));
     ns.keys.reserve(count);
     for (uint32_t k = 0; k < count; ++k) {
       uint32_t len = 0;

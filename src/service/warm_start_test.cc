@@ -3,6 +3,8 @@
 // never a crash; atomic replace) and the loader (fills through fill tickets,
 // so a newer event that lands while a batch is read wins; unknown
 // namespaces skipped; store errors retried; may_start waited for).
+#include "service/warm_start.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -12,7 +14,6 @@
 
 #include "gtest/gtest.h"
 #include "service/namespaces.h"
-#include "service/warm_start.h"
 #include "service/warm_start_file.h"
 #include "store/testing/forwarding_store.h"
 
@@ -46,15 +47,16 @@ TEST(WarmStartFileTest, EveryTruncationAndEveryFlippedByteIsRefused) {
   for (size_t i = 0; i < data.size(); ++i) {
     std::string bad = data;
     bad[i] ^= 0x20;
-    EXPECT_EQ(DecodeWarmKeys(bad, {}).status().code(), absl::StatusCode::kDataLoss)
-        << "byte " << i;
+    EXPECT_EQ(DecodeWarmKeys(bad, {}).status().code(), absl::StatusCode::kDataLoss) << "byte " << i;
   }
   EXPECT_EQ(DecodeWarmKeys(data + "x", {}).status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST(WarmStartFileTest, ForeignFilesOtherVersionsAndLimitsAreNamed) {
-  EXPECT_NE(DecodeWarmKeys("#!/bin/sh\necho hello, this is a script\n", {}).status().message().find(
-                "magic"),
+  EXPECT_NE(DecodeWarmKeys("#!/bin/sh\necho hello, this is a script\n", {})
+                .status()
+                .message()
+                .find("magic"),
             std::string::npos);
   std::string v2 = EncodeWarmKeys(Sample());
   v2[8] = 2;

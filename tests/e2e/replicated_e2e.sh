@@ -67,7 +67,15 @@ for r in a b; do
   check "replica $r: the whole table was loaded" "$(cat "$work/$r.log")" "namespace ref (replicated): 300 rows loaded"
   check "replica $r: complete" "$(scrape_metrics "${metrics[$r]}")" 'cachecar_replicated_complete{namespace="ref"} 1'
 done
-check "readiness waited for the load (the log says so before it)" "$(cat "$work/a.log")" "rows loaded"
+for r in a b; do
+  loaded_at="$(grep -n 'rows loaded' "$work/$r.log" | head -1 | cut -d: -f1)"
+  ready_at="$(grep -n 'ready: health readiness SERVING' "$work/$r.log" | head -1 | cut -d: -f1)"
+  if [ -n "$loaded_at" ] && [ -n "$ready_at" ] && [ "$loaded_at" -lt "$ready_at" ]; then
+    ok "replica $r: readiness came after the whole load (log lines $loaded_at < $ready_at)"
+  else
+    not_ok "replica $r: readiness came after the whole load" "loaded at line $loaded_at, ready at $ready_at"
+  fi
+done
 
 declare -A base
 for r in a b; do base[$r]="$(loads "$r")"; done

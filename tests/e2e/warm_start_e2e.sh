@@ -68,10 +68,11 @@ wait_fresh() {
   done
   return 1
 }
-stop() {
+rc=""
+stop() {  # SIGTERM, then wait: the exit status lands in $rc (no subshell: wait needs the parent)
   kill -TERM "$pid"
   wait "$pid"
-  echo $?
+  rc=$?
 }
 batch_all() {  # one BatchGet of every key (CACHED)
   local list
@@ -91,7 +92,7 @@ out="$(batch_all)"
 sources="$(count '"source": "SOURCE_CACHE"' "$out")"
 if [ "$sources" = "$((keys + 1))" ]; then ok "then all $((keys + 1)) keys are cached"; else not_ok "then all $((keys + 1)) keys are cached" "$sources from the cache"; fi
 v7_old="$(psql_q "SELECT version FROM cachecar_entries WHERE key = 'w:7'")"
-rc="$(stop)"
+stop
 check "SIGTERM: exit 0" "$rc" "0"
 check "SIGTERM: the keys are saved" "$(cat "$work/first.log")" "warm start: saved $((keys + 1)) keys to $warm"
 if [ -s "$warm" ] && [ -z "$(ls "$work" | grep 'warm-keys.tmp')" ]; then ok "the file is there, no temp file left"; else
@@ -126,7 +127,7 @@ check "from the cache" "$out7" '"source": "SOURCE_CACHE"'
 out8="$(gc -d '{"key":"w:8"}' "$addr" cachecar.v1.Cache/Get)"
 if grep -q '"found": true' <<<"$out8"; then not_ok "the key deleted while down is absent" "$out8"; else
   ok "the key deleted while down is absent"; fi
-rc="$(stop)"
+stop
 check "second stop: exit 0" "$rc" "0"
 
 # --- bad files are logged and ignored ---------------------------------------------
@@ -136,20 +137,20 @@ start truncated
 check "a truncated file: logged" "$(cat "$work/truncated.log")" "not a usable warm start file"
 check "and the replica serves (cold)" "$(gc -d '{"key":"w:1"}' "$addr" cachecar.v1.Cache/Get)" '"value"'
 check "no keys loaded" "$(scrape_metrics "$metrics_port")" "cachecar_warm_start_keys 0"
-stop >/dev/null
+stop
 cp "$work/good" "$warm"
 printf '\x01' | dd of="$warm" bs=1 seek=40 conv=notrunc 2>/dev/null
 start corrupt
 check "a corrupt file (one byte changed): the checksum says so" "$(cat "$work/corrupt.log")" "checksum does not match"
 check "and the replica serves" "$(gc -d '{"key":"w:1"}' "$addr" cachecar.v1.Cache/Get)" '"value"'
-stop >/dev/null
+stop
 cp "$CACHECAR" "$warm"
 start foreign
 check "a foreign file (the binary): logged" "$(cat "$work/foreign.log")" "magic"
 check "and the replica serves" "$(gc -d '{"key":"w:1"}' "$addr" cachecar.v1.Cache/Get)" '"value"'
-rc="$(stop)"
+stop
 check "and stops cleanly, replacing the bad file" "$rc" "0"
-if "$CACHECAR" --help | grep -q -- "--warm-start-file"; then ok "--help documents --warm-start-file"; else not_ok "--help documents --warm-start-file"; fi
+check "--help documents --warm-start-file" "$("$CACHECAR" --help)" "--warm-start-file"
 
 $PSQL -c "DROP DATABASE $db" >/dev/null 2>&1 || true
 echo "passed $passed, failed $failed"
