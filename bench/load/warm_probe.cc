@@ -102,6 +102,9 @@ int main(int argc, char** argv) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+  // Also the connect timeout floor (20 s by default): a replica that is not
+  // listening yet must be reached within ~50 ms of its start.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
   auto channel = grpc::CreateCustomChannel(o.target, grpc::InsecureChannelCredentials(), args);
   auto stub = Cache::NewStub(channel);
   if (o.prewarm) return Prewarm(o, *stub);
