@@ -130,12 +130,13 @@ int Serve(const cachecar::config::Config& config) {
   hooks.waits = sync ? &version_waits : nullptr;
   service::CacheService cache(service::Limits::FromConfig(config), namespaces, store, pool, hooks);
   // Reloads the keys the last process held, once the consumer positioned
-  // (positioning flushes), behind live store work.
+  // (positioning flushes), pausing while live store work has a backlog (a
+  // worker's worth queued).
   SyncWiring* positioning = sync.get();
   std::unique_ptr<WarmStartWiring> warm = WarmStartWiring::Start(
       config, namespaces, store, metrics,
       [positioning] { return positioning == nullptr || positioning->positioned(); },
-      [&pool] { return pool.queued() > 0; });
+      [&pool, backlog = config.workers] { return pool.queued() >= backlog; });
   // Replicated namespaces: loaded whole once positioned, kept whole.
   std::unique_ptr<service::ReplicatedLoader> replicated;
   if (service::ReplicatedLoader::AnyReplicated(namespaces)) {

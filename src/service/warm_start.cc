@@ -68,8 +68,9 @@ bool WarmLoader::WaitForTurn(absl::Time started, uint64_t sent) {
     if (wait > absl::ZeroDuration() && !Pause(wait)) return false;
   }
   // Live misses and writes first: wait while they queue for the store,
-  // but not forever (a busy replica still warms, at a trickle).
-  for (int i = 0; i < 50 && options_.live_busy && options_.live_busy(); ++i) {
+  // but not for long (a busy replica still warms: the warm keys are what
+  // ends the misses).
+  for (int i = 0; i < 10 && options_.live_busy && options_.live_busy(); ++i) {
     if (!Pause(absl::Milliseconds(2))) return false;
   }
   return !stop_.HasBeenNotified();
