@@ -108,7 +108,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<Cache::Stub> stub;
   while (true) {
     channel = grpc::CreateChannel(o.target, grpc::InsecureChannelCredentials());
-    if (channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::milliseconds(100))) {
+    if (channel->WaitForConnected(std::chrono::system_clock::now() +
+                                  std::chrono::milliseconds(100))) {
       break;
     }
     if (Clock::now() - begin > std::chrono::duration<double>(o.seconds)) {

@@ -94,7 +94,6 @@ std::string Tail(const std::string& text, size_t lines) {
   return text.substr(at + 1);
 }
 
-
 // ---------------------------------------------------------------------------
 // Process.
 
@@ -510,9 +509,8 @@ Replica& ClusterTest::SpawnReplica(const std::string& name, const ReplicaOptions
   r->process().Spawn(argv, ChildEnv(env));
   Replica& ref = *r;
   replicas_.push_back(std::move(r));
-  EXPECT_TRUE(ref.WaitForPorts(kStartBound))
-      << "replica " << name << " did not start listening:\n"
-      << Tail(ReadFile(ref.log_path()), 30);
+  EXPECT_TRUE(ref.WaitForPorts(kStartBound)) << "replica " << name << " did not start listening:\n"
+                                             << Tail(ReadFile(ref.log_path()), 30);
   return ref;
 }
 
@@ -576,9 +574,10 @@ std::optional<absl::Duration> ClusterTest::WaitForVersion(Replica& r, const std:
     last = r.Get(key);
     return last.ok() && last.version >= version;
   });
-  EXPECT_TRUE(took.has_value()) << "replica " << r.name() << " did not return version >= "
-                                << version << " of " << key << " within "
-                                << absl::FormatDuration(kPropagationBound) << "; last: " << last;
+  EXPECT_TRUE(took.has_value()) << "replica " << r.name()
+                                << " did not return version >= " << version << " of " << key
+                                << " within " << absl::FormatDuration(kPropagationBound)
+                                << "; last: " << last;
   if (took.has_value()) {
     EXPECT_EQ(last.version, version) << r.name() << " " << key;
     EXPECT_TRUE(last.found) << r.name() << " " << key << ": " << last;
@@ -598,8 +597,8 @@ std::optional<absl::Duration> ClusterTest::WaitForCached(Replica& r, const std::
     last = r.Get(key);
     return last.ok() && last.version >= version && last.source == v1::SOURCE_CACHE;
   });
-  EXPECT_TRUE(took.has_value()) << "replica " << r.name() << " did not serve version >= "
-                                << version << " of " << key << " from its cache within "
+  EXPECT_TRUE(took.has_value()) << "replica " << r.name() << " did not serve version >= " << version
+                                << " of " << key << " from its cache within "
                                 << absl::FormatDuration(kPropagationBound) << "; last: " << last;
   if (took.has_value()) {
     EXPECT_EQ(last.value, value) << r.name() << ": " << last;

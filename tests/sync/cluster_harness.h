@@ -297,9 +297,9 @@ class ClusterTest : public ::testing::Test {
   // Polls `r`'s CACHED Get of `key` until it returns at least `version`; the
   // delay, or nullopt (a test failure) after kPropagationBound. Then the
   // answer must carry `value` and come from `source` (when given).
-  std::optional<absl::Duration> WaitForVersion(
-      Replica& r, const std::string& key, uint64_t version, const std::string& value,
-      std::optional<v1::Source> source = v1::SOURCE_CACHE);
+  std::optional<absl::Duration> WaitForVersion(Replica& r, const std::string& key, uint64_t version,
+                                               const std::string& value,
+                                               std::optional<v1::Source> source = v1::SOURCE_CACHE);
   // Until `r` answers `key` at `version` (or newer) from its cache, bounded;
   // the delay, or nullopt (a test failure).
   std::optional<absl::Duration> WaitForCached(Replica& r, const std::string& key, uint64_t version,
