@@ -17,6 +17,7 @@
 #include "cmd/cachecar/inject_command.h"
 #include "cmd/cachecar/store_factory.h"
 #include "cmd/cachecar/sync_wiring.h"
+#include "cmd/cachecar/warm_start_wiring.h"
 #include "common/fd_limit.h"
 #include "common/logging.h"
 #include "config/config.h"
@@ -29,6 +30,7 @@
 #include "service/health_monitor.h"
 #include "service/local_reads.h"
 #include "service/namespaces.h"
+#include "service/replicated.h"
 #include "service/version_waits.h"
 #include "service/watch_hub.h"
 #include "service/worker_pool.h"
@@ -128,6 +130,24 @@ int Serve(const cachecar::config::Config& config) {
   hooks.replication = sync ? &sync->replication() : nullptr;
   hooks.waits = sync ? &version_waits : nullptr;
   service::CacheService cache(service::Limits::FromConfig(config), namespaces, store, pool, hooks);
+  // Reloads the keys the last process held, once the consumer positioned
+  // (positioning flushes), pausing while live store work has a backlog (a
+  // worker's worth queued).
+  SyncWiring* positioning = sync.get();
+  std::unique_ptr<WarmStartWiring> warm = WarmStartWiring::Start(
+      config, namespaces, store, metrics,
+      [positioning] { return positioning == nullptr || positioning->positioned(); },
+      [&pool, backlog = config.workers] { return pool.queued() >= backlog; });
+  // Replicated namespaces: loaded whole once positioned, kept whole.
+  std::unique_ptr<service::ReplicatedLoader> replicated;
+  if (service::ReplicatedLoader::AnyReplicated(namespaces)) {
+    service::ReplicatedLoaderOptions r;
+    r.page_keys = std::min<size_t>(500, config.max_batch_keys);
+    r.may_start = [positioning] { return positioning == nullptr || positioning->positioned(); };
+    r.call_timeout = config.postgres_query_timeout;
+    replicated = std::make_unique<service::ReplicatedLoader>(namespaces, store, r);
+    replicated->Start();
+  }
   std::unique_ptr<service::LocalReads> local_reads;
   if (!config.local_read_path.empty()) {
     absl::StatusOr<std::unique_ptr<service::LocalReads>> started =
@@ -233,7 +253,12 @@ int Serve(const cachecar::config::Config& config) {
   auto progress = std::make_shared<service::ProgressWatch>(
       std::max(absl::Seconds(30), config.postgres_query_timeout * 3));
   service::HealthMonitor::Checks checks;
-  checks.process = [progress, &pool] {
+  checks.process = [progress, &pool, loading = replicated.get()] {
+    if (loading != nullptr && !loading->InitialLoadDone()) {  // this process's own state
+      return absl::UnavailableError(
+          "the replicated namespaces are not loaded yet (readiness waits for their first whole "
+          "load from the store)");
+    }
     return progress->Check(pool.completed(), pool.queued(), absl::Now());
   };
   checks.store = [&store] {
@@ -320,9 +345,11 @@ int Serve(const cachecar::config::Config& config) {
   // No request changes the cache any more: local readers fall back from here.
   if (local_reads) local_reads->Stop();
   monitor.reset();  // before the server it reports to
+  if (replicated) replicated->Stop();
   pool.Shutdown();
   server->reset();
-  if (sync) sync->Stop();  // after the last write: its announcement gets out
+  if (warm) warm->SaveAndStop();  // the cache changes no more (but for events)
+  if (sync) sync->Stop();         // after the last write: its announcement gets out
   stopped.Notify();
   watchdog.join();
   spdlog::info("stopped");

@@ -40,6 +40,8 @@ class SyncWiring {
   void Stop();
 
   service::SyncReplication& replication() { return *replication_; }
+  // The consumer is positioned (every namespace's floor was raised first).
+  bool positioned() const { return sync_->positioned(); }
   // The sync numbers /metrics shows (read at scrape time); `bypassed_reads`
   // comes from the CacheService.
   metrics::Metrics::SyncSample MetricsSample(uint64_t bypassed_reads) const;

@@ -183,6 +183,12 @@ bool Engine::CheckStorage(std::string* why) const {
   return true;
 }
 
+void Engine::ForEachKey(absl::FunctionRef<void(std::string_view key)> visit) const {
+  for (const auto& shard : shards_) {
+    for (const std::string& key : shard->Keys()) visit(key);
+  }
+}
+
 EngineStats Engine::Stats() const {
   EngineStats stats;
   for (const auto& shard : shards_) shard->AddStats(stats);

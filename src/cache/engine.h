@@ -222,6 +222,13 @@ class Engine {
   // copied out. For the staleness auditor (service/auditor.h).
   std::vector<SampledEntry> Sample(uint64_t* cursor, size_t max);
 
+  // Calls `visit` with the key of every live entry (values and negative
+  // entries; not expired, not dead), shard by shard. Each shard's keys are
+  // copied under its lock and visited after it is released, so `visit` may
+  // be slow; keys changed meanwhile may or may not be seen. For the warm
+  // start file (service/warm_start.h).
+  void ForEachKey(absl::FunctionRef<void(std::string_view key)> visit) const;
+
   // Checks the storage's invariants (arena blocks, index, byte accounting,
   // sequence locks even); for tests.
   bool CheckStorage(std::string* why) const;

@@ -235,6 +235,21 @@ std::optional<uint32_t> Engine::Shard::Sample(uint32_t pos, uint32_t max_slots, 
   return pos;
 }
 
+std::vector<std::string> Engine::Shard::Keys() const {
+  internal::ShardLock lock(&mu_);
+  std::vector<std::string> out;
+  out.reserve(index_.size());
+  const uint64_t epoch = Epoch();
+  for (uint32_t pos = 0; pos < index_.slots(); ++pos) {
+    const uint32_t ref = index_.RefAt(pos);
+    if (ref == 0) continue;
+    const Entry* e = EntryAt(ref);
+    if (Dead(*e, epoch) || Expired(*e)) continue;
+    out.emplace_back(e->key());
+  }
+  return out;
+}
+
 bool Engine::Shard::CheckStorage(std::string* why) const {
   internal::ShardLock lock(&mu_);
   if (!arena_.Check(why)) return false;

@@ -130,6 +130,8 @@ class alignas(64) Engine::Shard {
   void AbandonFill(std::string_view key, uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   size_t Flush() ABSL_LOCKS_EXCLUDED(mu_);
   bool TouchHashed(uint64_t hash, uint32_t times) ABSL_LOCKS_EXCLUDED(mu_);
+  // The keys of the live entries, copied.
+  std::vector<std::string> Keys() const ABSL_LOCKS_EXCLUDED(mu_);
   // Engine::Sample within this shard: from index position `pos`, at most
   // `max_slots` positions; returns the position to go on from, or nullopt
   // past the shard's last one.

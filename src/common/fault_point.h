@@ -34,6 +34,11 @@ inline constexpr char kFaultNoPositioningFloor[] = "no_positioning_floor";
 // not drop it; AuditClusterTest's repair check must then fail.
 inline constexpr char kFaultAuditNoRepair[] = "audit_no_repair";
 
+// A planted bug: the warm start reloads before the sync consumer is
+// positioned, so positioning's flush drops what it loaded;
+// tests/e2e/warm_start_e2e.sh must then fail.
+inline constexpr char kFaultWarmStartEarly[] = "warm_start_early";
+
 void FaultPoint(const char* name);
 bool FaultArmed(const char* name);
 bool FaultPointFires(const char* name, uint64_t n);

@@ -39,6 +39,10 @@ struct NamespaceConfig {
   // YAML only: how long "absent" entries (a deleted key, or a read that
   // found nothing) stay cached; unset = ttl, 0 = they do not expire.
   std::optional<absl::Duration> negative_ttl;
+  // YAML only: every replica holds the whole table (loaded at start, kept
+  // current from the sync topic, absent keys answered without a store
+  // read); needs sync: update and no ttl. For small reference tables.
+  bool replicated = false;
 };
 
 struct Config {
@@ -130,6 +134,13 @@ struct Config {
 
   // On SIGTERM: health goes NOT_SERVING, then in-flight calls get this long.
   absl::Duration shutdown_grace = absl::Seconds(10);
+
+  // Warm start (service/warm_start.h): on SIGTERM the keys the cache holds
+  // (not their values) are written to this file; at start they are reloaded
+  // from the store in the background, at most warm_start_rate keys per
+  // second, behind live traffic. Empty: off.
+  std::string warm_start_file;
+  uint32_t warm_start_rate = 50000;
 
   // Logging.
   std::string log_level = "info";   // trace|debug|info|warn|error|critical|off

@@ -709,7 +709,34 @@ TEST(ConfigHelp, ExampleFileLoadsAndUsesEveryKey) {
   TempYaml file(kExampleYaml);
   const Config c = Load({"--config", file.path()});
   EXPECT_EQ(c.max_bytes, 512u << 20);
-  EXPECT_THAT(NamespaceNames(c), ElementsAre("sessions", "users", "default"));
+  EXPECT_THAT(NamespaceNames(c), ElementsAre("sessions", "users", "countries", "default"));
+}
+
+// Issue #15 item 3: warm start and replicated namespaces.
+TEST(ConfigWarmStart, FileAndRate) {
+  EXPECT_EQ(Load({}, {}).warm_start_file, "");
+  EXPECT_EQ(Load({}, {}).warm_start_rate, 50000u);
+  const Config c = Load({"--warm-start-file=/cache/warm", "--warm-start-rate=1000"}, {});
+  EXPECT_EQ(c.warm_start_file, "/cache/warm");
+  EXPECT_EQ(c.warm_start_rate, 1000u);
+  EXPECT_EQ(Load({}, {{"CACHECAR_WARM_START_FILE", "/w"}}).warm_start_file, "/w");
+  EXPECT_THAT(LoadError({"--warm-start-file=relative/warm"}),
+              HasSubstr("warm_start_file (from --warm-start-file): must be an absolute file path"));
+  EXPECT_THAT(LoadError({"--warm-start-rate=0"}), HasSubstr("warm_start_rate"));
+}
+
+TEST(ConfigReplicated, ParsedAndItsRulesChecked) {
+  TempYaml yaml("namespaces:\n  - {name: ref, replicated: true}\n  - {name: b}\n");
+  const Config c = Load({"--config", yaml.path()});
+  EXPECT_TRUE(c.namespaces[0].replicated);
+  EXPECT_FALSE(c.namespaces[1].replicated);
+  TempYaml bad_value("namespaces:\n  - {name: ref, replicated: yes please}\n");
+  EXPECT_THAT(LoadError({"--config", bad_value.path()}), HasSubstr("use true or false"));
+  TempYaml with_ttl("namespaces:\n  - {name: ref, replicated: true, ttl: 10m}\n");
+  EXPECT_THAT(LoadError({"--config", with_ttl.path()}),
+              HasSubstr("replicated: true needs sync: update and no ttl"));
+  TempYaml invalidating("namespaces:\n  - {name: ref, replicated: true, sync: invalidate}\n");
+  EXPECT_THAT(LoadError({"--config", invalidating.path()}), HasSubstr("needs sync: update"));
 }
 
 TEST(ConfigPostgres, DsnIsRedactedWhereverTheConfigIsPrinted) {

@@ -47,6 +47,8 @@ outbox_relays: 2        # replicas relaying the outbox at a time
 kafka_properties:
   security.protocol: SSL
 shutdown_grace: 15s
+warm_start_file: /var/cache/cachecar/warm  # on an emptyDir
+warm_start_rate: 50000  # keys per second reloaded at most
 log_level: info
 log_format: json
 namespaces:
@@ -60,6 +62,8 @@ namespaces:
     key_column: id         # a cachecar_version column and triggers
     value_column: profile
     sync: invalidate       # replicas drop changed keys (no values on Kafka)
+  - name: countries
+    replicated: true       # every replica holds the whole (small) table
   - name: default   # requests that name no namespace
 )";
 

@@ -53,7 +53,11 @@ Namespaces: an empty namespace in a request means "default", which exists
 even when not declared; a namespace without max_bytes_share shares what the
 others leave of max_bytes. With store: postgres, a namespace in the YAML
 file may name an existing table (table, key_column, value_column); migrate
-adds a cachecar_version column and triggers to it.
+adds a cachecar_version column and triggers to it. A namespace with
+replicated: true (YAML only; sync: update, no ttl) is held whole by every
+replica: loaded at start (readiness waits for it), kept current from the
+sync topic, absent keys answered without a store read; it must fit its
+share of max_bytes.
 
 Example YAML file:
 )";

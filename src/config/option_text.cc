@@ -70,7 +70,7 @@ absl::string_view ExpectedForm(ValueKind kind) {
       return kDurationForm;
     case ValueKind::kNamespaceList:
       return "a list of namespaces (maps with name, ttl, negative_ttl, max_bytes_share, "
-             "table, key_column, value_column, sync)";
+             "table, key_column, value_column, sync, replicated)";
     case ValueKind::kBool:
       return "true or false";
     case ValueKind::kSecret:

@@ -198,6 +198,17 @@ const Option kOptionTable[] = {
      "On SIGTERM, how long in-flight calls get after health turns "
      "NOT_SERVING; 0 to 10m.",
      &SetDuration<&Config::shutdown_grace>, &ShowDuration<&Config::shutdown_grace>, nullptr},
+    {"warm_start_file", "--warm-start-file", "CACHECAR_WARM_START_FILE", "warm_start_file",
+     K::kPath, "",
+     "On SIGTERM, write the keys the cache holds (not their values) to this file (an "
+     "emptyDir survives container restarts); at start, reload them from the store in the "
+     "background so the hit ratio comes back without a miss storm. Empty: off.",
+     &SetText<&Config::warm_start_file>, &ShowText<&Config::warm_start_file>, nullptr},
+    {"warm_start_rate", "--warm-start-rate", "CACHECAR_WARM_START_RATE", "warm_start_rate",
+     K::kCount, "",
+     "Keys per second the warm start reloads at most (in store reads of 500 keys; it also "
+     "pauses while live misses wait for the store); 1 to 10000000.",
+     &SetCount<&Config::warm_start_rate>, &ShowCount<&Config::warm_start_rate>, nullptr},
     {"log_level", "--log-level", "CACHECAR_LOG_LEVEL", "log_level", K::kText, "LEVEL",
      "trace, debug, info, warning, error, critical or off.", &SetText<&Config::log_level>,
      &ShowText<&Config::log_level>, nullptr},

@@ -216,6 +216,16 @@ void CheckLocalRead(const Config& c, Problems& problems) {
   }
 }
 
+void CheckWarmStart(const Config& c, Problems& problems) {
+  const std::string& p = c.warm_start_file;
+  if (!p.empty() && (p[0] != '/' || p.back() == '/' || p.find('\0') != std::string::npos)) {
+    problems.Add("warm_start_file",
+                 absl::StrCat("must be an absolute file path (e.g. /var/cache/cachecar/warm), got ",
+                              Quote(p)));
+  }
+  CheckRange(problems, "warm_start_rate", c.warm_start_rate, 1, 10000000, false);
+}
+
 void CheckServing(const Config& c, Problems& problems) {
   if (c.store != "memory" && c.store != "postgres") {
     problems.Add("store", absl::StrCat("must be memory or postgres, got ", Quote(c.store)));
@@ -355,6 +365,14 @@ void CheckNamespaces(const Config& c, Problems& problems) {
                                 FormatDurationText(*ns.negative_ttl)));
     }
     CheckNamespaceTable(c, ns, who, problems);
+    if (ns.replicated && (ns.sync != "update" || ns.ttl != absl::ZeroDuration() ||
+                          ns.negative_ttl.value_or(absl::ZeroDuration()) != absl::ZeroDuration())) {
+      problems.Add("namespaces",
+                   absl::StrCat(who,
+                                "replicated: true needs sync: update and no ttl or negative_ttl "
+                                "(every replica holds the whole table, kept current by the "
+                                "values on the topic; entries must not expire)"));
+    }
     if (ns.max_bytes_share != 0 && !(ns.max_bytes_share > 0 && ns.max_bytes_share <= 1)) {
       problems.Add("namespaces", absl::StrCat(who, "max_bytes_share must be in (0, 1], got ",
                                               ns.max_bytes_share));
@@ -375,6 +393,7 @@ absl::Status Validate(Config& config) {
   CheckListen(config, problems);
   CheckEngineAndLimits(config, problems);
   CheckLocalRead(config, problems);
+  CheckWarmStart(config, problems);
   CheckServing(config, problems);
   CheckPostgres(config, problems);
   CheckSync(config, problems);

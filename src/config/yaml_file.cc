@@ -170,14 +170,14 @@ class YamlApplier {
       const std::string key_field = absl::StrCat(field, ".", key);
       const YAML::Node& value = entry.second;
       const std::vector<absl::string_view> known = {
-          "name",  "ttl",        "negative_ttl", "max_bytes_share",
-          "table", "key_column", "value_column", "sync"};
+          "name",       "ttl",          "negative_ttl", "max_bytes_share", "table",
+          "key_column", "value_column", "sync",         "replicated"};
       if (std::find(known.begin(), known.end(), key) == known.end()) {
         return FieldError(
             field, SourceOf(entry.first),
             absl::StrCat("unknown key ", Quote(key), DidYouMean(key, known),
                          "; a namespace has name, ttl, negative_ttl, max_bytes_share, "
-                         "table, key_column, value_column and sync"));
+                         "table, key_column, value_column, sync and replicated"));
       }
       if (!value.IsScalar()) {
         return FieldError(key_field, SourceOf(value),
@@ -214,6 +214,12 @@ class YamlApplier {
                          "invalidate (replicas drop the key)"));
       }
       ns.sync = text;
+    } else if (key == "replicated") {
+      if (text != "true" && text != "false") {
+        return absl::InvalidArgumentError(
+            absl::StrCat("replicated is ", Quote(text), "; use true or false"));
+      }
+      ns.replicated = text == "true";
     } else if (key == "ttl") {
       absl::StatusOr<absl::Duration> ttl = ParseDuration(text);
       if (!ttl.ok()) return ttl.status();

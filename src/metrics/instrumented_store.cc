@@ -31,6 +31,12 @@ absl::StatusOr<std::vector<store::Record>> InstrumentedStore::LoadBatch(
   return Timed(metrics_, "load_batch", [&] { return inner_.LoadBatch(ns, keys, options); });
 }
 
+absl::StatusOr<std::vector<std::string>> InstrumentedStore::ScanKeys(
+    absl::string_view ns, absl::string_view after, size_t limit,
+    const store::CallOptions& options) {
+  return Timed(metrics_, "scan_keys", [&] { return inner_.ScanKeys(ns, after, limit, options); });
+}
+
 absl::StatusOr<uint64_t> InstrumentedStore::Put(absl::string_view ns, absl::string_view key,
                                                 absl::string_view value,
                                                 store::Precondition precondition,

@@ -20,6 +20,9 @@ class InstrumentedStore final : public store::Store {
   absl::StatusOr<std::vector<store::Record>> LoadBatch(absl::string_view ns,
                                                        const std::vector<std::string>& keys,
                                                        const store::CallOptions& options) override;
+  absl::StatusOr<std::vector<std::string>> ScanKeys(absl::string_view ns, absl::string_view after,
+                                                    size_t limit,
+                                                    const store::CallOptions& options) override;
   absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key, absl::string_view value,
                                store::Precondition precondition,
                                const store::CallOptions& options) override;

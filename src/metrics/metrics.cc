@@ -70,6 +70,7 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     std::function<LocalReadsSample()> local;
     std::function<service::AuditStats()> audit;
     std::function<service::MinVersionStats()> min_version;
+    std::function<WarmStartSample()> warm;
     {
       MutexLock lock(&mu_);
       namespaces = namespaces_;
@@ -79,15 +80,21 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
       local = local_;
       audit = audit_;
       min_version = min_version_;
+      warm = warm_;
     }
     std::vector<prometheus::MetricFamily> out;
-    if (namespaces) AddNamespaces(namespaces(), out);
+    if (namespaces) {
+      const std::vector<service::NamespaceStatsView> all = namespaces();
+      AddNamespaces(all, out);
+      AddReplicatedFamilies(all, out);
+    }
     if (queue) AddQueue(queue(), out);
     if (outbox) AddOutbox(outbox(), out);
     if (sync) AddSync(sync(), out);
     if (local) AddLocalReads(local(), out);
     if (audit) AddAuditFamilies(audit(), out);
     if (min_version) AddMinVersionFamilies(min_version(), out);
+    if (warm) AddWarmStartFamilies(warm(), out);
     return out;
   }
 
@@ -314,6 +321,10 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
     MutexLock lock(&mu_);
     min_version_ = std::move(f);
   }
+  void SetWarm(std::function<WarmStartSample()> f) {
+    MutexLock lock(&mu_);
+    warm_ = std::move(f);
+  }
 
  private:
   mutable Mutex mu_;
@@ -324,6 +335,7 @@ class Metrics::ScrapeCollector : public prometheus::Collectable {
   std::function<LocalReadsSample()> local_ ABSL_GUARDED_BY(mu_);
   std::function<service::AuditStats()> audit_ ABSL_GUARDED_BY(mu_);
   std::function<service::MinVersionStats()> min_version_ ABSL_GUARDED_BY(mu_);
+  std::function<WarmStartSample()> warm_ ABSL_GUARDED_BY(mu_);
 };
 
 Metrics::Metrics(std::string store_name)
@@ -460,6 +472,10 @@ void Metrics::SetAuditSource(std::function<service::AuditStats()> source) {
 
 void Metrics::SetMinVersionSource(std::function<service::MinVersionStats()> source) {
   collector_->SetMinVersion(std::move(source));
+}
+
+void Metrics::SetWarmStartSource(std::function<WarmStartSample()> source) {
+  collector_->SetWarm(std::move(source));
 }
 
 void Metrics::SetSyncSource(std::function<SyncSample()> source) {

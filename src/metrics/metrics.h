@@ -41,7 +41,8 @@ inline constexpr std::array<absl::string_view, 11> kMethods = {
     "Watch", "WriteBatch", "Health", "Reflection", "other"};
 // Store operations.
 inline constexpr std::array<absl::string_view, 7> kStoreOps = {
-    "load", "load_batch", "put", "delete", "health_check", "write_batch", "read_versions"};
+    "load", "load_batch", "put", "delete", "health_check", "write_batch", "read_versions",
+    "scan_keys"};
 
 class Metrics {
  public:
@@ -102,6 +103,16 @@ class Metrics {
   void SetAuditSource(std::function<service::AuditStats()> source);
   // What min-version reads did (CacheService::min_version_stats).
   void SetMinVersionSource(std::function<service::MinVersionStats()> source);
+
+  // Warm start (warm_start_file): the keys being reloaded after a restart.
+  struct WarmStartSample {
+    uint64_t keys = 0;          // in the file, for declared namespaces
+    uint64_t loaded = 0;        // filled into the cache
+    uint64_t skipped = 0;       // newer news won, or not loadable
+    uint64_t store_errors = 0;  // store reads that failed (retried)
+    bool done = false;
+  };
+  void SetWarmStartSource(std::function<WarmStartSample()> source);
 
   // What the /metrics endpoint serves.
   std::shared_ptr<prometheus::Collectable> registry() const;

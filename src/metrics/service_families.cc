@@ -63,4 +63,56 @@ void AddMinVersionFamilies(const service::MinVersionStats& s,
        {"out_of_range", D(s.out_of_range)}});
 }
 
+void AddWarmStartFamilies(const Metrics::WarmStartSample& s,
+                          std::vector<prometheus::MetricFamily>& out) {
+  const uint64_t settled = s.loaded + s.skipped;
+  Add(out, "cachecar_warm_start_keys", "Keys the warm start file listed (declared namespaces).",
+      T::Gauge, {{"", D(s.keys)}});
+  Add(out, "cachecar_warm_start_keys_total",
+      "Warm start keys by what reloading them did (loaded: cached; skipped: newer news won).",
+      T::Counter, {{"loaded", D(s.loaded)}, {"skipped", D(s.skipped)}});
+  Add(out, "cachecar_warm_start_store_errors_total",
+      "Warm start store reads that failed (retried).", T::Counter, {{"", D(s.store_errors)}});
+  Add(out, "cachecar_warm_start_progress",
+      "Share of the warm start keys reloaded or skipped so far (1 once it is done).", T::Gauge,
+      {{"", s.done || s.keys == 0 ? 1.0 : D(settled) / D(s.keys)}});
+  Add(out, "cachecar_warm_start_done", "1 once the warm start finished, gave up or was stopped.",
+      T::Gauge, {{"", s.done ? 1.0 : 0.0}});
+}
+
+void AddReplicatedFamilies(const std::vector<service::NamespaceStatsView>& all,
+                           std::vector<prometheus::MetricFamily>& out) {
+  struct Row {
+    const char* name;
+    const char* help;
+    T type;
+    double (*value)(const service::NamespaceStatsView&);
+  };
+  static const Row kRows[] = {
+      {"cachecar_replicated_complete",
+       "Replicated namespaces: 1 while the cache holds the whole table (absent keys are answered "
+       "without a store read).",
+       T::Gauge, [](const service::NamespaceStatsView& s) { return s.complete ? 1.0 : 0.0; }},
+      {"cachecar_replicated_loads_total", "Replicated namespaces: whole-table loads finished.",
+       T::Counter, [](const service::NamespaceStatsView& s) { return D(s.full_loads); }},
+      {"cachecar_replicated_absent_answers_total",
+       "Replicated namespaces: misses answered as absent without a store read.", T::Counter,
+       [](const service::NamespaceStatsView& s) { return D(s.absent_answers); }},
+  };
+  for (const Row& row : kRows) {
+    prometheus::MetricFamily f;
+    f.name = row.name;
+    f.help = row.help;
+    f.type = row.type;
+    for (const service::NamespaceStatsView& s : all) {
+      if (!s.replicated) continue;
+      prometheus::ClientMetric m;
+      m.label.push_back({"namespace", s.name});
+      (row.type == T::Counter ? m.counter.value : m.gauge.value) = row.value(s);
+      f.metric.push_back(std::move(m));
+    }
+    if (!f.metric.empty()) out.push_back(std::move(f));
+  }
+}
+
 }  // namespace cachecar::metrics

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "prometheus/metric_family.h"
+#include "metrics/metrics.h"
 #include "service/auditor.h"
 #include "service/cache_service.h"
 
@@ -21,6 +22,17 @@ void AddAuditFamilies(const service::AuditStats& s, std::vector<prometheus::Metr
 
 // cachecar_min_version_reads_total{result=from_cache|read_through|out_of_range}.
 void AddMinVersionFamilies(const service::MinVersionStats& s,
+                           std::vector<prometheus::MetricFamily>& out);
+
+// cachecar_warm_start_keys, cachecar_warm_start_keys_total{result=loaded|skipped},
+// cachecar_warm_start_store_errors_total, cachecar_warm_start_progress,
+// cachecar_warm_start_done.
+void AddWarmStartFamilies(const Metrics::WarmStartSample& s,
+                          std::vector<prometheus::MetricFamily>& out);
+
+// For replicated namespaces only (none: no family): cachecar_replicated_complete,
+// cachecar_replicated_loads_total, cachecar_replicated_absent_answers_total.
+void AddReplicatedFamilies(const std::vector<service::NamespaceStatsView>& all,
                            std::vector<prometheus::MetricFamily>& out);
 
 }  // namespace cachecar::metrics

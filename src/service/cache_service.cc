@@ -1,4 +1,6 @@
-// See cache_service.h.
+// See cache_service.h. The read path: Get, BatchGet and the loads behind
+// their misses (the write path is in cache_service_write.cc, min-version
+// reads in cache_service_min_version.cc).
 #include "service/cache_service.h"
 
 #include <algorithm>
@@ -9,113 +11,21 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "common/fault_point.h"
 #include "common/mutex.h"
-#include "service/min_version_batch.h"
+#include "service/cache_service_internal.h"
 #include "service/version_waits.h"
 #include "service/watch_hub.h"
-#include "store/outcome.h"
 
 namespace cachecar::service {
-namespace {
 
-// A load overtaken by newer writes this many times in a row gives up with
-// UNAVAILABLE rather than answer with a value it knows is old.
-constexpr int kMaxLoadAttempts = 5;
-
-absl::Status Overloaded() {
-  return absl::UnavailableError(
-      "cachecar cannot take more store work now (worker queue full, or "
-      "shutting down); retry with backoff, or raise `workers`/`worker_queue`");
-}
-
-// A CACHE_ONLY read the cache cannot answer.
-ReadResult NotCached() { return ReadResult{false, {}, 0, ReadResult::Source::kNone}; }
-
-ReadResult FromRecord(const store::Record& record) {
-  return ReadResult{record.found, record.value, record.version, ReadResult::Source::kStore};
-}
-
-// Answers a read unless its caller's deadline already passed.
-absl::StatusOr<ReadResult> WithinDeadline(const absl::StatusOr<ReadResult>& result,
-                                          absl::Time deadline) {
-  if (absl::Now() > deadline) {
-    return absl::DeadlineExceededError("deadline passed while the key was loading");
-  }
-  return result;
-}
-
-absl::Status AnswerTooLarge(uint64_t limit) {
-  return absl::ResourceExhaustedError(
-      absl::StrCat("the BatchGet answer would exceed ", limit,
-                   " bytes (max_message_bytes): ask for fewer keys per call"));
-}
-
-// What one BatchGet entry adds to the answer beyond its value, at most: the
-// key, and protobuf's framing (the entry's tag and length, each field's tag,
-// the key's and value's lengths, found, version and source). Counting only
-// values let an answer exceed max_message_bytes, which default clients
-// then refuse (issue #17).
-uint64_t EntryBytesBesidesValue(const std::string& key) {
-  constexpr uint64_t kFraming = (1 + 5) + (1 + 5) + 2 + (1 + 5) + (1 + 10) + 2;
-  return key.size() + kFraming;
-}
-
-uint64_t KeysBytes(const std::vector<std::string>& keys) {
-  uint64_t bytes = 0;
-  for (const std::string& k : keys) bytes += EntryBytesBesidesValue(k);
-  return bytes;
-}
-
-// Collects a BatchGet's answers; the last one to arrive calls `done`. Stops
-// copying values once the answer outgrows `max_bytes`; `framing` is what the
-// keys and framing take before any value.
-struct BatchState {
-  BatchState(size_t n, uint64_t framing, uint64_t max_bytes, CacheService::BatchDone d)
-      : results(n), bytes(framing), max_bytes(max_bytes), done(std::move(d)) {}
-  Mutex mu;
-  std::vector<ReadResult> results ABSL_GUARDED_BY(mu);
-  uint64_t bytes ABSL_GUARDED_BY(mu);
-  absl::Status error ABSL_GUARDED_BY(mu);
-  const uint64_t max_bytes;
-  std::atomic<size_t> pending{0};
-  CacheService::BatchDone done;
-
-  // Counts `more` bytes of values into the answer; false (and the error
-  // set) once the answer is too large.
-  bool Fits(uint64_t more) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    bytes += more;
-    if (bytes <= max_bytes) return true;
-    if (error.ok()) error = AnswerTooLarge(max_bytes);
-    return false;
-  }
-
-  void Deliver(const std::vector<size_t>& indices, const absl::StatusOr<ReadResult>& result) {
-    {
-      MutexLock lock(&mu);
-      if (!result.ok()) {
-        if (error.ok()) error = result.status();
-      } else if (error.ok() && Fits(result->value.size() * indices.size())) {
-        for (size_t i : indices) results[i] = *result;
-      }
-    }
-    if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) Finish();
-  }
-
-  void Finish() {
-    absl::StatusOr<std::vector<ReadResult>> out;
-    {
-      MutexLock lock(&mu);
-      if (error.ok())
-        out = std::move(results);
-      else
-        out = error;
-    }
-    done(std::move(out));
-  }
-};
-
-}  // namespace
+using cache_service_internal::AnswerTooLarge;
+using cache_service_internal::BatchState;
+using cache_service_internal::FromRecord;
+using cache_service_internal::KeysBytes;
+using cache_service_internal::kMaxLoadAttempts;
+using cache_service_internal::NotCached;
+using cache_service_internal::Overloaded;
+using cache_service_internal::WithinDeadline;
 
 Limits Limits::FromConfig(const config::Config& config) {
   return Limits{config.max_key_bytes, config.max_value_bytes, config.max_batch_keys,
@@ -137,6 +47,12 @@ std::optional<ReadResult> FromLookup(cache::Lookup lookup) {
 CacheService::CacheService(Limits limits, NamespaceSet& namespaces, store::Store& store,
                            WorkerPool& pool, ServiceHooks hooks)
     : limits_(limits), namespaces_(namespaces), store_(store), pool_(pool), hooks_(hooks) {}
+
+bool CacheService::AbsentForSure(Namespace& ns, std::string_view key) {
+  if (ns.replicated == nullptr || !ns.replicated->Authoritative(*ns.engine, key)) return false;
+  ns.replicated->CountAbsentAnswer();
+  return true;
+}
 
 bool CacheService::CacheTrusted() {
   if (hooks_.replication == nullptr || hooks_.replication->CacheTrusted()) return true;
@@ -259,6 +175,7 @@ void CacheService::Get(absl::string_view ns_name, absl::string_view key, Consist
     hit(CachedValue{view.kind == cache::Lookup::Kind::kHit, view.value, view.version});
   });
   if (answered) return;
+  if (AbsentForSure(ns, std_key)) return hit(CachedValue{false, {}, 0});
   std::optional<ReadResult> answer;
   SingleFlight::Role role = flights_.JoinOrLead(
       ns.name, key, deadline,
@@ -272,89 +189,6 @@ void CacheService::Get(absl::string_view ns_name, absl::string_view key, Consist
     case SingleFlight::Role::kLeader:
       return StartLoads(ns, {std::string(key)});
   }
-}
-
-void CacheService::AwaitVersion(Namespace& ns, std::string key, uint64_t min_version,
-                                Consistency consistency, absl::Time deadline, ReadDone done) {
-  auto cached = [&ns, key, min_version]() -> std::optional<ReadResult> {
-    std::optional<ReadResult> r = FromLookup(ns.engine->Peek(key));
-    if (r.has_value() && r->version >= min_version) return r;
-    return std::nullopt;
-  };
-  const absl::Time now = absl::Now();
-  const absl::Duration left = deadline - now;
-  // Leave the store read some of the call's time.
-  const absl::Duration wait =
-      std::min(limits_.min_version_wait, left - std::min(left / 2, absl::Milliseconds(200)));
-  auto after_wait = [this, &ns, key, min_version, consistency, deadline, done,
-                     cached](bool reached) {
-    if (reached) {
-      if (std::optional<ReadResult> r = cached()) {
-        min_from_cache_.fetch_add(1, std::memory_order_relaxed);
-        return done(std::move(*r));
-      }
-    }
-    if (consistency == Consistency::kCacheOnly) return done(NotCached());
-    ReadAtLeast(ns, key, min_version, deadline, done);
-  };
-  if (hooks_.waits == nullptr || wait <= absl::ZeroDuration()) return after_wait(false);
-  hooks_.waits->Wait(
-      ns.name, key, min_version, now + wait, [cached] { return cached().has_value(); },
-      std::move(after_wait));
-}
-
-void CacheService::ReadAtLeast(Namespace& ns, std::string key, uint64_t min_version,
-                               absl::Time deadline, ReadDone done) {
-  min_read_through_.fetch_add(1, std::memory_order_relaxed);
-  if (!pool_.TrySubmit([this, &ns, key, min_version, deadline, done] {
-        absl::StatusOr<std::vector<ReadResult>> r = LoadKeys(ns, {key}, deadline, false);
-        if (!r.ok()) return done(r.status());
-        ReadResult& answer = (*r)[0];
-        if (answer.version < min_version) {
-          min_out_of_range_.fetch_add(1, std::memory_order_relaxed);
-          return done(absl::OutOfRangeError(absl::StrCat(
-              "key '", key, "' is at version ", answer.version, " in the store, below min_version ",
-              min_version, ": pass a version that a write or read of this key returned")));
-        }
-        done(std::move(answer));
-      })) {
-    done(Overloaded());
-  }
-}
-
-MinVersionStats CacheService::min_version_stats() const {
-  return MinVersionStats{min_from_cache_.load(std::memory_order_relaxed),
-                         min_read_through_.load(std::memory_order_relaxed),
-                         min_out_of_range_.load(std::memory_order_relaxed)};
-}
-
-void CacheService::BatchGetAtLeast(absl::string_view ns_name, std::vector<std::string> keys,
-                                   Consistency consistency, absl::Time deadline, BatchDone done,
-                                   std::vector<uint64_t> min_versions) {
-  Namespace& ns = **namespaces_.Find(ns_name);  // BatchGet found it
-  const bool trusted = hooks_.replication == nullptr || hooks_.replication->CacheTrusted();
-  if (!trusted && consistency != Consistency::kCacheOnly) {
-    bypassed_reads_.fetch_add(
-        std::count_if(min_versions.begin(), min_versions.end(), [](uint64_t v) { return v > 0; }),
-        std::memory_order_relaxed);
-  }
-  MinVersionBatch batch;
-  batch.ns = &ns;
-  batch.waits = hooks_.waits;
-  batch.pool = &pool_;
-  batch.load = [this, &ns](const std::vector<std::string>& unique, absl::Time until) {
-    return LoadKeys(ns, unique, until, false);
-  };
-  batch.min_version_wait = limits_.min_version_wait;
-  batch.max_response_bytes = limits_.max_response_bytes;
-  batch.framing_bytes = KeysBytes(keys);
-  batch.too_large = AnswerTooLarge(limits_.max_response_bytes);
-  batch.overloaded = Overloaded();
-  batch.from_cache = &min_from_cache_;
-  batch.read_through = &min_read_through_;
-  batch.out_of_range = &min_out_of_range_;
-  batch.Run(std::move(keys), std::move(min_versions), consistency, trusted, deadline,
-            std::move(done));
 }
 
 void CacheService::StartLoads(Namespace& ns, std::vector<std::string> keys) {
@@ -520,6 +354,8 @@ void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> 
       if (std::optional<ReadResult> hit = FromLookup(ns.engine->Get(keys[i]))) {
         if (!state->Fits(hit->value.size())) break;
         state->results[i] = std::move(*hit);
+      } else if (AbsentForSure(ns, keys[i])) {
+        state->results[i] = ReadResult{false, {}, 0, ReadResult::Source::kCache};
       } else {
         misses[keys[i]].push_back(i);
       }
@@ -565,194 +401,6 @@ absl::StatusOr<std::vector<ReadResult>> CacheService::LoadStrong(
   std::vector<ReadResult> out;
   out.reserve(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) out.push_back((*loaded)[slot[i]]);
-  return out;
-}
-
-void CacheService::Put(absl::string_view ns_name, std::string key, std::string value,
-                       WriteOptions options, absl::Time deadline, PutDone done) {
-  absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
-  if (!found.ok()) return done(found.status());
-  if (absl::Status s = CheckKey(key); !s.ok()) return done(s);
-  if (value.size() > limits_.max_value_bytes) {
-    return done(absl::InvalidArgumentError(
-        absl::StrCat("value is ", value.size(), " bytes, over max_value_bytes (",
-                     limits_.max_value_bytes, "): store smaller values or raise max_value_bytes")));
-  }
-  Namespace& ns = **found;
-  auto task = [this, &ns, key = std::move(key), value = std::move(value), options, deadline, done] {
-    absl::StatusOr<uint64_t> version =
-        store_.Put(ns.name, key, value, options.precondition, {deadline});
-    if (version.ok()) {
-      FaultPoint(kFaultAfterCommit);
-      const cache::ApplyResult applied =
-          ns.engine->Apply(key, *version, cache::ChangeKind::kValue, value, options.ttl);
-      // A racing newer write may already have reached the engine (and its
-      // watchers); the other replicas hear of this one regardless.
-      Change change{"", key, *version, ChangeOp::kUpsert};
-      change.ttl = options.ttl;
-      Changed(ns, std::move(change), /*tell_replicas=*/true,
-              /*tell_watchers=*/applied == cache::ApplyResult::kApplied, value);
-    } else if (store::IsOutcomeUnknown(version.status())) {
-      ns.engine->Invalidate(key);
-    }
-    done(std::move(version));
-  };
-  if (!pool_.TrySubmit(std::move(task))) done(Overloaded());
-}
-
-void CacheService::Delete(absl::string_view ns_name, std::string key,
-                          std::optional<uint64_t> if_version, absl::Time deadline,
-                          DeleteDone done) {
-  absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
-  if (!found.ok()) return done(found.status());
-  if (absl::Status s = CheckKey(key); !s.ok()) return done(s);
-  Namespace& ns = **found;
-  auto task = [this, &ns, key = std::move(key), if_version, deadline, done] {
-    absl::StatusOr<store::DeleteResult> result =
-        store_.Delete(ns.name, key, if_version, {deadline});
-    if (result.ok()) {
-      if (result->found) FaultPoint(kFaultAfterCommit);
-      bool applied = false;
-      if (result->version > 0) {
-        applied = ns.engine->Apply(key, result->version, cache::ChangeKind::kTombstone) ==
-                  cache::ApplyResult::kApplied;
-      }
-      if (result->found) {
-        Changed(ns, Change{"", key, result->version, ChangeOp::kDelete}, /*tell_replicas=*/true,
-                /*tell_watchers=*/applied);
-      }
-      return done(DeleteOutcome{result->found, result->version});
-    }
-    if (store::IsOutcomeUnknown(result.status())) ns.engine->Invalidate(key);
-    done(result.status());
-  };
-  if (!pool_.TrySubmit(std::move(task))) done(Overloaded());
-}
-
-void CacheService::WriteBatch(absl::string_view ns_name, std::vector<BatchWriteOp> writes,
-                              absl::Time deadline, WriteBatchDone done) {
-  absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
-  if (!found.ok()) return done(found.status());
-  if (writes.empty()) {
-    return done(absl::InvalidArgumentError("writes is empty: WriteBatch needs at least one write"));
-  }
-  if (writes.size() > limits_.max_batch_keys) {
-    return done(absl::InvalidArgumentError(
-        absl::StrCat("the batch has ", writes.size(), " writes, over max_batch_keys (",
-                     limits_.max_batch_keys, "): split it or raise max_batch_keys")));
-  }
-  absl::flat_hash_map<absl::string_view, size_t> seen;
-  for (size_t i = 0; i < writes.size(); ++i) {
-    const BatchWriteOp& w = writes[i];
-    auto bad = [i](absl::string_view why) {
-      return absl::InvalidArgumentError(absl::StrCat("writes[", i, "]: ", why));
-    };
-    if (absl::Status s = CheckKey(w.key); !s.ok()) return done(bad(s.message()));
-    if (auto [it, added] = seen.try_emplace(w.key, i); !added) {
-      return done(bad(absl::StrCat("key '", w.key, "' is also written by writes[", it->second,
-                                   "]: a batch writes each key once")));
-    }
-    if (w.is_delete) {
-      if (!w.value.empty()) return done(bad("a delete carries no value"));
-      if (w.options.ttl.has_value()) return done(bad("a delete carries no ttl_ms"));
-      if (w.options.precondition.kind == store::Precondition::Kind::kIfAbsent) {
-        return done(bad("if_absent is for puts; a delete takes if_version"));
-      }
-    } else if (w.value.size() > limits_.max_value_bytes) {
-      return done(bad(absl::StrCat("value is ", w.value.size(), " bytes, over max_value_bytes (",
-                                   limits_.max_value_bytes,
-                                   "): store smaller values or raise max_value_bytes")));
-    }
-  }
-  Namespace& ns = **found;
-  auto task = [this, &ns, writes = std::move(writes), deadline, done] {
-    std::vector<store::BatchWrite> batch;
-    batch.reserve(writes.size());
-    for (const BatchWriteOp& w : writes) {
-      batch.push_back(store::BatchWrite{w.key, w.is_delete, w.value, w.options.precondition});
-    }
-    absl::StatusOr<std::vector<store::BatchWriteResult>> results =
-        store_.WriteBatch(ns.name, batch, {deadline});
-    if (!results.ok()) {
-      if (store::IsOutcomeUnknown(results.status())) {
-        for (const BatchWriteOp& w : writes) ns.engine->Invalidate(w.key);
-      }
-      return done(results.status());
-    }
-    FaultPoint(kFaultAfterCommit);
-    std::vector<DeleteOutcome> out;
-    out.reserve(writes.size());
-    for (size_t i = 0; i < writes.size(); ++i) {
-      const BatchWriteOp& w = writes[i];
-      const store::BatchWriteResult& r = (*results)[i];
-      out.push_back(DeleteOutcome{r.found, r.version});
-      if (!w.is_delete) {
-        const bool applied = ns.engine->Apply(w.key, r.version, cache::ChangeKind::kValue, w.value,
-                                              w.options.ttl) == cache::ApplyResult::kApplied;
-        Change change{"", w.key, r.version, ChangeOp::kUpsert};
-        change.ttl = w.options.ttl;
-        Changed(ns, std::move(change), /*tell_replicas=*/true, /*tell_watchers=*/applied, w.value);
-        continue;
-      }
-      bool applied = false;
-      if (r.version > 0) {
-        applied = ns.engine->Apply(w.key, r.version, cache::ChangeKind::kTombstone) ==
-                  cache::ApplyResult::kApplied;
-      }
-      if (r.found) {
-        Changed(ns, Change{"", w.key, r.version, ChangeOp::kDelete}, /*tell_replicas=*/true,
-                /*tell_watchers=*/applied);
-      }
-    }
-    done(std::move(out));
-  };
-  if (!pool_.TrySubmit(std::move(task))) done(Overloaded());
-}
-
-void CacheService::Invalidate(absl::string_view ns_name, std::vector<std::string> keys, bool all,
-                              InvalidateDone done, bool broadcast) {
-  absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
-  if (!found.ok()) return done(found.status());
-  Namespace& ns = **found;
-  // Other replicas hear of it only with `broadcast`; local watchers always.
-  if (all) {
-    if (!pool_.TrySubmit([this, &ns, done, broadcast] {
-          const uint64_t dropped = ns.engine->Flush();
-          Changed(ns, Change{"", "", 0, ChangeOp::kFlush}, broadcast, /*tell_watchers=*/true);
-          done(dropped);
-        })) {
-      done(Overloaded());
-    }
-    return;
-  }
-  if (keys.empty()) {
-    return done(absl::InvalidArgumentError(
-        "nothing to invalidate: give keys, or set all to drop the whole namespace"));
-  }
-  if (absl::Status s = CheckKeys(keys); !s.ok()) return done(s);
-  uint64_t dropped = 0;
-  for (const std::string& key : keys) {
-    dropped += ns.engine->Invalidate(key) ? 1 : 0;
-    Changed(ns, Change{"", key, 0, ChangeOp::kInvalidate}, broadcast, /*tell_watchers=*/true);
-  }
-  done(dropped);
-}
-
-absl::StatusOr<std::vector<NamespaceStatsView>> CacheService::Stats(
-    absl::string_view ns_name) const {
-  std::vector<Namespace*> selected;
-  if (ns_name.empty()) {
-    selected = namespaces_.All();
-  } else {
-    absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
-    if (!found.ok()) return found.status();
-    selected.push_back(*found);
-  }
-  std::vector<NamespaceStatsView> out;
-  for (Namespace* ns : selected) {
-    out.push_back(NamespaceStatsView{ns->name, ns->engine->Stats(), ns->engine->max_bytes(),
-                                     ns->loads.load(std::memory_order_relaxed)});
-  }
   return out;
 }
 

@@ -67,6 +67,11 @@ struct NamespaceStatsView {
   cache::EngineStats engine;
   uint64_t max_bytes = 0;
   uint64_t loads = 0;
+  // Replicated namespaces only (replicated: true).
+  bool replicated = false;
+  bool complete = false;        // holds the whole table now (absent keys answered)
+  uint64_t full_loads = 0;      // whole-table loads finished
+  uint64_t absent_answers = 0;  // misses answered "absent" without a store read
 };
 
 struct Limits {
@@ -194,6 +199,15 @@ class CacheService {
   // the engine holds nothing newer to answer with.
   std::optional<ReadResult> Settle(Namespace& ns, const std::string& key, cache::FillTicket ticket,
                                    const store::Record& record);
+
+  // A replicated namespace whose cache is complete (service/replicated_state.h)
+  // answers a miss as "absent" without a store read; counts it. Call only
+  // where the cache is trusted.
+  bool AbsentForSure(Namespace& ns, std::string_view key);
+  // Drops `key` from the cache without a version (a local Invalidate, a
+  // write whose outcome is unknown); in a replicated namespace the key is
+  // then unknown until reloaded.
+  static bool Drop(Namespace& ns, const std::string& key);
 
   // The cache may answer CACHED reads (no replication, or within the bound);
   // counts a bypassed read when not.

@@ -76,6 +76,7 @@ NamespaceSet::NamespaceSet(const config::Config& config, const cache::Clock* clo
     entry->shards = p.options.shards;
     entry->sync_values = p.ns->sync != "invalidate";
     entry->index = static_cast<uint32_t>(i);
+    if (p.ns->replicated) entry->replicated = std::make_unique<ReplicatedState>();
     entry->engine = std::make_unique<cache::Engine>(p.options);
     by_index_.push_back(entry.get());
     by_name_.emplace(p.ns->name, std::move(entry));

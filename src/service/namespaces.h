@@ -20,6 +20,7 @@
 #include "cache/engine.h"
 #include "cache/storage.h"
 #include "config/config.h"
+#include "service/replicated_state.h"
 
 namespace cachecar::service {
 
@@ -33,6 +34,8 @@ struct Namespace {
   std::unique_ptr<cache::Engine> engine;
   std::atomic<uint64_t> loads{0};  // store reads made to fill this namespace
   uint32_t index = 0;              // its place in the storage (hit reports name it)
+  // replicated: true (every replica holds the whole table); else null.
+  std::unique_ptr<ReplicatedState> replicated;
 };
 
 class NamespaceSet {

@@ -75,12 +75,27 @@ void SyncReplication::OnPartitions(const std::vector<int32_t>& partitions,
 }
 
 bool SyncReplication::ApplyTo(Namespace& ns, const sync::Event& e) {
+  const bool applied = ApplyToEngine(ns, e);
+  // A replicated namespace holds every key: one this event left out (no
+  // value on it, an invalidation, at or below the positioning floor) is
+  // unknown until the loader reloads it (service/replicated.h).
+  if (ns.replicated && e.op != sync::Op::kFlush && !e.key.empty() &&
+      ns.engine->Peek(e.key).kind == cache::Lookup::Kind::kMiss) {
+    ns.replicated->MarkUnknown(e.key);
+  }
+  return applied;
+}
+
+bool SyncReplication::ApplyToEngine(Namespace& ns, const sync::Event& e) {
   cache::Engine& engine = *ns.engine;
   // Update mode replaces what this replica holds; it does not add keys it
-  // never read (that would fill every replica with every replica's keys).
+  // never read (that would fill every replica with every replica's keys),
+  // but for a replicated namespace, which holds them all.
   // For a key it does not hold, the version is still recorded, and loads in
   // flight are cancelled, as for an invalidation.
-  auto held = [&] { return engine.Peek(e.key).kind != cache::Lookup::Kind::kMiss; };
+  auto held = [&] {
+    return ns.replicated != nullptr || engine.Peek(e.key).kind != cache::Lookup::Kind::kMiss;
+  };
   switch (e.op) {
     case sync::Op::kUpsert:
       if (ns.sync_values && e.value.has_value() && held()) {

@@ -101,6 +101,7 @@ class SyncReplication final : public Replication, public sync::EventSink {
   absl::Time AppliedAsOf(absl::Time now) const;
   // One event on one namespace; true if the engine moved forward.
   bool ApplyTo(Namespace& ns, const sync::Event& event);
+  bool ApplyToEngine(Namespace& ns, const sync::Event& event);
 
   NamespaceSet& namespaces_;
   sync::Sync& sync_;

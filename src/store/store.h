@@ -215,6 +215,17 @@ class Store {
     return absl::UnimplementedError(absl::StrCat("the ", Name(), " store cannot write batches"));
   }
 
+  // A page of a scan over a whole namespace (replicated namespaces load
+  // theirs at start): up to `limit` keys that hold a value, in key order
+  // (for a mapped table, the key column's text form), each greater than
+  // `after` ("" starts at the beginning). Fewer than `limit`: the last page.
+  // UNIMPLEMENTED by stores that cannot scan.
+  virtual absl::StatusOr<std::vector<std::string>> ScanKeys(absl::string_view ns,
+                                                            absl::string_view after, size_t limit,
+                                                            const CallOptions& options) {
+    return absl::UnimplementedError(absl::StrCat("the ", Name(), " store cannot scan"));
+  }
+
   // Numbers for metrics (read at scrape time).
   virtual absl::StatusOr<StoreStats> Stats(const CallOptions& options) { return StoreStats{}; }
 

@@ -1,6 +1,8 @@
 // See memory_store.h.
 #include "store/memory/memory_store.h"
 
+#include <algorithm>
+
 #include "store/outcome.h"
 
 namespace cachecar::store {
@@ -52,6 +54,23 @@ absl::StatusOr<VersionSnapshot> MemoryStore::ReadVersions(absl::string_view ns,
     out.records.push_back(v);
   }
   return out;
+}
+
+absl::StatusOr<std::vector<std::string>> MemoryStore::ScanKeys(absl::string_view ns,
+                                                               absl::string_view after,
+                                                               size_t limit,
+                                                               const CallOptions& options) {
+  if (absl::Status s = CheckDeadline(options); !s.ok()) return s;
+  std::vector<std::string> keys;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& [row, record] : rows_) {
+      if (record.found && row.first == ns && row.second > after) keys.push_back(row.second);
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  if (keys.size() > limit) keys.resize(limit);
+  return keys;
 }
 
 absl::Status MemoryStore::CheckLocked(absl::string_view ns, absl::string_view key,

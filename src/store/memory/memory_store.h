@@ -25,6 +25,10 @@ class MemoryStore final : public Store {
 
   absl::StatusOr<Record> Load(absl::string_view ns, absl::string_view key,
                               const CallOptions& options) override;
+  // A sort of the namespace's keys per page: for tests and small tables.
+  absl::StatusOr<std::vector<std::string>> ScanKeys(absl::string_view ns, absl::string_view after,
+                                                    size_t limit,
+                                                    const CallOptions& options) override;
   absl::StatusOr<std::vector<Record>> LoadBatch(absl::string_view ns,
                                                 const std::vector<std::string>& keys,
                                                 const CallOptions& options) override;

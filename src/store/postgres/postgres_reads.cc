@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "store/postgres/postgres_impl.h"
+#include "store/postgres/postgres_scan.h"
 #include "store/postgres/sql_names.h"
 
 namespace cachecar::store {
@@ -122,6 +123,16 @@ absl::StatusOr<VersionSnapshot> PostgresStore::ReadVersions(absl::string_view ns
         }
         return snapshot;
       });
+}
+
+absl::StatusOr<std::vector<std::string>> PostgresStore::ScanKeys(absl::string_view ns,
+                                                                 absl::string_view after,
+                                                                 size_t limit,
+                                                                 const CallOptions& options) {
+  return impl_->Run(CallKind::kRead, options,
+                    [&](pqxx::connection& c) -> absl::StatusOr<std::vector<std::string>> {
+                      return postgres::ScanKeysOn(c, impl_->TableFor(ns).mapping, ns, after, limit);
+                    });
 }
 
 }  // namespace cachecar::store

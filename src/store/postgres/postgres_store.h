@@ -84,6 +84,11 @@ class PostgresStore final : public Store {
   absl::StatusOr<VersionSnapshot> ReadVersions(absl::string_view ns,
                                                const std::vector<std::string>& keys,
                                                const CallOptions& options) override;
+
+  // postgres_scan.h: a page of keys in key order.
+  absl::StatusOr<std::vector<std::string>> ScanKeys(absl::string_view ns, absl::string_view after,
+                                                    size_t limit,
+                                                    const CallOptions& options) override;
   absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key, absl::string_view value,
                                Precondition precondition, const CallOptions& options) override;
   absl::StatusOr<DeleteResult> Delete(absl::string_view ns, absl::string_view key,

@@ -29,6 +29,10 @@ class ForwardingStore : public Store {
                                                 const CallOptions& o) override {
     return target_->LoadBatch(ns, keys, o);
   }
+  absl::StatusOr<std::vector<std::string>> ScanKeys(absl::string_view ns, absl::string_view after,
+                                                    size_t limit, const CallOptions& o) override {
+    return target_->ScanKeys(ns, after, limit, o);
+  }
   absl::StatusOr<uint64_t> Put(absl::string_view ns, absl::string_view key, absl::string_view value,
                                Precondition p, const CallOptions& o) override {
     return target_->Put(ns, key, value, p, o);
