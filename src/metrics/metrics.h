@@ -40,7 +40,7 @@ inline constexpr std::array<absl::string_view, 11> kMethods = {
     "Get",   "BatchGet",   "Put",    "Delete",     "Invalidate", "Stats",
     "Watch", "WriteBatch", "Health", "Reflection", "other"};
 // Store operations.
-inline constexpr std::array<absl::string_view, 7> kStoreOps = {
+inline constexpr std::array<absl::string_view, 8> kStoreOps = {
     "load", "load_batch", "put", "delete", "health_check", "write_batch", "read_versions",
     "scan_keys"};
 

@@ -92,8 +92,8 @@ void CacheService::BatchGetAtLeast(absl::string_view ns_name, std::vector<std::s
   batch.min_version_wait = limits_.min_version_wait;
   batch.max_response_bytes = limits_.max_response_bytes;
   batch.framing_bytes = KeysBytes(keys);
-  batch.too_large = AnswerTooLarge(limits_.max_response_bytes);
-  batch.overloaded = Overloaded();
+  batch.too_large = cache_service_internal::AnswerTooLarge(limits_.max_response_bytes);
+  batch.overloaded = cache_service_internal::Overloaded();
   batch.from_cache = &min_from_cache_;
   batch.read_through = &min_read_through_;
   batch.out_of_range = &min_out_of_range_;
