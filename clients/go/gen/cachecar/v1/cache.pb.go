@@ -393,7 +393,9 @@ type BatchGetRequest struct {
 	// CONSISTENCY_CACHED (default), CONSISTENCY_STRONG or CONSISTENCY_CACHE_ONLY.
 	Consistency Consistency `protobuf:"varint,3,opt,name=consistency,proto3,enum=cachecar.v1.Consistency" json:"consistency,omitempty"`
 	// Optional: empty, or one per key (0: none), as GetRequest.min_version.
-	// With any set, the keys are read one by one (misses are not batched).
+	// Keys whose cached copy is older wait for their events together (up to
+	// min_version_wait, within the deadline); then the keys still behind, and
+	// the misses, are read from the store in one batch read.
 	MinVersions []uint64 `protobuf:"varint,4,rep,packed,name=min_versions,json=minVersions,proto3" json:"min_versions,omitempty"`
 }
 
