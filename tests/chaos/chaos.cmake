@@ -15,7 +15,11 @@
 #                        never applied, so the stale value outlives any
 #                        bound, while at 1 s a loaded machine (load 30 here)
 #                        kept the replicas bypassing to the store for most
-#                        of the run and the bug went unseen.
+#                        of the run and the bug went unseen. The staleness
+#                        auditor is off (--audit-rate 0): at its default it
+#                        repairs the dropped events' keys within seconds,
+#                        which is its job, and hides the bug from the
+#                        checker (seen: the run passed C4 and C5 with it on).
 #
 # The short run's faults and bound: every fault kind of #12 (replica pause
 # and kill, broker kill and pause, PostgreSQL backends killed and restarts,
@@ -33,7 +37,7 @@ add_test(NAME chaos_short
           --work ${CMAKE_CURRENT_BINARY_DIR}/chaos-short)
 add_test(NAME chaos_planted
   COMMAND ${BASH} ${CHAOS_SH} --duration 25s --seed ${CHAOS_SEED} --faults replica-kill,garbage
-          --max-staleness 5s --plant skip_event/3 --expect-violations C4,C5 --settle 15s
+          --max-staleness 5s --audit-rate 0 --plant skip_event/3 --expect-violations C4,C5 --settle 15s
           --work ${CMAKE_CURRENT_BINARY_DIR}/chaos-planted)
 set_tests_properties(chaos_setup PROPERTIES FIXTURES_SETUP chaos_venv TIMEOUT 900
   LABELS "chaos" ENVIRONMENT "${CHAOS_ENV}")

@@ -64,6 +64,9 @@ def parse_args(argv):
     ap.add_argument("--write-rate", type=float, default=15.0, help="writes/s per replica (default 15)")
     ap.add_argument("--sql-rate", type=float, default=10.0, help="direct SQL writes/s (default 10)")
     ap.add_argument("--partitions", type=int, default=4, help="sync topic partitions at start (default 4)")
+    ap.add_argument("--audit-rate", type=int, default=None,
+                    help="the replicas' audit_rate (default: cachecar's). The staleness auditor repairs "
+                         "entries the sync path left stale, so a planted sync bug needs it off (0)")
     ap.add_argument("--plant", default="", help="CACHECAR_FAULT_POINT for every replica (e.g. skip_event/3): a planted bug")
     ap.add_argument("--expect-violations", default="",
                     help="comma-separated checks that must report violations (for a planted bug)")
@@ -228,6 +231,8 @@ def main(argv):
             "--sync-topic=" + topic, "--max-staleness=%dms" % round(args.max_staleness * 1000),
             "--stale-reads=bypass", "--outbox-relay-delay=500ms", "--shutdown-grace=1s", "--log-level=info",
         ]
+        if args.audit_rate is not None:
+            base.append("--audit-rate=%d" % args.audit_rate)
         for i in range(args.replicas):
             r = Replica("r%d" % i, sockdir, os.path.join(work, "logs"), base, child_env(args.plant))
             replicas.append(r)
@@ -329,7 +334,8 @@ def main(argv):
     print("history: %s; replica logs: %s" % (hist_path, os.path.join(work, "logs")))
     print("seed %d (rerun: tests/chaos/run.sh --duration %ds --seed %d --faults %s --max-staleness %dms%s)" % (
         args.seed, args.duration, args.seed, ",".join(args.kinds) or "none", round(args.max_staleness * 1000),
-        (" --plant " + args.plant) if args.plant else ""))
+        ((" --audit-rate %d" % args.audit_rate) if args.audit_rate is not None else "") +
+        ((" --plant " + args.plant) if args.plant else "")))
     if status == 2:
         print("RESULT: the run itself failed (harness error above)")
         return 2
