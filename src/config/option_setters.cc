@@ -17,7 +17,7 @@ std::string ShowDsn(const Config& c) { return RedactDsn(c.postgres_dsn); }
 absl::Status AddKafkaProperties(Config& c, absl::string_view text) {
   std::vector<std::string> items;
   for (std::string& part : SplitList(text)) {
-    if (part.find('=') == std::string::npos && !items.empty()) {
+    if (!absl::StrContains(part, "=") && !items.empty()) {
       absl::StrAppend(&items.back(), ",", part);
     } else {
       items.push_back(std::move(part));
@@ -39,9 +39,9 @@ std::string ShowKafkaProperties(const Config& c) {
   for (const std::string& item : c.kafka_properties) {
     const std::string name = item.substr(0, item.find('='));
     const std::string lower = absl::AsciiStrToLower(name);
-    const bool secret = lower.find("password") != std::string::npos ||
-                        lower.find("secret") != std::string::npos ||
-                        absl::EndsWith(lower, ".key.pem") || lower == "sasl.oauthbearer.config";
+    const bool secret = absl::StrContains(lower, "password") ||
+                        absl::StrContains(lower, "secret") || absl::EndsWith(lower, ".key.pem") ||
+                        lower == "sasl.oauthbearer.config";
     shown.push_back(secret ? name + "=***" : item);
   }
   return absl::StrJoin(shown, ",");

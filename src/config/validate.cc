@@ -218,7 +218,8 @@ void CheckLocalRead(const Config& c, Problems& problems) {
 
 void CheckWarmStart(const Config& c, Problems& problems) {
   const std::string& p = c.warm_start_file;
-  if (!p.empty() && (p[0] != '/' || p.back() == '/' || p.find('\0') != std::string::npos)) {
+  if (!p.empty() &&
+      (p[0] != '/' || p.back() == '/' || absl::StrContains(p, absl::string_view("\0", 1)))) {
     problems.Add("warm_start_file",
                  absl::StrCat("must be an absolute file path (e.g. /var/cache/cachecar/warm), got ",
                               Quote(p)));

@@ -41,8 +41,8 @@ inline constexpr std::array<absl::string_view, 11> kMethods = {
     "Watch", "WriteBatch", "Health", "Reflection", "other"};
 // Store operations.
 inline constexpr std::array<absl::string_view, 8> kStoreOps = {
-    "load", "load_batch", "put", "delete", "health_check", "write_batch", "read_versions",
-    "scan_keys"};
+    "load",         "load_batch",  "put",           "delete",
+    "health_check", "write_batch", "read_versions", "scan_keys"};
 
 class Metrics {
  public:

@@ -11,12 +11,12 @@ using T = prometheus::MetricType;
 
 // One family; each sample is (value of the `result` label or "", value).
 void Add(std::vector<prometheus::MetricFamily>& out, const char* name, const char* help, T type,
-         std::vector<std::pair<std::string, double>> samples) {
+         const std::vector<std::pair<std::string, double>>& samples) {
   prometheus::MetricFamily f;
   f.name = name;
   f.help = help;
   f.type = type;
-  for (auto& [result, value] : samples) {
+  for (const auto& [result, value] : samples) {
     prometheus::ClientMetric m;
     if (!result.empty()) m.label.push_back({"result", result});
     (type == T::Counter ? m.counter.value : m.gauge.value) = value;

@@ -8,8 +8,8 @@
 
 #include <vector>
 
-#include "prometheus/metric_family.h"
 #include "metrics/metrics.h"
+#include "prometheus/metric_family.h"
 #include "service/auditor.h"
 #include "service/cache_service.h"
 

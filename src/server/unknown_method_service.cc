@@ -6,6 +6,7 @@
 namespace cachecar::server {
 
 // One call of an unknown method: matched, then finished unread.
+// NOLINTNEXTLINE(cppcoreguidelines-virtual-class-destructor): final, deleted as itself
 class UnknownMethodService::Call final : public Tag {
  public:
   Call(UnknownMethodService& service, grpc::ServerCompletionQueue* cq, metrics::Metrics* metrics,

@@ -28,7 +28,7 @@ class UnknownMethodService {
   void Listen(grpc::ServerCompletionQueue* cq, metrics::Metrics* metrics, CallCounter& counter);
 
  private:
-  class Call;
+  class Call;  // NOLINT(cppcoreguidelines-virtual-class-destructor)
   grpc::AsyncGenericService generic_;
   const std::string what_is_served_;
 };

@@ -37,7 +37,7 @@ void Announcer::Announce(const Event& event, bool retire) {
     return;
   }
   const uint64_t version = event.version;
-  sync_.Publish(event, [this, version](absl::Status status) {
+  sync_.Publish(event, [this, version](const absl::Status& status) {
     if (!status.ok()) return;  // the relay publishes it instead
     {
       MutexLock lock(&mu_);

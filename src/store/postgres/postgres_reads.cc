@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "store/postgres/postgres_impl.h"
 #include "store/postgres/postgres_scan.h"
 #include "store/postgres/sql_names.h"
@@ -12,7 +13,7 @@ namespace cachecar::store {
 namespace postgres_internal {
 
 absl::Status CheckKey(absl::string_view key) {
-  if (key.find('\0') != absl::string_view::npos) {
+  if (absl::StrContains(key, absl::string_view("\0", 1))) {
     return absl::InvalidArgumentError(
         "keys may not contain NUL bytes when the store is postgres (PostgreSQL text cannot "
         "hold them)");
