@@ -184,7 +184,7 @@ int Serve(const cachecar::config::Config& config) {
       const cache::Storage& storage = namespaces.storage();
       metrics::Metrics::LocalReadsSample m;
       m.serving = storage.state() == localread::kServing;
-      m.trusted = absl::ToUnixNanos(absl::Now()) <= storage.trusted_until_ns();
+      m.trusted = absl::Now() <= absl::FromUnixNanos(storage.trusted_until_ns());
       m.mapped_bytes = storage.mapped_bytes();
       m.clients = s.clients;
       m.clients_refused = s.clients_refused;
