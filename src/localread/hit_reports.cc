@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string>
 
+#include "localread/cpu_relax.h"
 #include "localread/layout.h"
 #include "localread/reader.h"
 
@@ -21,14 +22,6 @@ namespace cachecar::localread {
 namespace {
 
 constexpr int64_t kReconnectNs = 1'000'000'000;
-
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 }  // namespace
 

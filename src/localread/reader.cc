@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "localread/cpu_relax.h"
 #include "localread/layout.h"
 
 namespace cachecar::localread {
@@ -20,14 +21,6 @@ namespace {
 // before giving up (BUSY: gRPC waits on the shard's lock instead).
 constexpr int kAttempts = 24;
 constexpr size_t kReserveAlign = size_t{2} << 20;
-
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 // off + len <= total, without overflow.
 bool InBounds(uint64_t off, uint64_t len, uint64_t total) {
