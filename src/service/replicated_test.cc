@@ -2,8 +2,9 @@
 // table through fill tickets and marks the namespace complete; update mode
 // adds keys this replica never read; an event without a value makes its
 // key unknown until reloaded; a flush calls for a new load; a table that
-// does not fit is never complete; and a complete namespace answers an
-// absent key from the cache, with no store read.
+// does not fit is never complete; a key deleted before the load is cached
+// at its delete version; and a complete namespace answers an absent key
+// from the cache, with no store read.
 #include "service/replicated.h"
 
 #include <unistd.h>
@@ -127,6 +128,26 @@ TEST_F(ReplicatedTest, AFlushCallsForANewLoad) {
   EXPECT_TRUE(Ref().replicated->Authoritative(*Ref().engine, "nope"));
   EXPECT_EQ(Ref().engine->Peek("k3").value, "v3");
   EXPECT_EQ(Ref().replicated->loads(), 2u);
+}
+
+TEST_F(ReplicatedTest, AKeyDeletedBeforeTheLoadIsCachedAtItsDeleteVersion) {
+  Rows(3);
+  const absl::StatusOr<store::DeleteResult> deleted = store_.Delete("ref", "k1", std::nullopt, {});
+  ASSERT_TRUE(deleted.ok());
+  ASSERT_TRUE(loader_.RunOnce().ok());
+  const cache::Lookup k1 = Ref().engine->Peek("k1");
+  EXPECT_EQ(k1.kind, cache::Lookup::Kind::kNegative)
+      << "the tombstone is loaded, so the cache says what a store read says";
+  EXPECT_EQ(k1.version, deleted->version);
+  WorkerPool pool(2, 100);
+  CacheService service(Limits{}, namespaces_, store_, pool);
+  std::optional<absl::StatusOr<ReadResult>> got;
+  service.Get("ref", "k1", Consistency::kCached, absl::Now() + absl::Seconds(5),
+              [&got](absl::StatusOr<ReadResult> r) { got = std::move(r); });
+  ASSERT_TRUE(got.has_value() && got->ok());
+  EXPECT_FALSE((*got)->found);
+  EXPECT_EQ((*got)->version, deleted->version) << "not absent at version 0";
+  EXPECT_EQ((*got)->source, ReadResult::Source::kCache);
 }
 
 class TinyReplicatedTest : public ReplicatedTest {

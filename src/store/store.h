@@ -216,9 +216,12 @@ class Store {
   }
 
   // A page of a scan over a whole namespace (replicated namespaces load
-  // theirs at start): up to `limit` keys that hold a value, in key order
-  // (for a mapped table, the key column's text form), each greater than
-  // `after` ("" starts at the beginning). Fewer than `limit`: the last page.
+  // theirs at start): up to `limit` keys, in key order (for a mapped table,
+  // the key column's text form), each greater than `after` ("" starts at the
+  // beginning). The keys are those that hold a value and those the store
+  // still keeps a delete's version for (its tombstones), so that a load
+  // caches "absent at version v" where a read would say so, not absent at
+  // version 0. Fewer than `limit`: the last page.
   // UNIMPLEMENTED by stores that cannot scan.
   virtual absl::StatusOr<std::vector<std::string>> ScanKeys(absl::string_view ns,
                                                             absl::string_view after, size_t limit,

@@ -522,6 +522,46 @@ TEST_F(PostgresStoreTest, TombstonesPastRetentionAreCleanedUp) {
   EXPECT_EQ(r->version, 0u);
 }
 
+// Replicated namespaces load their table with ScanKeys: rows and tombstones
+// (so a deleted key is cached at its delete version), in key order, paged.
+TEST_F(PostgresStoreTest, ScanKeysPagesRowsAndTombstonesInKeyOrder) {
+  for (const char* k : {"a", "b", "c", "d", "e"}) {
+    ASSERT_TRUE(store_->Put("scan", k, "v", Precondition::None(), opts_).ok());
+  }
+  ASSERT_TRUE(store_->Delete("scan", "b", std::nullopt, opts_).ok());
+  ASSERT_TRUE(store_->Delete("scan", "e", std::nullopt, opts_).ok());
+  ASSERT_TRUE(store_->Delete("scan", "c", std::nullopt, opts_).ok());
+  ASSERT_TRUE(store_->Put("scan", "c", "back", Precondition::None(), opts_).ok());
+  Psql("INSERT INTO cachecar_tombstones (namespace, key, version) VALUES ('scan2', 'a', 1)");
+
+  auto all = store_->ScanKeys("scan", "", 100, opts_);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_THAT(*all, ::testing::ElementsAre("a", "b", "c", "d", "e"))
+      << "deleted keys too, a re-inserted one once, other namespaces' tombstones not";
+  auto first = store_->ScanKeys("scan", "", 2, opts_);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_THAT(*first, ::testing::ElementsAre("a", "b"));
+  auto second = store_->ScanKeys("scan", "b", 2, opts_);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_THAT(*second, ::testing::ElementsAre("c", "d"));
+  auto last = store_->ScanKeys("scan", "d", 2, opts_);
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_THAT(*last, ::testing::ElementsAre("e"));
+
+  // A mapped table: its rows' key text and its namespace's tombstones.
+  for (const char* id : {"101", "102", "103"}) {
+    ASSERT_TRUE(store_->Put("users", id, "{}", Precondition::None(), opts_).ok());
+  }
+  ASSERT_TRUE(store_->Delete("users", "102", std::nullopt, opts_).ok());
+  auto users = store_->ScanKeys("users", "100", 3, opts_);
+  ASSERT_TRUE(users.ok()) << users.status();
+  EXPECT_THAT(*users, ::testing::ElementsAre("101", "102", "103"));
+  auto gone = store_->Load("users", "102", opts_);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->found);
+  EXPECT_GT(gone->version, 0u) << "what a load of the scanned tombstone caches";
+}
+
 TEST(PostgresStorePruneTest, OldOutboxRowsArePrunedOnlyWhenAsked) {
   const PgHarness& pg = PgHarness::Get();
   pg.CreateDatabase("prune_test");

@@ -65,7 +65,8 @@ absl::StatusOr<std::vector<std::string>> MemoryStore::ScanKeys(absl::string_view
   {
     MutexLock lock(&mu_);
     for (const auto& [row, record] : rows_) {
-      if (record.found && row.first == ns && row.second > after) keys.push_back(row.second);
+      // A deleted key keeps its delete version (a tombstone): scanned too.
+      if (row.first == ns && row.second > after) keys.push_back(row.second);
     }
   }
   std::sort(keys.begin(), keys.end());

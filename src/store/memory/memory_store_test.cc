@@ -211,3 +211,25 @@ TEST(OutcomeTest, BinaryKeysAreEscapedAndShortenedInMessages) {
 
 }  // namespace
 }  // namespace cachecar::store
+
+namespace cachecar::store {
+namespace {
+
+TEST(MemoryStoreScanTest, ScanKeysPagesLiveAndDeletedKeysInKeyOrder) {
+  MemoryStore store;
+  for (const char* k : {"c", "a", "d", "b"}) {
+    ASSERT_TRUE(store.Put("n", k, "v", Precondition::None(), {}).ok());
+  }
+  ASSERT_TRUE(store.Put("other", "aa", "v", Precondition::None(), {}).ok());
+  ASSERT_TRUE(store.Delete("n", "b", std::nullopt, {}).ok());
+  auto all = store.ScanKeys("n", "", 10, {});
+  ASSERT_TRUE(all.ok());
+  EXPECT_THAT(*all, ::testing::ElementsAre("a", "b", "c", "d"))
+      << "a deleted key keeps its delete version, so a load must see it";
+  auto page = store.ScanKeys("n", "a", 2, {});
+  ASSERT_TRUE(page.ok());
+  EXPECT_THAT(*page, ::testing::ElementsAre("b", "c"));
+}
+
+}  // namespace
+}  // namespace cachecar::store

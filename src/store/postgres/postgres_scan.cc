@@ -8,23 +8,27 @@ namespace cachecar::store::postgres {
 
 std::string ScanKeysSql(const TableMapping& m) {
   const std::string table = QuoteName(m.table);
+  // Each branch takes its own first page, so a page costs two index range
+  // scans of `limit` rows, not a scan of everything after `after`.
+  std::string rows;
   if (m.shared()) {
-    return absl::StrCat("SELECT \"key\" FROM ", table,
+    rows = absl::StrCat("SELECT \"key\" AS k FROM ", table,
                         " WHERE \"namespace\" = $1 AND \"key\" > $2 ORDER BY \"key\" LIMIT $3");
+  } else {
+    const std::string key = absl::StrCat(QuoteName(m.key_column), "::text");
+    rows = absl::StrCat("SELECT ", key, " AS k FROM ", table, " WHERE ", key, " > $2 ORDER BY ",
+                        key, " LIMIT $3");
   }
-  const std::string key = absl::StrCat(QuoteName(m.key_column), "::text");
-  return absl::StrCat("SELECT ", key, " FROM ", table, " WHERE ", key, " > $1 ORDER BY ", key,
-                      " LIMIT $2");
+  return absl::StrCat("(", rows, ") UNION (SELECT \"key\" FROM ", kTombstoneTable,
+                      " WHERE \"namespace\" = $1::text AND \"key\" > $2 ORDER BY \"key\" LIMIT $3)"
+                      " ORDER BY k LIMIT $3");
 }
 
 std::vector<std::string> ScanKeysOn(pqxx::connection& c, const TableMapping& mapping,
                                     absl::string_view ns, absl::string_view after, size_t limit) {
   pqxx::nontransaction tx(c);
-  const std::string sql = ScanKeysSql(mapping);
-  const auto n = static_cast<int64_t>(limit);
-  const pqxx::result rows = mapping.shared()
-                                ? tx.exec_params(sql, std::string(ns), std::string(after), n)
-                                : tx.exec_params(sql, std::string(after), n);
+  const pqxx::result rows = tx.exec_params(ScanKeysSql(mapping), std::string(ns),
+                                           std::string(after), static_cast<int64_t>(limit));
   tx.commit();
   std::vector<std::string> out;
   out.reserve(rows.size());
