@@ -50,7 +50,8 @@ std::unique_ptr<WarmStartWiring> WarmStartWiring::Start(
 void WarmStartWiring::SaveAndStop() {
   loader_->Stop();
   const absl::Time start = absl::Now();
-  const service::WarmKeys keys = service::SnapshotKeys(namespaces_);
+  service::WarmKeys keys = service::SnapshotKeys(namespaces_);
+  service::AddUnvisited(keys, loader_->Unvisited());  // stopped mid-reload: keep the rest
   if (absl::Status s = service::WriteWarmStartFile(path_, keys); !s.ok()) {
     spdlog::error("warm start: cannot save the cache's keys: {}; the next start is cold",
                   std::string(s.message()));

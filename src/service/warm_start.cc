@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "service/store_fill.h"
 #include "spdlog/spdlog.h"
 
@@ -18,6 +19,21 @@ WarmKeys SnapshotKeys(const NamespaceSet& namespaces) {
     if (!w.keys.empty()) out.namespaces.push_back(std::move(w));
   }
   return out;
+}
+
+void AddUnvisited(WarmKeys& snapshot, WarmKeys unvisited) {
+  for (WarmNamespace& more : unvisited.namespaces) {
+    auto same = std::find_if(snapshot.namespaces.begin(), snapshot.namespaces.end(),
+                             [&more](const WarmNamespace& w) { return w.name == more.name; });
+    if (same == snapshot.namespaces.end()) {
+      snapshot.namespaces.push_back(std::move(more));
+      continue;
+    }
+    absl::flat_hash_set<std::string> listed(same->keys.begin(), same->keys.end());
+    for (std::string& key : more.keys) {
+      if (listed.insert(key).second) same->keys.push_back(std::move(key));
+    }
+  }
 }
 
 WarmLoader::WarmLoader(NamespaceSet& namespaces, store::Store& store, WarmLoaderOptions options)
@@ -46,6 +62,25 @@ WarmLoaderStats WarmLoader::stats() const {
   s.store_errors = errors_.load(std::memory_order_relaxed);
   s.done = done_.load(std::memory_order_acquire);
   return s;
+}
+
+WarmKeys WarmLoader::Unvisited() const {
+  MutexLock lock(&mu_);
+  return unvisited_;
+}
+
+void WarmLoader::KeepUnvisited(Work& work, size_t ns_index, size_t key_index) {
+  WarmKeys left;
+  for (size_t n = ns_index; n < work.size(); ++n) {
+    std::vector<std::string>& keys = work[n].second;
+    const size_t from = n == ns_index ? std::min(key_index, keys.size()) : 0;
+    if (from == keys.size()) continue;
+    left.namespaces.push_back(
+        {work[n].first->name, std::vector<std::string>(std::make_move_iterator(keys.begin() + from),
+                                                       std::make_move_iterator(keys.end()))});
+  }
+  MutexLock lock(&mu_);
+  unvisited_ = std::move(left);
 }
 
 bool WarmLoader::Pause(absl::Duration d) { return !stop_.WaitForNotificationWithTimeout(d); }
@@ -100,7 +135,7 @@ bool WarmLoader::LoadWithRetry(Namespace& ns, const std::vector<std::string>& ke
 // the reasons to stop early; split further it would only pass its state
 // around.
 void WarmLoader::Run(WarmKeys keys) {
-  std::vector<std::pair<Namespace*, std::vector<std::string>>> work;
+  Work work;
   for (WarmNamespace& w : keys.namespaces) {
     absl::StatusOr<Namespace*> ns = namespaces_.Find(w.name);
     if (!ns.ok() || w.name.empty()) {
@@ -113,6 +148,7 @@ void WarmLoader::Run(WarmKeys keys) {
   }
   while (options_.may_start && !options_.may_start()) {
     if (!Pause(absl::Milliseconds(20))) {
+      KeepUnvisited(work, 0, 0);
       done_.store(true, std::memory_order_release);
       return;
     }
@@ -124,19 +160,19 @@ void WarmLoader::Run(WarmKeys keys) {
   uint64_t sent = 0;
   bool ok = true;
   const size_t batch = std::max<size_t>(1, options_.batch_keys);
-  for (auto& [ns, list] : work) {
-    for (size_t i = 0; ok && i < list.size(); i += batch) {
-      if (!WaitForTurn(started, sent)) {
-        ok = false;
+  for (size_t n = 0; ok && n < work.size(); ++n) {
+    const std::vector<std::string>& list = work[n].second;
+    for (size_t i = 0; i < list.size(); i += batch) {
+      const size_t end = std::min(list.size(), i + batch);
+      // A copy: the batch stays listed until it is loaded.
+      const std::vector<std::string> part(list.begin() + i, list.begin() + end);
+      ok = WaitForTurn(started, sent) && LoadWithRetry(*work[n].first, part);
+      if (!ok) {
+        KeepUnvisited(work, n, i);
         break;
       }
-      const size_t end = std::min(list.size(), i + batch);
-      std::vector<std::string> part(std::make_move_iterator(list.begin() + i),
-                                    std::make_move_iterator(list.begin() + end));
       sent += part.size();
-      ok = LoadWithRetry(*ns, part);
     }
-    if (!ok) break;
   }
   const WarmLoaderStats s = stats();
   spdlog::info(

@@ -13,6 +13,9 @@
 // store work is queued. Keys of namespaces that are no longer declared, or
 // that no longer fit max_key_bytes, are skipped. A store that fails is
 // retried with a backoff until `give_up_after` passes without progress.
+// The keys it did not reach (stopped first, or gave up) stay listed
+// (Unvisited), so a replica stopped mid-reload saves them with what its
+// cache holds (AddUnvisited) and the next start still has them.
 //
 // Thread-safety: Start, Stop and stats from any thread; the loading runs on
 // one thread of its own.
@@ -22,7 +25,10 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "cache/clock.h"
@@ -35,6 +41,11 @@ namespace cachecar::service {
 
 // The keys every namespace holds now (values and negative entries).
 WarmKeys SnapshotKeys(const NamespaceSet& namespaces);
+
+// Adds to `snapshot` the keys of `unvisited` it does not list yet, per
+// namespace (what a stopping replica saves: its cache's keys and those its
+// own warm start had not reached).
+void AddUnvisited(WarmKeys& snapshot, WarmKeys unvisited);
 
 struct WarmLoaderOptions {
   size_t batch_keys = 500;          // keys per store read
@@ -68,6 +79,9 @@ class WarmLoader {
   // Stops the loading (a batch in flight finishes first) and joins.
   void Stop();
   WarmLoaderStats stats() const;
+  // After Stop(): the keys of declared namespaces the loading had not
+  // reached (or gave up on), in file order; empty once it finished.
+  WarmKeys Unvisited() const;
 
   // One batch of one namespace under fill tickets; how many were filled,
   // or the store's error (nothing filled). For the loading thread and tests.
@@ -82,6 +96,9 @@ class WarmLoader {
   // Loads one batch, retrying store errors with a backoff; false if it
   // gave up or was stopped.
   bool LoadWithRetry(Namespace& ns, const std::vector<std::string>& keys);
+  using Work = std::vector<std::pair<Namespace*, std::vector<std::string>>>;
+  // Keeps the keys from work[ns_index].second[key_index] on as unvisited.
+  void KeepUnvisited(Work& work, size_t ns_index, size_t key_index);
 
   NamespaceSet& namespaces_;
   store::Store& store_;
@@ -91,6 +108,8 @@ class WarmLoader {
   std::thread thread_;
   std::atomic<uint64_t> total_{0}, loaded_{0}, skipped_{0}, batches_{0}, errors_{0};
   std::atomic<bool> done_{false};
+  mutable Mutex mu_;
+  WarmKeys unvisited_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cachecar::service

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <string>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/namespaces.h"
 #include "service/warm_start_file.h"
@@ -192,6 +193,64 @@ TEST(WarmLoaderTest, StoreErrorsAreRetriedAndMayStartIsWaitedFor) {
   EXPECT_EQ(loader.stats().store_errors, 2u);
   EXPECT_EQ(loader.stats().keys_loaded, 1u);
   EXPECT_EQ((*set.Find("default"))->engine->Get("k").value, "v");
+}
+
+TEST(WarmLoaderTest, KeysNotReachedBeforeStopAreSavedForTheNextStart) {
+  NamespaceSet set(TwoNamespaces());
+  HookedStore store;
+  WarmKeys file;
+  file.namespaces.push_back({"default", {"a", "b", "c", "d", "e"}});
+  file.namespaces.push_back({"users", {"u"}});
+  file.namespaces.push_back({"retired", {"x"}});  // not declared: dropped, not kept
+  for (const WarmNamespace& w : file.namespaces) {
+    for (const std::string& k : w.keys) store.Put(w.name, k, "v", {}, {}).IgnoreError();
+  }
+  Notification first_read;
+  store.during = [&first_read] {
+    if (!first_read.HasBeenNotified()) first_read.Notify();
+  };
+  WarmLoaderOptions o;
+  o.batch_keys = 2;
+  o.keys_per_second = 0.001;  // the second batch is due in 2000 s: Stop() comes first
+  WarmLoader loader(set, store, o);
+  loader.Start(file);
+  first_read.WaitForNotification();
+  loader.Stop();
+  EXPECT_EQ(loader.stats().keys_loaded, 2u);
+  const WarmKeys left = loader.Unvisited();
+  ASSERT_EQ(left.namespaces.size(), 2u);
+  EXPECT_EQ(left.namespaces[0].name, "default");
+  EXPECT_THAT(left.namespaces[0].keys, ::testing::ElementsAre("c", "d", "e"));
+  EXPECT_THAT(left.namespaces[1].keys, ::testing::ElementsAre("u"));
+
+  // What the stopping replica saves: its cache's keys and the rest, once
+  // each (an event put "c" in the cache meanwhile).
+  (*set.Find("default"))->engine->Apply("c", 99, cache::ChangeKind::kValue, "event");
+  WarmKeys saved = SnapshotKeys(set);
+  AddUnvisited(saved, left);
+  ASSERT_EQ(saved.key_count(), 6u);
+  std::vector<std::string> all;
+  for (const WarmNamespace& w : saved.namespaces) {
+    for (const std::string& k : w.keys) all.push_back(w.name + "/" + k);
+  }
+  EXPECT_THAT(all, ::testing::UnorderedElementsAre("default/a", "default/b", "default/c",
+                                                   "default/d", "default/e", "users/u"));
+}
+
+TEST(WarmLoaderTest, ALoaderStoppedBeforeItMayStartKeepsEveryKey) {
+  NamespaceSet set(TwoNamespaces());
+  HookedStore store;
+  WarmLoaderOptions o;
+  o.may_start = [] { return false; };
+  WarmLoader loader(set, store, o);
+  WarmKeys file;
+  file.namespaces.push_back({"users", {"u1", "u2"}});
+  loader.Start(file);
+  loader.Stop();
+  const WarmKeys left = loader.Unvisited();
+  ASSERT_EQ(left.namespaces.size(), 1u);
+  EXPECT_THAT(left.namespaces[0].keys, ::testing::ElementsAre("u1", "u2"));
+  EXPECT_EQ(loader.stats().batches, 0u);
 }
 
 }  // namespace
