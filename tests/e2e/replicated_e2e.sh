@@ -4,6 +4,8 @@
 # namespace declared `replicated: true`.
 #   - readiness waits for the whole table's load; then every row is a hit;
 #   - an absent key is answered from the cache (found false, SOURCE_CACHE);
+#   - a row deleted before the replicas started is answered from the cache
+#     at its delete's version (its tombstone was loaded), not version 0;
 #   - a row inserted by direct SQL reaches both replicas, and Get answers it
 #     from the cache; an UPDATE and a DELETE by psql too;
 #   - none of those Gets reads the store: cachecar_store_loads_total of the
@@ -39,6 +41,8 @@ YAML
 "$CACHECAR" migrate --config "$work/cachecar.yaml" --store=postgres --postgres-dsn "$dsn" >/dev/null
 gc() { "$GRPCURL" -plaintext "$@" 2>&1; }
 psql_q "INSERT INTO cachecar_entries (namespace, key, value) SELECT 'ref', 'r:' || i, convert_to('row-' || i, 'UTF8') FROM generate_series(1, 300) i" >/dev/null
+psql_q "DELETE FROM cachecar_entries WHERE namespace = 'ref' AND key = 'r:300'" >/dev/null
+tomb_version="$(psql_q "SELECT version FROM cachecar_tombstones WHERE namespace = 'ref' AND key = 'r:300'")"
 
 declare -A addr metrics
 for r in a b; do
@@ -85,6 +89,9 @@ for r in a b; do
   out="$(gc -emit-defaults -d '{"namespace":"ref","key":"no-such-row"}' "${addr[$r]}" cachecar.v1.Cache/Get)"
   check "replica $r: an absent key is answered from the cache" "$out" '"source": "SOURCE_CACHE"'
   check "replica $r: as not found" "$out" '"found": false'
+  out="$(gc -emit-defaults -d '{"namespace":"ref","key":"r:300"}' "${addr[$r]}" cachecar.v1.Cache/Get)"
+  check "replica $r: a key deleted before the start is answered from the cache" "$out" '"source": "SOURCE_CACHE"'
+  check "replica $r: at its delete's version $tomb_version" "$out" "\"version\": \"$tomb_version\""
 done
 
 psql_q "INSERT INTO cachecar_entries (namespace, key, value) VALUES ('ref', 'sql:new', convert_to('inserted', 'UTF8'))" >/dev/null
