@@ -28,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/change_op.h"
 
 namespace cachecar::store {
 
@@ -98,7 +99,7 @@ struct StoreStats {
 // A committed change that may not have reached the sync topic yet: the
 // store writes one in the same transaction as every write (the outbox).
 struct OutboxEntry {
-  enum class Op { kUpsert, kDelete, kInvalidate, kFlush };
+  using Op = ChangeOp;  // the one op enum (common/change_op.h)
   int64_t id = 0;  // the entry's id in the outbox (relays claim entries by id)
   std::string ns;  // with kFlush, "" means every namespace of the shared table
   std::string key;

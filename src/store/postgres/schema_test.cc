@@ -128,10 +128,28 @@ TEST(SchemaTest, CheckMappingRejectsBadNames) {
   EXPECT_TRUE(CheckMapping(TableMapping::Mapped("u", "users", "id", "v")).ok());
 }
 
-TEST(DsnTest, DefaultsGoFirstSoTheOperatorWins) {
-  const std::string dsn = WithConnectionDefaults("host=db connect_timeout=30", absl::Seconds(5));
-  EXPECT_TRUE(absl::StartsWith(dsn, "connect_timeout=5 "));
-  EXPECT_TRUE(absl::EndsWith(dsn, "host=db connect_timeout=30"));
+TEST(DsnTest, KeywordFormGetsOnlyMissingSettingsAndKeepsTheOperatorsOwn) {
+  EXPECT_EQ(WithConnectionDefaults("host=db connect_timeout=30", absl::Seconds(5)),
+            "keepalives=1 keepalives_idle=10 keepalives_interval=5 keepalives_count=3 "
+            "application_name=cachecar host=db connect_timeout=30");
+}
+
+TEST(DsnTest, ASettingsNameInsideAValueIsNotTakenForTheSetting) {
+  // The substring check this replaced saw "connect_timeout=" in the URI's
+  // password and added no connect timeout at all.
+  EXPECT_TRUE(absl::StartsWith(
+      WithConnectionDefaults("host=db password='connect_timeout=1' options='-c x=y'",
+                             absl::Seconds(5)),
+      "connect_timeout=5 "));
+  EXPECT_EQ(WithConnectionDefaults("postgresql://u:connect_timeout=1@db/x?application_name=app",
+                                   absl::Seconds(2)),
+            "postgresql://u:connect_timeout=1@db/x?application_name=app&connect_timeout=2&"
+            "keepalives=1&keepalives_idle=10&keepalives_interval=5&keepalives_count=3");
+}
+
+TEST(DsnTest, ADsnLibpqCannotParseIsPassedThroughForLibpqToReport) {
+  EXPECT_EQ(WithConnectionDefaults("host=db no_such_setting=1", absl::Seconds(5)),
+            "host=db no_such_setting=1");
 }
 
 TEST(DsnTest, UriGetsOnlyMissingParameters) {
