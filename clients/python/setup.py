@@ -8,10 +8,10 @@ from setuptools import Extension, setup
 setup(ext_modules=[Extension(
     "cachecar._localread",
     sources=["native/localread_module.cc", "native/localread/reader.cc",
-             "native/localread/hit_reports.cc"],
+             "native/localread/mapping.cc", "native/localread/hit_reports.cc"],
     include_dirs=["native"],  # "localread/reader.h", as in the repo
-    depends=["native/localread/reader.h", "native/localread/layout.h",
-             "native/localread/cpu_relax.h"],
+    depends=["native/localread/reader.h", "native/localread/mapping.h",
+             "native/localread/layout.h", "native/localread/cpu_relax.h"],
     language="c++",
     extra_compile_args=["-std=c++17", "-O2", "-fvisibility=hidden"],
 )])

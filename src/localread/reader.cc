@@ -12,6 +12,7 @@
 
 #include "localread/cpu_relax.h"
 #include "localread/layout.h"
+#include "localread/mapping.h"
 
 namespace cachecar::localread {
 namespace {
@@ -22,28 +23,13 @@ namespace {
 constexpr int kAttempts = 24;
 constexpr size_t kReserveAlign = size_t{2} << 20;
 
-// off + len <= total, without overflow.
-bool InBounds(uint64_t off, uint64_t len, uint64_t total) {
-  return off <= total && len <= total - off;
-}
-bool PowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 size_t RoundUp(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
-// a[0, n) == b[0, n): short keys and names (the common case) by a few word
-// compares inline, instead of a call to memcmp.
-inline bool SameBytes(const char* a, const char* b, size_t n) {
-  if (n > 32) return std::memcmp(a, b, n) == 0;
-  if (n >= 8) {
-    for (size_t i = 0; i + 8 < n; i += 8) {
-      if (Read64(a + i) != Read64(b + i)) return false;
-    }
-    return Read64(a + n - 8) == Read64(b + n - 8);
-  }
-  if (n >= 4) return Read32(a) == Read32(b) && Read32(a + n - 4) == Read32(b + n - 4);
-  for (size_t i = 0; i < n; ++i) {
-    if (a[i] != b[i]) return false;
-  }
-  return true;
+// Replaces [at, at + n) of the reserved range with zero pages; false when
+// mmap failed (the range may then be a hole: Linux unmaps before mapping).
+[[nodiscard]] bool ZeroFill(char* at, size_t n) {
+  return mmap(at, n, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) !=
+         MAP_FAILED;
 }
 
 inline int64_t RealNow() {
@@ -72,107 +58,85 @@ const char* ResultName(Result r) {
   return i >= 0 && i < kResultCount ? kNames[i] : "UNKNOWN";
 }
 
-// One mapped file, checked at open; immutable afterwards and never freed
-// before the Reader (a Get on another thread may still hold it).
-struct Reader::Mapping {
-  struct Shard {
-    const ShardHeader* header;
-    const std::atomic<uint64_t>* slots;
-    uint64_t max_slots;
-    const char* arena;
-    uint64_t arena_bytes;
-  };
-  struct Namespace {
-    std::string name;
-    const NamespaceHeader* header;
-    uint32_t index;
-    uint32_t shard_count;
-    std::vector<Shard> shards;
-  };
-  const FileHeader* header = nullptr;
-  uint64_t file_bytes = 0;
-  uint64_t instance_id = 0;
-  uint32_t max_key_bytes = 0;
-  std::vector<Namespace> namespaces;
-  const Namespace* by_default = nullptr;
-  // Set by the first Get that finds this file retired or replaced: that one
-  // reopens at once, later ones at the reopen interval.
-  mutable std::atomic<bool> gone_noticed{false};
-
-  const Namespace* Find(std::string_view name) const {
-    if (name.empty()) return by_default;
-    for (const Namespace& ns : namespaces) {
-      if (ns.name.size() == name.size() && SameBytes(ns.name.data(), name.data(), name.size())) {
-        return &ns;
-      }
-    }
-    return nullptr;
-  }
-
-  // Fills this in from the file mapped at `base` (`mapped` bytes), checking
-  // that every table and arena lies inside it.
-  Result Build(const char* base, uint64_t mapped) {
-    header = reinterpret_cast<const FileHeader*>(base);
-    if (header->magic != kMagic || header->layout_version != kLayoutVersion) {
-      return Result::kIncompatible;
-    }
-    file_bytes = header->file_bytes;
-    if (header->header_bytes != kHeaderBytes || file_bytes < kHeaderBytes || file_bytes > mapped) {
-      return Result::kCorrupt;
-    }
-    instance_id = header->instance_id;
-    max_key_bytes = header->max_key_bytes;
-    const uint64_t count = header->namespace_count;
-    const uint64_t table = header->namespaces_offset;
-    if (count == 0 || count > 1024 || table % 8 != 0 ||
-        !InBounds(table, count * kNamespaceBytes, file_bytes)) {
-      return Result::kCorrupt;
-    }
-    namespaces.clear();
-    namespaces.reserve(count);
-    for (uint32_t i = 0; i < count; ++i) {
-      const auto* nh = reinterpret_cast<const NamespaceHeader*>(base + table + i * kNamespaceBytes);
-      const uint64_t shards = nh->shard_count;
-      const uint64_t shards_at = nh->shards_offset;
-      if (nh->name_len == 0 || nh->name_len > kMaxNamespaceName || !PowerOfTwo(shards) ||
-          shards > 1024 || shards_at % 64 != 0 ||
-          !InBounds(shards_at, shards * kShardBytes, file_bytes)) {
-        return Result::kCorrupt;
-      }
-      Namespace ns{std::string(nh->name, nh->name_len), nh, i, static_cast<uint32_t>(shards), {}};
-      ns.shards.reserve(shards);
-      for (uint64_t s = 0; s < shards; ++s) {
-        const auto* sh = reinterpret_cast<const ShardHeader*>(base + shards_at + s * kShardBytes);
-        const uint64_t slots = sh->index_max_slots;
-        if (!PowerOfTwo(slots) || sh->index_offset % 8 != 0 || sh->arena_offset % 8 != 0 ||
-            sh->arena_bytes % 8 != 0 || !InBounds(sh->index_offset, slots * 8, file_bytes) ||
-            !InBounds(sh->arena_offset, sh->arena_bytes, file_bytes)) {
-          return Result::kCorrupt;
-        }
-        ns.shards.push_back(
-            Shard{sh, reinterpret_cast<const std::atomic<uint64_t>*>(base + sh->index_offset),
-                  slots, base + sh->arena_offset, sh->arena_bytes});
-      }
-      namespaces.push_back(std::move(ns));
-    }
-    for (const Namespace& ns : namespaces) {
-      if (ns.name == "default") by_default = &ns;
-    }
-    return Result::kHit;  // usable
-  }
-};
-
 Reader::Reader(ReaderOptions options)
     : options_(std::move(options)), hit_slots_(new HitSlot[kHitSlots]) {}
 
 Reader::~Reader() {
-  if (reserved_ != nullptr) munmap(reserved_, reserved_bytes_);
-  for (auto& [p, n] : old_reservations_) munmap(p, n);
+  // munmap fails only for a range that is not page-aligned or not ours,
+  // which these are not; a destructor could do nothing about it anyway.
+  if (reserved_ != nullptr) static_cast<void>(munmap(reserved_, reserved_bytes_));
+  for (auto& [p, n] : old_reservations_) static_cast<void>(munmap(p, n));
   if (socket_fd_ >= 0) close(socket_fd_);
 }
 
 int64_t Reader::Now() const {
   return options_.now_ns != nullptr ? options_.now_ns(options_.now_context) : RealNow();
+}
+
+namespace {
+
+// Opens the file at the path and checks its header; -1 (and *why set) when
+// it is missing, not a regular file, of another layout or truncated.
+int OpenCacheFile(const std::string& path, uint64_t* file_bytes, Result* why) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    *why = Result::kNotServing;
+    return -1;
+  }
+  struct stat st;
+  FileHeader header;
+  *why = Result::kCorrupt;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= kHeaderBytes &&
+      pread(fd, &header, sizeof(header), 0) == static_cast<ssize_t>(sizeof(header))) {
+    *file_bytes = header.file_bytes;
+    if (header.magic != kMagic || header.layout_version != kLayoutVersion) {
+      *why = Result::kIncompatible;
+    } else if (*file_bytes >= kHeaderBytes && *file_bytes <= static_cast<uint64_t>(st.st_size)) {
+      return fd;
+    }  // else truncated (or lying about its size): kCorrupt
+  }
+  close(fd);
+  return -1;
+}
+
+}  // namespace
+
+// Makes the reserved range hold at least file_bytes. A larger one replaces
+// it; the old one reads as zeros from then on (Gets in flight may still read
+// it) and is unmapped with the Reader.
+bool Reader::Reserve(uint64_t file_bytes) {
+  if (reserved_ != nullptr && file_bytes <= reserved_bytes_) return true;
+  const size_t bytes = RoundUp(file_bytes, kReserveAlign);
+  void* range = mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (range == MAP_FAILED) return false;
+  if (reserved_ != nullptr) {
+    // Failing leaves the old file's pages, or (Linux unmaps first) a hole
+    // nothing here could keep a Get in flight from: go on either way.
+    static_cast<void>(ZeroFill(reserved_, reserved_bytes_));
+    old_reservations_.emplace_back(reserved_, reserved_bytes_);
+  }
+  reserved_ = static_cast<char*>(range);
+  reserved_bytes_ = bytes;
+  return true;
+}
+
+// Maps fd's file_bytes over the reserved range: the previous file's pages
+// are replaced at once, and what lies past the new file reads as zeros.
+bool Reader::MapFile(int fd, uint64_t file_bytes) {
+  void* p = mmap(reserved_, file_bytes, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+  if (p == MAP_FAILED) {
+    // The range may be gone: zeros, never a hole. Should that fail too, the
+    // open fails all the same (nothing else could keep Gets from the hole).
+    static_cast<void>(ZeroFill(reserved_, reserved_bytes_));
+    return false;
+  }
+  const size_t mapped = RoundUp(file_bytes, static_cast<size_t>(sysconf(_SC_PAGESIZE)));
+  // Past the new file only a Get in flight on the old one reads (the new
+  // mapping is bounded by file_bytes): failing is no reason to fail the open.
+  if (mapped < reserved_bytes_) {
+    static_cast<void>(ZeroFill(reserved_ + mapped, reserved_bytes_ - mapped));
+  }
+  return true;
 }
 
 Result Reader::Open() {
@@ -181,55 +145,17 @@ Result Reader::Open() {
     last_open_result_.store(static_cast<int>(why), std::memory_order_relaxed);
     return why;
   };
-  const int fd = open(options_.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return failed(Result::kNotServing);
-  struct stat st;
-  FileHeader header;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < kHeaderBytes ||
-      pread(fd, &header, sizeof(header), 0) != static_cast<ssize_t>(sizeof(header))) {
+  uint64_t file_bytes = 0;
+  Result why = Result::kNotServing;
+  const int fd = OpenCacheFile(options_.path, &file_bytes, &why);
+  if (fd < 0) return failed(why);
+  if (!Reserve(file_bytes)) {
     close(fd);
-    return failed(Result::kCorrupt);
+    return failed(Result::kNotServing);
   }
-  if (header.magic != kMagic || header.layout_version != kLayoutVersion) {
-    close(fd);
-    return failed(Result::kIncompatible);
-  }
-  const uint64_t file_bytes = header.file_bytes;
-  if (file_bytes < kHeaderBytes || file_bytes > static_cast<uint64_t>(st.st_size)) {
-    close(fd);
-    return failed(Result::kCorrupt);  // truncated (or lying about its size)
-  }
-  // Map it over the reserved range: the previous file's pages are replaced
-  // at once, and what lies past the new file reads as zeros.
-  if (reserved_ == nullptr || file_bytes > reserved_bytes_) {
-    const size_t bytes = RoundUp(file_bytes, kReserveAlign);
-    void* range =
-        mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (range == MAP_FAILED) {
-      close(fd);
-      return failed(Result::kNotServing);
-    }
-    if (reserved_ != nullptr) {
-      // Gets in flight may still read the old range: zeros from now on.
-      mmap(reserved_, reserved_bytes_, PROT_READ,
-           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-      old_reservations_.emplace_back(reserved_, reserved_bytes_);
-    }
-    reserved_ = static_cast<char*>(range);
-    reserved_bytes_ = bytes;
-  }
-  void* p = mmap(reserved_, file_bytes, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+  const bool mapped = MapFile(fd, file_bytes);
   close(fd);
-  if (p == MAP_FAILED) {  // the range may be gone: zeros, never a hole
-    mmap(reserved_, reserved_bytes_, PROT_READ,
-         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-  }
-  const size_t mapped = RoundUp(file_bytes, static_cast<size_t>(sysconf(_SC_PAGESIZE)));
-  if (mapped < reserved_bytes_) {
-    mmap(reserved_ + mapped, reserved_bytes_ - mapped, PROT_READ,
-         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-  }
-  if (p == MAP_FAILED) {
+  if (!mapped) {
     current_.store(nullptr, std::memory_order_release);
     return failed(Result::kNotServing);
   }
@@ -345,43 +271,15 @@ Result Reader::Lookup(std::string_view ns_name, std::string_view key, uint64_t* 
       continue;
     }
     const uint32_t epoch = static_cast<uint32_t>(ns->header->epoch.load(std::memory_order_acquire));
-    const uint64_t mask = shard.header->index_mask.load(std::memory_order_relaxed);
-    bool broken = mask + 1 > shard.max_slots || !PowerOfTwo(mask + 1);
-    bool found = false;
     EntryHeader entry;
-    if (!broken) {
-      const uint64_t probes = std::min<uint64_t>(mask + 1, kMaxProbes);
-      uint64_t pos = tag & mask;
-      for (uint64_t p = 0; p < probes; ++p, pos = (pos + 1) & mask) {
-        const uint64_t slot = shard.slots[pos].load(std::memory_order_relaxed);
-        if (slot == 0) break;
-        if (SlotTag(slot) != tag) continue;
-        const uint64_t at = uint64_t{SlotRef(slot)} * 8;
-        if (!InBounds(at, kEntryHeaderBytes, shard.arena_bytes)) {
-          broken = true;
-          break;
-        }
-        std::memcpy(&entry, shard.arena + at, sizeof(entry));
-        const uint64_t body = uint64_t{entry.key_size} + entry.value_size;
-        if (!InBounds(at + kEntryHeaderBytes, body, shard.arena_bytes)) {
-          broken = true;
-          break;
-        }
-        const char* bytes = shard.arena + at + kEntryHeaderBytes;
-        if (entry.key_size == key.size() && SameBytes(bytes, key.data(), key.size())) {
-          found = true;
-          sink.Copy(bytes + entry.key_size, entry.value_size);
-          break;
-        }
-      }
-    }
+    const Probe probe = shard.Find(key, tag, &entry, sink);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (shard.header->seq.load(std::memory_order_relaxed) != s1) continue;  // torn: again
     if (__atomic_load_n(&m->header->instance_id, __ATOMIC_RELAXED) != m->instance_id) {
       return Result::kNotServing;  // the file was replaced under us
     }
-    if (broken) return Result::kCorrupt;
-    if (!found || entry.epoch != epoch) return Result::kMiss;
+    if (probe == Probe::kBroken) return Result::kCorrupt;
+    if (probe == Probe::kNotFound || entry.epoch != epoch) return Result::kMiss;
     if (entry.expires_ns != 0 && now >= entry.expires_ns) return Result::kExpired;
     if (version != nullptr) *version = entry.version;
     const bool absent = (entry.flags & kEntryAbsent) != 0;

@@ -122,8 +122,11 @@ class Reader {
   // (and *why set) when there is none.
   const Mapping* Current(int64_t now, Result* why);      // the hit path's check
   const Mapping* CurrentSlow(int64_t now, Result* why);  // everything else
-  // Opens the path; called by one thread at a time.
+  // Opens the path; called by one thread at a time (as Reserve and MapFile,
+  // its steps: the range to map files in, and the file mapped over it).
   Result Open();
+  bool Reserve(uint64_t file_bytes);
+  bool MapFile(int fd, uint64_t file_bytes);
   void MaybeReopen(int64_t now, bool now_please);
   void CountHit(uint64_t hash, uint32_t ns, int64_t now);
   void SendDueHits(int64_t now);  // hit_reports.cc, as what follows

@@ -8,6 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <string>
+#include <vector>
+
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -41,6 +44,43 @@ TEST(MetricsTest, RequestsAreCountedByMethodAndCodeOnlyOnceSeen) {
   EXPECT_THAT(
       text, HasSubstr("cachecar_request_duration_seconds_bucket{method=\"Get\",le=\"0.0001\"} 1"));
   EXPECT_THAT(text, HasSubstr("# TYPE cachecar_request_duration_seconds histogram"));
+}
+
+// The `code` label values are part of the exposition (dashboards match
+// them): grpc::StatusCode's names, for every code, on requests and store
+// calls alike; a code out of range counts as UNKNOWN.
+TEST(MetricsTest, CodeLabelsAreTheStatusCodeNames) {
+  const std::vector<std::string> names = {"OK",
+                                          "CANCELLED",
+                                          "UNKNOWN",
+                                          "INVALID_ARGUMENT",
+                                          "DEADLINE_EXCEEDED",
+                                          "NOT_FOUND",
+                                          "ALREADY_EXISTS",
+                                          "PERMISSION_DENIED",
+                                          "RESOURCE_EXHAUSTED",
+                                          "FAILED_PRECONDITION",
+                                          "ABORTED",
+                                          "OUT_OF_RANGE",
+                                          "UNIMPLEMENTED",
+                                          "INTERNAL",
+                                          "UNAVAILABLE",
+                                          "DATA_LOSS",
+                                          "UNAUTHENTICATED"};
+  Metrics m("memory");
+  for (int code = 0; code < static_cast<int>(names.size()); ++code) {
+    m.ObserveRequest("/cachecar.v1.Cache/Get", code, absl::Microseconds(1));
+    m.ObserveStore("load", static_cast<absl::StatusCode>(code), absl::Microseconds(1));
+  }
+  m.ObserveRequest("/cachecar.v1.Cache/Put", 17, absl::Microseconds(1));
+  m.ObserveRequest("/cachecar.v1.Cache/Put", -1, absl::Microseconds(1));
+  const std::string text = m.Render();
+  for (const std::string& name : names) {
+    EXPECT_THAT(text, HasSubstr("cachecar_requests_total{code=\"" + name + "\",method=\"Get\"} 1"));
+    EXPECT_THAT(text, HasSubstr("cachecar_store_operations_total{code=\"" + name +
+                                "\",op=\"load\",store=\"memory\"} 1"));
+  }
+  EXPECT_THAT(text, HasSubstr("cachecar_requests_total{code=\"UNKNOWN\",method=\"Put\"} 2"));
 }
 
 TEST(MetricsTest, NamespaceNumbersAreReadAtScrapeTime) {
