@@ -11,12 +11,13 @@ namespace cachecar::service {
 
 SyncReplication::SyncReplication(NamespaceSet& namespaces, sync::Sync& sync,
                                  sync::Announcer& announcer, WatchHub* watch,
-                                 SyncReplicationOptions options)
+                                 SyncReplicationOptions options, const Clock& clock)
     : namespaces_(namespaces),
       sync_(sync),
       announcer_(announcer),
       watch_(watch),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      local_clock_(clock) {}
 
 void SyncReplication::Announce(const Namespace& ns, const Change& change, absl::string_view value) {
   sync::Event event;
@@ -29,7 +30,7 @@ void SyncReplication::Announce(const Namespace& ns, const Change& change, absl::
   }
   if (change.op == ChangeOp::kUpsert) event.ttl = change.ttl;
   event.origin = std::string(sync_.replica_id());
-  event.committed = absl::Now();
+  event.committed = local_clock_.Now();
   // Versioned changes have an outbox entry to retire; broadcasts do not.
   announcer_.Announce(event, /*retire=*/change.version > 0);
 }
@@ -45,28 +46,28 @@ absl::Time SyncReplication::AppliedAsOf(absl::Time now) const {
 }
 
 absl::Time SyncReplication::BoundUntil() const {
-  const absl::Time applied = AppliedAsOf(absl::Now());
+  const absl::Time applied = AppliedAsOf(local_clock_.Now());
   if (applied == absl::InfinitePast()) return absl::InfinitePast();
   return applied + options_.max_staleness;
 }
 
-bool SyncReplication::WithinBound() const { return absl::Now() <= BoundUntil(); }
+bool SyncReplication::WithinBound() const { return local_clock_.Now() <= BoundUntil(); }
 
 absl::Time SyncReplication::TrustedUntil() const {
   return options_.serve_stale ? absl::InfiniteFuture() : BoundUntil();
 }
 
-bool SyncReplication::CacheTrusted() const { return absl::Now() <= TrustedUntil(); }
+bool SyncReplication::CacheTrusted() const { return local_clock_.Now() <= TrustedUntil(); }
 
 absl::Duration SyncReplication::Staleness() const {
-  const absl::Time now = absl::Now();
+  const absl::Time now = local_clock_.Now();
   const absl::Time applied = AppliedAsOf(now);
   if (applied == absl::InfinitePast()) return absl::InfiniteDuration();
   return std::max(absl::ZeroDuration(), now - applied);
 }
 
 void SyncReplication::OnWatermark(int32_t partition, const sync::Watermark& watermark) {
-  watermarks_.OnWatermark(partition, watermark, absl::Now());
+  watermarks_.OnWatermark(partition, watermark, local_clock_.Now());
 }
 
 void SyncReplication::OnPartitions(const std::vector<int32_t>& partitions,

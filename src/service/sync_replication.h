@@ -15,6 +15,8 @@
 //     on this replica's clock through the ClockBound (or always, with
 //     stale_reads: serve).
 //
+// Local time is read from the injected Clock (tests pass a ManualClock).
+//
 // Thread-safety: Announce and CacheTrusted from any thread; OnEvent and
 // OnEventsLost from the sync's consumer thread.
 #ifndef CACHECAR_SERVICE_SYNC_REPLICATION_H_
@@ -25,6 +27,7 @@
 #include <functional>
 
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "service/namespaces.h"
 #include "service/replication.h"
 #include "service/version_waits.h"
@@ -63,9 +66,11 @@ struct ApplyStats {
 
 class SyncReplication final : public Replication, public sync::EventSink {
  public:
-  // All must outlive this; `watch` may be null.
+  // All must outlive this; `watch` may be null. `clock` is this replica's
+  // local time (not the store's: that is options.clock).
   SyncReplication(NamespaceSet& namespaces, sync::Sync& sync, sync::Announcer& announcer,
-                  WatchHub* watch, SyncReplicationOptions options);
+                  WatchHub* watch, SyncReplicationOptions options,
+                  const Clock& clock = Clock::Real());
 
   void Announce(const Namespace& ns, const Change& change, absl::string_view value) override;
   bool CacheTrusted() const override;
@@ -108,6 +113,7 @@ class SyncReplication final : public Replication, public sync::EventSink {
   sync::Announcer& announcer_;
   WatchHub* const watch_;
   const SyncReplicationOptions options_;
+  const Clock& local_clock_;
   sync::WatermarkTracker watermarks_;
   std::atomic<uint64_t> applied_{0}, stale_{0}, unknown_namespace_{0}, lost_{0};
 };

@@ -1,9 +1,11 @@
 // SyncReplication against a fake Sync: the apply rules (version-guarded,
 // update vs invalidate mode, FLUSH floors, unversioned broadcasts, unknown
 // namespaces, lost events), what local changes announce, and when the cache
-// is trusted (C4: by the relays' watermarks, through the store's clock).
+// is trusted (C4: by the relays' watermarks, through the store's clock), on
+// a local clock the tests move (ManualClock).
 #include "service/sync_replication.h"
 
+#include "common/clock.h"
 #include "gtest/gtest.h"
 
 namespace cachecar::service {
@@ -52,7 +54,7 @@ class SyncReplicationTest : public ::testing::Test {
       : namespaces_(TwoNamespaces(), &clock_engine_),
         announcer_(sync_, nullptr),
         hub_(namespaces_),
-        replication_(namespaces_, sync_, announcer_, &hub_, Options(&clock_)) {}
+        replication_(namespaces_, sync_, announcer_, &hub_, Options(&clock_), local_) {}
   static SyncReplicationOptions Options(const sync::ClockBound* clock) {
     SyncReplicationOptions o;
     o.max_staleness = absl::Seconds(2);
@@ -62,7 +64,7 @@ class SyncReplicationTest : public ::testing::Test {
   }
   // The store's clock runs `skew` ahead of ours; one exact reading of it.
   void Calibrate(absl::Duration skew) {
-    const absl::Time now = absl::Now();
+    const absl::Time now = local_.Now();
     clock_.OnSample(now, now + skew, now);
   }
   // Relay `relay`'s watermark at store time `store_time` in both partitions.
@@ -71,7 +73,8 @@ class SyncReplicationTest : public ::testing::Test {
   }
   cache::Engine& Engine(const std::string& ns) { return *(*namespaces_.Find(ns))->engine; }
 
-  cache::ManualClock clock_engine_;  // the engines' (TTLs)
+  ManualClock clock_engine_;  // the engines' (TTLs)
+  ManualClock local_;         // the replication's (this replica's time)
   sync::ClockBound clock_;
   FakeSync sync_;
   NamespaceSet namespaces_;
@@ -248,23 +251,22 @@ TEST_F(SyncReplicationTest, TrustsTheCacheOnlyWithinTheBoundOfTheWatermarks) {
   const absl::Duration skew = absl::Minutes(7);  // the store's clock is 7 min ahead
   replication_.OnPartitions({0, 1}, {0, 1});
   EXPECT_FALSE(replication_.CacheTrusted()) << "no watermark yet";
-  Watermarks(absl::Now() + skew - absl::Milliseconds(500));
+  Watermarks(local_.Now() + skew - absl::Milliseconds(500));
   EXPECT_FALSE(replication_.CacheTrusted()) << "the store's clock was never read";
   EXPECT_EQ(replication_.Staleness(), absl::InfiniteDuration());
   Calibrate(skew);
   EXPECT_TRUE(replication_.CacheTrusted());
-  EXPECT_GE(replication_.Staleness(), absl::Milliseconds(500));
-  EXPECT_LT(replication_.Staleness(), absl::Seconds(1));
+  EXPECT_EQ(replication_.Staleness(), absl::Milliseconds(500)) << "no time passed: no drift";
   // No newer watermark for 3 s (the relays are behind, or the broker is
   // away): past the bound.
-  Watermarks(absl::Now() + skew - absl::Seconds(3), "late");
+  Watermarks(local_.Now() + skew - absl::Seconds(3), "late");
   EXPECT_TRUE(replication_.CacheTrusted()) << "an older relay's watermark does not hurt";
   replication_.OnPartitions({0, 1}, {0, 1});  // repositioned: everything before is skipped
   EXPECT_FALSE(replication_.CacheTrusted());
-  Watermarks(absl::Now() + skew - absl::Seconds(3));
+  Watermarks(local_.Now() + skew - absl::Seconds(3));
   EXPECT_FALSE(replication_.CacheTrusted());
   EXPECT_FALSE(replication_.WithinBound());
-  Watermarks(absl::Now() + skew);
+  Watermarks(local_.Now() + skew);
   EXPECT_TRUE(replication_.CacheTrusted());
   sync_.is_positioned = false;
   EXPECT_FALSE(replication_.CacheTrusted());
@@ -277,9 +279,9 @@ TEST_F(SyncReplicationTest, AStoreClockAheadOfOursIsNotMistakenForFreshness) {
   // the future. Through the ClockBound it is 3 s old: past the bound.
   replication_.OnPartitions({0, 1}, {0, 1});
   Calibrate(absl::Seconds(10));
-  Watermarks(absl::Now() + absl::Seconds(10) - absl::Seconds(3));
+  Watermarks(local_.Now() + absl::Seconds(10) - absl::Seconds(3));
   EXPECT_FALSE(replication_.CacheTrusted());
-  EXPECT_GE(replication_.Staleness(), absl::Seconds(3));
+  EXPECT_EQ(replication_.Staleness(), absl::Seconds(3));
 }
 
 TEST_F(SyncReplicationTest, TrustedUntilIsTheInstantTheBoundRunsOut) {
@@ -289,15 +291,35 @@ TEST_F(SyncReplicationTest, TrustedUntilIsTheInstantTheBoundRunsOut) {
   replication_.OnPartitions({0, 1}, {0, 1});
   EXPECT_EQ(replication_.TrustedUntil(), absl::InfinitePast());  // no watermark yet
   Calibrate(absl::ZeroDuration());
-  const absl::Time fresh = absl::Now() - absl::Milliseconds(500);
+  const absl::Time fresh = local_.Now() - absl::Milliseconds(500);
   Watermarks(fresh);
   const absl::Time until = replication_.TrustedUntil();
-  EXPECT_GT(until, absl::Now());
-  EXPECT_LE(until, fresh + absl::Seconds(2));
+  EXPECT_EQ(until, fresh + absl::Seconds(2)) << "no time passed since the clock sample";
   EXPECT_TRUE(replication_.CacheTrusted());
   sync_.is_positioned = false;
   EXPECT_EQ(replication_.TrustedUntil(), absl::InfinitePast());
   EXPECT_FALSE(replication_.CacheTrusted());
+}
+
+// The bound runs out as local time passes without a newer watermark: the
+// watermark's age plus the drift allowed since the store's clock was read
+// (500 ppm) reaches max_staleness (2 s).
+TEST_F(SyncReplicationTest, TheBoundRunsOutAsLocalTimePasses) {
+  replication_.OnPartitions({0, 1}, {0, 1});
+  Calibrate(absl::ZeroDuration());
+  Watermarks(local_.Now());
+  EXPECT_TRUE(replication_.WithinBound());
+  EXPECT_EQ(replication_.Staleness(), absl::ZeroDuration());
+  local_.Advance(absl::Seconds(1));
+  EXPECT_EQ(replication_.Staleness(), absl::Seconds(1) + absl::Microseconds(500))
+      << "1 s old, and 500 us of drift since the sample";
+  local_.Advance(absl::Milliseconds(900));  // 1.9 s old, 950 us of drift
+  EXPECT_TRUE(replication_.CacheTrusted());
+  local_.Advance(absl::Milliseconds(100));  // 2 s old, plus drift: past the bound
+  EXPECT_FALSE(replication_.CacheTrusted());
+  EXPECT_FALSE(replication_.WithinBound());
+  Watermarks(local_.Now());  // a relay caught up
+  EXPECT_TRUE(replication_.CacheTrusted());
 }
 
 TEST(SyncReplicationServeStaleTest, ServeModeTrustsTheCacheAnyway) {

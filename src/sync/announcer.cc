@@ -18,7 +18,8 @@ constexpr absl::Duration kRetireLinger = absl::Milliseconds(5);
 
 }  // namespace
 
-Announcer::Announcer(Sync& sync, store::Outbox* outbox) : sync_(sync), outbox_(outbox) {
+Announcer::Announcer(Sync& sync, store::Outbox* outbox, const Clock& clock)
+    : sync_(sync), outbox_(outbox), clock_(clock) {
   if (outbox_ != nullptr) thread_ = std::thread([this] { RetireLoop(); });
 }
 
@@ -54,9 +55,11 @@ void Announcer::RetireLoop() {
       MutexLock lock(&mu_);
       while (to_retire_.empty() && !stopping_) wake_.Wait(&mu_);
       if (to_retire_.empty()) return;  // stopping, nothing left
-      const absl::Time until = absl::Now() + kRetireLinger;
-      while (to_retire_.size() < kRetireBatch && !stopping_ && absl::Now() < until) {
-        wake_.WaitUntil(&mu_, absl::ToChronoTime(until));
+      const absl::Time until = clock_.Now() + kRetireLinger;
+      for (absl::Time now = clock_.Now();
+           to_retire_.size() < kRetireBatch && !stopping_ && now < until; now = clock_.Now()) {
+        // The CondVar waits in real time, for what is left on clock_.
+        wake_.WaitUntil(&mu_, absl::ToChronoTime(absl::Now() + (until - now)));
       }
       const size_t n = std::min(kRetireBatch, to_retire_.size());
       batch.assign(to_retire_.begin(), to_retire_.begin() + n);

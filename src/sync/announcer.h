@@ -2,7 +2,9 @@
 // write commits, the writer publishes its event at once and, when the broker
 // acknowledges it, retires the write's outbox entry (in batches, on a thread
 // of its own). A failed publish leaves the entry for the outbox relay
-// (sync/outbox_relay.h).
+// (sync/outbox_relay.h). The retire linger is measured on the injected
+// Clock (under a ManualClock, a batch lingers until the clock is advanced,
+// it fills, or the Announcer stops).
 //
 // Thread-safety: Announce may be called from any thread.
 #ifndef CACHECAR_SYNC_ANNOUNCER_H_
@@ -13,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/mutex.h"
 #include "store/store.h"
 #include "sync/sync.h"
@@ -21,8 +24,8 @@ namespace cachecar::sync {
 
 class Announcer {
  public:
-  // `outbox` may be null (nothing to retire). Both must outlive this.
-  Announcer(Sync& sync, store::Outbox* outbox);
+  // `outbox` may be null (nothing to retire). All must outlive this.
+  Announcer(Sync& sync, store::Outbox* outbox, const Clock& clock = Clock::Real());
   ~Announcer();  // retires what was acknowledged so far, then stops
 
   // Publishes `event`; with `retire`, its outbox entry (by version) is
@@ -36,6 +39,7 @@ class Announcer {
 
   Sync& sync_;
   store::Outbox* const outbox_;
+  const Clock& clock_;
   Mutex mu_;
   CondVar wake_;
   std::vector<uint64_t> to_retire_ ABSL_GUARDED_BY(mu_);

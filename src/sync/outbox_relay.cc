@@ -42,10 +42,11 @@ struct BatchWait {
   size_t pending ABSL_GUARDED_BY(mu) = 0;
   absl::Status first_error ABSL_GUARDED_BY(mu);
 
-  // Until every acknowledgement came, `deadline`, or `stopping`; in
-  // slices, so Stop() need not wait out a broker that does not answer.
-  absl::Status Wait(absl::Time deadline, const std::atomic<bool>& stopping, size_t of,
-                    absl::Duration bound) {
+  // Until every acknowledgement came, `bound` has passed (real time: it
+  // bounds a wait for the broker), or `stopping`; in slices, so Stop() need
+  // not wait out a broker that does not answer.
+  absl::Status Wait(const std::atomic<bool>& stopping, size_t of, absl::Duration bound) {
+    const absl::Time deadline = absl::Now() + bound;
     MutexLock lock(&mu);
     while (pending > 0 && absl::Now() < deadline && !stopping.load()) {
       const absl::Time slice = std::min(deadline, absl::Now() + absl::Milliseconds(100));
@@ -78,10 +79,12 @@ Event EventFromOutbox(const store::OutboxEntry& entry, const std::string& origin
   return e;
 }
 
-OutboxRelay::OutboxRelay(store::Outbox& outbox, Sync& sync, RelayOptions options)
+OutboxRelay::OutboxRelay(store::Outbox& outbox, Sync& sync, RelayOptions options,
+                         const Clock& clock)
     : outbox_(outbox),
       sync_(sync),
       options_(std::move(options)),
+      clock_(clock),
       backoff_(kFirstTry),
       rng_(std::random_device{}()) {}
 
@@ -114,12 +117,11 @@ absl::Status OutboxRelay::PublishAll(const std::vector<store::OutboxEntry>& entr
     sync_.Publish(EventFromOutbox(entry, options_.origin),
                   [wait](const absl::Status& status) { wait->Done(status); });
   }
-  return wait->Wait(absl::Now() + options_.publish_wait, stopping_, entries.size(),
-                    options_.publish_wait);
+  return wait->Wait(stopping_, entries.size(), options_.publish_wait);
 }
 
 bool OutboxRelay::WatermarkDue() const {
-  return absl::Now() - last_watermark_ >= options_.watermark_interval;
+  return clock_.Now() - last_watermark_ >= options_.watermark_interval;
 }
 
 absl::StatusOr<size_t> OutboxRelay::RunOnce() {
@@ -148,7 +150,7 @@ absl::StatusOr<size_t> OutboxRelay::RunOnce() {
         due,
         [this](const std::vector<store::OutboxEntry>& entries) { return PublishAll(entries); });
     if (!done.ok()) {
-      if (failing_since_ == absl::InfinitePast()) failing_since_ = absl::Now();
+      if (failing_since_ == absl::InfinitePast()) failing_since_ = clock_.Now();
       return done.status();
     }
     failing_since_ = absl::InfinitePast();
@@ -183,13 +185,12 @@ void OutboxRelay::MaybePublishWatermark() {
     MutexLock lock(&wait->mu);
     wait->pending = 1;
   }
-  last_watermark_ = absl::Now();
+  last_watermark_ = clock_.Now();
   sync_.PublishWatermark(w, [wait](const absl::Status& status) { wait->Done(status); });
-  const absl::Status s =
-      wait->Wait(absl::Now() + options_.publish_wait, stopping_, 1, options_.publish_wait);
+  const absl::Status s = wait->Wait(stopping_, 1, options_.publish_wait);
   if (!s.ok()) {
     spdlog::debug("outbox relay: watermark not published: {}", std::string(s.message()));
-    if (failing_since_ == absl::InfinitePast()) failing_since_ = absl::Now();
+    if (failing_since_ == absl::InfinitePast()) failing_since_ = clock_.Now();
     return;
   }
   watermarks_.fetch_add(1);
@@ -197,7 +198,7 @@ void OutboxRelay::MaybePublishWatermark() {
 }
 
 bool OutboxRelay::MaintainLease() {
-  const absl::Time now = absl::Now();
+  const absl::Time now = clock_.Now();
   return holding_.load() ? KeepLease(now) : TryTakeLease(now);
 }
 
@@ -281,7 +282,7 @@ void OutboxRelay::Loop() {
   while (!stop_.HasBeenNotified()) {
     if (!MaintainLease()) {
       const absl::Duration wait =
-          std::clamp(next_try_ - absl::Now(), absl::Milliseconds(10), absl::Milliseconds(250));
+          std::clamp(next_try_ - clock_.Now(), absl::Milliseconds(10), absl::Milliseconds(250));
       stop_.WaitForNotificationWithTimeout(wait);
       continue;
     }
@@ -300,7 +301,7 @@ void OutboxRelay::Loop() {
       continue;
     }
     recheck = kRecheckFirst;
-    const absl::Time now = absl::Now();
+    const absl::Time now = clock_.Now();
     const absl::Duration wait =
         std::clamp(std::min(last_watermark_ + options_.watermark_interval, renew_at_) - now,
                    absl::Milliseconds(1), options_.watermark_interval);

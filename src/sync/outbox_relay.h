@@ -27,6 +27,10 @@
 // Duplicates (a writer and a relay, or two relays, publishing one change)
 // are harmless: events are versioned.
 //
+// The relay's time (lease expiry and renewal, tries, watermark interval,
+// failing publishes) is read from the injected Clock; waits for the
+// broker's acknowledgements are bounded in real time (publish_wait).
+//
 // Thread-safety: the relay runs on its own thread (tests may call RunOnce
 // instead of Start); the accessors are safe from any thread.
 #ifndef CACHECAR_SYNC_OUTBOX_RELAY_H_
@@ -43,6 +47,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/mutex.h"
 #include "store/store.h"
 #include "sync/sync.h"
@@ -76,7 +81,9 @@ struct RelayOptions {
 
 class OutboxRelay {
  public:
-  OutboxRelay(store::Outbox& outbox, Sync& sync, RelayOptions options);
+  // `clock` must outlive the relay.
+  OutboxRelay(store::Outbox& outbox, Sync& sync, RelayOptions options,
+              const Clock& clock = Clock::Real());
   ~OutboxRelay();  // Stop()
 
   void Start();
@@ -117,6 +124,7 @@ class OutboxRelay {
   store::Outbox& outbox_;
   Sync& sync_;
   const RelayOptions options_;
+  const Clock& clock_;
   Notification stop_;
   std::atomic<bool> stopping_{false};  // also ends a wait for acks
   std::atomic<uint64_t> relayed_{0}, watermarks_{0};

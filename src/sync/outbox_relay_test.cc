@@ -4,7 +4,7 @@
 // cachecar writer's only after min_age; a watermark is published only once
 // every entry its snapshot listed is gone, and carries that snapshot's
 // time; the lease is taken only while relays are missing and given up on
-// Stop.
+// Stop. The relay's own time is a ManualClock where a test depends on it.
 #include "sync/outbox_relay.h"
 
 #include <atomic>
@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 
+#include "common/clock.h"
 #include "gtest/gtest.h"
 #include "sync/announcer.h"
 
@@ -307,11 +308,18 @@ TEST(OutboxRelayTest, NoWatermarkWhileAnotherRelayHoldsAnEntry) {
 TEST(OutboxRelayTest, WatermarksComeAtMostEveryInterval) {
   FakeSync sync;
   FakeOutbox outbox;
+  ManualClock clock;
   RelayOptions o = Options();
   o.watermark_interval = absl::Hours(1);
-  OutboxRelay relay(outbox, sync, o);
+  OutboxRelay relay(outbox, sync, o, clock);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(relay.RunOnce().ok());
   EXPECT_EQ(sync.Watermarks().size(), 1u);
+  clock.Advance(absl::Hours(1) - absl::Nanoseconds(1));
+  ASSERT_TRUE(relay.RunOnce().ok());
+  EXPECT_EQ(sync.Watermarks().size(), 1u) << "the interval has not passed";
+  clock.Advance(absl::Nanoseconds(1));
+  ASSERT_TRUE(relay.RunOnce().ok());
+  EXPECT_EQ(sync.Watermarks().size(), 2u) << "an hour after the first";
 }
 
 TEST(OutboxRelayTest, FailedPublishKeepsTheEntries) {
@@ -353,23 +361,32 @@ bool Eventually(const std::function<bool()>& done) {
   return done();
 }
 
+// The relay's clock stands still unless a test moves it: a relay that has
+// looked at the relays once looks again only after its next try is due.
 TEST(OutboxRelayLeaseTest, TakesALeaseOnlyWhileRelaysAreMissingAndGivesItUpOnStop) {
   FakeSync sync;
   FakeOutbox outbox;
+  ManualClock clock;
   std::atomic<int> others{1};
+  std::atomic<int> looked{0};
   RelayOptions o = Options();
   o.leases = 1;
-  o.relays_seen = [&others](absl::Time) { return others.load(); };
+  o.relays_seen = [&others, &looked](absl::Time) {
+    ++looked;
+    return others.load();
+  };
   {
-    OutboxRelay relay(outbox, sync, o);
+    OutboxRelay relay(outbox, sync, o, clock);
     relay.Start();
-    absl::SleepFor(absl::Milliseconds(300));
+    ASSERT_TRUE(Eventually([&] { return looked.load() > 0; }));
     EXPECT_FALSE(relay.holds_lease()) << "another relay's watermarks arrive";
     {
       MutexLock lock(&outbox.mu);
       EXPECT_EQ(outbox.lease_queries, 0) << "nothing asks the store while relays are there";
     }
     others = 0;  // that relay died
+    EXPECT_EQ(looked.load(), 1) << "the next try is not due on the relay's clock";
+    clock.Advance(absl::Seconds(1));  // past it (at most 1.5 x 250 ms)
     ASSERT_TRUE(Eventually([&] { return relay.holds_lease(); }));
     ASSERT_TRUE(Eventually([&] { return !sync.Watermarks().empty(); }))
         << "a holder publishes watermarks";
@@ -387,12 +404,16 @@ TEST(OutboxRelayLeaseTest, ACandidateThatFindsNoFreeLeaseDoesNotRelay) {
     outbox.lease_holder[0] = "someone else";
   }
   outbox.Add(7, Op_::kUpsert, "v");
+  ManualClock clock;
   RelayOptions o = Options();
   o.leases = 1;
   o.relays_seen = [](absl::Time) { return 0; };  // e.g. Kafka is down for everyone
-  OutboxRelay relay(outbox, sync, o);
+  OutboxRelay relay(outbox, sync, o, clock);
   relay.Start();
-  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_TRUE(Eventually([&] {
+    MutexLock lock(&outbox.mu);
+    return outbox.lease_queries > 0;
+  })) << "it asks for a lease";
   EXPECT_FALSE(relay.holds_lease());
   EXPECT_TRUE(sync.Published().empty());
   relay.Stop();

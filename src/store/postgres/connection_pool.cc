@@ -16,15 +16,16 @@ namespace {
 
 constexpr absl::Duration kWatchdogTick = absl::Milliseconds(20);
 
-std::chrono::system_clock::time_point ToChrono(absl::Time t) {
-  // Far-future deadlines become "in an hour": waits loop anyway.
-  return absl::ToChronoTime(std::min(t, absl::Now() + absl::Hours(1)));
-}
-
 }  // namespace
 
-ConnectionPool::ConnectionPool(PoolOptions options)
-    : options_(std::move(options)), backoff_(options_.min_backoff) {
+std::chrono::system_clock::time_point ConnectionPool::ToChrono(absl::Time t) const {
+  // Far-future deadlines become "in an hour": waits loop anyway. The CondVar
+  // waits on the real clock, for as long as clock_ has left until `t`.
+  return absl::ToChronoTime(absl::Now() + std::min(t - clock_.Now(), absl::Hours(1)));
+}
+
+ConnectionPool::ConnectionPool(PoolOptions options, const Clock& clock)
+    : options_(std::move(options)), clock_(clock), backoff_(options_.min_backoff) {
   {
     MutexLock lock(&mu_);
     slots_.resize(std::max<size_t>(1, options_.size));
@@ -87,7 +88,7 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire(absl::Time deadlin
         slot = best;
         break;
       }
-      if (absl::Now() >= deadline) {
+      if (clock_.Now() >= deadline) {
         return absl::DeadlineExceededError(
             absl::StrCat("all ", slots_.size(),
                          " PostgreSQL connections stayed busy until the call's deadline; raise "
@@ -96,10 +97,10 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire(absl::Time deadlin
       released_.WaitUntil(&mu_, ToChrono(deadline));
     }
     Slot& s = slots_[slot];
-    if (s.conn == nullptr && absl::Now() < next_connect_) {
+    if (s.conn == nullptr && clock_.Now() < next_connect_) {
       return absl::UnavailableError(absl::StrCat(
           last_error_, " (retrying in ",
-          absl::FormatDuration(absl::Ceil(next_connect_ - absl::Now(), absl::Milliseconds(1))),
+          absl::FormatDuration(absl::Ceil(next_connect_ - clock_.Now(), absl::Milliseconds(1))),
           ")"));
     }
     s.leased = true;
@@ -126,7 +127,7 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Connected(
     released_.Signal();
     const bool was_up = last_error_.empty();
     last_error_ = std::string(opened.status().message());
-    next_connect_ = absl::Now() + backoff_;
+    next_connect_ = clock_.Now() + backoff_;
     backoff_ = std::min(backoff_ * 2, options_.max_backoff);
     if (was_up) spdlog::warn("postgres: {}", last_error_);
     return opened.status();
@@ -159,7 +160,7 @@ void ConnectionPool::WatchdogLoop() {
     {
       MutexLock lock(&mu_);
       if (stopping_) return;
-      const absl::Time now = absl::Now();
+      const absl::Time now = clock_.Now();
       absl::Time next = now + kWatchdogTick;
       for (size_t i = 0; i < slots_.size(); ++i) {
         Slot& s = slots_[i];

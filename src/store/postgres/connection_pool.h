@@ -13,12 +13,17 @@
 //   lease past its deadline (PQcancel) and the connection is then closed
 //   rather than reused, so a late cancel can never hit the next statement.
 //
+// Time (deadlines, backoff, the watchdog) is read from the injected Clock;
+// callers' deadlines are on that clock. Waits convert what is left of them
+// into real time.
+//
 // Thread-safety: Acquire may be called from any thread; a Lease is used by
 // the thread that holds it.
 #ifndef CACHECAR_STORE_POSTGRES_CONNECTION_POOL_H_
 #define CACHECAR_STORE_POSTGRES_CONNECTION_POOL_H_
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -28,6 +33,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/mutex.h"
 #include "pqxx/connection"
 
@@ -47,7 +53,8 @@ class ConnectionPool {
  public:
   class Lease;
 
-  explicit ConnectionPool(PoolOptions options);
+  // `clock` must outlive the pool.
+  explicit ConnectionPool(PoolOptions options, const Clock& clock = Clock::Real());
   ~ConnectionPool();
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
@@ -103,8 +110,12 @@ class ConnectionPool {
   void Release(size_t slot, bool discard);
   void WatchdogLoop();
   static bool HasPendingInput(pqxx::connection& conn);
+  // A wait until `t` on clock_, as a real-time point (at most an hour on:
+  // waits loop anyway).
+  std::chrono::system_clock::time_point ToChrono(absl::Time t) const;
 
   const PoolOptions options_;
+  const Clock& clock_;
   mutable Mutex mu_;
   CondVar released_;  // a slot was released
   CondVar watchdog_wake_;

@@ -30,11 +30,12 @@ struct KafkaSync::Impl {
   bool BrokerReachable() const { return shared->BrokerReachable(options.probe_interval); }
 };
 
-absl::StatusOr<std::unique_ptr<KafkaSync>> KafkaSync::Create(KafkaOptions options) {
+absl::StatusOr<std::unique_ptr<KafkaSync>> KafkaSync::Create(KafkaOptions options,
+                                                             const Clock& clock) {
   if (options.brokers.empty()) return absl::InvalidArgumentError("kafka_brokers is empty");
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
-  impl->shared = std::make_shared<kafka::ProbeShared>(impl->options.topic);
+  impl->shared = std::make_shared<kafka::ProbeShared>(impl->options.topic, clock);
   impl->publisher = std::make_unique<kafka::Publisher>(impl->options, impl->shared->errors);
   if (absl::Status s = impl->publisher->Init(); !s.ok()) return s;
   impl->reader = std::make_unique<kafka::TopicReader>(impl->options, impl->shared);
@@ -57,10 +58,11 @@ void KafkaSync::Start(EventSink& sink) {
 
 void KafkaSync::Stop(absl::Duration timeout) {
   if (impl_->stopped.exchange(true)) return;
-  const absl::Time start = absl::Now();
-  auto lap = [start](const char* step) {
+  const Clock& clock = impl_->shared->clock;
+  const absl::Time start = clock.Now();
+  auto lap = [start, &clock](const char* step) {
     spdlog::debug("sync: stop: {} done after {}", step,
-                  absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))));
+                  absl::FormatDuration(absl::Trunc(clock.Now() - start, absl::Milliseconds(1))));
   };
   // With the broker away, waiting helps nobody: what is unacknowledged
   // stays in the outbox for the relays (and a probe is likely stuck).

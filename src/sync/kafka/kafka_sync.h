@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "sync/sync.h"
 
 namespace cachecar::sync {
@@ -52,8 +53,11 @@ absl::Status ValidateKafkaProperties(const std::map<std::string, std::string>& p
 class KafkaSync final : public Sync {
  public:
   // Builds the clients (no connection is made yet: Start connects, and a
-  // broker that is down is retried, not fatal).
-  static absl::StatusOr<std::unique_ptr<KafkaSync>> Create(KafkaOptions options);
+  // broker that is down is retried, not fatal). `clock` is the adapter's
+  // time source; it must outlive the adapter's threads (see
+  // watermark_probe.h: the probe thread may outlive the KafkaSync).
+  static absl::StatusOr<std::unique_ptr<KafkaSync>> Create(KafkaOptions options,
+                                                           const Clock& clock = Clock::Real());
   ~KafkaSync() override;
 
   void Start(EventSink& sink) override;

@@ -14,7 +14,7 @@ namespace cachecar::sync::kafka {
 
 // First positioning: every partition at its high watermark.
 bool TopicReader::PositionAll() {
-  const absl::Time started = absl::Now();
+  const absl::Time started = Now();
   shared_->RefreshMetadata();
   absl::StatusOr<std::vector<int32_t>> ids =
       ListPartitions(consumer_.get(), options_.topic, options_.brokers);
@@ -50,7 +50,7 @@ bool TopicReader::PositionAll() {
 // New partitions are read from the beginning: none of their events can
 // predate the last check that did not see them.
 void TopicReader::CheckPartitions() {
-  const absl::Time started = absl::Now();
+  const absl::Time started = Now();
   absl::StatusOr<std::vector<int32_t>> ids =
       ListPartitions(consumer_.get(), options_.topic, options_.brokers);
   if (!ids.ok()) return;  // the probe reports reachability
@@ -91,7 +91,7 @@ void TopicReader::OnOffsetReset(int32_t partition, const std::string& why) {
       "dropping every cached entry and restarting the partition at its end",
       partition, options_.topic, why);
   sink_->OnEventsLost(absl::StrCat("partition ", partition, ": ", why));
-  const absl::Time started = absl::Now();
+  const absl::Time started = Now();
   const int64_t hi = shared_->Watermark(partition, true);
   if (hi < 0) return;  // the next message retries
   tracker().AddPartition(partition, hi, started);

@@ -20,7 +20,7 @@ absl::Status TopicReader::Init() {
 }
 
 void TopicReader::UpdateHighWatermarks() {
-  last_lag_update_ = absl::Now();
+  last_lag_update_ = Now();
   for (int32_t id : assigned_) {
     int64_t low = -1, high = -1;
     if (consumer_->get_watermark_offsets(options_.topic, id, &low, &high) ==
@@ -84,10 +84,10 @@ void TopicReader::Loop(EventSink& sink, Notification& stop) {
       }
       continue;
     }
-    if (absl::Now() - last_partition_check_ >= options_.partition_check_interval) {
+    if (Now() - last_partition_check_ >= options_.partition_check_interval) {
       CheckPartitions();
     }
-    if (absl::Now() - last_lag_update_ >= absl::Milliseconds(500)) UpdateHighWatermarks();
+    if (Now() - last_lag_update_ >= absl::Milliseconds(500)) UpdateHighWatermarks();
     std::unique_ptr<RdKafka::Message> m(consumer_->consume(100));
     if (m != nullptr) Handle(*m);
   }

@@ -52,6 +52,7 @@ class TopicReader {
 
  private:
   FreshnessTracker& tracker() { return shared_->tracker; }
+  absl::Time Now() const { return shared_->clock.Now(); }
   void SetError(std::string error) { shared_->errors.Set(std::move(error)); }
 
   // topic_reader.cc: reading.

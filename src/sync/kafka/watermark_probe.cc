@@ -46,7 +46,7 @@ int64_t ProbeShared::Watermark(int32_t partition, bool high, int timeout_ms) {
 bool ProbeShared::BrokerReachable(absl::Duration probe_interval) const {
   const absl::Time last_ok = absl::FromUnixMicros(last_probe_ok_us.load());
   return broker_reachable.load() &&
-         absl::Now() - last_ok < probe_interval + absl::Milliseconds(2 * kProbeTimeoutMs);
+         clock.Now() - last_ok < probe_interval + absl::Milliseconds(2 * kProbeTimeoutMs);
 }
 
 void ProbeLoop(const std::shared_ptr<ProbeShared>& shared, absl::Duration interval,
@@ -57,13 +57,13 @@ void ProbeLoop(const std::shared_ptr<ProbeShared>& shared, absl::Duration interv
     bool ok = !ids.empty();
     if (ok) {
       const int32_t id = ids[next++ % ids.size()];
-      const absl::Time sent = absl::Now();
+      const absl::Time sent = shared->clock.Now();
       const int64_t hi = shared->Watermark(id, /*high=*/true, timeout_ms);
       ok = hi >= 0 && !shared->stop.HasBeenNotified();
       if (ok) shared->tracker.OnProbe(id, hi, sent);
     }
     shared->broker_reachable.store(ok);
-    if (ok) shared->last_probe_ok_us.store(absl::ToUnixMicros(absl::Now()));
+    if (ok) shared->last_probe_ok_us.store(absl::ToUnixMicros(shared->clock.Now()));
   }
   shared->probe_exited.Notify();
 }

@@ -8,7 +8,9 @@
 // while the broker is down (it waits for the request's reply), so
 // KafkaSync::Stop() cannot promise to join the probe thread: it waits a
 // little, then detaches it, and ProbeShared lives on (shared) until the call
-// returns. Nothing in it refers back to KafkaSync.
+// returns. Nothing in it refers back to KafkaSync. Its `clock` (the
+// adapter's time source) must therefore outlive the probe thread too:
+// Clock::Real() does.
 //
 // Thread-safety: every member of ProbeShared is safe to use from the probe,
 // consumer and caller threads at once (atomics, FreshnessTracker, LastError,
@@ -23,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/mutex.h"
 #include "librdkafka/rdkafkacpp.h"
 #include "sync/freshness.h"
@@ -37,8 +40,9 @@ constexpr int kProbeTimeoutMs = 1000;
 
 // What the probe thread touches (see the header comment).
 struct ProbeShared {
-  explicit ProbeShared(std::string t) : topic(std::move(t)) {}
+  ProbeShared(std::string t, const Clock& c) : topic(std::move(t)), clock(c) {}
   const std::string topic;
+  const Clock& clock;  // the adapter's time (probes, positioning, lag updates)
   FreshnessTracker tracker;
   LastError errors;
   EventLogger events{"probe"};

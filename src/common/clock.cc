@@ -1,7 +1,7 @@
 // The real clock. Thread-safety: stateless, safe from any thread.
-#include "cache/clock.h"
+#include "common/clock.h"
 
-namespace cachecar::cache {
+namespace cachecar {
 namespace {
 
 class RealClock final : public Clock {
@@ -16,4 +16,4 @@ const Clock& Clock::Real() {
   return *clock;
 }
 
-}  // namespace cachecar::cache
+}  // namespace cachecar
