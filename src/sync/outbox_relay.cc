@@ -21,20 +21,6 @@ constexpr absl::Duration kStayOutAfterGivingUp = absl::Seconds(10);
 constexpr absl::Duration kRecheckFirst = absl::Milliseconds(5);
 constexpr absl::Duration kRecheckMost = absl::Milliseconds(80);
 
-Op OpOf(store::OutboxEntry::Op op) {
-  switch (op) {
-    case store::OutboxEntry::Op::kUpsert:
-      return Op::kUpsert;
-    case store::OutboxEntry::Op::kDelete:
-      return Op::kDelete;
-    case store::OutboxEntry::Op::kInvalidate:
-      return Op::kInvalidate;
-    case store::OutboxEntry::Op::kFlush:
-      return Op::kFlush;
-  }
-  return Op::kInvalidate;
-}
-
 // Counts acknowledgements of one batch (or one watermark round).
 struct BatchWait {
   Mutex mu;
@@ -72,7 +58,7 @@ Event EventFromOutbox(const store::OutboxEntry& entry, const std::string& origin
   e.ns = entry.ns;
   e.key = entry.key;
   e.version = entry.version;
-  e.op = OpOf(entry.op);
+  e.op = entry.op;  // both are ChangeOp
   if (e.op == Op::kUpsert) e.value = entry.value;
   e.origin = origin;
   e.committed = entry.created;
@@ -302,9 +288,9 @@ void OutboxRelay::Loop() {
     }
     recheck = kRecheckFirst;
     const absl::Time now = clock_.Now();
-    const absl::Duration wait =
-        std::clamp(std::min(last_watermark_ + options_.watermark_interval, renew_at_) - now,
-                   absl::Milliseconds(1), options_.watermark_interval);
+    const absl::Duration wait = std::clamp(
+        std::min(last_watermark_ + options_.watermark_interval, renew_at_) - now,
+        absl::Milliseconds(1), std::max(absl::Milliseconds(1), options_.watermark_interval));
     outbox_.WaitForNew(wait);
   }
 }
