@@ -100,8 +100,8 @@ absl::Status CacheService::CheckKeys(const std::vector<std::string>& keys) const
   return absl::OkStatus();
 }
 
-void CacheService::Get(absl::string_view ns_name, std::string key, Consistency consistency,
-                       absl::Time deadline, ReadDone done, uint64_t min_version) {
+void CacheService::Get(absl::string_view ns_name, const std::string& key, Consistency consistency,
+                       absl::Time deadline, const ReadDone& done, uint64_t min_version) {
   // `done` runs after the shard lock is released: it may call back in.
   std::optional<ReadResult> hit;
   Get(
@@ -113,69 +113,75 @@ void CacheService::Get(absl::string_view ns_name, std::string key, Consistency c
   if (hit.has_value()) done(std::move(*hit));
 }
 
+bool CacheService::AnswerFromCache(Namespace& ns, absl::string_view key, HitSink hit,
+                                   uint64_t min_version) {
+  bool answered = false;
+  ns.engine->Visit(std::string_view(key.data(), key.size()), [&](const cache::LookupView& view) {
+    if (view.version < min_version) return;
+    answered = true;
+    hit(CachedValue{view.kind == cache::Lookup::Kind::kHit, view.value, view.version});
+  });
+  return answered;
+}
+
 void CacheService::Get(absl::string_view ns_name, absl::string_view key, Consistency consistency,
-                       absl::Time deadline, HitSink hit, ReadDone done, uint64_t min_version) {
+                       absl::Time deadline, HitSink hit, const ReadDone& done,
+                       uint64_t min_version) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
   if (!found.ok()) return done(found.status());
   if (absl::Status s = CheckKey(key); !s.ok()) return done(s);
   Namespace& ns = **found;
 
   if (min_version > 0) {
-    const bool trusted = hooks_.replication == nullptr || hooks_.replication->CacheTrusted();
-    if (consistency != Consistency::kStrong && trusted) {
-      bool answered = false;
-      ns.engine->Visit(
-          std::string_view(key.data(), key.size()), [&](const cache::LookupView& view) {
-            if (view.version < min_version) return;
-            answered = true;
-            hit(CachedValue{view.kind == cache::Lookup::Kind::kHit, view.value, view.version});
-          });
-      if (answered) {
-        min_from_cache_.fetch_add(1, std::memory_order_relaxed);
-        return;
-      }
-      return AwaitVersion(ns, std::string(key), min_version, consistency, deadline,
-                          std::move(done));
-    }
-    if (consistency == Consistency::kCacheOnly) return done(NotCached());
-    if (!trusted) bypassed_reads_.fetch_add(1, std::memory_order_relaxed);
-    return ReadAtLeast(ns, std::string(key), min_version, deadline, std::move(done));
+    return GetAtLeast(ns, key, min_version, consistency, deadline, hit, done);
   }
-
   if (consistency == Consistency::kCacheOnly) {
     // Never the store; and nothing the replica cannot vouch for (C4).
-    bool answered = false;
-    if (hooks_.replication == nullptr || hooks_.replication->CacheTrusted()) {
-      ns.engine->Visit(
-          std::string_view(key.data(), key.size()), [&](const cache::LookupView& view) {
-            answered = true;
-            hit(CachedValue{view.kind == cache::Lookup::Kind::kHit, view.value, view.version});
-          });
-    }
-    if (!answered) done(NotCached());
+    const bool trusted = hooks_.replication == nullptr || hooks_.replication->CacheTrusted();
+    if (!trusted || !AnswerFromCache(ns, key, hit)) done(NotCached());
     return;
   }
-
   if (consistency == Consistency::kStrong || !CacheTrusted()) {
-    if (!pool_.TrySubmit([this, &ns, key = std::string(key), deadline, done] {
-          absl::StatusOr<std::vector<ReadResult>> r = LoadKeys(ns, {key}, deadline, false);
-          if (!r.ok()) return done(r.status());
-          done(std::move((*r)[0]));
-        })) {
-      done(Overloaded());
-    }
-    return;
+    return LoadOnPool(ns, key, deadline, done);
   }
-
   // The hit: the entry goes straight to `hit`, under the shard lock.
-  bool answered = false;
+  if (AnswerFromCache(ns, key, hit)) return;
+  if (AbsentForSure(ns, std::string_view(key.data(), key.size()))) {
+    return hit(CachedValue{false, {}, 0});
+  }
+  JoinOrLoad(ns, key, deadline, done);
+}
+
+void CacheService::GetAtLeast(Namespace& ns, absl::string_view key, uint64_t min_version,
+                              Consistency consistency, absl::Time deadline, HitSink hit,
+                              const ReadDone& done) {
+  const bool trusted = hooks_.replication == nullptr || hooks_.replication->CacheTrusted();
+  if (consistency != Consistency::kStrong && trusted) {
+    if (AnswerFromCache(ns, key, hit, min_version)) {
+      min_from_cache_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    return AwaitVersion(ns, std::string(key), min_version, consistency, deadline, done);
+  }
+  if (consistency == Consistency::kCacheOnly) return done(NotCached());
+  if (!trusted) bypassed_reads_.fetch_add(1, std::memory_order_relaxed);
+  return ReadAtLeast(ns, std::string(key), min_version, deadline, done);
+}
+
+void CacheService::LoadOnPool(Namespace& ns, absl::string_view key, absl::Time deadline,
+                              const ReadDone& done) {
+  if (!pool_.TrySubmit([this, &ns, key = std::string(key), deadline, done] {
+        absl::StatusOr<std::vector<ReadResult>> r = LoadKeys(ns, {key}, deadline, false);
+        if (!r.ok()) return done(r.status());
+        done(std::move((*r)[0]));
+      })) {
+    done(Overloaded());
+  }
+}
+
+void CacheService::JoinOrLoad(Namespace& ns, absl::string_view key, absl::Time deadline,
+                              const ReadDone& done) {
   const std::string_view std_key(key.data(), key.size());
-  ns.engine->Visit(std_key, [&](const cache::LookupView& view) {
-    answered = true;
-    hit(CachedValue{view.kind == cache::Lookup::Kind::kHit, view.value, view.version});
-  });
-  if (answered) return;
-  if (AbsentForSure(ns, std_key)) return hit(CachedValue{false, {}, 0});
   std::optional<ReadResult> answer;
   SingleFlight::Role role = flights_.JoinOrLead(
       ns.name, key, deadline,
@@ -191,7 +197,7 @@ void CacheService::Get(absl::string_view ns_name, absl::string_view key, Consist
   }
 }
 
-void CacheService::StartLoads(Namespace& ns, std::vector<std::string> keys) {
+void CacheService::StartLoads(Namespace& ns, const std::vector<std::string>& keys) {
   // The load's deadline is read from the flights when it starts (joiners may
   // have extended it while the task waited in the queue), and the answers
   // reach the callers through the flights: nothing to pass, nothing to return.
@@ -294,47 +300,36 @@ absl::StatusOr<std::vector<ReadResult>> CacheService::LoadKeys(Namespace& ns,
   return out;
 }
 
+absl::Status CacheService::CheckBatchGet(const std::vector<std::string>& keys,
+                                         const std::vector<uint64_t>& min_versions) const {
+  if (keys.empty()) {
+    return absl::InvalidArgumentError("keys is empty: BatchGet needs at least one key");
+  }
+  if (absl::Status s = CheckKeys(keys); !s.ok()) return s;
+  if (KeysBytes(keys) > limits_.max_response_bytes) {
+    return AnswerTooLarge(limits_.max_response_bytes);  // the keys alone
+  }
+  if (!min_versions.empty() && min_versions.size() != keys.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("min_versions has ", min_versions.size(), " entries for ", keys.size(),
+                     " keys: give one per key (0 for none), or none at all"));
+  }
+  return absl::OkStatus();
+}
+
 void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> keys,
                             Consistency consistency, absl::Time deadline, BatchDone done,
                             std::vector<uint64_t> min_versions) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
   if (!found.ok()) return done(found.status());
-  if (keys.empty()) {
-    return done(absl::InvalidArgumentError("keys is empty: BatchGet needs at least one key"));
-  }
-  if (absl::Status s = CheckKeys(keys); !s.ok()) return done(s);
-  if (KeysBytes(keys) > limits_.max_response_bytes) {
-    return done(AnswerTooLarge(limits_.max_response_bytes));  // the keys alone
-  }
-  if (!min_versions.empty()) {
-    if (min_versions.size() != keys.size()) {
-      return done(absl::InvalidArgumentError(
-          absl::StrCat("min_versions has ", min_versions.size(), " entries for ", keys.size(),
-                       " keys: give one per key (0 for none), or none at all")));
-    }
-    if (std::any_of(min_versions.begin(), min_versions.end(), [](uint64_t v) { return v > 0; })) {
-      return BatchGetAtLeast(ns_name, std::move(keys), consistency, deadline, std::move(done),
-                             std::move(min_versions));
-    }
+  if (absl::Status s = CheckBatchGet(keys, min_versions); !s.ok()) return done(s);
+  if (std::any_of(min_versions.begin(), min_versions.end(), [](uint64_t v) { return v > 0; })) {
+    return BatchGetAtLeast(ns_name, std::move(keys), consistency, deadline, std::move(done),
+                           std::move(min_versions));
   }
   Namespace& ns = **found;
 
-  if (consistency == Consistency::kCacheOnly) {
-    const bool trusted = hooks_.replication == nullptr || hooks_.replication->CacheTrusted();
-    std::vector<ReadResult> results(keys.size());
-    uint64_t bytes = 0;
-    for (size_t i = 0; i < keys.size(); ++i) {
-      std::optional<ReadResult> hit;
-      if (trusted) hit = FromLookup(ns.engine->Get(keys[i]));
-      results[i] = hit.has_value() ? std::move(*hit) : NotCached();
-      bytes += results[i].value.size();
-      if (bytes > limits_.max_response_bytes) {
-        return done(AnswerTooLarge(limits_.max_response_bytes));
-      }
-    }
-    return done(std::move(results));
-  }
-
+  if (consistency == Consistency::kCacheOnly) return BatchGetCacheOnly(ns, keys, done);
   if (consistency == Consistency::kStrong || !CacheTrusted()) {
     if (!pool_.TrySubmit([this, &ns, keys = std::move(keys), deadline, done] {
           done(LoadStrong(ns, keys, deadline));
@@ -343,7 +338,28 @@ void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> 
     }
     return;
   }
+  BatchGetCached(ns, keys, deadline, std::move(done));
+}
 
+void CacheService::BatchGetCacheOnly(Namespace& ns, const std::vector<std::string>& keys,
+                                     const BatchDone& done) {
+  const bool trusted = hooks_.replication == nullptr || hooks_.replication->CacheTrusted();
+  std::vector<ReadResult> results(keys.size());
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::optional<ReadResult> hit;
+    if (trusted) hit = FromLookup(ns.engine->Get(keys[i]));
+    results[i] = hit.has_value() ? std::move(*hit) : NotCached();
+    bytes += results[i].value.size();
+    if (bytes > limits_.max_response_bytes) {
+      return done(AnswerTooLarge(limits_.max_response_bytes));
+    }
+  }
+  done(std::move(results));
+}
+
+void CacheService::BatchGetCached(Namespace& ns, const std::vector<std::string>& keys,
+                                  absl::Time deadline, BatchDone done) {
   auto state = std::make_shared<BatchState>(keys.size(), KeysBytes(keys),
                                             limits_.max_response_bytes, std::move(done));
   // Unique missing keys → the request positions they answer.
@@ -379,7 +395,7 @@ void CacheService::BatchGet(absl::string_view ns_name, std::vector<std::string> 
     if (role == SingleFlight::Role::kAnswered) waiter(std::move(*answer));
     if (role == SingleFlight::Role::kLeader) leads.push_back(key);
   }
-  if (!leads.empty()) StartLoads(ns, std::move(leads));
+  if (!leads.empty()) StartLoads(ns, leads);
 }
 
 absl::StatusOr<std::vector<ReadResult>> CacheService::LoadStrong(

@@ -118,8 +118,8 @@ class CacheService {
   CacheService(Limits limits, NamespaceSet& namespaces, store::Store& store, WorkerPool& pool,
                ServiceHooks hooks = {});
 
-  void Get(absl::string_view ns, std::string key, Consistency consistency, absl::Time deadline,
-           ReadDone done, uint64_t min_version = 0);
+  void Get(absl::string_view ns, const std::string& key, Consistency consistency,
+           absl::Time deadline, const ReadDone& done, uint64_t min_version = 0);
 
   // The hit path without copies: a CACHED Get the cache can answer calls
   // `hit` with the entry while the engine's shard is locked (copy what you
@@ -138,15 +138,15 @@ class CacheService {
   // that is older waits for the event (up to min_version_wait, within the
   // deadline), then the store is read; a store below it is OUT_OF_RANGE.
   void Get(absl::string_view ns, absl::string_view key, Consistency consistency,
-           absl::Time deadline, HitSink hit, ReadDone done, uint64_t min_version = 0);
+           absl::Time deadline, HitSink hit, const ReadDone& done, uint64_t min_version = 0);
   // `min_versions`: empty, or one per key (0: none), as Get's min_version.
   void BatchGet(absl::string_view ns, std::vector<std::string> keys, Consistency consistency,
                 absl::Time deadline, BatchDone done, std::vector<uint64_t> min_versions = {});
   MinVersionStats min_version_stats() const;
   void Put(absl::string_view ns, std::string key, std::string value, WriteOptions options,
-           absl::Time deadline, PutDone done);
+           absl::Time deadline, const PutDone& done);
   void Delete(absl::string_view ns, std::string key, std::optional<uint64_t> if_version,
-              absl::Time deadline, DeleteDone done);
+              absl::Time deadline, const DeleteDone& done);
 
   // Several writes of one namespace, all or nothing, in one store
   // transaction (at most max_batch_keys, distinct keys): on success every
@@ -154,15 +154,15 @@ class CacheService {
   // and Delete do; a failed precondition (ABORTED, naming the write) writes
   // nothing; an unknown outcome drops every key of the batch.
   void WriteBatch(absl::string_view ns, std::vector<BatchWriteOp> writes, absl::Time deadline,
-                  WriteBatchDone done);
+                  const WriteBatchDone& done);
 
   using InvalidateDone = std::function<void(absl::StatusOr<uint64_t>)>;
   // Drops keys (at most max_batch_keys) from the local cache inline, or with
   // `all` the whole namespace on the worker pool (freeing a large namespace
   // takes a while); answers how many entries were dropped. With `broadcast`
   // (and a sync topic), every other replica drops them too.
-  void Invalidate(absl::string_view ns, std::vector<std::string> keys, bool all,
-                  InvalidateDone done, bool broadcast = false);
+  void Invalidate(absl::string_view ns, const std::vector<std::string>& keys, bool all,
+                  const InvalidateDone& done, bool broadcast = false);
 
   // CACHED reads answered from the store because the cache could not show
   // it was within max_staleness (C4).
@@ -175,6 +175,14 @@ class CacheService {
   absl::Status CheckKey(absl::string_view key) const;
   // At most max_batch_keys keys, each valid; the error names the position.
   absl::Status CheckKeys(const std::vector<std::string>& keys) const;
+  // A WriteBatch's writes: 1 to max_batch_keys, distinct valid keys, each
+  // put or delete well formed; the error names the write.
+  absl::Status CheckWrites(const std::vector<BatchWriteOp>& writes) const;
+  // After a committed WriteBatch: applies each write to the cache and
+  // announces it, as Put and Delete do; the outcomes in order.
+  std::vector<DeleteOutcome> ApplyCommitted(const Namespace& ns,
+                                            const std::vector<BatchWriteOp>& writes,
+                                            const std::vector<store::BatchWriteResult>& results);
 
   // Reads `keys` from the store (one round trip per attempt) under fill
   // tickets and offers each value to the engine; a key a newer write
@@ -222,11 +230,11 @@ class CacheService {
   // A min-version read the cache could not answer at once: waits for the
   // event (if there is a sync topic), then answers from the cache or the
   // store. Never blocks.
-  void AwaitVersion(Namespace& ns, std::string key, uint64_t min_version, Consistency consistency,
-                    absl::Time deadline, ReadDone done);
+  void AwaitVersion(Namespace& ns, const std::string& key, uint64_t min_version,
+                    Consistency consistency, absl::Time deadline, const ReadDone& done);
   // Reads `key` from the store on the pool; OUT_OF_RANGE below min_version.
-  void ReadAtLeast(Namespace& ns, std::string key, uint64_t min_version, absl::Time deadline,
-                   ReadDone done);
+  void ReadAtLeast(Namespace& ns, const std::string& key, uint64_t min_version, absl::Time deadline,
+                   const ReadDone& done);
   // BatchGet with min_versions (service/min_version_batch.h): the waits at
   // once, then one store read for the keys still behind.
   void BatchGetAtLeast(absl::string_view ns, std::vector<std::string> keys, Consistency consistency,
@@ -234,7 +242,29 @@ class CacheService {
 
   // Starts loads for `keys` (unique, all misses) whose flights this caller
   // leads, on the worker pool; fails the flights if the pool is full.
-  void StartLoads(Namespace& ns, std::vector<std::string> keys);
+  void StartLoads(Namespace& ns, const std::vector<std::string>& keys);
+
+  // Get's steps. AnswerFromCache calls `hit` with the cached entry (under the
+  // shard lock) if there is one at `min_version` or newer, and says whether
+  // it did. GetAtLeast: a read with min_version > 0. LoadOnPool: a STRONG
+  // (or bypassed) read of the store on the pool. JoinOrLoad: a CACHED miss
+  // joins the key's flight or leads a new one.
+  bool AnswerFromCache(Namespace& ns, absl::string_view key, HitSink hit, uint64_t min_version = 0);
+  void GetAtLeast(Namespace& ns, absl::string_view key, uint64_t min_version,
+                  Consistency consistency, absl::Time deadline, HitSink hit, const ReadDone& done);
+  void LoadOnPool(Namespace& ns, absl::string_view key, absl::Time deadline, const ReadDone& done);
+  void JoinOrLoad(Namespace& ns, absl::string_view key, absl::Time deadline, const ReadDone& done);
+
+  // BatchGet's steps. CheckBatchGet: the request's keys and min_versions
+  // are valid. BatchGetCacheOnly: a CACHE_ONLY batch, answered inline.
+  // BatchGetCached: a CACHED batch; hits answer at once, misses join or
+  // lead flights and `done` runs when the last lands.
+  absl::Status CheckBatchGet(const std::vector<std::string>& keys,
+                             const std::vector<uint64_t>& min_versions) const;
+  void BatchGetCacheOnly(Namespace& ns, const std::vector<std::string>& keys,
+                         const BatchDone& done);
+  void BatchGetCached(Namespace& ns, const std::vector<std::string>& keys, absl::Time deadline,
+                      BatchDone done);
 
   const Limits limits_;
   NamespaceSet& namespaces_;

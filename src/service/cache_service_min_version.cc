@@ -13,13 +13,13 @@
 
 namespace cachecar::service {
 
-using cache_service_internal::BatchState;
 using cache_service_internal::KeysBytes;
 using cache_service_internal::NotCached;
 using cache_service_internal::Overloaded;
 
-void CacheService::AwaitVersion(Namespace& ns, std::string key, uint64_t min_version,
-                                Consistency consistency, absl::Time deadline, ReadDone done) {
+void CacheService::AwaitVersion(Namespace& ns, const std::string& key, uint64_t min_version,
+                                Consistency consistency, absl::Time deadline,
+                                const ReadDone& done) {
   auto cached = [&ns, key, min_version]() -> std::optional<ReadResult> {
     std::optional<ReadResult> r = FromLookup(ns.engine->Peek(key));
     if (r.has_value() && r->version >= min_version) return r;
@@ -47,8 +47,8 @@ void CacheService::AwaitVersion(Namespace& ns, std::string key, uint64_t min_ver
       std::move(after_wait));
 }
 
-void CacheService::ReadAtLeast(Namespace& ns, std::string key, uint64_t min_version,
-                               absl::Time deadline, ReadDone done) {
+void CacheService::ReadAtLeast(Namespace& ns, const std::string& key, uint64_t min_version,
+                               absl::Time deadline, const ReadDone& done) {
   min_read_through_.fetch_add(1, std::memory_order_relaxed);
   if (!pool_.TrySubmit([this, &ns, key, min_version, deadline, done] {
         absl::StatusOr<std::vector<ReadResult>> r = LoadKeys(ns, {key}, deadline, false);

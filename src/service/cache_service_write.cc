@@ -22,7 +22,7 @@ bool CacheService::Drop(Namespace& ns, const std::string& key) {
 }
 
 void CacheService::Put(absl::string_view ns_name, std::string key, std::string value,
-                       WriteOptions options, absl::Time deadline, PutDone done) {
+                       WriteOptions options, absl::Time deadline, const PutDone& done) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
   if (!found.ok()) return done(found.status());
   if (absl::Status s = CheckKey(key); !s.ok()) return done(s);
@@ -55,7 +55,7 @@ void CacheService::Put(absl::string_view ns_name, std::string key, std::string v
 
 void CacheService::Delete(absl::string_view ns_name, std::string key,
                           std::optional<uint64_t> if_version, absl::Time deadline,
-                          DeleteDone done) {
+                          const DeleteDone& done) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
   if (!found.ok()) return done(found.status());
   if (absl::Status s = CheckKey(key); !s.ok()) return done(s);
@@ -82,17 +82,14 @@ void CacheService::Delete(absl::string_view ns_name, std::string key,
   if (!pool_.TrySubmit(std::move(task))) done(Overloaded());
 }
 
-void CacheService::WriteBatch(absl::string_view ns_name, std::vector<BatchWriteOp> writes,
-                              absl::Time deadline, WriteBatchDone done) {
-  absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
-  if (!found.ok()) return done(found.status());
+absl::Status CacheService::CheckWrites(const std::vector<BatchWriteOp>& writes) const {
   if (writes.empty()) {
-    return done(absl::InvalidArgumentError("writes is empty: WriteBatch needs at least one write"));
+    return absl::InvalidArgumentError("writes is empty: WriteBatch needs at least one write");
   }
   if (writes.size() > limits_.max_batch_keys) {
-    return done(absl::InvalidArgumentError(
+    return absl::InvalidArgumentError(
         absl::StrCat("the batch has ", writes.size(), " writes, over max_batch_keys (",
-                     limits_.max_batch_keys, "): split it or raise max_batch_keys")));
+                     limits_.max_batch_keys, "): split it or raise max_batch_keys"));
   }
   absl::flat_hash_map<absl::string_view, size_t> seen;
   for (size_t i = 0; i < writes.size(); ++i) {
@@ -100,23 +97,31 @@ void CacheService::WriteBatch(absl::string_view ns_name, std::vector<BatchWriteO
     auto bad = [i](absl::string_view why) {
       return absl::InvalidArgumentError(absl::StrCat("writes[", i, "]: ", why));
     };
-    if (absl::Status s = CheckKey(w.key); !s.ok()) return done(bad(s.message()));
+    if (absl::Status s = CheckKey(w.key); !s.ok()) return bad(s.message());
     if (auto [it, added] = seen.try_emplace(w.key, i); !added) {
-      return done(bad(absl::StrCat("key '", w.key, "' is also written by writes[", it->second,
-                                   "]: a batch writes each key once")));
+      return bad(absl::StrCat("key '", w.key, "' is also written by writes[", it->second,
+                              "]: a batch writes each key once"));
     }
     if (w.is_delete) {
-      if (!w.value.empty()) return done(bad("a delete carries no value"));
-      if (w.options.ttl.has_value()) return done(bad("a delete carries no ttl_ms"));
+      if (!w.value.empty()) return bad("a delete carries no value");
+      if (w.options.ttl.has_value()) return bad("a delete carries no ttl_ms");
       if (w.options.precondition.kind == store::Precondition::Kind::kIfAbsent) {
-        return done(bad("if_absent is for puts; a delete takes if_version"));
+        return bad("if_absent is for puts; a delete takes if_version");
       }
     } else if (w.value.size() > limits_.max_value_bytes) {
-      return done(bad(absl::StrCat("value is ", w.value.size(), " bytes, over max_value_bytes (",
-                                   limits_.max_value_bytes,
-                                   "): store smaller values or raise max_value_bytes")));
+      return bad(absl::StrCat("value is ", w.value.size(), " bytes, over max_value_bytes (",
+                              limits_.max_value_bytes,
+                              "): store smaller values or raise max_value_bytes"));
     }
   }
+  return absl::OkStatus();
+}
+
+void CacheService::WriteBatch(absl::string_view ns_name, std::vector<BatchWriteOp> writes,
+                              absl::Time deadline, const WriteBatchDone& done) {
+  absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
+  if (!found.ok()) return done(found.status());
+  if (absl::Status s = CheckWrites(writes); !s.ok()) return done(s);
   Namespace& ns = **found;
   auto task = [this, &ns, writes = std::move(writes), deadline, done] {
     std::vector<store::BatchWrite> batch;
@@ -133,37 +138,43 @@ void CacheService::WriteBatch(absl::string_view ns_name, std::vector<BatchWriteO
       return done(results.status());
     }
     FaultPoint(kFaultAfterCommit);
-    std::vector<DeleteOutcome> out;
-    out.reserve(writes.size());
-    for (size_t i = 0; i < writes.size(); ++i) {
-      const BatchWriteOp& w = writes[i];
-      const store::BatchWriteResult& r = (*results)[i];
-      out.push_back(DeleteOutcome{r.found, r.version});
-      if (!w.is_delete) {
-        const bool applied = ns.engine->Apply(w.key, r.version, cache::ChangeKind::kValue, w.value,
-                                              w.options.ttl) == cache::ApplyResult::kApplied;
-        Change change{"", w.key, r.version, ChangeOp::kUpsert};
-        change.ttl = w.options.ttl;
-        Changed(ns, std::move(change), /*tell_replicas=*/true, /*tell_watchers=*/applied, w.value);
-        continue;
-      }
-      bool applied = false;
-      if (r.version > 0) {
-        applied = ns.engine->Apply(w.key, r.version, cache::ChangeKind::kTombstone) ==
-                  cache::ApplyResult::kApplied;
-      }
-      if (r.found) {
-        Changed(ns, Change{"", w.key, r.version, ChangeOp::kDelete}, /*tell_replicas=*/true,
-                /*tell_watchers=*/applied);
-      }
-    }
-    done(std::move(out));
+    done(ApplyCommitted(ns, writes, *results));
   };
   if (!pool_.TrySubmit(std::move(task))) done(Overloaded());
 }
 
-void CacheService::Invalidate(absl::string_view ns_name, std::vector<std::string> keys, bool all,
-                              InvalidateDone done, bool broadcast) {
+std::vector<DeleteOutcome> CacheService::ApplyCommitted(
+    const Namespace& ns, const std::vector<BatchWriteOp>& writes,
+    const std::vector<store::BatchWriteResult>& results) {
+  std::vector<DeleteOutcome> out;
+  out.reserve(writes.size());
+  for (size_t i = 0; i < writes.size(); ++i) {
+    const BatchWriteOp& w = writes[i];
+    const store::BatchWriteResult& r = results[i];
+    out.push_back(DeleteOutcome{r.found, r.version});
+    if (!w.is_delete) {
+      const bool applied = ns.engine->Apply(w.key, r.version, cache::ChangeKind::kValue, w.value,
+                                            w.options.ttl) == cache::ApplyResult::kApplied;
+      Change change{"", w.key, r.version, ChangeOp::kUpsert};
+      change.ttl = w.options.ttl;
+      Changed(ns, std::move(change), /*tell_replicas=*/true, /*tell_watchers=*/applied, w.value);
+      continue;
+    }
+    bool applied = false;
+    if (r.version > 0) {
+      applied = ns.engine->Apply(w.key, r.version, cache::ChangeKind::kTombstone) ==
+                cache::ApplyResult::kApplied;
+    }
+    if (r.found) {
+      Changed(ns, Change{"", w.key, r.version, ChangeOp::kDelete}, /*tell_replicas=*/true,
+              /*tell_watchers=*/applied);
+    }
+  }
+  return out;
+}
+
+void CacheService::Invalidate(absl::string_view ns_name, const std::vector<std::string>& keys,
+                              bool all, const InvalidateDone& done, bool broadcast) {
   absl::StatusOr<Namespace*> found = namespaces_.Find(ns_name);
   if (!found.ok()) return done(found.status());
   Namespace& ns = **found;

@@ -7,9 +7,9 @@
 
 #include <array>
 #include <cerrno>
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/errno_text.h"
 
 namespace cachecar::service {
 namespace {
@@ -70,14 +70,14 @@ absl::Status Corrupt(absl::string_view why) {
 }
 
 absl::Status Errno(absl::string_view what, const std::string& path) {
-  return absl::UnavailableError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+  return absl::UnavailableError(absl::StrCat(what, " ", path, ": ", ErrnoText(errno)));
 }
 
 absl::Status WriteAll(int fd, absl::string_view data) {
   while (!data.empty()) {
     const ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return absl::UnavailableError(std::strerror(errno));
+    if (n <= 0) return absl::UnavailableError(ErrnoText(errno));
     data.remove_prefix(static_cast<size_t>(n));
   }
   return absl::OkStatus();
@@ -180,7 +180,7 @@ absl::Status WriteWarmStartFile(const std::string& path, const WarmKeys& keys) {
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Errno("cannot create", tmp);
   absl::Status s = WriteAll(fd, data);
-  if (s.ok() && ::fsync(fd) != 0) s = absl::UnavailableError(std::strerror(errno));
+  if (s.ok() && ::fsync(fd) != 0) s = absl::UnavailableError(ErrnoText(errno));
   ::close(fd);
   if (!s.ok()) {
     ::unlink(tmp.c_str());

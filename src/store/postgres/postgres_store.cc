@@ -238,7 +238,7 @@ void PostgresStore::Impl::Background() {
   MaintenanceLoop();
 }
 
-absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(PostgresOptions options,
+absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(const PostgresOptions& options,
                                                                    bool migrate) {
   if (absl::Status s = CheckOptions(options); !s.ok()) return s;
   auto impl = std::make_unique<Impl>();

@@ -62,7 +62,8 @@ class PostgresStore final : public Store {
   // missing: run `cachecar migrate`), saying so; a replica started before
   // its database becomes useful by itself. Waits up to
   // options.first_connect_wait for the first attempt.
-  static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(PostgresOptions options, bool migrate);
+  static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(const PostgresOptions& options,
+                                                             bool migrate);
 
   // Until the store is usable, at most `timeout`; why not if it is not.
   absl::Status WaitUntilReady(absl::Duration timeout);
