@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "app/stop_signals.h"
 #include "common/errno_text.h"
 #include "common/fd_limit.h"
 #include "inject/injector.h"
@@ -202,11 +203,7 @@ int RunWebhook(const std::vector<std::string>& args) {
     options.max_connections = fds.now > 96 ? static_cast<size_t>(fds.now - 64) : 32;
   }
   if (!LoadSidecarTemplate("webhook", sidecar_template)) return 1;
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  const sigset_t stop = app::BlockStopSignals();
   absl::StatusOr<std::unique_ptr<inject::WebhookServer>> server =
       inject::WebhookServer::Start(options);
   if (!server.ok()) {
@@ -215,9 +212,7 @@ int RunWebhook(const std::vector<std::string>& args) {
   }
   spdlog::info("webhook serving https on {} (port {}): POST /mutate, GET /healthz", options.listen,
                (*server)->port());
-  int signal = 0;
-  while (sigwait(&stop, &signal) != 0) {
-  }
+  app::WaitForStopSignal(stop);
   spdlog::info("webhook: stopping");
   server->reset();
   return 0;

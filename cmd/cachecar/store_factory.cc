@@ -1,6 +1,7 @@
 // See store_factory.h.
 #include "cmd/cachecar/store_factory.h"
 
+#include "app/store_policy.h"
 #include "store/memory/memory_store.h"
 #include "store/postgres/postgres_store.h"
 
@@ -15,9 +16,7 @@ store::PostgresOptions PostgresOptionsFrom(const config::Config& c) {
   o.query_timeout = c.postgres_query_timeout;
   o.prepared_statements = c.postgres_prepared_statements;
   o.tombstone_retention = c.postgres_tombstone_retention;
-  // Without a sync topic nothing relays the outbox: keep it from growing
-  // without bound. With one, the relays delete what they published.
-  o.prune_outbox_after = c.kafka_brokers.empty() ? absl::Minutes(10) : absl::ZeroDuration();
+  o.prune_outbox_after = app::OutboxPruneAfter(c);
   o.schema.shared_table = c.postgres_table;
   o.schema.outbox_inline_max_bytes = c.postgres_outbox_inline_max;
   for (const config::NamespaceConfig& ns : c.namespaces) {

@@ -2,7 +2,10 @@
 // announcer, the event applier (SyncReplication), the store's clock bound
 // and the outbox relay (a lease candidate), built from the config, started
 // in the right order and stopped in reverse. Nothing here waits for Kafka
-// or PostgreSQL: they are reached in the background.
+// or PostgreSQL: they are reached in the background. The policy (timings,
+// ids, the health rule, the metrics sample) is in app/sync_policy.h and
+// app/sync_health.h. Start/Stop from one thread; the accessors, CheckSync
+// and MetricsSample from any.
 #ifndef CACHECAR_CMD_CACHECAR_SYNC_WIRING_H_
 #define CACHECAR_CMD_CACHECAR_SYNC_WIRING_H_
 
@@ -52,6 +55,9 @@ class SyncWiring {
 
  private:
   SyncWiring() = default;
+  // The outbox relay, a candidate for one of config.outbox_relays leases.
+  void StartRelay(const config::Config& config, const std::string& replica_id,
+                  store::Outbox& outbox);
   std::string topic_;
   absl::Duration max_staleness_;
   bool serve_stale_ = false;
@@ -67,9 +73,6 @@ class SyncWiring {
 
 // Checks kafka_properties against librdkafka without connecting.
 absl::Status KafkaPropertiesValid(const config::Config& config);
-
-// hostname-pid, for replica_id when the config leaves it empty.
-std::string DefaultReplicaId();
 
 }  // namespace cachecar
 
