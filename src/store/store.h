@@ -100,8 +100,8 @@ struct StoreStats {
 // store writes one in the same transaction as every write (the outbox).
 struct OutboxEntry {
   using Op = ChangeOp;  // the one op enum (common/change_op.h)
-  int64_t id = 0;  // the entry's id in the outbox (relays claim entries by id)
-  std::string ns;  // with kFlush, "" means every namespace of the shared table
+  int64_t id = 0;       // the entry's id in the outbox (relays claim entries by id)
+  std::string ns;       // with kFlush, "" means every namespace of the shared table
   std::string key;
   uint64_t version = 0;
   Op op = Op::kUpsert;
