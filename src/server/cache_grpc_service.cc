@@ -225,7 +225,7 @@ void CacheGrpcService::Invalidate(UnaryCall* call) {
   if (!call->Parse(&request)) return;
   std::vector<std::string> keys(request.keys().begin(), request.keys().end());
   service_.Invalidate(
-      request.namespace_(), std::move(keys), request.all(),
+      request.namespace_(), keys, request.all(),
       [call](absl::StatusOr<uint64_t> dropped) {
         if (!dropped.ok()) return call->Fail(ToGrpcStatus(dropped.status()));
         v1::InvalidateResponse response;
