@@ -45,19 +45,26 @@ absl::Time SyncReplication::AppliedAsOf(absl::Time now) const {
   return options_.clock->EarliestLocal(watermarks_.applied_as_of(), now);
 }
 
-absl::Time SyncReplication::BoundUntil() const {
-  const absl::Time applied = AppliedAsOf(local_clock_.Now());
+absl::Time SyncReplication::BoundUntilAt(absl::Time now) const {
+  const absl::Time applied = AppliedAsOf(now);
   if (applied == absl::InfinitePast()) return absl::InfinitePast();
   return applied + options_.max_staleness;
 }
 
-bool SyncReplication::WithinBound() const { return local_clock_.Now() <= BoundUntil(); }
+absl::Time SyncReplication::BoundUntil() const { return BoundUntilAt(local_clock_.Now()); }
+
+bool SyncReplication::WithinBound() const {
+  const absl::Time now = local_clock_.Now();
+  return now <= BoundUntilAt(now);
+}
 
 absl::Time SyncReplication::TrustedUntil() const {
   return options_.serve_stale ? absl::InfiniteFuture() : BoundUntil();
 }
 
-bool SyncReplication::CacheTrusted() const { return local_clock_.Now() <= TrustedUntil(); }
+// Every cached Get asks this: one clock reading, not one here and one in
+// BoundUntil.
+bool SyncReplication::CacheTrusted() const { return options_.serve_stale || WithinBound(); }
 
 absl::Duration SyncReplication::Staleness() const {
   const absl::Time now = local_clock_.Now();

@@ -104,6 +104,8 @@ class SyncReplication final : public Replication, public sync::EventSink {
   // (the watermarks through the ClockBound), or InfinitePast when unknown.
   // The one source of Staleness, WithinBound and TrustedUntil.
   absl::Time AppliedAsOf(absl::Time now) const;
+  // BoundUntil() as of `now` (WithinBound and CacheTrusted read the clock once).
+  absl::Time BoundUntilAt(absl::Time now) const;
   // One event on one namespace; true if the engine moved forward.
   bool ApplyTo(Namespace& ns, const sync::Event& event);
   bool ApplyToEngine(Namespace& ns, const sync::Event& event);
